@@ -1,0 +1,9 @@
+//! hb-core: the sans-IO, allocation-free heart of hb.
+//!
+//! Everything here is a pure function or a state machine over caller-owned buffers: no clock,
+//! no socket, no file, no allocator. The Linux daemon and the relay firmware drive it.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod time;
