@@ -6,4 +6,6 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod auth;
+pub mod msg;
 pub mod time;
