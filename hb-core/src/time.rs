@@ -96,7 +96,10 @@ mod tests {
     fn arithmetic_saturates_instead_of_panicking() {
         let t = Instant::from_millis(5);
         assert_eq!(t - Instant::from_millis(9), Duration::ZERO);
-        assert_eq!(Instant::from_millis(u64::MAX) + Duration::from_millis(1), Instant::from_millis(u64::MAX));
+        assert_eq!(
+            Instant::from_millis(u64::MAX) + Duration::from_millis(1),
+            Instant::from_millis(u64::MAX)
+        );
         assert_eq!((t + Duration::from_secs(2)).as_millis(), 2005);
     }
 }

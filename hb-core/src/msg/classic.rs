@@ -244,7 +244,10 @@ fn write_field(f: &Field<'_>, depth: usize, out: &mut dyn Sink) -> Result<(), En
     out.put(b"=")?;
     match f.ty {
         FieldType::String => {
-            if f.value.contains(&0) {
+            // Inside a nested message the depth symbols stand for LF: a string holding one of
+            // the enclosing levels' symbols could not be read back (GLUE would misread it too).
+            let nested_clash = |c: &u8| (0..depth).any(|d| depth_sym(d) == *c);
+            if f.value.contains(&0) || f.value.iter().any(nested_clash) {
                 return Err(EncodeError::BadValue);
             }
             for (i, run) in f.value.split(|&c| c == b'\n').enumerate() {

@@ -16,7 +16,6 @@ pub mod classic;
 pub mod netstring;
 
 use crate::auth::{AuthError, Keyring};
-use heapless::Vec;
 
 /// Fields a message may hold unless the caller chooses another capacity. A 3.0.6 status message
 /// has 12, the largest v1 resource messages about 16.
@@ -171,31 +170,61 @@ pub enum EncodeError {
 pub struct TooManyFields;
 
 /// An ordered list of fields with capacity `N`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// A plain array rather than `heapless::Vec`: a type without `Drop` lets a decoded message's
+/// borrow of the caller's buffers end where it is last used.
+#[derive(Clone, Copy, Debug)]
 pub struct Message<'a, const N: usize = DEFAULT_FIELDS> {
-    fields: Vec<Field<'a>, N>,
+    fields: [Field<'a>; N],
+    len: usize,
 }
+
+const EMPTY_FIELD: Field<'static> = Field {
+    name: b"",
+    ty: FieldType::String,
+    value: b"",
+};
+
+impl<const N: usize> Default for Message<'_, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> PartialEq for Message<'_, N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields() == other.fields()
+    }
+}
+
+impl<const N: usize> Eq for Message<'_, N> {}
 
 impl<'a, const N: usize> Message<'a, N> {
     pub const fn new() -> Self {
-        Message { fields: Vec::new() }
+        Message {
+            fields: [EMPTY_FIELD; N],
+            len: 0,
+        }
     }
 
     pub fn fields(&self) -> &[Field<'a>] {
-        &self.fields
+        &self.fields[..self.len]
     }
 
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.len == 0
     }
 
     /// Appends a field (duplicates allowed, as in `ha_msg_add`).
     pub fn push(&mut self, field: Field<'a>) -> Result<(), TooManyFields> {
-        self.fields.push(field).map_err(|_| TooManyFields)
+        let slot = self.fields.get_mut(self.len).ok_or(TooManyFields)?;
+        *slot = field;
+        self.len += 1;
+        Ok(())
     }
 
     pub fn push_str(&mut self, name: &'a str, value: &'a str) -> Result<(), TooManyFields> {
@@ -205,7 +234,10 @@ impl<'a, const N: usize> Message<'a, N> {
     /// Replaces the first field with this name in place, or appends it: how heartbeat sets its
     /// control fields, so their position in a forwarded message does not move.
     pub fn set(&mut self, field: Field<'a>) -> Result<(), TooManyFields> {
-        match self.fields.iter_mut().find(|f| f.name == field.name) {
+        match self.fields[..self.len]
+            .iter_mut()
+            .find(|f| f.name == field.name)
+        {
             Some(f) => {
                 *f = field;
                 Ok(())
@@ -214,14 +246,21 @@ impl<'a, const N: usize> Message<'a, N> {
         }
     }
 
-    /// Removes every field with this name.
+    /// Removes every field with this name, keeping the order of the others.
     pub fn remove(&mut self, name: &str) {
-        self.fields.retain(|f| f.name != name.as_bytes());
+        let mut kept = 0;
+        for i in 0..self.len {
+            if self.fields[i].name != name.as_bytes() {
+                self.fields[kept] = self.fields[i];
+                kept += 1;
+            }
+        }
+        self.len = kept;
     }
 
     /// The first field with this name.
     pub fn get(&self, name: &str) -> Option<&Field<'a>> {
-        self.fields.iter().find(|f| f.name == name.as_bytes())
+        self.fields().iter().find(|f| f.name == name.as_bytes())
     }
 
     /// The value of the first string field with this name, if it is UTF-8.
@@ -253,7 +292,7 @@ impl<'a, const N: usize> Message<'a, N> {
 
     /// Whether heartbeat would force this message to netstring (`must_use_netstring`).
     pub fn needs_netstring(&self) -> bool {
-        self.fields.iter().any(|f| {
+        self.fields().iter().any(|f| {
             matches!(
                 f.ty,
                 FieldType::Struct | FieldType::Compress | FieldType::Uncompress
