@@ -13,6 +13,7 @@
 //!   auth trailer. One canonical form keeps re-encoding in either format free of scratch space.
 
 pub mod classic;
+pub mod compact;
 pub mod netstring;
 
 use crate::auth::{AuthError, Keyring};
