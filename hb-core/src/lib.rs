@@ -7,5 +7,6 @@
 #![warn(missing_debug_implementations)]
 
 pub mod auth;
+pub mod config;
 pub mod msg;
 pub mod time;
