@@ -81,6 +81,17 @@ pub enum AuthError {
     Mismatch { index: u8 },
 }
 
+impl core::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            AuthError::Missing => f.write_str("no authentication (auth field or trailer missing)"),
+            AuthError::Malformed => f.write_str("malformed authentication text"),
+            AuthError::UnknownKey { index } => write!(f, "key index {index} is not in authkeys"),
+            AuthError::Mismatch { index } => write!(f, "digest does not match key {index}"),
+        }
+    }
+}
+
 // The HMAC states are keyed once here and cloned per message: re-keying costs two compression
 // rounds per message, a third of the work for a status packet.
 #[derive(Clone)]

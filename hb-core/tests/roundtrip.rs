@@ -134,3 +134,18 @@ proptest! {
         }
     }
 }
+
+/// Names the encoders refuse are refused when decoding too, so every decoded message can be
+/// re-sent (found by fuzzing).
+#[test]
+fn unusable_names_are_refused_on_decode() {
+    let mut scratch = [0u8; 64];
+    for input in [
+        &b">>>\n(3)(x=1:a,\n<<<\n"[..],
+        b"###\n7:(0)(x=1,%%%\n",
+        b"###\n8:(0)a\nb=1,%%%\n",
+    ] {
+        let err = msg::decode::<8>(input, &mut scratch).unwrap_err();
+        assert!(matches!(err, msg::DecodeError::BadName { .. }), "{err:?}");
+    }
+}

@@ -32,44 +32,8 @@ const AUTH_SLOTS: usize = MAX_AUTH_INDEX as usize + 1;
 /// `sscanf`'s `%d%s%s` splits on `isspace`.
 const SPACE: &[char] = &[' ', '\t', '\n', '\r', '\x0b', '\x0c'];
 
-/// How a message is signed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum AuthMethod {
-    /// 32-bit CRC: detects corruption, no secret.
-    Crc,
-    /// HMAC-MD5.
-    Md5,
-    /// HMAC-SHA1.
-    Sha1,
-    /// HMAC-SHA256: hb's own, not understood by heartbeat 3.0.6.
-    Sha256,
-}
-
-impl AuthMethod {
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "crc" => Some(AuthMethod::Crc),
-            "md5" => Some(AuthMethod::Md5),
-            "sha1" => Some(AuthMethod::Sha1),
-            "sha256" => Some(AuthMethod::Sha256),
-            _ => None,
-        }
-    }
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Crc => "crc",
-            AuthMethod::Md5 => "md5",
-            AuthMethod::Sha1 => "sha1",
-            AuthMethod::Sha256 => "sha256",
-        }
-    }
-
-    pub const fn needs_key(self) -> bool {
-        !matches!(self, AuthMethod::Crc)
-    }
-}
+/// The methods `authkeys` names are the ones [`crate::auth`] computes.
+pub use crate::auth::Method as AuthMethod;
 
 /// One `<i> <method> [<key>]` line.
 #[derive(Clone)]
@@ -202,7 +166,7 @@ impl AuthKeys {
                 mark(&mut refused, i);
                 continue;
             };
-            let key = match (method.needs_key(), words.next()) {
+            let key = match (method.takes_key(), words.next()) {
                 (false, Some(k)) => {
                     r.error(
                         k.at,
@@ -315,6 +279,17 @@ impl AuthKeys {
     /// All listed entries, by index.
     pub fn entries(&self) -> impl Iterator<Item = &AuthEntry> {
         self.entries.iter().flatten()
+    }
+
+    /// The keys ready to sign and verify: every entry verifies, the active one signs.
+    pub fn keyring(&self) -> crate::auth::Keyring {
+        let mut ring = crate::auth::Keyring::new();
+        for e in self.entries() {
+            // The parser enforced what `insert` checks (index range, key present iff needed).
+            let _ = ring.insert(e.index(), e.method(), e.key());
+        }
+        let _ = ring.set_active(self.active.index());
+        ring
     }
 
     /// heartbeat refuses a key file that its group or others can read (`S_IRGRP|S_IROTH`);
@@ -455,7 +430,20 @@ mod tests {
             keys.entries().map(AuthEntry::index).collect::<StdVec<_>>(),
             [1, 2, 3]
         );
-        assert!(AuthMethod::Sha256.needs_key() && !AuthMethod::Crc.needs_key());
+        assert!(AuthMethod::Sha256.takes_key() && !AuthMethod::Crc.takes_key());
+        let ring = keys.keyring();
+        assert_eq!(ring.active(), Some(2));
+        let methods: StdVec<_> = (0..16).map(|i| ring.method(i)).collect();
+        assert_eq!(
+            &methods[..5],
+            [
+                None,
+                Some(AuthMethod::Md5),
+                Some(AuthMethod::Sha256),
+                Some(AuthMethod::Crc),
+                None
+            ]
+        );
     }
 
     #[test]

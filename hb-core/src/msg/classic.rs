@@ -90,6 +90,9 @@ fn decode_line<'a>(
     if eq == 0 {
         return Err(DecodeError::EmptyName { at });
     }
+    if check_name(&body[..eq]).is_err() {
+        return Err(DecodeError::BadName { at });
+    }
     let (name, text) = (&body[..eq], &body[eq + 1..]);
     let value_at = body_at + eq + 1;
     let value: &'a [u8] = match ty {

@@ -123,6 +123,9 @@ pub enum DecodeError {
     MissingEquals { at: usize },
     /// An empty field name.
     EmptyName { at: usize },
+    /// A field name that could not be written back unambiguously (it holds LF or NUL, or starts
+    /// with `(`): refused so that every decoded message re-encodes.
+    BadName { at: usize },
     /// A `(t)` prefix that is not one of the six types, or `(0)` in classic text.
     BadType { at: usize },
     /// A netstring length that is not a decimal number, or runs past the end.
@@ -143,6 +146,45 @@ pub enum DecodeError {
     ScratchFull,
     /// The netstring auth trailer is malformed.
     BadTrailer { at: usize },
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            DecodeError::UnknownFormat => {
+                f.write_str("not a heartbeat message (starts with neither >>> nor ###)")
+            }
+            DecodeError::Truncated => f.write_str("truncated: the end marker is missing"),
+            DecodeError::MissingEquals { at } => write!(f, "field without '=' at byte {at}"),
+            DecodeError::EmptyName { at } => write!(f, "field with an empty name at byte {at}"),
+            DecodeError::BadName { at } => write!(f, "unusable field name at byte {at}"),
+            DecodeError::BadType { at } => write!(f, "bad field type prefix at byte {at}"),
+            DecodeError::BadLength { at } => write!(f, "bad netstring length at byte {at}"),
+            DecodeError::MissingComma { at } => {
+                write!(f, "netstring not closed by ',' at byte {at}")
+            }
+            DecodeError::BadBase64 { at } => write!(f, "invalid base64 at byte {at}"),
+            DecodeError::BadList { at } => write!(f, "malformed list value at byte {at}"),
+            DecodeError::Nul { at } => write!(f, "NUL byte inside the text at byte {at}"),
+            DecodeError::TooDeep => write!(f, "messages nested deeper than {MAX_DEPTH} levels"),
+            DecodeError::TooManyFields => f.write_str("more fields than this decoder holds"),
+            DecodeError::ScratchFull => f.write_str("decoded values do not fit the scratch buffer"),
+            DecodeError::BadTrailer { at } => write!(f, "malformed auth trailer at byte {at}"),
+        }
+    }
+}
+
+impl core::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            EncodeError::BufferFull => "the output buffer is too small",
+            EncodeError::BadName => "a field name that cannot be encoded",
+            EncodeError::BadValue => "a field value this encoding cannot carry",
+            EncodeError::TooDeep => "messages nested too deeply",
+            EncodeError::TooManyFields => "a nested message with too many fields",
+            EncodeError::NoKey => "no signing key configured",
+        })
+    }
 }
 
 /// Why a message could not be encoded.

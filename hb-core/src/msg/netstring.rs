@@ -80,6 +80,9 @@ fn field(payload: &[u8], at: usize, depth: usize) -> Result<Field<'_>, DecodeErr
     if eq == 0 {
         return Err(DecodeError::EmptyName { at });
     }
+    if check_name(&body[..eq]).is_err() {
+        return Err(DecodeError::BadName { at });
+    }
     let (name, value) = (&body[..eq], &body[eq + 1..]);
     let value_at = at + 3 + eq + 1;
     match ty {
