@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of the project, in the order a failure is cheapest to find: formatting, lints, the
+# workspace tests, the no_std build of the core for Cortex-M3, then fuzzing every parser.
+# Needs the thumbv7m-none-eabi target (`.ci/run` installs it) and ../shared beside the checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+rustfmt --edition 2021 --check hb-core/fuzz/src/lib.rs hb-core/fuzz/fuzz_targets/*.rs
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace --locked 2>&1 | tee "$log"
+passed=$(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')
+
+step "hb-core builds for thumbv7m-none-eabi (no_std, no alloc)"
+cargo build -p hb-core --target thumbv7m-none-eabi --locked
+cargo build -p hb-core --target thumbv7m-none-eabi --features defmt --locked
+
+step "fuzz"
+bash tests/fuzz.sh 2>&1 | tee "$log"
+fuzzed=$(grep -o '^fuzz: [0-9]* passed' "$log" | awk '{print $2}')
+
+printf '\nall: %d passed, 0 failed\n' "$((passed + fuzzed))"
