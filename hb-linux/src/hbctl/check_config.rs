@@ -15,7 +15,8 @@ pub const EXIT_UNREADABLE: u8 = 2;
 /// Problems found in one directory, with the path each one is about.
 #[derive(Default)]
 struct Findings {
-    lines: Vec<String>,
+    /// (file order, line, column, text): printed sorted, so problems read top to bottom.
+    lines: Vec<(FileKind, u32, u32, String)>,
     errors: usize,
     warnings: usize,
 }
@@ -27,7 +28,13 @@ impl Findings {
         } else {
             self.errors += 1;
         }
-        self.lines.push(format!("{}:{e}", path.display()));
+        let rank = e.file();
+        self.lines.push((
+            rank,
+            e.line(),
+            e.column(),
+            format!("{}:{e}", path.display()),
+        ));
     }
 }
 
@@ -84,7 +91,9 @@ pub fn run(dir: &Path, node: Option<&str>, syntax_only: bool, out: &mut dyn Writ
     }
 
     let written: std::io::Result<()> = (|| {
-        for l in &f.lines {
+        f.lines
+            .sort_by_key(|(file, line, column, _)| (*file as u8, *line, *column));
+        for (.., l) in &f.lines {
             writeln!(out, "{l}")?;
         }
         writeln!(
@@ -202,7 +211,7 @@ pub fn load_keyring(path: &PathBuf) -> Result<Keyring, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if let Err(e) = check_key_mode(path) {
-        eprintln!("{}:{e}", path.display());
+        eprintln!("warning: {}: {}", path.display(), e.message());
     }
     let mut problems = Vec::new();
     match AuthKeys::parse(&text, &mut |e| {
