@@ -359,13 +359,9 @@ mod tests {
     use std::vec::Vec as StdVec;
 
     fn run(text: &str) -> (Result<AuthKeys, Invalid>, StdVec<StdString>) {
-        let mut out = StdVec::new();
-        let res = AuthKeys::parse(text, &mut |e: ConfigError| {
-            assert_eq!(e.file(), FileKind::AuthKeys);
-            assert!(e.line() >= 1 && e.column() >= 1, "{e}");
-            out.push(e.to_string());
-        });
-        (res, out)
+        crate::config::testing::run(FileKind::AuthKeys, text, |t, d| {
+            AuthKeys::parse(t, &mut &mut *d)
+        })
     }
 
     fn ok(text: &str) -> (AuthKeys, StdVec<StdString>) {
@@ -377,10 +373,7 @@ mod tests {
     }
 
     fn refused(text: &str) -> StdVec<StdString> {
-        let (res, diags) = run(text);
-        let errors = diags.iter().filter(|d| !d.contains(": warning: ")).count();
-        assert_eq!(res.err().map(|e| e.errors()), Some(errors), "{diags:#?}");
-        diags
+        crate::config::testing::refused(run(text))
     }
 
     #[test]

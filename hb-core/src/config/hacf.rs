@@ -2392,15 +2392,8 @@ mod tests {
     use std::string::{String as StdString, ToString};
     use std::vec::Vec as StdVec;
 
-    /// Parse, collecting every problem as `LINE:COL: [warning: ]message`.
     fn run(text: &str) -> (Result<HaCf, Invalid>, StdVec<StdString>) {
-        let mut out = StdVec::new();
-        let res = HaCf::parse(text, &mut |e: ConfigError| {
-            assert_eq!(e.file(), FileKind::HaCf);
-            assert!(e.line() >= 1 && e.column() >= 1, "{e}");
-            out.push(e.to_string());
-        });
-        (res, out)
+        crate::config::testing::run(FileKind::HaCf, text, |t, d| HaCf::parse(t, &mut &mut *d))
     }
 
     fn ok(text: &str) -> (HaCf, StdVec<StdString>) {
@@ -2411,12 +2404,8 @@ mod tests {
         }
     }
 
-    /// The problems of a file that must be refused.
     fn refused(text: &str) -> StdVec<StdString> {
-        let (res, diags) = run(text);
-        let errors = diags.iter().filter(|d| !d.contains(": warning: ")).count();
-        assert_eq!(res.err().map(|e| e.errors()), Some(errors), "{diags:#?}");
-        diags
+        crate::config::testing::refused(run(text))
     }
 
     /// A valid file that draws no warning; tests append a line 8.

@@ -634,13 +634,9 @@ mod tests {
     use std::vec::Vec as StdVec;
 
     fn run(text: &str) -> (Result<HaResources, Invalid>, StdVec<StdString>) {
-        let mut out = StdVec::new();
-        let res = HaResources::parse(text, &mut |e: ConfigError| {
-            assert_eq!(e.file(), FileKind::HaResources);
-            assert!(e.line() >= 1 && e.column() >= 1, "{e}");
-            out.push(e.to_string());
-        });
-        (res, out)
+        crate::config::testing::run(FileKind::HaResources, text, |t, d| {
+            HaResources::parse(t, &mut &mut *d)
+        })
     }
 
     fn ok(text: &str) -> HaResources {
@@ -650,13 +646,7 @@ mod tests {
     }
 
     fn refused(text: &str) -> StdVec<StdString> {
-        let (res, diags) = run(text);
-        assert_eq!(
-            res.err().map(|e| e.errors()),
-            Some(diags.len()),
-            "{diags:#?}"
-        );
-        diags
+        crate::config::testing::refused(run(text))
     }
 
     fn specs(g: &ResourceGroup) -> StdVec<&str> {

@@ -638,6 +638,39 @@ fn edit_distance(a: &[u8], b: &[u8]) -> Option<usize> {
     prev.get(b.len()).copied()
 }
 
+/// What the three parsers' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    extern crate std;
+
+    use super::{ConfigError, FileKind, Invalid};
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    /// Parses `text`, collecting every problem as `LINE:COL: [warning: ]message`; each must
+    /// name `kind` and a real position.
+    pub(crate) fn run<T>(
+        kind: FileKind,
+        text: &str,
+        parse: impl FnOnce(&str, &mut dyn FnMut(ConfigError)) -> Result<T, Invalid>,
+    ) -> (Result<T, Invalid>, Vec<String>) {
+        let mut out = Vec::new();
+        let res = parse(text, &mut |e: ConfigError| {
+            assert_eq!(e.file(), kind);
+            assert!(e.line() >= 1 && e.column() >= 1, "{e}");
+            out.push(e.to_string());
+        });
+        (res, out)
+    }
+
+    /// The problems of a file that must be refused; the error count must match them.
+    pub(crate) fn refused<T>((res, diags): (Result<T, Invalid>, Vec<String>)) -> Vec<String> {
+        let errors = diags.iter().filter(|d| !d.contains(": warning: ")).count();
+        assert_eq!(res.err().map(|e| e.errors()), Some(errors), "{diags:#?}");
+        diags
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

@@ -954,7 +954,7 @@ fn number_text<'a>(v: u64, hex: bool, scratch: &mut Scratch<'a>) -> Result<&'a [
     let text = if hex {
         format_hex(v, &mut hex_buf).as_bytes()
     } else {
-        format_dec(v, &mut dec)
+        super::format_decimal(v, &mut dec).as_bytes()
     };
     let out = scratch
         .take(text.len())
@@ -1048,19 +1048,6 @@ fn canonical_dec(text: &[u8]) -> Option<u64> {
         let d = (c as char).to_digit(10)?;
         acc.checked_mul(10)?.checked_add(u64::from(d))
     })
-}
-
-fn format_dec(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// Removes COBS stuffing in place (`stuffed` holds no 0x00); returns the decoded length.

@@ -462,6 +462,21 @@ pub fn format_hex(v: u64, buf: &mut [u8; 16]) -> &str {
     core::str::from_utf8(&buf[16 - digits..]).unwrap_or("0")
 }
 
+/// Formats `v` in decimal (`%lu`) into `buf`; returns the text.
+pub fn format_decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    core::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
 /// Checks a packed `len:item,` list as `string_list_unpack` does (no empty items).
 pub fn list_items(packed: &[u8]) -> ListItems<'_> {
     ListItems {
@@ -616,6 +631,9 @@ mod tests {
         assert_eq!(parse_hex(b""), None);
         assert_eq!(parse_hex(b"0x1"), None);
         assert_eq!(parse_decimal(b"250"), Some(250));
+        let mut d = [0u8; 20];
+        assert_eq!(format_decimal(0, &mut d), "0");
+        assert_eq!(format_decimal(u64::MAX, &mut d), "18446744073709551615");
         assert_eq!(parse_decimal(b"99999999999999999999"), None);
     }
 

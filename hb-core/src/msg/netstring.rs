@@ -172,17 +172,7 @@ fn write_field<S: Sink>(f: &Field<'_>, out: &mut S) -> Result<(), EncodeError> {
 
 fn write_len<S: Sink>(len: usize, out: &mut S) -> Result<(), EncodeError> {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = len;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.put(&buf[i..])
+    out.put(super::format_decimal(len as u64, &mut buf).as_bytes())
 }
 
 /// How a netstring packet is signed.
