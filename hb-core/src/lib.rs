@@ -9,4 +9,5 @@
 pub mod auth;
 pub mod config;
 pub mod msg;
+pub mod resources;
 pub mod time;

@@ -1,0 +1,2151 @@
+//! Resource ownership: who runs which haresources group (behaviour spec §4, §7; wire spec §5).
+//!
+//! [`Resources`] is heartbeat 3.0.6's `hb_resource.c` (with the shell helpers it relies on:
+//! `req_resource`, `mach_down`, `rc.d/ip-request`, `rc.d/ip-request-resp`, `rc.d/hb_takeover`,
+//! `hb_standby`) as a sans-IO state machine. It is a sub-machine of the engine: it never reads a
+//! clock or touches a resource. The engine (or a test) drives it:
+//!
+//! * **node events** from membership — [`Resources::node_event`] with [`NodeEvent`]s, and
+//!   [`Resources::comm_up`] once, when 3.0.6 would call `comm_up_resource_action`;
+//! * **messages** from peers — [`Resources::handle_message`] with the [`ResourceMsg`] parsed
+//!   from every authenticated, in-order-or-recovered, addressed-to-us packet whose type
+//!   [`ResourceMsg::is_resource_type`] accepts;
+//! * **commands** — [`Resources::handle_command`]: `hb_standby`, `hb_takeover`, shutdown;
+//! * **action results** — [`Resources::handle_action_done`];
+//! * **time** — [`Resources::handle_timeout`] at (or after) [`Resources::poll_timeout`];
+//!
+//! and after each call drains [`Resources::poll_message`] (to broadcast, control fields added by
+//! the engine), [`Resources::poll_action`] (start/stop a group, fence a node, reboot, exit) and
+//! [`Resources::poll_log`] (heartbeat's log lines). Actions run in the daemon, concurrently with
+//! everything else; their results come back through `handle_action_done`, and the machine keeps
+//! answering messages meanwhile.
+//!
+//! # Loopback
+//! 3.0.6 feeds every message it sends through its own receive path first, and its resource logic
+//! reacts to its own `resource`, `ask_resources`, `ip-request-resp` and `shutdone` messages.
+//! **This machine does that internally**: every message it emits is processed by itself (as
+//! "from us") before it is handed out by `poll_message`, in emission order, after the handler
+//! that emitted it has finished (a queue, not recursion). The engine must therefore **not**
+//! deliver our own messages back to `handle_message` (messages whose origin is the local node
+//! are ignored there).
+//!
+//! Work that 3.0.6 does in forked children (acquiring or releasing groups, `req_our_resources`,
+//! the standby give-up/acquire) is modelled as *jobs* that run after the handler that started
+//! them returns, like a child that is scheduled after its parent; jobs started by messages
+//! (`mach_down`, `ip-request`, `ip-request-resp`, `hb_takeover`, 3.0.6's `QueueRemoteRscReq`)
+//! wait in a queue and run one at a time when no other job runs (§4.10). A job walks its groups
+//! in haresources order, one action at a time.
+//!
+//! # Two nodes: 3.0.6 exactly
+//! With two nodes in `ha.cf` the machine follows 3.0.6's state (`i_hold_resources`,
+//! `other_holds_resources`, `other_is_stable`, `resourcestate` INIT → STARTING →
+//! (BOTHSTARTING) → RSCRCVD → STABLE → SHUTDOWN, `going_standby`) and decision table (§4.9) for
+//! `auto_failback` `legacy`, `off` and `on`, and sends the same messages in the same order with
+//! the same fields (checked against the captures in the tests).
+//!
+//! # More than two nodes: our extension
+//! 3.0.6's resource logic only knows "me" and "the other" (all its other-node state is one
+//! variable) and its `local`/`foreign` sets cannot say which of several other nodes' groups a
+//! node holds. With three or more nodes (all of them hb; a 3.0.6 node cannot take part) the
+//! machine runs a per-group *claims* protocol built from the same messages:
+//!
+//! * `resource` messages carry `hb_groups=<hex mask>`: the groups the sender claims (runs, or is
+//!   starting or stopping). A node announces a claim before it starts a group and withdraws it
+//!   only after the group is stopped. `isstable=1` means "started up, nothing in flight".
+//! * The **responsible node** of a group is its preferred node if that node is live, otherwise
+//!   the first live node in `ha.cf` node order ("live": not dead, not shutting down, and
+//!   heard from since it (re)started). A node starts an unclaimed group only if it is the
+//!   responsible node, is itself stable (startup negotiation as in two-node mode: `starting`,
+//!   the peers' answers or `RQSTDELAY`), and no dead node that might hold the group is still
+//!   waiting for STONITH. Two connected nodes agree on liveness, so at most one of them is
+//!   responsible: one owner per group while connected.
+//! * `auto_failback on` (and `legacy`, which always fails back): a node holding another node's
+//!   group stops it once the preferred node is live and stable; the preferred node then starts
+//!   it when it sees the claim withdrawn. `off`: groups stay where they are.
+//! * Death: as with two nodes (STONITH unless the dead node had claimed nothing or sent
+//!   `shutdone`); after that its claims are void and the responsible nodes take its groups.
+//!   Graceful shutdown: `resource … isstable=0 info=shutdown` with the claims still set (the
+//!   node is no longer live but still owns what it runs), release in file order, `shutdone`.
+//! * `hb_standby`/`hb_takeover` are refused ([`CommandError::NotSupported`]); a failed start is
+//!   retried by the same node after the 30 s delay instead of being handed over.
+//!
+//! # Deviations from 3.0.6 (two nodes)
+//! * The 10 s standby reply timer fires at its deadline ([`Resources::poll_timeout`]); 3.0.6
+//!   only notices it when the next cluster message (usually a status) is processed.
+//! * A pending STONITH retry loop is dropped when the node is heard from again (restarted or
+//!   returned); 3.0.6 keeps resetting it every 5 s until a reset succeeds and then takes its
+//!   groups, even from a node that has restarted meanwhile.
+//! * Our own `resource` messages do not overwrite `i_hold_resources` when they loop back: in
+//!   3.0.6 their content is `i_hold_resources` itself (shared memory), here the machine's own
+//!   state is the source of truth, so only their other effects (state RSCRCVD, `mach_down`,
+//!   `shutdown`) are applied.
+//! * A group is not requested twice: `req_our_resources` skips a group that is running, being
+//!   started or stopped, or already queued to be taken; 3.0.6 asks `ResourceManager status`,
+//!   which can race with a queued `takegroup`.
+//! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
+//!   `weown=no`); the files must be identical anyway.
+//! * The start-failure hand-over (`hb_standby local|foreign` 30 s later) says `local` when the
+//!   group is ours and has a single resource, `foreign` otherwise (3.0.6's `ResourceManager`
+//!   compares the failed resource with whole lines: the same result for single-resource groups,
+//!   "almost always foreign" otherwise).
+//! * ipfail (ping-node counting) is not part of this module: in 3.0.6 it is a separate API
+//!   client whose only resource effect is `hb_standby all|foreign`, i.e.
+//!   [`Command::Standby`]; the daemon's ipfail can be built on that.
+
+mod log;
+mod msg;
+mod multi;
+
+pub use log::{Level, LogLine, LogMsg, Origin as LogOrigin, RESOURCE_MANAGER};
+pub use msg::{
+    GroupMask, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
+    StandbySet, StonithResult, F_GROUPS, T_ASKRESOURCES, T_IPREQUEST, T_IPREQUEST_RESP,
+    T_RESOURCES, T_SHUTDONE, T_STARTING, T_STONITH, T_TAKEOVER,
+};
+
+use heapless::{Deque, String, Vec};
+
+use crate::config::{AutoFailback, HaCf, HaResources, NodeName, ResourceGroup};
+use crate::time::{Duration, Instant};
+
+use log::Names;
+
+// ---------------------------------------------------------------------------------------------
+// Timing defaults (heartbeat's constants).
+
+/// `RQSTDELAY`: how long a starting node waits for the other side to become stable before it
+/// takes its local groups anyway.
+pub const RQSTDELAY: Duration = Duration::from_secs(10);
+/// `STANDBY_INIT_TO_MS`: how long a standby requester waits for the `other` reply.
+pub const STANDBY_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// `HB_STANDBY_RSC_TO_MS`: how long a running standby exchange may take.
+pub const STANDBY_RESOURCE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// A failed STONITH is retried this often, forever.
+pub const STONITH_RETRY: Duration = Duration::from_secs(5);
+/// `ResourceManager` runs `hb_standby` this long after a group failed to start.
+pub const FAILED_START_STANDBY_DELAY: Duration = Duration::from_secs(30);
+/// `PerformAutoFailback` retries this often while the cluster is not stable.
+pub const AUTO_FAILBACK_RETRY: Duration = Duration::from_secs(1);
+/// A node returning after a partition makes us give up everything and restart this much later.
+pub const PARTITION_RESTART_DELAY: Duration = Duration::from_secs(2);
+
+/// Queue capacities. One input produces at most a few messages per group.
+const OUT_CAP: usize = 128;
+const LOG_CAP: usize = 128;
+const JOB_CAP: usize = 8;
+const REMOTE_CAP: usize = 16;
+/// The longest group key kept (haresources' whole-group text limit).
+pub const KEY_LEN: usize = crate::config::haresources::GROUP_TEXT_LEN;
+
+// ---------------------------------------------------------------------------------------------
+// Identifiers and small types.
+
+/// A cluster node: its index among the `node` lines of `ha.cf`, in file order. The engine must
+/// number nodes the same way ([`Resources::node_id`] looks names up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NodeId(pub u8);
+
+/// A resource group: its index among the haresources lines, in file order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GroupId(pub u8);
+
+impl NodeId {
+    const fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+impl GroupId {
+    const fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// 3.0.6's `resourcestate` (numbered as in `hb_resource.h`, which log lines print).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum RscState {
+    /// Communication not up yet.
+    Init = 0,
+    /// `starting` sent.
+    Starting = 1,
+    /// The other node's `starting` arrived while we were starting.
+    BothStarting = 2,
+    /// A `resource` message arrived (ours included); `RQSTDELAY` runs.
+    RscRcvd = 3,
+    /// Our local resources are settled.
+    Stable = 4,
+    /// Giving everything up.
+    Shutdown = 5,
+}
+
+/// 3.0.6's `going_standby`: where this node is in the standby protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum StandbyState {
+    Not = 0,
+    /// We asked to go standby.
+    Me = 1,
+    /// The other node asked; we answered `other`.
+    Other = 2,
+    /// Our part is done; waiting for the last `done`.
+    Done = 3,
+}
+
+/// What this node knows of one group's resources here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum GroupState {
+    Stopped,
+    /// [`Action::Acquire`] issued, not finished.
+    Starting,
+    Running,
+    /// [`Action::Release`] issued, not finished.
+    Stopping,
+    /// The last start failed (the daemon stopped the group again).
+    Failed,
+}
+
+impl GroupState {
+    /// Whether `ResourceManager status` would call it running (or it is on its way).
+    const fn is_active(self) -> bool {
+        matches!(
+            self,
+            GroupState::Starting | GroupState::Running | GroupState::Stopping
+        )
+    }
+}
+
+/// What membership tells the resource logic about another node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum NodeEvent {
+    /// The node is heard from (status `init`/`up`) while it was unknown or dead.
+    Up(NodeId),
+    /// The node reported status `active` (its communication is up).
+    Active(NodeId),
+    /// The node restarted (a higher generation; `Heartbeat restart on node`). Send it before
+    /// the [`Up`](NodeEvent::Up) that follows a death.
+    Restarted(NodeId),
+    /// The node was declared dead. `heard_from`: any packet from it arrived since we started
+    /// (3.0.6's `anypacketsyet`).
+    Dead { node: NodeId, heard_from: bool },
+    /// The node is heard again with the same generation after we declared it dead
+    /// (`Cluster node … returning after partition.`): 2 s later we give everything up and
+    /// ask the daemon to restart ([`Action::Exit`] with `restart`).
+    ReturnedAfterPartition(NodeId),
+}
+
+/// Operator commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Command {
+    /// `hb_standby <set>`: give our `set` to the other node.
+    Standby(StandbySet),
+    /// `hb_takeover <set>`: ask the other node to give us the mirror of `set`.
+    Takeover(StandbySet),
+    /// Graceful shutdown (SIGTERM): release everything, send `shutdone`, then
+    /// [`Action::Exit`].
+    Shutdown,
+    /// Give everything up and restart (`No local heartbeat. Forcing restart.`, or any reason
+    /// the daemon has): like `Shutdown`, ending in `Exit { restart: true }`.
+    Restart,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CommandError {
+    /// Standby and takeover exist only for two-node clusters.
+    NotSupported,
+}
+
+impl core::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CommandError::NotSupported => {
+                "standby and takeover are only implemented for two-node clusters"
+            }
+        })
+    }
+}
+
+/// Something for the daemon to do. Each `Acquire`, `Release` and `Fence` is answered with one
+/// [`ActionDone`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Action {
+    /// `ResourceManager takegroup`: start the group's resources left to right (skipping those
+    /// whose `status` says running). On a failed start, stop the whole group again and report
+    /// `ok: false`.
+    Acquire(GroupId),
+    /// `ResourceManager givegroup`: stop the group's resources right to left (with its stop
+    /// retries). Report `ok: false` only if the group is still running afterwards.
+    Release(GroupId),
+    /// Reset this node with the configured STONITH device.
+    Fence(NodeId),
+    /// A group could not be stopped: reboot now (`Resource STOP failure. Reboot required!`).
+    Reboot,
+    /// Our `shutdone` is out: stop the daemon (after its final shutdown steps), or restart it.
+    Exit { restart: bool },
+}
+
+/// Outcome of a fence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FenceResult {
+    /// `S_OK`: the node is reset.
+    Ok,
+    /// `S_BADHOST`: the device cannot reset this node.
+    BadHost,
+    /// Any other failure.
+    Failed,
+}
+
+/// The result of an [`Action`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ActionDone {
+    Acquired { group: GroupId, ok: bool },
+    Released { group: GroupId, ok: bool },
+    Fenced { node: NodeId, result: FenceResult },
+}
+
+/// Timers, heartbeat's defaults unless a test shortens them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub rqstdelay: Duration,
+    pub standby_reply: Duration,
+    pub standby_resource: Duration,
+    pub stonith_retry: Duration,
+    pub failed_start_standby: Duration,
+    pub auto_failback_retry: Duration,
+    pub partition_restart: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            rqstdelay: RQSTDELAY,
+            standby_reply: STANDBY_REPLY_TIMEOUT,
+            standby_resource: STANDBY_RESOURCE_TIMEOUT,
+            stonith_retry: STONITH_RETRY,
+            failed_start_standby: FAILED_START_STANDBY_DELAY,
+            auto_failback_retry: AUTO_FAILBACK_RETRY,
+            partition_restart: PARTITION_RESTART_DELAY,
+        }
+    }
+}
+
+/// What the machine needs from `ha.cf` and `haresources`.
+#[derive(Clone, Copy, Debug)]
+pub struct ResourcesConfig<'a> {
+    /// Our node name (lowercase, as in `ha.cf`).
+    pub local_node: &'a str,
+    /// `ha.cf` `node` names in file order ([`HaCf::nodes`]).
+    pub nodes: &'a [NodeName],
+    /// haresources groups in file order ([`HaResources::groups`]).
+    pub groups: &'a [ResourceGroup],
+    pub auto_failback: AutoFailback,
+    /// A STONITH device is configured (`stonith` or a `stonith_host` line for us).
+    pub stonith: bool,
+    pub timing: Timing,
+}
+
+impl<'a> ResourcesConfig<'a> {
+    pub fn from_config(local_node: &'a str, hacf: &'a HaCf, haresources: &'a HaResources) -> Self {
+        ResourcesConfig {
+            local_node,
+            nodes: &hacf.nodes,
+            groups: haresources.groups(),
+            auto_failback: hacf.auto_failback,
+            stonith: hacf.stonith.is_some() || hacf.stonith_hosts_for(local_node).next().is_some(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ResourcesError {
+    /// More `node` lines than `NODES`.
+    TooManyNodes,
+    /// More haresources lines than `GROUPS` (or than 32).
+    TooManyGroups,
+    /// The local node is not among the `node` lines.
+    UnknownLocalNode,
+    /// A group's preferred node is not among the `node` lines.
+    UnknownGroupNode(GroupId),
+    /// A group key longer than [`KEY_LEN`].
+    KeyTooLong(GroupId),
+}
+
+impl core::fmt::Display for ResourcesError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ResourcesError::TooManyNodes => f.write_str("too many nodes in ha.cf"),
+            ResourcesError::TooManyGroups => f.write_str("too many resource groups"),
+            ResourcesError::UnknownLocalNode => f.write_str("this node is not listed in ha.cf"),
+            ResourcesError::UnknownGroupNode(g) => {
+                write!(f, "resource group {} names a node not in ha.cf", g.0 + 1)
+            }
+            ResourcesError::KeyTooLong(g) => write!(f, "resource group {} key too long", g.0 + 1),
+        }
+    }
+}
+
+/// Who holds a group, as far as this node knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Holder {
+    /// This node (running, or being started or stopped).
+    Local,
+    /// Another node, by its last report.
+    Peer(NodeId),
+    /// Nobody we know of.
+    Nobody,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal state.
+
+#[derive(Clone, Debug)]
+struct GroupInfo {
+    key: String<KEY_LEN>,
+    node: NodeId,
+    single_resource: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    state: GroupState,
+    /// When to run `hb_standby` after a failed start (multi-node: when to retry).
+    failed_at: Option<Instant>,
+    failed_set: RscSet,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fence {
+    None,
+    InFlight,
+    RetryAt(Instant),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// Not heard from yet.
+    Unknown,
+    Up,
+    Active,
+    Dead,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    status: Status,
+    /// 3.0.6's `anypacketsyet`.
+    heard: bool,
+    /// 3.0.6's `has_resources` (legacy STONITH decision): cleared by `shutdone`.
+    has_resources: bool,
+    fence: Fence,
+    // Multi-node extension.
+    /// The groups it claims (`hb_groups`).
+    claims: u32,
+    /// Its last `isstable`.
+    stable: bool,
+    /// A `resource` message arrived since it (re)started.
+    reported: bool,
+    /// It announced its shutdown.
+    leaving: bool,
+    /// Dead, and its claims stand until STONITH succeeds.
+    unresolved: bool,
+}
+
+impl Peer {
+    const NEW: Peer = Peer {
+        status: Status::Unknown,
+        heard: false,
+        has_resources: true,
+        fence: Fence::None,
+        claims: 0,
+        stable: false,
+        reported: false,
+        leaving: false,
+        unresolved: false,
+    };
+    const fn alive(&self) -> bool {
+        matches!(self.status, Status::Up | Status::Active)
+    }
+}
+
+/// `info=` values we send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Info {
+    ReqOur,
+    Standby,
+    Shutdown,
+}
+
+/// A message we emitted, by ids (turned into a [`ResourceMsg`] by `poll_message`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Out {
+    Starting,
+    Held {
+        hold: RscSet,
+        stable: bool,
+        info: Option<Info>,
+        groups: Option<u32>,
+    },
+    MachDown,
+    Ask {
+        set: RscSet,
+        info: StandbyInfo,
+    },
+    IpRequest(GroupId),
+    IpResp {
+        dest: NodeId,
+        group: GroupId,
+        weown: bool,
+    },
+    Takeover(StandbySet),
+    Shutdone,
+    Stonith {
+        node: NodeId,
+        result: StonithResult,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobKind {
+    /// `req_our_resources`: ask for (or grant ourselves) our local groups.
+    ReqOur { ask: bool, announce: bool },
+    /// `go_standby`: release (`acquire == false`) or acquire `act`, then send `done` for `set`.
+    Standby {
+        acquire: bool,
+        act: RscSet,
+        set: RscSet,
+    },
+    /// `hb_giveup_resources`: release every group, then `shutdone`.
+    Giveup,
+    /// `mach_down <node>`: take the node's groups.
+    MachDown(NodeId),
+    /// `rc.d/ip-request-resp`: take one group.
+    TakeGroup(GroupId),
+    /// `rc.d/ip-request`: give one group up if we run it, answer the asker.
+    GiveGroup { group: GroupId, to: NodeId },
+    /// `rc.d/hb_takeover`: run `hb_standby` with the mirror set.
+    Takeover(StandbySet),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    kind: JobKind,
+    started: bool,
+    cursor: u8,
+    /// The group this job started an action on, while it waits for it.
+    issued: Option<GroupId>,
+    /// MachDown: groups logged so far; GiveGroup: whether we owned it.
+    mark: u8,
+    flag: bool,
+}
+
+impl Job {
+    const fn new(kind: JobKind) -> Job {
+        Job {
+            kind,
+            started: false,
+            cursor: 0,
+            issued: None,
+            mark: 0,
+            flag: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Acquire,
+    Release,
+}
+
+enum Step {
+    Blocked { progressed: bool },
+    Done,
+}
+
+/// Names for log lines and message text.
+#[derive(Clone, Debug)]
+struct Table<const NODES: usize, const GROUPS: usize> {
+    nodes: Vec<NodeName, NODES>,
+    groups: Vec<GroupInfo, GROUPS>,
+    local: NodeId,
+}
+
+impl<const NODES: usize, const GROUPS: usize> Names for Table<NODES, GROUPS> {
+    fn node_name(&self, id: NodeId) -> &str {
+        self.nodes.get(id.ix()).map_or("?", |n| n.as_str())
+    }
+    fn group_key(&self, id: GroupId) -> &str {
+        self.groups.get(id.ix()).map_or("?", |g| g.key.as_str())
+    }
+    fn local_name(&self) -> &str {
+        self.node_name(self.local)
+    }
+}
+
+/// The resource-ownership machine of one node; see the [module documentation](self).
+///
+/// `NODES` bounds the `ha.cf` node lines, `GROUPS` the haresources lines (at most 32).
+#[derive(Debug)]
+pub struct Resources<const NODES: usize, const GROUPS: usize> {
+    table: Table<NODES, GROUPS>,
+    mode: AutoFailback,
+    stonith: bool,
+    timing: Timing,
+    multi: bool,
+
+    // 3.0.6's hb_resource.c state.
+    rstate: RscState,
+    i_hold: RscSet,
+    other_holds: RscSet,
+    other_is_stable: bool,
+    going: StandbyState,
+    standby_set: RscSet,
+    standby_deadline: Option<Instant>,
+    needs_failback: bool,
+    takeover_in_progress: bool,
+    local_work_done: bool,
+    foreign_work_done: bool,
+    announced: bool,
+    rqst_deadline: Option<Instant>,
+    failback_retry: Option<Instant>,
+
+    comm_up: bool,
+    shutdown_before_comm: Option<bool>,
+    rsc_needs_shutdown: bool,
+    shutdown_in_progress: bool,
+    giveup_started: bool,
+    restart: bool,
+    restart_at: Option<Instant>,
+    exited: bool,
+
+    peers: [Peer; NODES],
+    groups: [Group; GROUPS],
+    jobs: Vec<Job, JOB_CAP>,
+    remote: Deque<JobKind, REMOTE_CAP>,
+
+    // Multi-node: what we last announced.
+    sent_claims: Option<(u32, bool)>,
+
+    loopback: Deque<Out, OUT_CAP>,
+    out: Deque<Out, OUT_CAP>,
+    actions: Deque<Action, OUT_CAP>,
+    logs: Deque<LogMsg, LOG_CAP>,
+    dropped: u32,
+    now: Instant,
+}
+
+const GROUP_NEW: Group = Group {
+    state: GroupState::Stopped,
+    failed_at: None,
+    failed_set: RscSet::NONE,
+};
+
+impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
+    pub fn new(cfg: &ResourcesConfig<'_>) -> Result<Self, ResourcesError> {
+        let mut nodes = Vec::new();
+        for n in cfg.nodes {
+            nodes
+                .push(n.clone())
+                .map_err(|_| ResourcesError::TooManyNodes)?;
+        }
+        if nodes.len() > usize::from(u8::MAX) {
+            return Err(ResourcesError::TooManyNodes);
+        }
+        let find = |name: &str| {
+            nodes
+                .iter()
+                .position(|n: &NodeName| n.eq_ignore_ascii_case(name))
+                .map(|i| NodeId(i as u8))
+        };
+        let local = find(cfg.local_node).ok_or(ResourcesError::UnknownLocalNode)?;
+        let mut groups = Vec::new();
+        if cfg.groups.len() > GroupMask::CAPACITY {
+            return Err(ResourcesError::TooManyGroups);
+        }
+        for (i, g) in cfg.groups.iter().enumerate() {
+            let id = GroupId(i as u8);
+            let node = find(g.node()).ok_or(ResourcesError::UnknownGroupNode(id))?;
+            let key = String::try_from(g.key()).map_err(|_| ResourcesError::KeyTooLong(id))?;
+            groups
+                .push(GroupInfo {
+                    key,
+                    node,
+                    single_resource: g.len() == 1,
+                })
+                .map_err(|_| ResourcesError::TooManyGroups)?;
+        }
+        let multi = nodes.len() > 2;
+        Ok(Resources {
+            table: Table {
+                nodes,
+                groups,
+                local,
+            },
+            mode: cfg.auto_failback,
+            stonith: cfg.stonith,
+            timing: cfg.timing,
+            multi,
+            rstate: RscState::Init,
+            i_hold: RscSet::NONE,
+            other_holds: RscSet::NONE,
+            other_is_stable: false,
+            going: StandbyState::Not,
+            standby_set: RscSet::ALL,
+            standby_deadline: None,
+            needs_failback: false,
+            takeover_in_progress: false,
+            local_work_done: false,
+            foreign_work_done: false,
+            announced: false,
+            rqst_deadline: None,
+            failback_retry: None,
+            comm_up: false,
+            shutdown_before_comm: None,
+            rsc_needs_shutdown: false,
+            shutdown_in_progress: false,
+            giveup_started: false,
+            restart: false,
+            restart_at: None,
+            exited: false,
+            peers: [Peer::NEW; NODES],
+            groups: [GROUP_NEW; GROUPS],
+            jobs: Vec::new(),
+            remote: Deque::new(),
+            sent_claims: None,
+            loopback: Deque::new(),
+            out: Deque::new(),
+            actions: Deque::new(),
+            logs: Deque::new(),
+            dropped: 0,
+            now: Instant::ZERO,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Inputs.
+
+    /// Communication is up (3.0.6's `comm_up_resource_action`): send `starting`
+    /// (`auto_failback on|off`) or request our groups (`legacy`). Call it once, after the node
+    /// events that led to it (a peer declared dead during `initdead` comes first).
+    pub fn comm_up(&mut self, now: Instant) {
+        self.now = now;
+        if self.comm_up {
+            return;
+        }
+        self.comm_up = true;
+        if self.dead_count() == 0 {
+            self.foreign_work_done = true;
+        }
+        if self.multi {
+            self.multi_comm_up();
+        } else if self.nice_failback() {
+            self.emit(Out::Starting);
+            self.rstate = RscState::Starting;
+        } else {
+            self.req_our_resources(false);
+        }
+        if let Some(restart) = self.shutdown_before_comm.take() {
+            self.giveup_resources(restart);
+        }
+        self.settle();
+    }
+
+    /// A membership change of another node.
+    pub fn node_event(&mut self, now: Instant, ev: NodeEvent) {
+        self.now = now;
+        self.check_standby_timer();
+        let node = match ev {
+            NodeEvent::Up(n)
+            | NodeEvent::Active(n)
+            | NodeEvent::Restarted(n)
+            | NodeEvent::ReturnedAfterPartition(n)
+            | NodeEvent::Dead { node: n, .. } => n,
+        };
+        if node == self.table.local || node.ix() >= self.table.nodes.len() {
+            return;
+        }
+        let p = &mut self.peers[node.ix()];
+        match ev {
+            NodeEvent::Up(_) | NodeEvent::Active(_) => {
+                if p.status == Status::Dead {
+                    // Heard again: a pending STONITH retry loop is dropped (see the docs).
+                    p.fence = Fence::None;
+                    p.unresolved = false;
+                }
+                p.status = if matches!(ev, NodeEvent::Active(_)) || p.status == Status::Active {
+                    Status::Active
+                } else {
+                    Status::Up
+                };
+                p.heard = true;
+            }
+            NodeEvent::Restarted(_) => {
+                p.status = Status::Up;
+                p.heard = true;
+                p.has_resources = true;
+                p.fence = Fence::None;
+                p.unresolved = false;
+                p.claims = 0;
+                p.stable = false;
+                p.reported = false;
+                p.leaving = false;
+            }
+            NodeEvent::Dead { heard_from, .. } => {
+                if p.status == Status::Dead {
+                    return;
+                }
+                p.status = Status::Dead;
+                p.heard |= heard_from;
+                if self.multi {
+                    self.multi_node_dead(node);
+                } else {
+                    self.recover_dead_resources(node);
+                }
+            }
+            NodeEvent::ReturnedAfterPartition(_) => {
+                p.status = Status::Up;
+                p.heard = true;
+                p.fence = Fence::None;
+                p.unresolved = false;
+                if self.restart_at.is_none() && !self.shutdown_in_progress {
+                    self.restart_at = Some(now + self.timing.partition_restart);
+                }
+            }
+        }
+        self.settle();
+    }
+
+    /// A resource message from another node (see the module docs: never our own).
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, msg: &ResourceMsg<'_>) {
+        self.now = now;
+        self.check_standby_timer();
+        if from == self.table.local || from.ix() >= self.table.nodes.len() {
+            return;
+        }
+        self.peers[from.ix()].heard = true;
+        if self.multi {
+            self.multi_message(from, msg);
+        } else {
+            self.peer_message(from, msg);
+        }
+        self.settle();
+    }
+
+    /// An operator command.
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), CommandError> {
+        self.now = now;
+        self.check_standby_timer();
+        match cmd {
+            Command::Standby(set) => {
+                if self.multi {
+                    return Err(CommandError::NotSupported);
+                }
+                self.hb_standby(set.standby_set());
+            }
+            Command::Takeover(set) => {
+                if self.multi {
+                    return Err(CommandError::NotSupported);
+                }
+                self.emit(Out::Takeover(set));
+            }
+            Command::Shutdown | Command::Restart => {
+                let restart = cmd == Command::Restart;
+                if !self.comm_up {
+                    self.log(LogMsg::ShutdownDelayedComm);
+                    self.shutdown_before_comm = Some(restart);
+                } else {
+                    self.giveup_resources(restart);
+                }
+            }
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// The result of an [`Action`].
+    pub fn handle_action_done(&mut self, now: Instant, done: ActionDone) {
+        self.now = now;
+        self.check_standby_timer();
+        match done {
+            ActionDone::Acquired { group, ok } => {
+                let Some(g) = self.groups.get_mut(group.ix()) else {
+                    return;
+                };
+                if g.state != GroupState::Starting {
+                    return;
+                }
+                if ok {
+                    g.state = GroupState::Running;
+                } else {
+                    g.state = GroupState::Failed;
+                    let info = &self.table.groups[group.ix()];
+                    let set = if info.node == self.table.local && info.single_resource {
+                        RscSet::LOCAL
+                    } else {
+                        RscSet::FOREIGN
+                    };
+                    let g = &mut self.groups[group.ix()];
+                    g.failed_at = Some(now + self.timing.failed_start_standby);
+                    g.failed_set = set;
+                    self.log(LogMsg::AcquireFailed(group));
+                }
+            }
+            ActionDone::Released { group, ok } => {
+                let Some(g) = self.groups.get_mut(group.ix()) else {
+                    return;
+                };
+                if g.state != GroupState::Stopping {
+                    return;
+                }
+                if ok {
+                    g.state = GroupState::Stopped;
+                } else {
+                    g.state = GroupState::Running;
+                    self.log(LogMsg::ReleaseFailed(group));
+                    self.action(Action::Reboot);
+                }
+            }
+            ActionDone::Fenced { node, result } => {
+                let Some(p) = self.peers.get_mut(node.ix()) else {
+                    return;
+                };
+                if p.fence != Fence::InFlight {
+                    return;
+                }
+                let wire = match result {
+                    FenceResult::Ok => StonithResult::Ok,
+                    FenceResult::BadHost => StonithResult::BadHost,
+                    FenceResult::Failed => StonithResult::Bad,
+                };
+                self.emit(Out::Stonith { node, result: wire });
+                if result == FenceResult::Ok {
+                    self.peers[node.ix()].fence = Fence::None;
+                    self.log(LogMsg::NodeNowReset(node));
+                    if self.multi {
+                        self.multi_fenced(node);
+                    } else {
+                        self.takeover_from_node(node);
+                    }
+                } else {
+                    if result == FenceResult::Failed {
+                        self.log(LogMsg::HostNotReset(node));
+                    }
+                    self.log(LogMsg::StonithFailedRetrying(node));
+                    self.peers[node.ix()].fence = Fence::RetryAt(now + self.timing.stonith_retry);
+                }
+            }
+        }
+        self.settle();
+    }
+
+    /// Timers: call at [`poll_timeout`](Self::poll_timeout) or later; early or repeated calls
+    /// are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.check_standby_timer();
+        // RQSTDELAY: take our local groups anyway.
+        if let Some(t) = self.rqst_deadline {
+            if now >= t && self.rstate == RscState::RscRcvd {
+                if self.multi {
+                    self.rstate = RscState::Stable;
+                    self.log(LogMsg::LocalTransitionCompleted);
+                } else if self.nice_failback() {
+                    self.rstate = RscState::Stable;
+                    self.req_our_resources(false);
+                    self.log(LogMsg::LocalTransitionCompleted);
+                    self.send_resources_held(true, None);
+                    self.audit();
+                }
+            }
+        }
+        for i in 0..self.table.nodes.len() {
+            if let Fence::RetryAt(t) = self.peers[i].fence {
+                if now >= t {
+                    self.start_fence(NodeId(i as u8));
+                }
+            }
+        }
+        for i in 0..self.table.groups.len() {
+            if let Some(t) = self.groups[i].failed_at {
+                if now >= t {
+                    self.groups[i].failed_at = None;
+                    if !self.multi {
+                        // ResourceManager's background `hb_standby local|foreign`.
+                        let set = self.groups[i].failed_set;
+                        self.hb_standby(set);
+                    }
+                }
+            }
+        }
+        if let Some(t) = self.failback_retry {
+            if now >= t {
+                self.failback_retry = None;
+                self.perform_auto_failback();
+            }
+        }
+        if let Some(t) = self.restart_at {
+            if now >= t {
+                self.restart_at = None;
+                self.giveup_resources(true);
+            }
+        }
+        self.settle();
+    }
+
+    /// The next deadline, if any timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if self.rstate == RscState::RscRcvd {
+            consider(self.rqst_deadline);
+        }
+        consider(self.standby_deadline);
+        consider(self.failback_retry);
+        consider(self.restart_at);
+        for p in &self.peers[..self.table.nodes.len()] {
+            if let Fence::RetryAt(t) = p.fence {
+                consider(Some(t));
+            }
+        }
+        for g in &self.groups[..self.table.groups.len()] {
+            consider(g.failed_at);
+        }
+        next
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Outputs.
+
+    /// The next message to broadcast (add control fields, send on every medium). Already
+    /// processed by this machine as its own loopback.
+    pub fn poll_message(&mut self) -> Option<ResourceMsg<'_>> {
+        let out = self.out.pop_front()?;
+        Some(self.render(out))
+    }
+
+    /// The next action for the daemon.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next log line.
+    pub fn poll_log(&mut self) -> Option<LogLine<'_>> {
+        let msg = self.logs.pop_front()?;
+        Some(LogLine {
+            msg,
+            names: &self.table,
+        })
+    }
+
+    /// Outputs lost because a queue was full (the caller did not poll between inputs).
+    pub fn dropped_outputs(&self) -> u32 {
+        self.dropped
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Status.
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.table
+            .nodes
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .map(|i| NodeId(i as u8))
+    }
+    pub fn node_name(&self, id: NodeId) -> &str {
+        self.table.node_name(id)
+    }
+    pub fn local_node(&self) -> NodeId {
+        self.table.local
+    }
+    pub fn group_id(&self, key: &str) -> Option<GroupId> {
+        self.table
+            .groups
+            .iter()
+            .position(|g| g.key == key)
+            .map(|i| GroupId(i as u8))
+    }
+    pub fn group_key(&self, id: GroupId) -> &str {
+        self.table.group_key(id)
+    }
+    /// The preferred node of a group (the first word of its haresources line).
+    pub fn group_node(&self, id: GroupId) -> Option<NodeId> {
+        self.table.groups.get(id.ix()).map(|g| g.node)
+    }
+    pub fn group_count(&self) -> usize {
+        self.table.groups.len()
+    }
+    pub fn group_state(&self, id: GroupId) -> GroupState {
+        self.groups
+            .get(id.ix())
+            .map_or(GroupState::Stopped, |g| g.state)
+    }
+
+    /// Who holds the group, as far as this node knows: the local resource state, else the
+    /// peers' reports (in legacy mode, where nothing is reported, a live peer is assumed to
+    /// run the groups we do not).
+    pub fn holder(&self, id: GroupId) -> Holder {
+        if self.group_state(id).is_active() {
+            return Holder::Local;
+        }
+        let Some(info) = self.table.groups.get(id.ix()) else {
+            return Holder::Nobody;
+        };
+        for (i, p) in self.peers[..self.table.nodes.len()].iter().enumerate() {
+            let node = NodeId(i as u8);
+            if node == self.table.local || !p.alive() {
+                continue;
+            }
+            let holds = if self.multi {
+                p.claims & (1 << id.ix()) != 0
+            } else if self.nice_failback() {
+                let set = if info.node == node {
+                    RscSet::LOCAL
+                } else {
+                    RscSet::FOREIGN
+                };
+                self.other_holds.intersects(set)
+            } else {
+                true
+            };
+            if holds {
+                return Holder::Peer(node);
+            }
+        }
+        Holder::Nobody
+    }
+
+    /// 3.0.6's `resourcestate`.
+    pub fn resource_state(&self) -> RscState {
+        self.rstate
+    }
+    /// 3.0.6's `going_standby`.
+    pub fn standby_state(&self) -> StandbyState {
+        self.going
+    }
+    /// What we announce we hold (`i_hold_resources`).
+    pub fn i_hold(&self) -> RscSet {
+        self.i_hold
+    }
+    /// What the other node last said it holds (two-node mode).
+    pub fn other_holds(&self) -> RscSet {
+        self.other_holds
+    }
+    pub fn other_is_stable(&self) -> bool {
+        self.other_is_stable
+    }
+    /// 3.0.6's `hb_rsc_isstable`: no resource work in flight or expected.
+    pub fn is_stable(&self) -> bool {
+        if self.multi {
+            return self.multi_is_stable();
+        }
+        if !self.nice_failback() {
+            return self.jobs.is_empty();
+        }
+        if self.shutdown_in_progress && self.rstate == RscState::Init {
+            return true;
+        }
+        self.other_is_stable
+            && !self.takeover_in_progress
+            && self.going == StandbyState::Not
+            && self.standby_deadline.is_none()
+            && self.jobs.is_empty()
+            && matches!(
+                self.rstate,
+                RscState::Stable | RscState::Shutdown | RscState::Init
+            )
+    }
+    /// `cl_status rscstatus`: `none` in legacy mode, `transition` while unstable, else what we
+    /// hold.
+    pub fn rscstatus(&self) -> &'static str {
+        if !self.nice_failback() {
+            "none"
+        } else if !self.is_stable() {
+            "transition"
+        } else {
+            self.i_hold.as_str()
+        }
+    }
+    /// Whether we are giving everything up (or have).
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown_in_progress || self.rsc_needs_shutdown
+    }
+    /// Whether our `shutdone` has gone out.
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Plumbing.
+
+    fn nice_failback(&self) -> bool {
+        self.mode != AutoFailback::Legacy
+    }
+    fn auto_failback(&self) -> bool {
+        self.mode == AutoFailback::On
+    }
+    fn is_local_group(&self, g: usize) -> bool {
+        self.table.groups[g].node == self.table.local
+    }
+    /// 3.0.6's `countbystatus(DEADSTATUS)`.
+    fn dead_count(&self) -> usize {
+        self.peers[..self.table.nodes.len()]
+            .iter()
+            .filter(|p| p.status == Status::Dead)
+            .count()
+    }
+    /// 3.0.6's `countbystatus(ACTIVESTATUS)` plus ourselves.
+    fn up_count(&self) -> usize {
+        1 + (0..self.table.nodes.len())
+            .filter(|&i| i != self.table.local.ix() && self.peers[i].status == Status::Active)
+            .count()
+    }
+
+    fn log(&mut self, m: LogMsg) {
+        if self.logs.push_back(m).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+    fn action(&mut self, a: Action) {
+        if self.actions.push_back(a).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+    /// Sends a message: it loops back to us first, then goes out.
+    fn emit(&mut self, m: Out) {
+        if self.loopback.push_back(m).is_err() || self.out.push_back(m).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    fn render(&self, out: Out) -> ResourceMsg<'_> {
+        match out {
+            Out::Starting => ResourceMsg::Starting,
+            Out::Held {
+                hold,
+                stable,
+                info,
+                groups,
+            } => ResourceMsg::Resource(ResourceHeld {
+                rsc_hold: hold,
+                rtype_full: true,
+                isstable: Some(stable),
+                info: info.map(|i| match i {
+                    Info::ReqOur => ResourceInfo::ReqOurResources,
+                    Info::Standby => ResourceInfo::Standby,
+                    Info::Shutdown => ResourceInfo::Shutdown,
+                }),
+                groups: groups.map(GroupMask::new),
+            }),
+            Out::MachDown => ResourceMsg::Resource(ResourceHeld {
+                rsc_hold: RscSet::FOREIGN,
+                rtype_full: false,
+                isstable: None,
+                info: Some(ResourceInfo::MachDown),
+                groups: None,
+            }),
+            Out::Ask { set, info } => ResourceMsg::AskResources {
+                rsc_hold: set,
+                info,
+            },
+            Out::IpRequest(g) => ResourceMsg::IpRequest {
+                ipaddr: self.table.group_key(g),
+            },
+            Out::IpResp { dest, group, weown } => ResourceMsg::IpRequestResp {
+                dest: self.table.node_name(dest),
+                ipaddr: self.table.group_key(group),
+                weown,
+                ok: "OK",
+            },
+            Out::Takeover(s) => ResourceMsg::HbTakeover { rsc_hold: s },
+            Out::Shutdone => ResourceMsg::Shutdone,
+            Out::Stonith { node, result } => ResourceMsg::Stonith {
+                node: self.table.node_name(node),
+                result,
+            },
+        }
+    }
+
+    /// After every input: process our own messages, let jobs run, until nothing moves.
+    fn settle(&mut self) {
+        // Bounded: every round either consumes a loopback message or advances a job.
+        for _ in 0..10_000 {
+            if let Some(m) = self.loopback.pop_front() {
+                self.local_message(m);
+                continue;
+            }
+            if self.pump_jobs() {
+                continue;
+            }
+            if self.multi && self.multi_reconcile() {
+                continue;
+            }
+            break;
+        }
+        self.shutdown_if_needed();
+        if self.multi {
+            self.multi_announce();
+        }
+    }
+
+    fn check_standby_timer(&mut self) {
+        if let Some(t) = self.standby_deadline {
+            if self.now >= t {
+                self.standby_deadline = None;
+                self.other_is_stable = true;
+                self.going = StandbyState::Not;
+                self.log(LogMsg::NoStandbyReply);
+                self.shutdown_if_needed();
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Messages (two-node mode).
+
+    fn peer_message(&mut self, from: NodeId, msg: &ResourceMsg<'_>) {
+        match *msg {
+            ResourceMsg::Shutdone => {
+                if self.comm_up {
+                    self.process_resources_shutdone_peer();
+                }
+                let p = &mut self.peers[from.ix()];
+                p.has_resources = false;
+                self.other_is_stable = false;
+                self.other_holds = RscSet::NONE;
+                self.log(LogMsg::ReceivedShutdownNotice(from));
+                self.takeover_from_node(from);
+            }
+            _ if !self.comm_up => {}
+            ResourceMsg::Starting => self.process_starting(),
+            ResourceMsg::Resource(ref r) => self.process_resource_peer(r),
+            ResourceMsg::AskResources { rsc_hold, info } => {
+                self.ask_for_resources(from, false, rsc_hold, info)
+            }
+            ResourceMsg::IpRequest { ipaddr } => {
+                if let Some(group) = self.group_id(ipaddr) {
+                    self.queue_remote(JobKind::GiveGroup { group, to: from });
+                }
+            }
+            ResourceMsg::IpRequestResp {
+                dest, ipaddr, ok, ..
+            } => {
+                // rc.d/ip-request-resp acts only on answers to us, and only on OK.
+                if self.table.local_name() == dest && ok == "OK" {
+                    if let Some(group) = self.group_id(ipaddr) {
+                        self.queue_remote(JobKind::TakeGroup(group));
+                    }
+                }
+            }
+            ResourceMsg::HbTakeover { rsc_hold } => self.queue_remote(JobKind::Takeover(rsc_hold)),
+            ResourceMsg::Stonith { .. } => {}
+        }
+    }
+
+    /// Our own message, looped back.
+    fn local_message(&mut self, m: Out) {
+        let me = self.table.local;
+        if self.multi {
+            if m == Out::Shutdone {
+                self.own_shutdone();
+            }
+            return;
+        }
+        match m {
+            Out::Starting | Out::Stonith { .. } | Out::IpRequest(_) | Out::Takeover(_) => {}
+            Out::Held { info, .. } => {
+                self.process_resource_local(info == Some(Info::Shutdown), false)
+            }
+            Out::MachDown => self.process_resource_local(false, true),
+            Out::Ask { set, info } => {
+                if self.comm_up {
+                    self.ask_for_resources(me, true, set, info);
+                }
+            }
+            Out::IpResp { dest, group, .. } => {
+                if self.comm_up && dest == me {
+                    self.queue_remote(JobKind::TakeGroup(group));
+                }
+            }
+            Out::Shutdone => {
+                if self.comm_up && self.nice_failback() {
+                    self.rstate = RscState::Shutdown;
+                    self.i_hold = RscSet::NONE;
+                    self.audit();
+                }
+                self.own_shutdone();
+            }
+        }
+    }
+
+    fn own_shutdone(&mut self) {
+        if !self.exited {
+            self.exited = true;
+            self.action(Action::Exit {
+                restart: self.restart,
+            });
+        }
+    }
+
+    /// `process_resources` for `t=starting` from the other node.
+    fn process_starting(&mut self) {
+        self.shutdown_if_needed();
+        if !self.nice_failback() {
+            return;
+        }
+        let mut newstate = self.rstate;
+        match self.rstate {
+            RscState::RscRcvd | RscState::Stable | RscState::Shutdown => {}
+            RscState::Starting => {
+                newstate = RscState::BothStarting;
+                self.foreign_work_done = true;
+                self.announce("HB_R_BOTHSTARTING");
+            }
+            RscState::Init | RscState::BothStarting => {
+                self.log(LogMsg::StartingInState(self.rstate));
+                return;
+            }
+        }
+        self.other_is_stable = false;
+        if self.takeover_in_progress {
+            self.log(LogMsg::StartingDuringTakeover);
+        }
+        self.send_resources_held(self.rstate == RscState::Stable, None);
+        self.finish_process_resources(newstate);
+    }
+
+    /// The common start of `process_resources` for `t=resource`: the state transition into
+    /// RSCRCVD. `None`: the message is refused in this state.
+    fn resource_newstate(&mut self) -> Option<RscState> {
+        match self.rstate {
+            RscState::Starting | RscState::BothStarting => {
+                if !self.auto_failback() {
+                    self.foreign_work_done = true;
+                    self.announce("T_RESOURCES");
+                }
+                Some(RscState::RscRcvd)
+            }
+            RscState::RscRcvd | RscState::Stable | RscState::Shutdown => Some(self.rstate),
+            RscState::Init => {
+                self.log(LogMsg::ResourceInState(self.rstate));
+                None
+            }
+        }
+    }
+
+    /// `process_resources` for `t=resource` from the other node.
+    fn process_resource_peer(&mut self, r: &ResourceHeld<'_>) {
+        self.shutdown_if_needed();
+        if !self.nice_failback() {
+            return;
+        }
+        let Some(mut newstate) = self.resource_newstate() else {
+            return;
+        };
+        self.other_holds = if r.rtype_full || r.rsc_hold.is_none() {
+            r.rsc_hold
+        } else {
+            r.rsc_hold.union(self.other_holds)
+        };
+        match r.isstable {
+            Some(true) if !self.other_is_stable => {
+                self.log(LogMsg::RemoteTransitionCompleted);
+                self.other_is_stable = true;
+                self.send_resources_held(self.rstate == RscState::Stable, None);
+                self.perform_auto_failback();
+            }
+            Some(true) => {}
+            Some(false) => self.other_is_stable = false,
+            None => {}
+        }
+        if !matches!(self.rstate, RscState::Stable | RscState::Shutdown) && self.other_is_stable {
+            self.log(LogMsg::RemoteTransitionCompleted);
+            self.req_our_resources(false);
+            newstate = RscState::Stable;
+            self.send_resources_held(true, None);
+            self.perform_auto_failback();
+            self.foreign_work_done = true;
+            if !self.auto_failback() && self.other_holds.intersects(RscSet::FOREIGN) {
+                self.local_work_done = true;
+            }
+            self.announce("T_RESOURCES(them)");
+        }
+        self.finish_process_resources(newstate);
+    }
+
+    /// `process_resources` for our own `t=resource` (looped back).
+    fn process_resource_local(&mut self, shutdown: bool, mach_down: bool) {
+        self.shutdown_if_needed();
+        if !self.nice_failback() || !self.comm_up {
+            return;
+        }
+        let Some(mut newstate) = self.resource_newstate() else {
+            return;
+        };
+        if self.i_hold.intersects(RscSet::LOCAL) {
+            self.local_work_done = true;
+            self.announce("T_RESOURCES(us)");
+        }
+        if mach_down {
+            self.log(LogMsg::MachDownComplete);
+            self.takeover_in_progress = false;
+            self.i_hold = self.i_hold.union(RscSet::FOREIGN);
+            self.needs_failback = true;
+            self.other_is_stable = true;
+            self.foreign_work_done = true;
+            self.announce("mach_down");
+        } else if shutdown {
+            self.rstate = RscState::Shutdown;
+            newstate = RscState::Shutdown;
+        }
+        self.finish_process_resources(newstate);
+    }
+
+    /// `process_resources` for `t=shutdone` from the other node (before `HBDoMsg_T_SHUTDONE`
+    /// does the rest).
+    fn process_resources_shutdone_peer(&mut self) {
+        self.shutdown_if_needed();
+        if !self.nice_failback() {
+            return;
+        }
+        let newstate = self.rstate;
+        self.other_is_stable = true;
+        self.other_holds = RscSet::NONE;
+        if self.i_hold != RscSet::ALL && !self.shutdown_in_progress {
+            // Take over at once through the standby "acquire" path.
+            let rtype = match self.i_hold {
+                RscSet::FOREIGN => RscSet::LOCAL,
+                RscSet::LOCAL => RscSet::FOREIGN,
+                _ => RscSet::ALL,
+            };
+            self.going = StandbyState::Done;
+            self.go_standby(false, rtype);
+        }
+        self.finish_process_resources(newstate);
+    }
+
+    fn finish_process_resources(&mut self, newstate: RscState) {
+        self.rstate = newstate;
+        if self.rstate == RscState::RscRcvd && self.rqst_deadline.is_none() {
+            self.rqst_deadline = Some(self.now + self.timing.rqstdelay);
+        }
+        self.audit();
+        self.shutdown_if_needed();
+    }
+
+    fn audit(&mut self) {
+        if !self.nice_failback() || self.multi {
+            return;
+        }
+        if self.i_hold.intersects(RscSet::LOCAL) && self.other_holds.intersects(RscSet::FOREIGN) {
+            self.log(LogMsg::BothOwnOurs);
+        }
+        if self.other_holds.intersects(RscSet::LOCAL) && self.i_hold.intersects(RscSet::FOREIGN) {
+            self.log(LogMsg::BothOwnForeign);
+        }
+        if self.is_stable() && !self.shutdown_in_progress && self.rstate != RscState::Shutdown {
+            if !self.i_hold.intersects(RscSet::LOCAL)
+                && !self.other_holds.intersects(RscSet::FOREIGN)
+            {
+                self.log(LogMsg::NoOneOwnsLocal);
+            }
+            if !self.other_holds.intersects(RscSet::LOCAL)
+                && !self.i_hold.intersects(RscSet::FOREIGN)
+            {
+                self.log(LogMsg::NoOneOwnsForeign);
+            }
+        }
+    }
+
+    fn announce(&mut self, reason: &'static str) {
+        if self.announced || !self.local_work_done || !self.foreign_work_done {
+            return;
+        }
+        self.log(LogMsg::InitialAcquisitionComplete(reason));
+        self.announced = true;
+    }
+
+    /// `hb_send_resources_held`.
+    fn send_resources_held(&mut self, stable: bool, info: Option<Info>) {
+        if !self.nice_failback() {
+            return;
+        }
+        self.emit(Out::Held {
+            hold: self.i_hold,
+            stable,
+            info,
+            groups: None,
+        });
+    }
+
+    /// `hb_standby <set>`: the script logs and sends `ask_resources <set> me`.
+    fn hb_standby(&mut self, set: RscSet) {
+        self.log(LogMsg::GoingStandby(set));
+        self.emit(Out::Ask {
+            set,
+            info: StandbyInfo::Me,
+        });
+    }
+
+    fn perform_auto_failback(&mut self) {
+        if self.shutdown_in_progress
+            || !self.i_hold.intersects(RscSet::FOREIGN)
+            || !self.needs_failback
+            || !self.auto_failback()
+        {
+            self.needs_failback = false;
+            self.shutdown_if_needed();
+            return;
+        }
+        if self.going != StandbyState::Not
+            || !self.other_is_stable
+            || self.rstate != RscState::Stable
+        {
+            // "Auto failback delayed."
+            if self.failback_retry.is_none() {
+                self.failback_retry = Some(self.now + self.timing.auto_failback_retry);
+            }
+            return;
+        }
+        self.standby_set = RscSet::FOREIGN;
+        self.emit(Out::Ask {
+            set: RscSet::FOREIGN,
+            info: StandbyInfo::Me,
+        });
+        self.needs_failback = false;
+    }
+
+    /// `ask_for_resources`: the standby protocol (wire spec §5.5).
+    fn ask_for_resources(&mut self, from: NodeId, fromme: bool, rtype: RscSet, info: StandbyInfo) {
+        if !self.nice_failback() {
+            self.log(LogMsg::StandbyOnlyNiceFailback);
+            return;
+        }
+        if self.rstate == RscState::Shutdown {
+            return;
+        }
+        let now = self.now;
+        if let Some(t) = self.standby_deadline {
+            if now < t && info == StandbyInfo::Me {
+                let ms = t.saturating_since(now).as_millis();
+                self.log(LogMsg::StandbyInProgress {
+                    from,
+                    secs_left: ms.div_ceil(1000),
+                });
+                return;
+            }
+        }
+        let orig = self.going;
+        let mut ignored = false;
+        match self.going {
+            StandbyState::Not => {
+                if !self.other_is_stable {
+                    self.log(LogMsg::StandbyIgnoredOtherInFlux { info, from });
+                    return;
+                }
+                if self.rstate != RscState::Stable {
+                    self.log(LogMsg::StandbyIgnoredLocalInFlux { info, from });
+                    return;
+                }
+                self.standby_set = rtype;
+                if info == StandbyInfo::Me {
+                    self.other_is_stable = false;
+                    self.log(LogMsg::WantsToGoStandby { from, set: rtype });
+                    if fromme {
+                        self.standby_deadline = Some(now + self.timing.standby_reply);
+                        self.going = StandbyState::Me;
+                    } else {
+                        self.going = StandbyState::Other;
+                        self.emit(Out::Ask {
+                            set: self.standby_set,
+                            info: StandbyInfo::Other,
+                        });
+                        self.standby_deadline = Some(now + self.timing.standby_resource);
+                    }
+                } else {
+                    ignored = true;
+                }
+            }
+            StandbyState::Me => {
+                if !fromme {
+                    self.standby_set = rtype;
+                    self.standby_deadline = Some(now + self.timing.standby_resource);
+                    if info == StandbyInfo::Other {
+                        self.log(LogMsg::StandbyCanTake { from, set: rtype });
+                        self.go_standby(true, rtype);
+                    } else {
+                        ignored = true;
+                    }
+                } else if info == StandbyInfo::Done {
+                    self.log(LogMsg::LocalStandbyCompleted(rtype));
+                    self.going = StandbyState::Done;
+                    self.i_hold = self.i_hold.minus(self.standby_set);
+                    self.standby_deadline = Some(now + self.timing.standby_resource);
+                } else {
+                    ignored = true;
+                }
+            }
+            StandbyState::Other => {
+                self.standby_set = rtype;
+                if info == StandbyInfo::Done {
+                    self.standby_deadline = Some(now + self.timing.standby_resource);
+                    if !fromme {
+                        self.log(LogMsg::StandbyAcquireFrom { from, set: rtype });
+                        self.go_standby(false, self.standby_set);
+                        self.going = StandbyState::Done;
+                    } else {
+                        ignored = true;
+                    }
+                } else if !fromme || info != StandbyInfo::Other {
+                    ignored = true;
+                }
+            }
+            StandbyState::Done => {
+                self.standby_set = rtype;
+                if info == StandbyInfo::Done {
+                    self.standby_deadline = None;
+                    self.going = StandbyState::Not;
+                    if fromme {
+                        self.log(LogMsg::StandbyAcquisitionDone(rtype));
+                        if self.auto_failback() {
+                            self.local_work_done = true;
+                            self.announce("auto_failback");
+                        }
+                        self.i_hold = self.i_hold.union(rtype.mirror());
+                    } else {
+                        self.log(LogMsg::OtherCompletedStandby(rtype));
+                    }
+                    self.send_resources_held(true, None);
+                } else {
+                    ignored = true;
+                }
+            }
+        }
+        if ignored {
+            self.log(LogMsg::StandbyIgnored {
+                info,
+                from,
+                state: orig,
+            });
+        }
+        self.shutdown_if_needed();
+    }
+
+    /// `go_standby`: `release` our `set`, or acquire the mirror of the other node's `set`.
+    fn go_standby(&mut self, release: bool, set: RscSet) {
+        if release {
+            self.other_is_stable = false;
+            self.i_hold = self.i_hold.minus(set);
+            self.send_resources_held(false, Some(Info::Standby));
+        }
+        let act = match set {
+            RscSet::ALL => RscSet::ALL,
+            RscSet::NONE => return, // "no resources to …": the child exits, no `done`.
+            s if release => s,
+            s => s.mirror(),
+        };
+        self.start_job(JobKind::Standby {
+            acquire: !release,
+            act,
+            set: self.standby_set,
+        });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Death, STONITH, takeover (two-node mode).
+
+    /// `hb_rsc_recover_dead_resources`.
+    fn recover_dead_resources(&mut self, node: NodeId) {
+        if self.going != StandbyState::Not {
+            self.log(LogMsg::CancellingStandby);
+            self.going = StandbyState::Not;
+            self.standby_deadline = None;
+            if !self.other_is_stable && self.i_hold == RscSet::ALL {
+                self.other_is_stable = true;
+            }
+            self.shutdown_if_needed();
+        }
+        if self.shutdown_in_progress {
+            match self.rstate {
+                RscState::Shutdown | RscState::Stable => return,
+                _ => {
+                    self.giveup_resources(self.restart);
+                    return;
+                }
+            }
+        }
+        self.needs_failback = true;
+        let p = self.peers[node.ix()];
+        let mut need_stonith = true;
+        if p.heard {
+            if self.nice_failback() {
+                if self.other_holds.is_none() {
+                    need_stonith = false;
+                }
+            } else if !p.has_resources {
+                need_stonith = false;
+            }
+        }
+        if need_stonith {
+            if self.stonith {
+                self.start_fence(node);
+            } else {
+                self.emit(Out::Stonith {
+                    node,
+                    result: StonithResult::NotConfigured,
+                });
+                self.log(LogMsg::NoStonithDevice);
+                self.log(LogMsg::SharedDisksNotProtected);
+                self.takeover_from_node(node);
+            }
+        } else {
+            self.log(LogMsg::DeadNodeGaveUp(node));
+            self.emit(Out::Stonith {
+                node,
+                result: StonithResult::Unneeded,
+            });
+            if self.nice_failback() {
+                if self.i_hold == RscSet::ALL {
+                    self.other_is_stable = true;
+                    return;
+                }
+                if !self.i_hold.intersects(RscSet::LOCAL) {
+                    self.req_our_resources(true);
+                }
+                if !self.i_hold.intersects(RscSet::FOREIGN) {
+                    self.takeover_from_node(node);
+                }
+            } else {
+                self.takeover_from_node(node);
+            }
+        }
+    }
+
+    fn start_fence(&mut self, node: NodeId) {
+        self.peers[node.ix()].fence = Fence::InFlight;
+        self.action(Action::Fence(node));
+    }
+
+    /// `takeover_from_node`.
+    fn takeover_from_node(&mut self, node: NodeId) {
+        if self.shutdown_in_progress {
+            self.log(LogMsg::TakeoverCancelled);
+            self.shutdown_if_needed();
+            return;
+        }
+        self.log(LogMsg::ResourcesBeingAcquired(node));
+        self.queue_remote(JobKind::MachDown(node));
+        if self.nice_failback() {
+            self.i_hold = self.i_hold.union(RscSet::FOREIGN);
+            self.other_holds = RscSet::NONE;
+            self.other_is_stable = true;
+            self.takeover_in_progress = true;
+        }
+        self.req_our_resources(true);
+        self.peers[node.ix()].heard = true;
+    }
+
+    /// `req_our_resources`.
+    fn req_our_resources(&mut self, getthemanyway: bool) {
+        if self.shutdown_in_progress {
+            return;
+        }
+        if self.nice_failback() {
+            if (self.other_holds.intersects(RscSet::FOREIGN)
+                || self.i_hold.intersects(RscSet::LOCAL))
+                && !getthemanyway
+                && self.going == StandbyState::Not
+            {
+                self.log(LogMsg::LocalAcquisitionNone);
+                return;
+            }
+            self.i_hold = self.i_hold.union(RscSet::LOCAL);
+        }
+        let up = self.up_count();
+        self.start_job(JobKind::ReqOur {
+            ask: up >= 2,
+            announce: up < 2,
+        });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Shutdown.
+
+    /// `hb_shutdown_if_needed`.
+    fn shutdown_if_needed(&mut self) {
+        if self.rsc_needs_shutdown {
+            self.giveup_resources(self.restart);
+        }
+    }
+
+    /// `hb_giveup_resources` (and `cause_shutdown_restart` with `restart`).
+    fn giveup_resources(&mut self, restart: bool) {
+        self.restart |= restart;
+        if !self.is_stable() {
+            if !self.rsc_needs_shutdown {
+                self.log(LogMsg::ShutdownDelayed);
+                self.rsc_needs_shutdown = true;
+            }
+            return;
+        }
+        self.rsc_needs_shutdown = false;
+        self.shutdown_in_progress = true;
+        if self.giveup_started {
+            self.log(LogMsg::ShutdownUnderway);
+            return;
+        }
+        self.giveup_started = true;
+        self.restart_at = None;
+        if self.multi {
+            self.multi_begin_shutdown();
+        } else {
+            self.i_hold = RscSet::NONE;
+            self.rstate = RscState::Shutdown;
+            self.send_resources_held(false, Some(Info::Shutdown));
+        }
+        self.start_job(JobKind::Giveup);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Jobs.
+
+    fn start_job(&mut self, kind: JobKind) {
+        if self.jobs.push(Job::new(kind)).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    /// `QueueRemoteRscReq`: run when no other job runs.
+    fn queue_remote(&mut self, kind: JobKind) {
+        if self.remote.push_back(kind).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    fn queued_take(&self, g: GroupId) -> bool {
+        self.remote.iter().any(|k| *k == JobKind::TakeGroup(g))
+            || self
+                .jobs
+                .iter()
+                .any(|j| j.kind == JobKind::TakeGroup(g) || j.issued == Some(g))
+    }
+
+    /// Advances every job once; starts the next queued one when none runs.
+    fn pump_jobs(&mut self) -> bool {
+        let mut progress = false;
+        let mut i = 0;
+        while i < self.jobs.len() {
+            let mut job = self.jobs[i];
+            match self.step_job(&mut job) {
+                Step::Done => {
+                    self.jobs.remove(i);
+                    self.job_finished(job.kind);
+                    progress = true;
+                }
+                Step::Blocked { progressed } => {
+                    if let Some(slot) = self.jobs.get_mut(i) {
+                        *slot = job;
+                    }
+                    progress |= progressed;
+                    i += 1;
+                }
+            }
+        }
+        if self.jobs.is_empty() {
+            if let Some(kind) = self.remote.pop_front() {
+                self.start_job(kind);
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    /// Which groups a job works on, and what it does with them.
+    fn job_target(&self, kind: JobKind, g: usize) -> Option<Target> {
+        let local = self.is_local_group(g);
+        let in_set = |set: RscSet| {
+            set == RscSet::ALL
+                || (set == RscSet::LOCAL && local)
+                || (set == RscSet::FOREIGN && !local)
+        };
+        match kind {
+            JobKind::Standby { acquire, act, .. } if in_set(act) => Some(if acquire {
+                Target::Acquire
+            } else {
+                Target::Release
+            }),
+            JobKind::Giveup => Some(Target::Release),
+            JobKind::MachDown(n) if self.table.groups[g].node == n => Some(Target::Acquire),
+            JobKind::TakeGroup(x) if x.ix() == g => Some(Target::Acquire),
+            JobKind::GiveGroup { group, .. } if group.ix() == g => Some(Target::Release),
+            _ => None,
+        }
+    }
+
+    fn step_job(&mut self, job: &mut Job) -> Step {
+        let mut progressed = false;
+        if !job.started {
+            job.started = true;
+            progressed = true;
+            match job.kind {
+                JobKind::ReqOur { ask, .. } => {
+                    self.run_req_our(ask);
+                    return Step::Done;
+                }
+                JobKind::Takeover(set) => {
+                    // rc.d/hb_takeover: run hb_standby with the mirror set.
+                    self.hb_standby(set.takeover_mirror());
+                    return Step::Done;
+                }
+                JobKind::Standby { acquire, act, .. } => {
+                    self.log(LogMsg::GoStandbyBegin { acquire, set: act });
+                }
+                JobKind::Giveup => self.log(LogMsg::GivingUpAll),
+                JobKind::GiveGroup { group, .. } => {
+                    job.flag = self.groups[group.ix()].state.is_active();
+                }
+                JobKind::MachDown(_) | JobKind::TakeGroup(_) => {}
+            }
+        }
+        let n = self.table.groups.len();
+        while usize::from(job.cursor) < n {
+            let g = usize::from(job.cursor);
+            let Some(target) = self.job_target(job.kind, g) else {
+                job.cursor += 1;
+                continue;
+            };
+            if let JobKind::MachDown(_) = job.kind {
+                if usize::from(job.mark) <= g {
+                    job.mark = job.cursor + 1;
+                    self.log(LogMsg::TakingOverGroup(GroupId(g as u8)));
+                    progressed = true;
+                }
+            }
+            let id = GroupId(g as u8);
+            let mine = job.issued == Some(id);
+            match (target, self.groups[g].state) {
+                (_, GroupState::Starting | GroupState::Stopping) => {
+                    return Step::Blocked { progressed };
+                }
+                (Target::Acquire, GroupState::Running)
+                | (Target::Release, GroupState::Stopped | GroupState::Failed) => {}
+                (Target::Acquire, GroupState::Failed) if mine => {}
+                (Target::Release, GroupState::Running) if mine => {}
+                (Target::Acquire, _) => {
+                    self.groups[g].state = GroupState::Starting;
+                    job.issued = Some(id);
+                    self.action(Action::Acquire(id));
+                    return Step::Blocked { progressed: true };
+                }
+                (Target::Release, _) => {
+                    self.groups[g].state = GroupState::Stopping;
+                    job.issued = Some(id);
+                    self.action(Action::Release(id));
+                    return Step::Blocked { progressed: true };
+                }
+            }
+            job.issued = None;
+            job.cursor += 1;
+        }
+        // All groups handled: the job's last words.
+        match job.kind {
+            JobKind::Standby { acquire, act, set } => {
+                self.log(LogMsg::GoStandbyEnd { acquire, set: act });
+                self.emit(Out::Ask {
+                    set,
+                    info: StandbyInfo::Done,
+                });
+            }
+            JobKind::Giveup => {
+                self.log(LogMsg::AllRelinquished);
+                self.emit(Out::Shutdone);
+            }
+            JobKind::MachDown(node) => {
+                if self.nice_failback() {
+                    self.log(LogMsg::MachDownForeignAcquired);
+                    self.emit(Out::MachDown);
+                }
+                self.log(LogMsg::MachDownCompleteFor(node));
+            }
+            JobKind::GiveGroup { group, to } => self.emit(Out::IpResp {
+                dest: to,
+                group,
+                weown: job.flag,
+            }),
+            JobKind::TakeGroup(_) | JobKind::ReqOur { .. } | JobKind::Takeover(_) => {}
+        }
+        Step::Done
+    }
+
+    /// The body of the `req_our_resources` child.
+    fn run_req_our(&mut self, ask: bool) {
+        let me = self.table.local;
+        let mut count = 0;
+        for g in 0..self.table.groups.len() {
+            if !self.is_local_group(g) {
+                continue;
+            }
+            count += 1;
+            let id = GroupId(g as u8);
+            // req_resource: `ResourceManager status KEY && exit 0`.
+            if self.groups[g].state.is_active() || self.queued_take(id) {
+                continue;
+            }
+            if self.nice_failback() || !ask {
+                self.emit(Out::IpResp {
+                    dest: me,
+                    group: id,
+                    weown: true,
+                });
+            } else {
+                self.emit(Out::IpRequest(id));
+            }
+        }
+        if count == 0 {
+            self.log(LogMsg::NoLocalResources);
+        } else {
+            self.log(LogMsg::LocalAcquisitionCompleted);
+        }
+        self.send_resources_held(true, Some(Info::ReqOur));
+    }
+
+    /// `RscMgmtProcessDied`.
+    fn job_finished(&mut self, kind: JobKind) {
+        match kind {
+            JobKind::ReqOur { announce: true, .. } | JobKind::TakeGroup(_) => {
+                self.local_work_done = true;
+                self.announce(match kind {
+                    JobKind::TakeGroup(_) => "ip-request-resp",
+                    _ => "req_our_resources",
+                });
+            }
+            JobKind::MachDown(_) if !self.nice_failback() && self.dead_count() > 0 => {
+                self.foreign_work_done = true;
+                self.announce("status");
+            }
+            _ => {}
+        }
+        self.shutdown_if_needed();
+    }
+}
+
+#[cfg(test)]
+mod tests;
