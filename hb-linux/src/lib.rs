@@ -1,3 +1,30 @@
 //! hb's Linux side: the `heartbeat` daemon and the `hbctl` tool.
+//!
+//! The daemon's building blocks, each usable and tested on its own (design §3):
+//! - [`log`]: heartbeat's log lines to its log files, syslog and stderr.
 
 pub mod hbctl;
+pub mod log;
+
+/// The C library's `strerror` text for an I/O error (`Permission denied`), without Rust's
+/// ` (os error 13)` suffix, so that our messages read like heartbeat's.
+pub fn errno_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map_or_else(|| text.clone(), str::to_string),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errno_text_is_strerror() {
+        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(super::errno_text(&e), "Permission denied");
+        let e = std::io::Error::other("custom");
+        assert_eq!(super::errno_text(&e), "custom");
+    }
+}
