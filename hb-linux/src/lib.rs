@@ -1,10 +1,12 @@
 //! hb's Linux side: the `heartbeat` daemon and the `hbctl` tool.
 //!
 //! The daemon's building blocks, each usable and tested on its own (design §3):
-//! - [`log`]: heartbeat's log lines to its log files, syslog and stderr.
+//! - [`log`]: heartbeat's log lines to its log files, syslog and stderr;
+//! - [`state`]: the generation counter, the node UUID and the pid file.
 
 pub mod hbctl;
 pub mod log;
+pub mod state;
 
 /// The C library's `strerror` text for an I/O error (`Permission denied`), without Rust's
 /// ` (os error 13)` suffix, so that our messages read like heartbeat's.
