@@ -2,10 +2,13 @@
 //!
 //! The daemon's building blocks, each usable and tested on its own (design §3):
 //! - [`log`]: heartbeat's log lines to its log files, syslog and stderr;
+//! - [`media`]: the heartbeat media (`bcast`, `mcast`, `ucast`, `serial`) as non-blocking
+//!   endpoints for one poll loop;
 //! - [`state`]: the generation counter, the node UUID and the pid file.
 
 pub mod hbctl;
 pub mod log;
+pub mod media;
 pub mod state;
 
 /// The C library's `strerror` text for an I/O error (`Permission denied`), without Rust's

@@ -1,0 +1,283 @@
+//! The heartbeat media as non-blocking endpoints for the daemon's one poll loop (design §3,
+//! wire spec §4): `bcast`, `mcast`, `ucast` and `serial`, each opened from its ha.cf line
+//! ([`hb_core::config::Medium`]).
+//!
+//! Every medium gives the loop
+//! - a file descriptor to poll for reading ([`AsFd`]): the receive socket, or the tty;
+//! - [`Medium::send`]: one packet, already encoded (and signed) by the core;
+//! - [`Medium::recv`]: the next packet as it was on the wire, or `None` when nothing more is
+//!   waiting; **call it until it returns `None`** after each readiness (a serial read may
+//!   complete several messages at once, and mio's readiness is edge-triggered). An error is
+//!   about one packet (a truncated datagram, garbage): log it and keep calling;
+//! - its link name, the interface (or device path) heartbeat shows in `Link node:eth0 up`.
+//!
+//! A serial line also paces what it writes (3.0.6's 512-byte fragments with a pause between
+//! them) without ever sleeping: [`Medium::send`] writes what it may now and queues the rest,
+//! and the loop calls [`Medium::poll_tx`] when [`Medium::tx_deadline`] passes or, while
+//! [`Medium::wants_writable`], when the descriptor becomes writable. UDP media have no
+//! deadline and never want writability.
+//!
+//! Opening returns, besides the medium, the lines 3.0.6 logs when it opens that medium (info
+//! priority). heartbeat's media plugins log through GLib, whose handler prefixes every message
+//! with `glib: ` ([`PLUGIN_PREFIX`]); real logs read
+//! `heartbeat: [5555]: info: glib: UDP multicast heartbeat started for group 225.0.0.178 port 694
+//! interface eth1 (ttl=1 loop=0)`, so the lines carry the prefix too.
+//!
+//! Opening is a start-up step: it may resolve a host name (ucast) and sends a BREAK on a
+//! serial line, which takes the kernel a quarter of a second; nothing after opening blocks.
+
+mod serial;
+mod udp;
+
+pub use serial::{
+    fragment_delay, ClassicReader, ClassicStats, CompactReader, Serial, SerialEncoding,
+    SerialStats, COMPACT_FRAME_MAX, FRAGMENT_SIZE, LOCK_DIR, TX_QUEUE_BYTES, WRITE_TIMEOUT,
+    WRITE_TIMEOUT_WARN_INTERVAL,
+};
+pub use udp::{Bcast, Mcast, Ucast};
+
+use crate::log::LogLine;
+use hb_core::config;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What heartbeat's GLib log handler puts before every message of a media plugin.
+pub const PLUGIN_PREFIX: &str = "glib: ";
+
+/// A start-up line of a media plugin, as 3.0.6 logs it (with [`PLUGIN_PREFIX`]).
+pub(crate) fn plugin_info(text: impl std::fmt::Display) -> LogLine {
+    LogLine::info(format!("{PLUGIN_PREFIX}{text}"))
+}
+
+pub(crate) fn plugin_warn(text: impl std::fmt::Display) -> LogLine {
+    LogLine::warn(format!("{PLUGIN_PREFIX}{text}"))
+}
+
+/// What opening needs besides the ha.cf line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// The encoding used on serial lines: classic text to talk to heartbeat 3.0.6, compact
+    /// frames between hb nodes (and the relay board).
+    pub serial_encoding: SerialEncoding,
+    /// Where serial lines are locked (`LCK..ttyS0`): [`LOCK_DIR`]; tests use their own.
+    pub lock_dir: PathBuf,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            serial_encoding: SerialEncoding::Classic,
+            lock_dir: PathBuf::from(LOCK_DIR),
+        }
+    }
+}
+
+/// An open medium.
+#[derive(Debug)]
+pub enum Medium {
+    Bcast(Bcast),
+    Mcast(Mcast),
+    Ucast(Ucast),
+    /// Boxed: a serial line carries its reader and writer state.
+    Serial(Box<Serial>),
+}
+
+impl Medium {
+    /// Opens the medium an ha.cf line describes, returning it and the lines to log.
+    /// `ping`, `ping_group` and the IPv6 and other media are not opened here.
+    pub fn open(
+        cfg: &config::Medium,
+        opts: &OpenOptions,
+    ) -> Result<(Medium, Vec<LogLine>), MediumError> {
+        match cfg {
+            config::Medium::Bcast { iface, port } => {
+                Bcast::open(iface, *port).map(|(m, log)| (Medium::Bcast(m), log))
+            }
+            config::Medium::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                loopback,
+            } => Mcast::open(iface, (*group).into(), *port, *ttl, *loopback)
+                .map(|(m, log)| (Medium::Mcast(m), log)),
+            config::Medium::Ucast { iface, peer, port } => {
+                Ucast::open(iface, peer, *port).map(|(m, log)| (Medium::Ucast(m), log))
+            }
+            config::Medium::Serial { device, baud } => {
+                Serial::open(device, *baud, opts.serial_encoding, &opts.lock_dir)
+                    .map(|(m, log)| (Medium::Serial(Box::new(m)), log))
+            }
+            other => Err(MediumError::new(
+                format!("{} {}", other.directive(), other.link_name()),
+                MediumErrorKind::Unsupported(other.directive()),
+            )),
+        }
+    }
+
+    /// The ha.cf directive: `bcast`, `mcast`, `ucast`, `serial`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Medium::Bcast(_) => "bcast",
+            Medium::Mcast(_) => "mcast",
+            Medium::Ucast(_) => "ucast",
+            Medium::Serial(_) => "serial",
+        }
+    }
+
+    /// The link name: the interface, or the serial device path.
+    pub fn link_name(&self) -> &str {
+        match self {
+            Medium::Bcast(m) => m.link_name(),
+            Medium::Mcast(m) => m.link_name(),
+            Medium::Ucast(m) => m.link_name(),
+            Medium::Serial(m) => m.link_name(),
+        }
+    }
+
+    /// Sends one encoded packet (a serial line may queue part of it, see the module docs).
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), MediumError> {
+        match self {
+            Medium::Bcast(m) => m.send(bytes),
+            Medium::Mcast(m) => m.send(bytes),
+            Medium::Ucast(m) => m.send(bytes),
+            Medium::Serial(m) => m.send(bytes),
+        }
+    }
+
+    /// The next received packet into `buf` (its length), or `None` if nothing is waiting.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, MediumError> {
+        match self {
+            Medium::Bcast(m) => m.recv(buf),
+            Medium::Mcast(m) => m.recv(buf),
+            Medium::Ucast(m) => m.recv(buf),
+            Medium::Serial(m) => m.recv(buf),
+        }
+    }
+
+    /// When [`Medium::poll_tx`] must next run, if output is queued.
+    pub fn tx_deadline(&self) -> Option<Instant> {
+        match self {
+            Medium::Serial(m) => m.tx_deadline(),
+            _ => None,
+        }
+    }
+
+    /// Whether the loop should also wait for the descriptor to become writable.
+    pub fn wants_writable(&self) -> bool {
+        match self {
+            Medium::Serial(m) => m.wants_writable(),
+            _ => false,
+        }
+    }
+
+    /// Writes queued output that is due at `now`.
+    pub fn poll_tx(&mut self, now: Instant) -> Result<(), MediumError> {
+        match self {
+            Medium::Serial(m) => m.poll_tx(now),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AsFd for Medium {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Medium::Bcast(m) => m.as_fd(),
+            Medium::Mcast(m) => m.as_fd(),
+            Medium::Ucast(m) => m.as_fd(),
+            Medium::Serial(m) => m.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Medium {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// A medium's failure: which medium (as its ha.cf line names it, `bcast eth1`,
+/// `serial /dev/ttyS0`) and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{medium}: {kind}")]
+pub struct MediumError {
+    pub medium: String,
+    pub kind: MediumErrorKind,
+}
+
+impl MediumError {
+    pub(crate) fn new(medium: impl Into<String>, kind: MediumErrorKind) -> Self {
+        MediumError {
+            medium: medium.into(),
+            kind,
+        }
+    }
+}
+
+/// Why a medium failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MediumErrorKind {
+    #[error("interface does not exist")]
+    NoSuchInterface,
+    #[error("interface has no IPv4 address")]
+    NoIpv4Address,
+    #[error("interface has no IPv4 broadcast address (an address added without `brd +`?)")]
+    NoBroadcastAddress,
+    #[error("cannot list interface addresses: {}", crate::errno_text(.0))]
+    Interfaces(std::io::Error),
+    #[error("{0} is not a multicast group")]
+    NotMulticast(std::net::Ipv4Addr),
+    #[error("cannot resolve hostname {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    /// Creating, configuring or binding a socket.
+    #[error("cannot {op}: {}", crate::errno_text(.source))]
+    Socket {
+        op: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot send to {to}: {}", crate::errno_text(.source))]
+    Send {
+        to: std::net::SocketAddrV4,
+        source: std::io::Error,
+    },
+    #[error("cannot receive: {}", crate::errno_text(.0))]
+    Recv(std::io::Error),
+    #[error("dropped a {len}-byte packet that does not fit the {room}-byte buffer")]
+    TooBig { len: usize, room: usize },
+    #[error("no such device")]
+    NoSuchDevice,
+    #[error("not a char device")]
+    NotCharDevice,
+    #[error("cannot open: {}", crate::errno_text(.0))]
+    Open(std::io::Error),
+    #[error("cannot set up the tty: {}", crate::errno_text(.0))]
+    Termios(std::io::Error),
+    #[error("unsupported baud rate {0}")]
+    Baud(u32),
+    #[error("line is locked by pid {pid} ({})", .lockfile.display())]
+    Locked { pid: i32, lockfile: PathBuf },
+    #[error("cannot lock line ({}): {}", .lockfile.display(), crate::errno_text(.source))]
+    Lock {
+        lockfile: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write: {}", crate::errno_text(.0))]
+    Write(std::io::Error),
+    #[error("cannot read: {}", crate::errno_text(.0))]
+    Read(std::io::Error),
+    /// heartbeat's `TTY write timeout on [/dev/ttyS0] (no connection or bad cable? [see
+    /// documentation])`: a fragment could not be written for [`WRITE_TIMEOUT`]; the message
+    /// was dropped and the line's output flushed.
+    #[error("TTY write timeout (no connection or bad cable? [see documentation])")]
+    WriteTimeout,
+    #[error("transmit queue full ({0} bytes waiting); message dropped")]
+    QueueFull(usize),
+    #[error("the line hung up")]
+    Hangup,
+    #[error("classic serial lines carry classic text (`>>>` … `<<<`); message dropped")]
+    NotClassic,
+    #[error("`{0}` media are not opened by hb")]
+    Unsupported(&'static str),
+}

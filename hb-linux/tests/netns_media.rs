@@ -1,0 +1,475 @@
+//! The UDP media between two network namespaces this test makes itself:
+//!
+//! ```text
+//!   hbtest-<pid>-<test>-a                       hbtest-<pid>-<test>-b
+//!   a1 198.51.100.1/24 ──── veth ──── b1 198.51.100.2/24
+//!   a2 203.0.113.1/24  ──── veth ──── b2 203.0.113.2/24
+//! ```
+//!
+//! Only documentation addresses (and the documentation multicast group 233.252.0.1, RFC 5771
+//! MCAST-TEST-NET, with TTL 1) are used, every address is added with `brd +`, and nothing is
+//! done in the host's namespace: each medium is opened by a short-lived thread that first
+//! `setns`es into its namespace (a socket stays in the namespace it was made in; the test's
+//! own threads never move). The namespaces are deleted when the test ends, failed or not
+//! (a drop guard), and leftovers of killed runs are deleted when the next run starts.
+//!
+//! Needs root and iproute2's `ip`: without them the tests fail saying so (CI runs as root).
+
+use hb_core::config;
+use hb_linux::media::{Bcast, Mcast, Medium, OpenOptions, Ucast};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest any wait for a packet or a command may take.
+const WAIT: Duration = Duration::from_secs(3);
+/// How long a medium must stay silent to pass a "nothing arrives" check (after the packet it
+/// must not see has already been delivered elsewhere, so this only guards against a late
+/// copy).
+const QUIET: Duration = Duration::from_millis(150);
+const PORT: u16 = 694;
+const A1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const B1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const A2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+const B2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+/// MCAST-TEST-NET (RFC 5771), the documentation multicast range.
+const GROUP: Ipv4Addr = Ipv4Addr::new(233, 252, 0, 1);
+
+/// Two namespaces joined by two veth pairs, deleted on drop.
+struct Pair {
+    a: String,
+    b: String,
+    made: Vec<String>,
+}
+
+fn prerequisites() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the network-namespace media tests must run as root (they create namespaces and \
+         veth pairs); CI runs them as root"
+    );
+    let ip = Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        matches!(ip, Ok(s) if s.success()),
+        "the network-namespace media tests need iproute2's `ip` (apt-get install iproute2)"
+    );
+}
+
+/// Runs `ip` with a bounded wait; returns its stderr on failure.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let mut child = Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let mut err = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut s, &mut err);
+            }
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("ip {}: {}", args.join(" "), err.trim()))
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("ip {}: still running after 10 s", args.join(" ")));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Deletes namespaces left by runs that were killed before their guards ran.
+fn remove_stale_namespaces() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("hbtest-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", &name]);
+        }
+    }
+}
+
+impl Pair {
+    fn new(test: &str) -> Pair {
+        prerequisites();
+        remove_stale_namespaces();
+        let pid = std::process::id();
+        let mut pair = Pair {
+            a: format!("hbtest-{pid}-{test}-a"),
+            b: format!("hbtest-{pid}-{test}-b"),
+            made: Vec::new(),
+        };
+        for ns in [pair.a.clone(), pair.b.clone()] {
+            ip(&["netns", "add", &ns]).unwrap();
+            pair.made.push(ns);
+        }
+        let (a, b) = (pair.a.as_str(), pair.b.as_str());
+        let steps: [&[&str]; 12] = [
+            &[
+                "-n", a, "link", "add", "a1", "type", "veth", "peer", "name", "b1", "netns", b,
+            ],
+            &[
+                "-n", a, "link", "add", "a2", "type", "veth", "peer", "name", "b2", "netns", b,
+            ],
+            &[
+                "-n",
+                a,
+                "addr",
+                "add",
+                "198.51.100.1/24",
+                "brd",
+                "+",
+                "dev",
+                "a1",
+            ],
+            &[
+                "-n",
+                a,
+                "addr",
+                "add",
+                "203.0.113.1/24",
+                "brd",
+                "+",
+                "dev",
+                "a2",
+            ],
+            &[
+                "-n",
+                b,
+                "addr",
+                "add",
+                "198.51.100.2/24",
+                "brd",
+                "+",
+                "dev",
+                "b1",
+            ],
+            &[
+                "-n",
+                b,
+                "addr",
+                "add",
+                "203.0.113.2/24",
+                "brd",
+                "+",
+                "dev",
+                "b2",
+            ],
+            &["-n", a, "link", "set", "lo", "up"],
+            &["-n", b, "link", "set", "lo", "up"],
+            &["-n", a, "link", "set", "a1", "up"],
+            &["-n", a, "link", "set", "a2", "up"],
+            &["-n", b, "link", "set", "b1", "up"],
+            &["-n", b, "link", "set", "b2", "up"],
+        ];
+        for step in steps {
+            ip(step).unwrap();
+        }
+        pair
+    }
+
+    /// Runs `f` on a thread that has entered namespace `ns`.
+    fn within<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{ns}");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let file = std::fs::File::open(&path).unwrap();
+                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .expect("setns into the test namespace");
+                f()
+            })
+            .join()
+            .expect("the namespace thread panicked")
+        })
+    }
+
+    fn open(&self, ns: &str, cfg: config::Medium) -> Medium {
+        self.within(ns, || {
+            Medium::open(&cfg, &OpenOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .0
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in &self.made {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+fn bcast(iface: &str) -> config::Medium {
+    config::Medium::Bcast {
+        iface: iface.try_into().unwrap(),
+        port: PORT,
+    }
+}
+
+fn mcast(iface: &str, loopback: bool) -> config::Medium {
+    config::Medium::Mcast {
+        iface: iface.try_into().unwrap(),
+        group: GROUP.octets(),
+        port: PORT,
+        ttl: 1,
+        loopback,
+    }
+}
+
+fn ucast(iface: &str, peer: Ipv4Addr) -> config::Medium {
+    config::Medium::Ucast {
+        iface: iface.try_into().unwrap(),
+        peer: peer.to_string().as_str().try_into().unwrap(),
+        port: PORT,
+    }
+}
+
+/// The next datagram on `m` and its sender, waiting at most `timeout`.
+fn recv_within(m: &mut Medium, timeout: Duration) -> Option<(Vec<u8>, SocketAddrV4)> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let got = match &*m {
+            Medium::Bcast(x) => x.recv_from(&mut buf),
+            Medium::Mcast(x) => x.recv_from(&mut buf),
+            Medium::Ucast(x) => x.recv_from(&mut buf),
+            Medium::Serial(_) => unreachable!(),
+        };
+        match got.unwrap_or_else(|e| panic!("{e}")) {
+            Some((n, from)) => return Some((buf[..n].to_vec(), from)),
+            None => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+                poll(&mut fds, PollTimeout::from(ms)).unwrap();
+            }
+        }
+    }
+}
+
+/// Sends `payload` on `tx` until it arrives on `rx` (a veth may still be coming up), at
+/// most [`WAIT`]; returns the sender's address as `rx` saw it. Extra copies are drained.
+fn deliver(tx: &mut Medium, rx: &mut Medium, payload: &[u8]) -> SocketAddrV4 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        tx.send(payload).unwrap_or_else(|e| panic!("{e}"));
+        while let Some((got, from)) = recv_within(rx, Duration::from_millis(100)) {
+            if got == payload {
+                while recv_within(rx, Duration::from_millis(20)).is_some() {}
+                return from;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} {} never received {:?}",
+            rx.kind(),
+            rx.link_name(),
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
+/// Drains `m` and fails if `payload` is among what arrives within [`QUIET`].
+fn assert_never_sees(m: &mut Medium, payload: &[u8]) {
+    while let Some((got, from)) = recv_within(m, QUIET) {
+        assert_ne!(
+            got,
+            payload,
+            "{} {} received {:?} from {from}",
+            m.kind(),
+            m.link_name(),
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
+fn local_port(m: &Medium) -> u16 {
+    let addr: nix::sys::socket::SockaddrIn =
+        nix::sys::socket::getsockname(m.as_raw_fd()).expect("getsockname");
+    addr.port()
+}
+
+#[test]
+fn bcast_reaches_the_peer_and_the_sender_and_stays_on_its_interface() {
+    let net = Pair::new("bcast");
+    let mut a1 = net.open(&net.a, bcast("a1"));
+    let mut a2 = net.open(&net.a, bcast("a2"));
+    let mut b1 = net.open(&net.b, bcast("b1"));
+    let mut b2 = net.open(&net.b, bcast("b2"));
+    let Medium::Bcast(inner) = &a1 else {
+        unreachable!()
+    };
+    assert_eq!(
+        inner.destination(),
+        SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 255), PORT)
+    );
+    assert_eq!((a1.link_name(), b2.link_name()), ("a1", "b2"));
+    assert_eq!(local_port(&b1), PORT);
+
+    // A's broadcast on a1 reaches B on b1, from an unbound (ephemeral) port.
+    let hello = b"bcast on a1";
+    let from = deliver(&mut a1, &mut b1, hello);
+    assert_eq!(*from.ip(), A1);
+    assert_ne!(from.port(), PORT, "the send socket is never bound");
+    // Linux hands the sender a copy of its own broadcast.
+    let own = recv_within(&mut a1, WAIT).expect("A's own copy of its broadcast");
+    assert_eq!((own.0.as_slice(), *own.1.ip()), (&hello[..], A1));
+    // SO_BINDTODEVICE: the other interfaces' media never see it.
+    assert_never_sees(&mut b2, hello);
+    assert_never_sees(&mut a2, hello);
+
+    // And the other way round on the second link.
+    let second = b"bcast on a2";
+    assert_eq!(*deliver(&mut a2, &mut b2, second).ip(), A2);
+    assert_never_sees(&mut b1, second);
+    let back = b"bcast from b1";
+    assert_eq!(*deliver(&mut b1, &mut a1, back).ip(), B1);
+}
+
+#[test]
+fn mcast_reaches_members_on_the_right_interface_only() {
+    let net = Pair::new("mcast");
+    let mut a1 = net.open(&net.a, mcast("a1", true));
+    let mut a2 = net.open(&net.a, mcast("a2", false));
+    let mut b1 = net.open(&net.b, mcast("b1", false));
+    let mut b2 = net.open(&net.b, mcast("b2", false));
+    assert_eq!(local_port(&b1), PORT);
+
+    let hello = b"mcast on a1";
+    let from = deliver(&mut a1, &mut b1, hello);
+    assert_eq!(*from.ip(), A1);
+    assert_ne!(from.port(), PORT);
+    // loop 1: the sender's own medium gets a copy.
+    let own = recv_within(&mut a1, WAIT).expect("A's own copy with loop 1");
+    assert_eq!(own.0, hello);
+    // b2 joined the same group and port on the other interface, yet sees nothing of a1's.
+    assert_never_sees(&mut b2, hello);
+
+    let second = b"mcast on a2";
+    assert_eq!(*deliver(&mut a2, &mut b2, second).ip(), A2);
+    assert_never_sees(&mut b1, second);
+    // loop 0: no copy for the sender.
+    assert_never_sees(&mut a2, second);
+}
+
+#[test]
+fn ucast_reaches_its_peer_on_its_interface_only() {
+    let net = Pair::new("ucast");
+    let (a1, log) = net.within(&net.a, || Ucast::open("a1", "198.51.100.2", PORT).unwrap());
+    assert_eq!(
+        log.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        [
+            "glib: ucast: write socket priority set to IPTOS_LOWDELAY on a1",
+            "glib: ucast: bound send socket to device: a1",
+            "glib: ucast: set SO_REUSEPORT(w)",
+            "glib: ucast: set SO_REUSEADDR",
+            "glib: ucast: bound receive socket to device: a1",
+            "glib: ucast: set SO_REUSEPORT",
+            "glib: ucast: started on port 694 interface a1 to 198.51.100.2",
+        ]
+    );
+    assert_eq!(a1.destination(), SocketAddrV4::new(B1, PORT));
+    let mut a1 = Medium::Ucast(a1);
+    let mut a2 = net.open(&net.a, ucast("a2", B2));
+    let mut b1 = net.open(&net.b, ucast("b1", A1));
+    let mut b2 = net.open(&net.b, ucast("b2", A2));
+    assert_eq!(local_port(&b1), PORT);
+    assert_eq!(local_port(&b2), PORT);
+
+    let hello = b"ucast on a1";
+    let from = deliver(&mut a1, &mut b1, hello);
+    assert_eq!(*from.ip(), A1);
+    assert_ne!(from.port(), PORT);
+    // Both B media listen on 0.0.0.0:694; SO_BINDTODEVICE keeps a1's packet off b2's.
+    assert_never_sees(&mut b2, hello);
+
+    let second = b"ucast on a2";
+    assert_eq!(*deliver(&mut a2, &mut b2, second).ip(), A2);
+    assert_never_sees(&mut b1, second);
+
+    let back = b"ucast from b1";
+    assert_eq!(*deliver(&mut b1, &mut a1, back).ip(), B1);
+    assert_never_sees(&mut a2, back);
+}
+
+#[test]
+fn open_errors_name_the_medium() {
+    let net = Pair::new("errors");
+    // An address added without `brd +` has no broadcast address.
+    // (veth pairs inside one namespace: this kernel has no `dummy` driver.)
+    ip(&[
+        "-n", &net.a, "link", "add", "nobrd", "type", "veth", "peer", "name", "nobrd-p",
+    ])
+    .unwrap();
+    ip(&[
+        "-n",
+        &net.a,
+        "addr",
+        "add",
+        "198.51.100.77/24",
+        "dev",
+        "nobrd",
+    ])
+    .unwrap();
+    let e = net.within(&net.a, || {
+        Bcast::open("nobrd", PORT).unwrap_err().to_string()
+    });
+    assert_eq!(
+        e,
+        "bcast nobrd: interface has no IPv4 broadcast address (an address added without \
+         `brd +`?)"
+    );
+    let e = net.within(&net.b, || Bcast::open("a1", PORT).unwrap_err().to_string());
+    assert_eq!(e, "bcast a1: interface does not exist");
+    ip(&[
+        "-n", &net.b, "link", "add", "noaddr", "type", "veth", "peer", "name", "noaddr-p",
+    ])
+    .unwrap();
+    let e = net.within(&net.b, || {
+        Mcast::open("noaddr", GROUP, PORT, 1, false)
+            .unwrap_err()
+            .to_string()
+    });
+    assert_eq!(
+        e,
+        "mcast noaddr 233.252.0.1 694: interface has no IPv4 address"
+    );
+    let (m, log) = net.within(&net.b, || Mcast::open("b1", GROUP, 700, 1, false).unwrap());
+    assert_eq!(
+        log[0].text,
+        "glib: UDP multicast heartbeat started for group 233.252.0.1 port 700 interface b1 \
+         (ttl=1 loop=0)"
+    );
+    drop(m);
+    let (_, log) = net.within(&net.b, || Bcast::open("b1", PORT).unwrap());
+    assert_eq!(
+        log[0].text,
+        "glib: UDP Broadcast heartbeat started on port 694 (694) interface b1"
+    );
+}
