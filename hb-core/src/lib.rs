@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod engine;
 pub mod msg;
 pub mod resources;
 pub mod time;

@@ -139,3 +139,51 @@ pub fn decoded_block_count() -> usize {
         })
         .sum()
 }
+
+/// A UDP datagram of a capture with its record time and addresses.
+#[derive(Clone, Debug)]
+pub struct Datagram {
+    /// pcap record time, microseconds since the epoch.
+    pub time_us: u64,
+    pub src: std::net::Ipv4Addr,
+    pub dst: std::net::Ipv4Addr,
+    pub payload: Vec<u8>,
+}
+
+/// Like [`heartbeat_datagrams`], with each payload's capture time and IP addresses.
+pub fn heartbeat_datagrams_timed(pcap: &[u8]) -> Vec<Datagram> {
+    assert_eq!(&pcap[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    let mut out = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= pcap.len() {
+        let word = |at: usize| u32::from_le_bytes(pcap[at..at + 4].try_into().unwrap());
+        let (secs, usecs, incl) = (word(pos), word(pos + 4), word(pos + 8) as usize);
+        let frame = &pcap[pos + 16..pos + 16 + incl];
+        pos += 16 + incl;
+        if frame.len() < 14 || frame[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let ip = &frame[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        if ip[9] != 17 {
+            continue;
+        }
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let udp = &ip[ihl..total];
+        let (sport, dport) = (
+            u16::from_be_bytes([udp[0], udp[1]]),
+            u16::from_be_bytes([udp[2], udp[3]]),
+        );
+        if sport == 694 || dport == 694 {
+            let addr =
+                |at: usize| std::net::Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+            out.push(Datagram {
+                time_us: u64::from(secs) * 1_000_000 + u64::from(usecs),
+                src: addr(12),
+                dst: addr(16),
+                payload: udp[8..].to_vec(),
+            });
+        }
+    }
+    out
+}
