@@ -122,7 +122,7 @@ const EMPTY_SLOT: Slot = Slot {
 };
 
 /// The last `HIST` sequenced messages sent, in a `BYTES`-byte arena.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct History<const HIST: usize, const BYTES: usize> {
     arena: [u8; BYTES],
     slots: [Slot; HIST],
@@ -131,6 +131,17 @@ pub struct History<const HIST: usize, const BYTES: usize> {
     newest: u64,
     /// Where the next record goes.
     head: usize,
+}
+
+impl<const HIST: usize, const BYTES: usize> core::fmt::Debug for History<HIST, BYTES> {
+    // The arena is kilobytes of records: show what it holds, not its bytes.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("History")
+            .field("oldest", &self.oldest())
+            .field("newest", &self.newest())
+            .field("arena_used_up_to", &self.head)
+            .finish()
+    }
 }
 
 impl<const HIST: usize, const BYTES: usize> Default for History<HIST, BYTES> {

@@ -756,6 +756,44 @@ mod tests {
     }
 
     #[test]
+    fn early_and_repeated_timeouts_change_nothing() {
+        let mut e: Engine<2, 1> =
+            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        drain(&mut e);
+        let seq = e.next_seq();
+        let next = e.poll_timeout().unwrap();
+        assert!(next > Instant::ZERO);
+        for t in [0, 1, 50, 100, 199] {
+            e.handle_timeout(Instant::from_millis(t), 1000);
+            e.handle_timeout(Instant::from_millis(t), 1000);
+        }
+        assert_eq!(e.next_seq(), seq);
+        assert_eq!(e.poll_timeout(), Some(next));
+        assert!(drain(&mut e).is_empty());
+        // Called on time, twice: one status.
+        e.handle_timeout(next, 1000);
+        e.handle_timeout(next, 1000);
+        assert_eq!(e.next_seq(), seq + 1);
+        assert!(e.poll_timeout().unwrap() > next);
+    }
+
+    #[test]
+    fn msgfmt_netstring_sends_the_trailer_without_the_auth_field() {
+        let mut cfg = config("a", &["a", "b"], &[]);
+        cfg.auth_field = false;
+        let mut e: Engine<2, 1> = Engine::new(&cfg, Instant::ZERO, 1000).unwrap();
+        let mut buf = [0u8; 2048];
+        let tx = e.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+        let bytes = &buf[..tx.len];
+        let mut scratch = [0u8; 256];
+        let p = msg::decode::<DEFAULT_FIELDS>(bytes, &mut scratch).unwrap();
+        assert!(p.msg.get("auth").is_none());
+        assert!(p.trailer.is_some());
+        p.verify(&cfg.keys).unwrap();
+        assert!(std::format!("{e:?}").len() < 20_000, "Debug stays readable");
+    }
+
+    #[test]
     fn a_single_node_comes_up_alone_at_once() {
         let mut e: Engine<1, 1> =
             Engine::new(&config("solo", &["solo"], &[]), Instant::ZERO, 1000).unwrap();
