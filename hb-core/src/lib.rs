@@ -10,5 +10,6 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod msg;
+pub mod relay;
 pub mod resources;
 pub mod time;

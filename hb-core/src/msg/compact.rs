@@ -40,7 +40,7 @@
 //!
 //!   | bits | meaning |
 //!   |---|---|
-//!   | 7 | 0: this version. Frames with bit 7 set are a later format and are rejected ([`CompactError::Unsupported`]) |
+//!   | 7 | 0: a message in this format. Frames with bit 7 set are not messages — the relay board's own frames ([`crate::relay`]) share this framing with bit 7 set — and are rejected here ([`CompactError::Unsupported`]) |
 //!   | 6–4 | auth method: 0 none, 1 `crc`, 2 `md5`, 3 `sha1`, 4 `sha256`; 5–7 rejected |
 //!   | 3–0 | key index 0–15 of `authkeys` (0 when the method is none) |
 //!
@@ -291,8 +291,10 @@ const CRC_LEN: usize = 4;
 const UUID_LEN: usize = 16;
 /// Longest MAC in a frame (sha256, truncated to 128 bits).
 const MAX_MAC: usize = 16;
-/// Header bit 7: a later format version.
+/// Header bit 7: not a message of this format (a relay frame, or a later format).
 const FUTURE_FORMAT: u8 = 0x80;
+/// Header bit 7 on the relay's own frames ([`crate::relay`]), which share this framing.
+pub(crate) const RELAY_CLASS: u8 = FUTURE_FORMAT;
 
 // Field kinds (the 3 high bits of a field byte).
 const RAW: u8 = 0;
@@ -376,12 +378,41 @@ pub fn encode(
     keys: Option<&Keyring>,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    write_frame(0, keys, out, |w| {
+        let mut prev = 0;
+        fields.iter().try_for_each(|f| write_field(f, &mut prev, w))
+    })
+}
+
+/// Seals `body` as one frame of class `class` (header bit 7; [`RELAY_CLASS`] for the relay's
+/// own frames, see [`crate::relay`]), signed by the active key of `keys`: header, body, MAC,
+/// CRC, COBS and the trailing 0x00, exactly as [`encode`] frames a message.
+pub(crate) fn seal(
+    class: u8,
+    body: &[u8],
+    keys: &Keyring,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    write_frame(class & RELAY_CLASS, Some(keys), out, |w| w.put(body))
+}
+
+/// Writes one frame: the header (`class`, method and key index), what `body` puts, the MAC
+/// when `keys` sign, the CRC, the COBS stuffing and the delimiter; returns the wire length.
+fn write_frame(
+    class: u8,
+    keys: Option<&Keyring>,
+    out: &mut [u8],
+    body: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>,
+) -> Result<usize, EncodeError> {
     let (header, signer) = match keys {
-        None => (0, None),
+        None => (class, None),
         Some(keys) => {
             let h = keys.signer()?;
             let method = keys.method(h.index()).ok_or(EncodeError::NoKey)?;
-            (method_code(method) << 4 | h.index(), Some((h, method)))
+            (
+                class | method_code(method) << 4 | h.index(),
+                Some((h, method)),
+            )
         }
     };
     let (mac, method) = signer.unzip();
@@ -394,10 +425,7 @@ pub fn encode(
         mac,
     };
     w.put(&[header])?;
-    let mut prev = 0;
-    for f in fields {
-        write_field(f, &mut prev, &mut w)?;
-    }
+    body(&mut w)?;
     let Writer {
         mut cobs,
         mut crc,
@@ -512,12 +540,18 @@ impl<'a> Frame<'a> {
     /// The authentication the header announces, with the MAC and the bytes it covers; `None`
     /// for an unauthenticated frame.
     pub fn auth(&self) -> Result<Option<FrameAuth<'a>>, CompactError> {
+        self.class_auth(0)
+    }
+
+    /// [`Frame::auth`] for a frame of class `class` (header bit 7): a frame of the other class
+    /// is [`CompactError::Unsupported`].
+    pub(crate) fn class_auth(&self, class: u8) -> Result<Option<FrameAuth<'a>>, CompactError> {
         let header = *self.content.first().ok_or(CompactError::Short)?;
-        if header & FUTURE_FORMAT != 0 {
+        if header & FUTURE_FORMAT != class & FUTURE_FORMAT {
             return Err(CompactError::Unsupported);
         }
         let index = header & 0x0f;
-        let method = match header >> 4 {
+        let method = match header >> 4 & 0x07 {
             0 if index == 0 => return Ok(None),
             0 => return Err(CompactError::Unsupported),
             code => method_from_code(code).ok_or(CompactError::Unsupported)?,
