@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project, in the order a failure is cheapest to find: formatting, lints, the
-# workspace tests, the no_std build of the core for Cortex-M3, then fuzzing every parser.
+# workspace tests, the no_std builds of the core, the watchdogs and the relay firmware for
+# Cortex-M3, then fuzzing every parser.
 # Needs the thumbv7m-none-eabi target (`.ci/run` installs it) and ../shared beside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,14 @@ step "cargo test --workspace"
 cargo test --workspace --locked 2>&1 | tee "$log"
 passed=$(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')
 
-step "hb-core builds for thumbv7m-none-eabi (no_std, no alloc)"
-cargo build -p hb-core --target thumbv7m-none-eabi --locked
-cargo build -p hb-core --target thumbv7m-none-eabi --features defmt --locked
+step "the relay firmware's test-only hang command (feature test-hang)"
+cargo test -p hb-firmware --features test-hang --locked 2>&1 | tee "$log"
+passed=$((passed + $(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')))
+
+step "hb-core, watchdog and hb-firmware build for thumbv7m-none-eabi (no_std, no alloc)"
+cargo build -p hb-core -p watchdog -p hb-firmware --target thumbv7m-none-eabi --locked
+cargo build -p hb-core -p watchdog -p hb-firmware --target thumbv7m-none-eabi \
+  --features hb-core/defmt,watchdog/defmt,hb-firmware/defmt --locked
 
 step "fuzz"
 bash tests/fuzz.sh 2>&1 | tee "$log"

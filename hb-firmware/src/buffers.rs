@@ -1,0 +1,158 @@
+//! Fixed-size byte buffers of one serial port: the frame being received (kept stuffed, so a
+//! heartbeat frame is forwarded byte for byte) and the queue of whole frames to send.
+
+/// Collects the stuffed bytes of one frame up to its 0x00 delimiter.
+#[derive(Debug)]
+pub(crate) struct LineBuf<const CAP: usize> {
+    buf: [u8; CAP],
+    len: usize,
+    overflow: bool,
+}
+
+/// What a byte completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// A frame of this many stuffed bytes (without the delimiter) is in the buffer.
+    Frame(usize),
+    /// A frame longer than the buffer ended; it was dropped.
+    Oversize,
+}
+
+impl<const CAP: usize> LineBuf<CAP> {
+    pub(crate) const fn new() -> Self {
+        LineBuf {
+            buf: [0; CAP],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    /// Takes one byte; a delimiter ending a non-empty frame says so. The frame's bytes stay in
+    /// [`LineBuf::frame`] until the next call.
+    pub(crate) fn push(&mut self, byte: u8) -> Option<Line> {
+        if byte != 0 {
+            match self.buf.get_mut(self.len) {
+                Some(slot) if !self.overflow => {
+                    *slot = byte;
+                    self.len += 1;
+                }
+                _ => self.overflow = true,
+            }
+            return None;
+        }
+        let len = core::mem::take(&mut self.len);
+        if core::mem::take(&mut self.overflow) {
+            return Some(Line::Oversize);
+        }
+        // 0x00 0x00: an empty frame, a sender's flush.
+        (len > 0).then_some(Line::Frame(len))
+    }
+
+    /// The stuffed bytes of the frame [`LineBuf::push`] just completed.
+    pub(crate) fn frame(&self, len: usize) -> &[u8] {
+        self.buf.get(..len).unwrap_or_default()
+    }
+}
+
+/// A ring of bytes to send. Only whole frames go in, so the peer's deframer never sees a
+/// frame cut short by a full queue: a frame that does not fit is refused whole.
+#[derive(Debug)]
+pub(crate) struct TxQueue<const CAP: usize> {
+    buf: [u8; CAP],
+    head: usize,
+    len: usize,
+}
+
+impl<const CAP: usize> TxQueue<CAP> {
+    pub(crate) const fn new() -> Self {
+        TxQueue {
+            buf: [0; CAP],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        CAP - self.len
+    }
+
+    /// Queues `frame` and, if `delimit`, a 0x00 after it; all or nothing.
+    pub(crate) fn push_frame(&mut self, frame: &[u8], delimit: bool) -> bool {
+        let need = frame.len() + usize::from(delimit);
+        if need > self.free() {
+            return false;
+        }
+        for &b in frame.iter().chain(delimit.then_some(&0u8)) {
+            let at = (self.head + self.len) % CAP;
+            if let Some(slot) = self.buf.get_mut(at) {
+                *slot = b;
+            }
+            self.len += 1;
+        }
+        true
+    }
+
+    /// The queued bytes that are contiguous in the ring, oldest first.
+    pub(crate) fn front(&self) -> &[u8] {
+        let end = (self.head + self.len).min(CAP);
+        self.buf.get(self.head..end).unwrap_or_default()
+    }
+
+    /// Drops `n` sent bytes from the front.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.len -= n;
+        self.head = if self.len == 0 {
+            0
+        } else {
+            (self.head + n) % CAP
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_keeps_stuffed_bytes_and_drops_oversize_frames_whole() {
+        let mut l: LineBuf<4> = LineBuf::new();
+        assert_eq!(l.push(0), None);
+        for b in [1, 2, 3] {
+            assert_eq!(l.push(b), None);
+        }
+        assert_eq!(l.push(0), Some(Line::Frame(3)));
+        assert_eq!(l.frame(3), [1, 2, 3]);
+        for b in [9; 5] {
+            assert_eq!(l.push(b), None);
+        }
+        assert_eq!(l.push(0), Some(Line::Oversize));
+        l.push(7);
+        assert_eq!(l.push(0), Some(Line::Frame(1)));
+        assert_eq!(l.frame(1), [7]);
+        assert_eq!(l.frame(9), [] as [u8; 0]);
+    }
+
+    #[test]
+    fn queue_takes_whole_frames_and_wraps() {
+        let mut q: TxQueue<8> = TxQueue::new();
+        assert!(q.push_frame(&[1, 2, 3, 4, 5], true));
+        assert!(!q.push_frame(&[6, 7], true));
+        assert_eq!(q.free(), 2);
+        assert_eq!(q.front(), [1, 2, 3, 4, 5, 0]);
+        q.consume(4);
+        assert!(q.push_frame(&[6, 7, 8, 9], true));
+        assert_eq!(q.front(), [5, 0, 6, 7]);
+        q.consume(4);
+        assert_eq!(q.front(), [8, 9, 0]);
+        q.consume(100);
+        assert!(q.is_empty());
+        assert_eq!(q.free(), 8);
+        assert!(q.push_frame(&[1; 8], false));
+        assert!(!q.push_frame(&[], true));
+    }
+}

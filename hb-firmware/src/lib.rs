@@ -1,0 +1,56 @@
+//! The relay board's firmware logic (design §4), as a sans-IO state machine that runs the same
+//! on the board and in host tests.
+//!
+//! A [`Relay`] owns up to [`MAX_PORTS`] serial ports (one per host, any
+//! [`embedded_io`] port with readiness) and as many reset outputs
+//! ([`embedded_hal::digital::OutputPin`]). The board's main loop calls [`Relay::poll`] with the
+//! time; each call reads what the ports have without blocking, acts, and writes what the ports
+//! take:
+//!
+//! - **Star**: every heartbeat message (a compact frame, header bit 7 clear) that arrives on a
+//!   port goes out unchanged on every other port. The relay holds no key for this and checks
+//!   only the CRC: the hosts authenticate each other's heartbeats end to end.
+//! - **External watchdog**: a host that opened a link ([`hb_core::relay::Body::Hello`]) and
+//!   armed its channel with a pet is reset — one pulse of [`RESET_PULSE`] on its line — when
+//!   no pet arrives for its timeout. The port is marked and stays disarmed until the host pets
+//!   again.
+//! - **Fencing**: a signed, fresh fence request pulses, holds or releases a line and is
+//!   answered when the line has settled.
+//! - **Self-watchdog**: [`Relay::healthy`] says whether the chip's watchdog may be fed.
+//!
+//! Everything from a host is untrusted: no input panics, allocates or grows memory; relay
+//! frames count only with a valid MAC from the cluster's `authkeys` and a fresh link and
+//! counter. `hb-firmware/PROTOCOL.md` specifies the wire protocol.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+mod buffers;
+mod relay;
+
+pub use hb_core::relay::{FenceAction, FenceOutcome, RelayError, MAX_PORTS, RESET_PULSE};
+pub use hb_core::time::{Duration, Instant};
+pub use relay::{Config, Event, Level, PortStats, Relay};
+
+/// The longest the main loop may take between two [`Relay::poll`] calls and still count as
+/// healthy. A loop that sleeps until the next interrupt (a byte, or the 1 ms tick) goes round
+/// in well under a millisecond; a tenth of a second means something blocks, and it is also
+/// the most a reset pulse may run over its [`RESET_PULSE`] (a fifth of it).
+pub const MAX_LOOP_GAP: Duration = Duration::from_millis(100);
+
+/// The timeout a board gives its chip watchdog: ten times [`MAX_LOOP_GAP`], so a healthy loop
+/// is never near it, and short enough that a hung relay is back within about a second — less
+/// than the shortest pet timeout a host can ask for. A relay that reboots drives every reset
+/// line inactive and forgets every link; hosts notice the missing acknowledgements and say
+/// hello again, so a relay reboot never resets a host.
+pub const CHIP_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bytes read from one port per [`Relay::poll`] at most, so one chattering port cannot starve
+/// the others or the timers: 256 bytes is 22 ms of a 115200-baud line.
+pub const READ_BUDGET: usize = 256;
+
+/// Bytes queued for sending per port: two of the longest frames.
+pub const TX_QUEUE_LEN: usize = 2 * hb_core::relay::MAX_FRAME_LEN;
+
+/// Events kept for [`Relay::next_event`]; later ones are counted and dropped.
+pub const EVENT_QUEUE_LEN: usize = 32;

@@ -1,0 +1,1029 @@
+//! The [`Relay`] state machine.
+
+use crate::buffers::{Line, LineBuf, TxQueue};
+use crate::{EVENT_QUEUE_LEN, MAX_LOOP_GAP, READ_BUDGET, TX_QUEUE_LEN};
+use embedded_hal::digital::OutputPin;
+use embedded_io::{Read, ReadReady, Write, WriteReady};
+use hb_core::auth::Keyring;
+use hb_core::msg::compact::Frame;
+use hb_core::relay::{
+    self, Body, Counter, FenceAction, FenceOutcome, PortFlags, PortReport, RelayError, RelayFrame,
+    ReplayGuard, Status, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT,
+    RESET_PULSE, VERSION,
+};
+use hb_core::time::{Duration, Instant};
+use watchdog::Watchdog;
+
+/// The electrical level that asserts a reset line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Level {
+    High,
+    Low,
+}
+
+/// What a board tells the relay at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// Must differ at every boot: a hardware random number, or a counter kept across resets
+    /// (flash, backup registers). It is the high half of every link id, so a host's frames
+    /// recorded before a reboot of the relay are refused after it.
+    pub boot_id: u32,
+    /// The level that asserts the reset lines. The other level is driven at the first poll.
+    pub reset_active: Level,
+}
+
+/// Something that happened, for the board to log or act on. With the `defmt` feature the
+/// relay also logs each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// A host said hello (a link is offered; it counts once the host uses it).
+    Hello { port: u8 },
+    /// A host's first frame on its new link: the port is linked.
+    Linked { port: u8 },
+    /// The port's watchdog was armed, or its timeout changed.
+    Armed { port: u8, timeout_ms: u32 },
+    /// The host disarmed its watchdog (a pet with timeout 0).
+    Disarmed { port: u8 },
+    /// The host stopped petting: its reset pulse has started.
+    WatchdogReset { port: u8 },
+    /// A fence request was accepted and acted on.
+    FenceStarted {
+        requester: u8,
+        target: u8,
+        action: FenceAction,
+    },
+    /// A reset pulse ended (the line is released, or held for `off`).
+    PulseDone { port: u8 },
+    /// A fence request was answered.
+    FenceDone {
+        requester: u8,
+        target: u8,
+        action: FenceAction,
+        outcome: FenceOutcome,
+    },
+    /// A relay frame was refused: forged, stale, replayed or malformed.
+    Rejected { port: u8, reason: RelayError },
+    /// A reset line could not be driven; it is retried at every poll.
+    PinFault { port: u8 },
+    /// Test builds (`test-hang`): a host asked the relay to hang. [`Relay::healthy`] is false
+    /// from now on; a board proving its watchdog also stops its main loop.
+    Hang,
+}
+
+/// Counters of one port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PortStats {
+    pub rx_bytes: u32,
+    /// Heartbeat frames received and forwarded to the other ports.
+    pub heartbeats: u32,
+    /// Frames lost to noise: bad stuffing or CRC.
+    pub garbage: u32,
+    /// Frames longer than [`MAX_FRAME_LEN`].
+    pub oversize: u32,
+    /// Relay frames with a MAC that does not verify, or none.
+    pub bad_auth: u32,
+    /// Relay frames on a stale link or with an old counter.
+    pub replays: u32,
+    /// Relay frames that verify but make no sense (bad fields, wrong direction, unknown type).
+    pub malformed: u32,
+    /// Frames for this port dropped because its send queue was full.
+    pub tx_dropped: u32,
+    pub io_errors: u32,
+    pub pin_errors: u32,
+    /// Reset pulses the watchdog gave this port's host.
+    pub resets: u32,
+    /// Fence actions executed on this port's line.
+    pub fences: u32,
+}
+
+impl PortStats {
+    /// Everything refused that carried the relay's frame class.
+    pub fn rejected(&self) -> u32 {
+        self.bad_auth
+            .wrapping_add(self.replays)
+            .wrapping_add(self.malformed)
+    }
+
+    /// Everything lost to noise.
+    pub fn lost(&self) -> u32 {
+        self.garbage.wrapping_add(self.oversize)
+    }
+}
+
+/// The relay: ports, reset lines, links and watchdogs. See the crate docs.
+pub struct Relay<P, R, const N: usize> {
+    ports: [PortIo<P>; N],
+    lines: [ResetLine<R>; N],
+    hosts: [Host; N],
+    keys: Keyring,
+    config: Config,
+    hellos: u32,
+    booted: Option<Instant>,
+    last_poll: Option<Instant>,
+    clock_fault: bool,
+    hung: bool,
+    events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
+    events_lost: u32,
+    /// A copy of the frame being handled, still stuffed (what is forwarded).
+    raw: [u8; MAX_FRAME_LEN],
+    /// The same frame, unstuffed in place.
+    work: [u8; MAX_FRAME_LEN],
+    /// Frames the relay sends are encoded here.
+    out: [u8; MAX_FRAME_LEN],
+}
+
+impl<P, R, const N: usize> core::fmt::Debug for Relay<P, R, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Relay")
+            .field("ports", &N)
+            .field("config", &self.config)
+            .field("hosts", &self.hosts)
+            .field("hellos", &self.hellos)
+            .field("last_poll", &self.last_poll)
+            .field("hung", &self.hung)
+            .finish_non_exhaustive()
+    }
+}
+
+struct PortIo<P> {
+    port: P,
+    rx: LineBuf<MAX_FRAME_LEN>,
+    tx: TxQueue<TX_QUEUE_LEN>,
+}
+
+/// What the relay knows of the host on one port.
+#[derive(Debug, Default)]
+struct Host {
+    name: heapless::Vec<u8, MAX_NAME_LEN>,
+    link: Option<Link>,
+    /// Offered by our identify, taken by the host's first frame on it. Until then the old
+    /// link keeps working, so a replayed hello cannot cut a host off.
+    pending: Option<Pending>,
+    armed: Option<Armed>,
+    last_pet: Option<Instant>,
+    watchdog_fired: bool,
+    /// This host's own fence request under way.
+    fence: Option<PendingFence>,
+    stats: PortStats,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    /// Our id of the link and the host's last counter on it.
+    rx: ReplayGuard,
+    /// The host's session: the `link` field of our frames to it.
+    session: u64,
+    tx: Counter,
+}
+
+#[derive(Debug)]
+struct Pending {
+    link: u64,
+    session: u64,
+    tx: Counter,
+    name: heapless::Vec<u8, MAX_NAME_LEN>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Armed {
+    timeout: Duration,
+    deadline: Instant,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingFence {
+    target: u8,
+    action: FenceAction,
+    counter: u32,
+}
+
+/// A reset output and what it should be doing.
+#[derive(Debug)]
+struct ResetLine<R> {
+    pin: R,
+    state: LineState,
+    /// The level last driven successfully: `Some(true)` asserted.
+    driven: Option<bool>,
+    /// Whether the line was really asserted since the current pulse began: a fence is done
+    /// only if it was.
+    took: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineState {
+    Idle,
+    /// Asserted until `until`, then released or (for `off`) held.
+    Pulse {
+        until: Instant,
+        hold: bool,
+    },
+    Held,
+}
+
+impl LineState {
+    fn asserted(self) -> bool {
+        self != LineState::Idle
+    }
+
+    /// Settled: not in the middle of a pulse.
+    fn settled(self) -> bool {
+        !matches!(self, LineState::Pulse { .. })
+    }
+}
+
+/// A host → relay frame, copied out of the receive buffer.
+enum Request {
+    Hello {
+        session: u64,
+        name: heapless::Vec<u8, MAX_NAME_LEN>,
+    },
+    Pet {
+        timeout_ms: u32,
+    },
+    Fence {
+        target: u8,
+        action: FenceAction,
+        name: heapless::Vec<u8, MAX_NAME_LEN>,
+    },
+    Status,
+    Hang,
+}
+
+impl<P, R, const N: usize> Relay<P, R, N>
+where
+    P: Read + Write + ReadReady + WriteReady,
+    R: OutputPin,
+{
+    const PORTS_OK: () = assert!(N >= 1 && N <= MAX_PORTS, "a relay has 1 to 4 ports");
+
+    /// A relay over `ports` and their reset lines (same order), verifying and signing with
+    /// `keys` (the cluster's `authkeys`; the active key signs our answers).
+    pub fn new(config: Config, keys: Keyring, ports: [P; N], resets: [R; N]) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::PORTS_OK;
+        Relay {
+            ports: ports.map(|port| PortIo {
+                port,
+                rx: LineBuf::new(),
+                tx: TxQueue::new(),
+            }),
+            lines: resets.map(|pin| ResetLine {
+                pin,
+                state: LineState::Idle,
+                driven: None,
+                took: false,
+            }),
+            hosts: core::array::from_fn(|_| Host::default()),
+            keys,
+            config,
+            hellos: 0,
+            booted: None,
+            last_poll: None,
+            clock_fault: false,
+            hung: false,
+            events: heapless::Deque::new(),
+            events_lost: 0,
+            raw: [0; MAX_FRAME_LEN],
+            work: [0; MAX_FRAME_LEN],
+            out: [0; MAX_FRAME_LEN],
+        }
+    }
+
+    /// Services everything once at time `now`: reads the ports, forwards and answers, runs
+    /// the watchdogs and pulses, writes what the ports take. Returns the next instant at which
+    /// a timer falls due, for a board that sleeps until then (or until a byte arrives).
+    /// Calling it early, late or twice at the same time is harmless.
+    pub fn poll(&mut self, now: Instant) -> Option<Instant> {
+        if self.last_poll.is_some_and(|t| now < t) {
+            // A clock that runs backwards makes every timer wrong: stop feeding the chip's
+            // watchdog and let it restart us.
+            self.clock_fault = true;
+        }
+        self.booted.get_or_insert(now);
+        for i in 0..N {
+            self.receive(i, now);
+        }
+        self.run_timers(now);
+        self.drive_lines();
+        for i in 0..N {
+            self.transmit(i);
+        }
+        self.last_poll = Some(now);
+        self.next_deadline()
+    }
+
+    /// Whether the chip's watchdog may be fed: [`Relay::poll`] ran within [`MAX_LOOP_GAP`]
+    /// before `now`, the clock never ran backwards, every line that should be released is, no
+    /// pulse is overdue, and no test hang was asked for.
+    pub fn healthy(&self, now: Instant) -> bool {
+        let polled = self
+            .last_poll
+            .is_some_and(|t| now >= t && now.saturating_since(t) <= MAX_LOOP_GAP);
+        let lines_ok = self.lines.iter().all(|l| {
+            let released = l.state.asserted() || l.driven == Some(false);
+            let on_time = match l.state {
+                LineState::Pulse { until, .. } => now <= until + MAX_LOOP_GAP,
+                _ => true,
+            };
+            released && on_time
+        });
+        polled && lines_ok && !self.clock_fault && !self.hung
+    }
+
+    /// Pets the chip's watchdog if [`Relay::healthy`]; returns whether it did.
+    pub fn feed_if_healthy<W: Watchdog>(&self, now: Instant, chip: &mut W) -> bool {
+        self.healthy(now) && chip.pet().is_ok()
+    }
+
+    /// The next event, oldest first.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Events dropped because nobody took them in time.
+    pub fn events_lost(&self) -> u32 {
+        self.events_lost
+    }
+
+    /// Counters of port `i`.
+    pub fn port_stats(&self, i: usize) -> Option<PortStats> {
+        self.hosts.get(i).map(|h| h.stats)
+    }
+
+    /// The name port `i`'s host said hello with (empty before).
+    pub fn host_name(&self, i: usize) -> &[u8] {
+        self.hosts.get(i).map_or(&[], |h| &h.name)
+    }
+
+    /// Whether port `i`'s reset line is asserted now.
+    pub fn line_asserted(&self, i: usize) -> bool {
+        self.lines.get(i).is_some_and(|l| l.state.asserted())
+    }
+
+    /// The state bits port `i` would report in a status frame.
+    pub fn port_flags(&self, i: usize) -> PortFlags {
+        match (self.hosts.get(i), self.lines.get(i)) {
+            (Some(h), Some(l)) => flags(h, l.state),
+            _ => PortFlags::default(),
+        }
+    }
+
+    pub fn port(&self, i: usize) -> Option<&P> {
+        self.ports.get(i).map(|p| &p.port)
+    }
+
+    pub fn port_mut(&mut self, i: usize) -> Option<&mut P> {
+        self.ports.get_mut(i).map(|p| &mut p.port)
+    }
+
+    pub fn reset_pin(&self, i: usize) -> Option<&R> {
+        self.lines.get(i).map(|l| &l.pin)
+    }
+
+    // ---- receiving ----
+
+    fn receive(&mut self, i: usize, now: Instant) {
+        let mut budget = READ_BUDGET;
+        let mut chunk = [0u8; 64];
+        while budget > 0 {
+            let Some(io) = self.ports.get_mut(i) else {
+                return;
+            };
+            match io.port.read_ready() {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => return self.count_io_error(i),
+            }
+            let want = budget.min(chunk.len());
+            let n = match io.port.read(chunk.get_mut(..want).unwrap_or_default()) {
+                Ok(0) => return,
+                Ok(n) => n.min(want),
+                Err(_) => return self.count_io_error(i),
+            };
+            budget -= n;
+            if let Some(h) = self.hosts.get_mut(i) {
+                h.stats.rx_bytes = h.stats.rx_bytes.wrapping_add(n as u32);
+            }
+            for &b in chunk.get(..n).unwrap_or_default() {
+                self.receive_byte(i, b, now);
+            }
+        }
+    }
+
+    fn receive_byte(&mut self, i: usize, b: u8, now: Instant) {
+        let Some(io) = self.ports.get_mut(i) else {
+            return;
+        };
+        match io.rx.push(b) {
+            None => {}
+            Some(Line::Oversize) => self.count(i, |s| &mut s.oversize),
+            Some(Line::Frame(len)) => {
+                let frame = io.rx.frame(len);
+                let (Some(raw), Some(work)) = (self.raw.get_mut(..len), self.work.get_mut(..len))
+                else {
+                    return;
+                };
+                raw.copy_from_slice(frame);
+                work.copy_from_slice(frame);
+                self.handle_frame(i, len, now);
+            }
+        }
+    }
+
+    /// Handles the frame in `raw`/`work` that arrived on port `i`.
+    fn handle_frame(&mut self, i: usize, len: usize, now: Instant) {
+        let Some(work) = self.work.get_mut(..len) else {
+            return;
+        };
+        let frame = match Frame::unstuff(work) {
+            Ok(f) => f,
+            Err(_) => return self.count(i, |s| &mut s.garbage),
+        };
+        if !relay::is_relay_frame(&frame) {
+            return self.forward(i, len);
+        }
+        let parsed = relay::decode(&frame, &self.keys).and_then(|f| {
+            let req = request(&f)?;
+            Ok((f.link, f.counter, req))
+        });
+        match parsed {
+            Ok((link, counter, req)) => self.handle_request(i, link, counter, req, now),
+            Err(e) => self.reject(i, e),
+        }
+    }
+
+    /// Sends the heartbeat frame in `raw` unchanged to every port but `from`.
+    fn forward(&mut self, from: usize, len: usize) {
+        self.count(from, |s| &mut s.heartbeats);
+        let raw = self.raw.get(..len).unwrap_or_default();
+        for (j, (io, host)) in self.ports.iter_mut().zip(&mut self.hosts).enumerate() {
+            if j != from && !io.tx.push_frame(raw, true) {
+                host.stats.tx_dropped = host.stats.tx_dropped.wrapping_add(1);
+            }
+        }
+    }
+
+    fn reject(&mut self, i: usize, reason: RelayError) {
+        let counter: fn(&mut PortStats) -> &mut u32 = match reason {
+            RelayError::Auth(_) | RelayError::Unsigned => |s| &mut s.bad_auth,
+            RelayError::StaleLink | RelayError::Replay => |s| &mut s.replays,
+            RelayError::Frame(_) => |s| &mut s.garbage,
+            _ => |s| &mut s.malformed,
+        };
+        self.count(i, counter);
+        self.push_event(Event::Rejected {
+            port: i as u8,
+            reason,
+        });
+    }
+
+    fn handle_request(&mut self, i: usize, link: u64, counter: u32, req: Request, now: Instant) {
+        if let Request::Hello { session, name } = req {
+            if link != 0 || counter != 0 {
+                return self.reject(i, RelayError::Malformed { at: 2 });
+            }
+            return self.hello(i, session, name);
+        }
+        if let Err(e) = self.accept_on_link(i, link, counter) {
+            return self.reject(i, e);
+        }
+        match req {
+            Request::Hello { .. } => {}
+            Request::Pet { timeout_ms } => self.pet(i, counter, timeout_ms, now),
+            Request::Fence {
+                target,
+                action,
+                name,
+            } => self.fence(i, counter, target, action, &name, now),
+            Request::Status => self.send_status(i, now),
+            Request::Hang => self.hang(i),
+        }
+    }
+
+    /// Checks link and counter; a first frame on the offered link makes it the link.
+    fn accept_on_link(&mut self, i: usize, link: u64, counter: u32) -> Result<(), RelayError> {
+        let Some(host) = self.hosts.get_mut(i) else {
+            return Err(RelayError::StaleLink);
+        };
+        if let Some(l) = &mut host.link {
+            if l.rx.link() == link {
+                return l.rx.accept(link, counter);
+            }
+        }
+        match host.pending.take() {
+            Some(p) if p.link == link => {
+                let mut rx = ReplayGuard::new(link);
+                rx.accept(link, counter)?;
+                host.link = Some(Link {
+                    rx,
+                    session: p.session,
+                    tx: p.tx,
+                });
+                host.name = p.name;
+                host.watchdog_fired = false;
+                self.push_event(Event::Linked { port: i as u8 });
+                Ok(())
+            }
+            other => {
+                host.pending = other;
+                Err(RelayError::StaleLink)
+            }
+        }
+    }
+
+    fn hello(&mut self, i: usize, session: u64, name: heapless::Vec<u8, MAX_NAME_LEN>) {
+        let Some(hello) = self.hellos.checked_add(1) else {
+            // 2³² hellos in one boot: no fresh link id is left.
+            return self.reject(i, RelayError::StaleLink);
+        };
+        self.hellos = hello;
+        let link = relay::link_id(self.config.boot_id, hello);
+        let mut tx = Counter::new();
+        let counter = tx.advance().unwrap_or(1);
+        let Some(host) = self.hosts.get_mut(i) else {
+            return;
+        };
+        host.pending = Some(Pending {
+            link,
+            session,
+            tx,
+            name,
+        });
+        let identify = RelayFrame {
+            link: session,
+            counter,
+            body: Body::Identify {
+                version: VERSION,
+                link,
+                port: i as u8,
+                ports: N as u8,
+                pulse_ms: millis(RESET_PULSE),
+                min_timeout_ms: millis(MIN_PET_TIMEOUT),
+                max_timeout_ms: millis(MAX_PET_TIMEOUT),
+            },
+        };
+        self.send_frame(i, &identify);
+        self.push_event(Event::Hello { port: i as u8 });
+    }
+
+    fn pet(&mut self, i: usize, counter: u32, timeout_ms: u32, now: Instant) {
+        let asserted = self.line_asserted(i);
+        let Some(host) = self.hosts.get_mut(i) else {
+            return;
+        };
+        host.last_pet = Some(now);
+        let before = host.armed.map(|a| a.timeout);
+        let effective = if timeout_ms == 0 || asserted {
+            // Disarmed on purpose, or the host is being reset: a pet still in flight must not
+            // arm a watchdog that would reset it again.
+            host.armed = None;
+            0
+        } else {
+            let t = Duration::from_millis(u64::from(timeout_ms))
+                .max(MIN_PET_TIMEOUT)
+                .min(MAX_PET_TIMEOUT);
+            host.armed = Some(Armed {
+                timeout: t,
+                deadline: now + t,
+            });
+            millis(t)
+        };
+        let event = match (before, effective) {
+            (Some(_), 0) => Some(Event::Disarmed { port: i as u8 }),
+            (None, 0) => None,
+            (Some(t), e) if millis(t) == e => None,
+            (_, e) => Some(Event::Armed {
+                port: i as u8,
+                timeout_ms: e,
+            }),
+        };
+        if let Some(e) = event {
+            self.push_event(e);
+        }
+        self.reply(
+            i,
+            Body::PetAck {
+                counter,
+                timeout_ms: effective,
+            },
+        );
+    }
+
+    fn fence(
+        &mut self,
+        i: usize,
+        counter: u32,
+        target: u8,
+        action: FenceAction,
+        name: &[u8],
+        now: Instant,
+    ) {
+        let t = usize::from(target);
+        let busy = self.hosts.get(i).is_some_and(|h| h.fence.is_some());
+        let refusal = if busy {
+            Some(FenceOutcome::Busy)
+        } else if t >= N {
+            Some(FenceOutcome::BadTarget)
+        } else {
+            let known = self.host_name(t);
+            (!name.is_empty() && !known.is_empty() && known != name)
+                .then_some(FenceOutcome::NameMismatch)
+        };
+        if let Some(outcome) = refusal {
+            return self.answer_fence(
+                i,
+                PendingFence {
+                    target,
+                    action,
+                    counter,
+                },
+                outcome,
+            );
+        }
+        let (Some(line), Some(victim)) = (self.lines.get_mut(t), self.hosts.get_mut(t)) else {
+            return;
+        };
+        if line.state == LineState::Idle {
+            line.took = false;
+        }
+        line.state = match (action, line.state) {
+            (FenceAction::Reset, LineState::Pulse { until, .. }) => {
+                LineState::Pulse { until, hold: false }
+            }
+            (FenceAction::Reset, _) => LineState::Pulse {
+                until: now + RESET_PULSE,
+                hold: false,
+            },
+            (FenceAction::Off, LineState::Idle) => LineState::Pulse {
+                until: now + RESET_PULSE,
+                hold: true,
+            },
+            (FenceAction::Off, LineState::Pulse { until, .. }) => {
+                LineState::Pulse { until, hold: true }
+            }
+            (FenceAction::Off, LineState::Held) => LineState::Held,
+            (FenceAction::On, LineState::Pulse { until, .. }) => {
+                LineState::Pulse { until, hold: false }
+            }
+            (FenceAction::On, _) => LineState::Idle,
+        };
+        // A host being fenced is not watched: it is down, or coming back and will pet again.
+        victim.armed = None;
+        victim.stats.fences = victim.stats.fences.wrapping_add(1);
+        if let Some(h) = self.hosts.get_mut(i) {
+            h.fence = Some(PendingFence {
+                target,
+                action,
+                counter,
+            });
+        }
+        self.push_event(Event::FenceStarted {
+            requester: i as u8,
+            target,
+            action,
+        });
+        self.drive_lines();
+        self.settle(t);
+    }
+
+    /// Answers every fence request on line `t` once the line has settled.
+    fn settle(&mut self, t: usize) {
+        let Some((state, took, driven)) = self.lines.get(t).map(|l| (l.state, l.took, l.driven))
+        else {
+            return;
+        };
+        if !state.settled() {
+            return;
+        }
+        for r in 0..N {
+            let Some(h) = self.hosts.get_mut(r) else {
+                continue;
+            };
+            let Some(f) = h.fence.filter(|f| usize::from(f.target) == t) else {
+                continue;
+            };
+            h.fence = None;
+            let wanted_held = f.action == FenceAction::Off;
+            let pin_ok = match f.action {
+                FenceAction::Reset | FenceAction::Off => took,
+                FenceAction::On => driven == Some(false),
+            };
+            let outcome = if !pin_ok {
+                FenceOutcome::PinFault
+            } else if (state == LineState::Held) == wanted_held {
+                FenceOutcome::Done
+            } else {
+                FenceOutcome::Superseded
+            };
+            self.answer_fence(r, f, outcome);
+        }
+    }
+
+    fn answer_fence(&mut self, r: usize, f: PendingFence, outcome: FenceOutcome) {
+        self.push_event(Event::FenceDone {
+            requester: r as u8,
+            target: f.target,
+            action: f.action,
+            outcome,
+        });
+        self.reply(
+            r,
+            Body::FenceResult {
+                counter: f.counter,
+                target: f.target,
+                action: f.action,
+                outcome,
+            },
+        );
+    }
+
+    fn send_status(&mut self, i: usize, now: Instant) {
+        let Some(link) = self.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
+            return;
+        };
+        let session = link.session;
+        let Some(counter) = link.tx.advance() else {
+            return;
+        };
+        let uptime = self
+            .booted
+            .map_or(0, |b| now.saturating_since(b).as_millis() / 1000);
+        let mut reports = [PortReport::default(); MAX_PORTS];
+        for ((r, h), l) in reports.iter_mut().zip(&self.hosts).zip(&self.lines) {
+            *r = PortReport {
+                flags: flags(h, l.state),
+                timeout_ms: h.armed.map_or(0, |a| millis(a.timeout)),
+                last_pet_age_ms: h.last_pet.map(|t| millis(now.saturating_since(t))),
+                resets: h.stats.resets,
+                fences: h.stats.fences,
+                rejected: h.stats.rejected(),
+                garbage: h.stats.lost(),
+                name: &h.name,
+            };
+        }
+        let frame = RelayFrame {
+            link: session,
+            counter,
+            body: Body::Status(Status::new(
+                u32::try_from(uptime).unwrap_or(u32::MAX),
+                reports.get(..N).unwrap_or_default(),
+            )),
+        };
+        let encoded = relay::encode(&frame, &self.keys, &mut self.out);
+        if let Ok(n) = encoded {
+            self.queue(i, n);
+        }
+    }
+
+    #[cfg(feature = "test-hang")]
+    fn hang(&mut self, _i: usize) {
+        self.hung = true;
+        self.push_event(Event::Hang);
+    }
+
+    #[cfg(not(feature = "test-hang"))]
+    fn hang(&mut self, i: usize) {
+        self.reject(i, RelayError::UnknownType(Body::Hang.code()));
+    }
+
+    // ---- sending ----
+
+    /// Sends `body` to port `i`'s host on its link (nothing without one).
+    fn reply(&mut self, i: usize, body: Body<'_>) {
+        let Some(link) = self.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
+            return;
+        };
+        let Some(counter) = link.tx.advance() else {
+            // 2³² frames on this link: drop it, the host will say hello again.
+            if let Some(h) = self.hosts.get_mut(i) {
+                h.link = None;
+            }
+            return;
+        };
+        let frame = RelayFrame {
+            link: link.session,
+            counter,
+            body,
+        };
+        self.send_frame(i, &frame);
+    }
+
+    fn send_frame(&mut self, i: usize, frame: &RelayFrame<'_>) {
+        if let Ok(n) = relay::encode(frame, &self.keys, &mut self.out) {
+            self.queue(i, n);
+        }
+    }
+
+    /// Queues the `n` bytes encoded in `out` for port `i`.
+    fn queue(&mut self, i: usize, n: usize) {
+        let Some(io) = self.ports.get_mut(i) else {
+            return;
+        };
+        if !io
+            .tx
+            .push_frame(self.out.get(..n).unwrap_or_default(), false)
+        {
+            self.count(i, |s| &mut s.tx_dropped);
+        }
+    }
+
+    fn transmit(&mut self, i: usize) {
+        let Some(io) = self.ports.get_mut(i) else {
+            return;
+        };
+        let mut failed = false;
+        while !io.tx.is_empty() {
+            match io.port.write_ready() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+            match io.port.write(io.tx.front()) {
+                Ok(0) => break,
+                Ok(n) => io.tx.consume(n),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            self.count_io_error(i);
+        }
+    }
+
+    // ---- timers and lines ----
+
+    fn run_timers(&mut self, now: Instant) {
+        for j in 0..N {
+            // Pulses that are over.
+            if let Some(line) = self.lines.get_mut(j) {
+                if let LineState::Pulse { until, hold } = line.state {
+                    if now >= until {
+                        line.state = if hold {
+                            LineState::Held
+                        } else {
+                            LineState::Idle
+                        };
+                        self.push_event(Event::PulseDone { port: j as u8 });
+                        self.settle(j);
+                    }
+                }
+            }
+            // Hosts that stopped petting.
+            let idle = self
+                .lines
+                .get(j)
+                .is_some_and(|l| l.state == LineState::Idle);
+            let Some(host) = self.hosts.get_mut(j) else {
+                continue;
+            };
+            if host.armed.is_some_and(|a| now >= a.deadline) {
+                host.armed = None;
+                if idle {
+                    host.watchdog_fired = true;
+                    host.stats.resets = host.stats.resets.wrapping_add(1);
+                    if let Some(line) = self.lines.get_mut(j) {
+                        line.state = LineState::Pulse {
+                            until: now + RESET_PULSE,
+                            hold: false,
+                        };
+                        line.took = false;
+                    }
+                    self.push_event(Event::WatchdogReset { port: j as u8 });
+                }
+            }
+        }
+    }
+
+    /// Drives every line to its state's level where it is not there yet.
+    fn drive_lines(&mut self) {
+        let active_high = self.config.reset_active == Level::High;
+        for j in 0..N {
+            let Some(line) = self.lines.get_mut(j) else {
+                continue;
+            };
+            let want = line.state.asserted();
+            if line.driven == Some(want) {
+                continue;
+            }
+            let r = if want == active_high {
+                line.pin.set_high()
+            } else {
+                line.pin.set_low()
+            };
+            if r.is_ok() {
+                line.driven = Some(want);
+                line.took |= want;
+            } else {
+                line.driven = None;
+                self.count(j, |s| &mut s.pin_errors);
+                self.push_event(Event::PinFault { port: j as u8 });
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let pulses = self.lines.iter().filter_map(|l| match l.state {
+            LineState::Pulse { until, .. } => Some(until),
+            _ => None,
+        });
+        let pets = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.armed.map(|a| a.deadline));
+        pulses.chain(pets).min()
+    }
+
+    // ---- bookkeeping ----
+
+    fn count(&mut self, i: usize, field: impl FnOnce(&mut PortStats) -> &mut u32) {
+        if let Some(h) = self.hosts.get_mut(i) {
+            let c = field(&mut h.stats);
+            *c = c.wrapping_add(1);
+        }
+    }
+
+    fn count_io_error(&mut self, i: usize) {
+        self.count(i, |s| &mut s.io_errors);
+    }
+
+    fn push_event(&mut self, e: Event) {
+        log(&e);
+        if self.events.push_back(e).is_err() {
+            self.events_lost = self.events_lost.wrapping_add(1);
+        }
+    }
+}
+
+/// Copies a verified frame's request out of the receive buffer.
+fn request(f: &RelayFrame<'_>) -> Result<Request, RelayError> {
+    let name = |n: &[u8]| heapless::Vec::from_slice(n).map_err(|_| RelayError::Malformed { at: 0 });
+    Ok(match f.body {
+        Body::Hello {
+            session, name: n, ..
+        } => Request::Hello {
+            session,
+            name: name(n)?,
+        },
+        Body::Pet { timeout_ms } => Request::Pet { timeout_ms },
+        Body::Fence {
+            target,
+            action,
+            name: n,
+        } => Request::Fence {
+            target,
+            action,
+            name: name(n)?,
+        },
+        Body::StatusRequest => Request::Status,
+        Body::Hang => Request::Hang,
+        // The relay's own types, coming from a host: an echo or a confused peer.
+        other => return Err(RelayError::UnknownType(other.code())),
+    })
+}
+
+fn flags(h: &Host, state: LineState) -> PortFlags {
+    let mut f = 0;
+    if h.link.is_some() {
+        f |= PortFlags::LINKED;
+    }
+    if h.armed.is_some() {
+        f |= PortFlags::ARMED;
+    }
+    if state.asserted() {
+        f |= PortFlags::ASSERTED;
+    }
+    if state == LineState::Held {
+        f |= PortFlags::HELD;
+    }
+    if h.watchdog_fired {
+        f |= PortFlags::WATCHDOG_FIRED;
+    }
+    PortFlags(f)
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[cfg(feature = "defmt")]
+fn log(e: &Event) {
+    match e {
+        Event::WatchdogReset { .. } | Event::Rejected { .. } | Event::PinFault { .. } => {
+            defmt::warn!("relay: {}", e)
+        }
+        Event::Hang => defmt::error!("relay: {}", e),
+        _ => defmt::info!("relay: {}", e),
+    }
+}
+
+#[cfg(not(feature = "defmt"))]
+fn log(_: &Event) {}
