@@ -70,6 +70,13 @@
 //!   retried by the same node after the 30 s delay instead of being handed over.
 //!
 //! # Deviations from 3.0.6 (two nodes)
+//! * A standby request is refused (`… local resources in flux.`) while resource work runs or
+//!   is queued here, not only outside STABLE, and auto-failback waits for the same: 3.0.6
+//!   accepts a standby while its initial `takegroup`s are still queued, and the group one of
+//!   them starts afterwards then runs on both nodes.
+//! * A cancelled standby exchange (the peer died or restarted, or the timer ran out) stops its
+//!   give-up/acquire job after the action in flight, without `done`; 3.0.6's forked child
+//!   carries on and can release groups that the takeover then needs.
 //! * The 10 s standby reply timer fires at its deadline ([`Resources::poll_timeout`]); 3.0.6
 //!   only notices it when the next cluster message (usually a status) is processed.
 //! * A pending STONITH retry loop is dropped when the node is heard from again (restarted or
@@ -80,8 +87,16 @@
 //!   state is the source of truth, so only their other effects (state RSCRCVD, `mach_down`,
 //!   `shutdown`) are applied.
 //! * A group is not requested twice: `req_our_resources` skips a group that is running, being
-//!   started or stopped, or already queued to be taken; 3.0.6 asks `ResourceManager status`,
-//!   which can race with a queued `takegroup`.
+//!   started, or already queued to be taken; 3.0.6 asks `ResourceManager status`, which can
+//!   race with a queued `takegroup`. A group being stopped (a standby cancelled by the peer's
+//!   death) is requested again, where 3.0.6's status check may call it running and lose it.
+//! * A peer that restarts without having been declared dead ([`NodeEvent::Restarted`] while
+//!   it was up) is handled as the death we missed, without STONITH (the old incarnation is
+//!   demonstrably gone; our daemon stops every group at start): a standby exchange with it is
+//!   cancelled and we take its groups and ours as after a death (`Resources being acquired
+//!   from …`, `mach_down`); the new incarnation then negotiates as a returning node (it gets
+//!   its groups back with `auto_failback on` or `legacy`). 3.0.6 does nothing, and groups the
+//!   old incarnation held (or was being handed) stay unowned.
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
 //! * The start-failure hand-over (`hb_standby local|foreign` 30 s later) says `local` when the
@@ -631,6 +646,8 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     restart: bool,
     restart_at: Option<Instant>,
     exited: bool,
+    /// A group could not be stopped: we asked for a reboot and do nothing more.
+    halted: bool,
 
     peers: [Peer; NODES],
     groups: [Group; GROUPS],
@@ -721,6 +738,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             restart: false,
             restart_at: None,
             exited: false,
+            halted: false,
             peers: [Peer::NEW; NODES],
             groups: [GROUP_NEW; GROUPS],
             jobs: Vec::new(),
@@ -743,6 +761,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// events that led to it (a peer declared dead during `initdead` comes first).
     pub fn comm_up(&mut self, now: Instant) {
         self.now = now;
+        if self.halted {
+            return;
+        }
         if self.comm_up {
             return;
         }
@@ -767,6 +788,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// A membership change of another node.
     pub fn node_event(&mut self, now: Instant, ev: NodeEvent) {
         self.now = now;
+        if self.halted {
+            return;
+        }
         self.check_standby_timer();
         let node = match ev {
             NodeEvent::Up(n)
@@ -794,6 +818,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.heard = true;
             }
             NodeEvent::Restarted(_) => {
+                let was_alive = p.status != Status::Dead && p.status != Status::Unknown;
                 p.status = Status::Up;
                 p.heard = true;
                 p.has_resources = true;
@@ -803,6 +828,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.stable = false;
                 p.reported = false;
                 p.leaving = false;
+                if was_alive && !self.multi {
+                    self.peer_restarted_unnoticed(node);
+                }
             }
             NodeEvent::Dead { heard_from, .. } => {
                 if p.status == Status::Dead {
@@ -832,6 +860,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// A resource message from another node (see the module docs: never our own).
     pub fn handle_message(&mut self, now: Instant, from: NodeId, msg: &ResourceMsg<'_>) {
         self.now = now;
+        if self.halted {
+            return;
+        }
         self.check_standby_timer();
         if from == self.table.local || from.ix() >= self.table.nodes.len() {
             return;
@@ -848,6 +879,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// An operator command.
     pub fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), CommandError> {
         self.now = now;
+        if self.halted {
+            return Ok(());
+        }
         self.check_standby_timer();
         match cmd {
             Command::Standby(set) => {
@@ -879,6 +913,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// The result of an [`Action`].
     pub fn handle_action_done(&mut self, now: Instant, done: ActionDone) {
         self.now = now;
+        if self.halted {
+            return;
+        }
         self.check_standby_timer();
         match done {
             ActionDone::Acquired { group, ok } => {
@@ -914,9 +951,17 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 if ok {
                     g.state = GroupState::Stopped;
                 } else {
+                    // ResourceManager: "Resource STOP failure. Reboot required!", kills
+                    // heartbeat with -9 and reboots. Nothing more is said or done here: the
+                    // other node will find us dead.
                     g.state = GroupState::Running;
                     self.log(LogMsg::ReleaseFailed(group));
                     self.action(Action::Reboot);
+                    self.halted = true;
+                    self.jobs.clear();
+                    self.remote.clear();
+                    self.loopback.clear();
+                    return;
                 }
             }
             ActionDone::Fenced { node, result } => {
@@ -956,6 +1001,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.halted {
+            return;
+        }
         self.check_standby_timer();
         // RQSTDELAY: take our local groups anyway.
         if let Some(t) = self.rqst_deadline {
@@ -1008,6 +1056,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     /// The next deadline, if any timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.halted {
+            return None;
+        }
         let mut next: Option<Instant> = None;
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -1192,6 +1243,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     pub fn exited(&self) -> bool {
         self.exited
     }
+    /// Whether a failed stop made us ask for a reboot (the machine then ignores everything).
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
 
     // -----------------------------------------------------------------------------------------
     // Plumbing.
@@ -1312,6 +1367,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 self.standby_deadline = None;
                 self.other_is_stable = true;
                 self.going = StandbyState::Not;
+                self.jobs
+                    .retain(|j| !matches!(j.kind, JobKind::Standby { .. }));
                 self.log(LogMsg::NoStandbyReply);
                 self.shutdown_if_needed();
             }
@@ -1381,7 +1438,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
             }
             Out::IpResp { dest, group, .. } => {
-                if self.comm_up && dest == me {
+                // (Always after comm-up in 3.0.6: it comes from a child.)
+                if dest == me {
                     self.queue_remote(JobKind::TakeGroup(group));
                 }
             }
@@ -1615,10 +1673,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             self.shutdown_if_needed();
             return;
         }
-        if self.going != StandbyState::Not
-            || !self.other_is_stable
-            || self.rstate != RscState::Stable
-        {
+        if self.going != StandbyState::Not || !self.other_is_stable || self.local_in_flux() {
             // "Auto failback delayed."
             if self.failback_retry.is_none() {
                 self.failback_retry = Some(self.now + self.timing.auto_failback_retry);
@@ -1631,6 +1686,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             info: StandbyInfo::Me,
         });
         self.needs_failback = false;
+    }
+
+    /// Not STABLE, or resource work running or queued. (3.0.6 only checks STABLE, and
+    /// accepts a standby while its initial `takegroup`s are still queued: the give-up then
+    /// misses a group that the queued take starts afterwards, on both nodes.)
+    fn local_in_flux(&self) -> bool {
+        self.rstate != RscState::Stable || !self.jobs.is_empty() || !self.remote.is_empty()
     }
 
     /// `ask_for_resources`: the standby protocol (wire spec §5.5).
@@ -1661,7 +1723,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     self.log(LogMsg::StandbyIgnoredOtherInFlux { info, from });
                     return;
                 }
-                if self.rstate != RscState::Stable {
+                if self.local_in_flux() {
                     self.log(LogMsg::StandbyIgnoredLocalInFlux { info, from });
                     return;
                 }
@@ -1775,12 +1837,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// `hb_rsc_recover_dead_resources`.
     fn recover_dead_resources(&mut self, node: NodeId) {
         if self.going != StandbyState::Not {
-            self.log(LogMsg::CancellingStandby);
-            self.going = StandbyState::Not;
-            self.standby_deadline = None;
-            if !self.other_is_stable && self.i_hold == RscSet::ALL {
-                self.other_is_stable = true;
-            }
+            self.cancel_standby();
             self.shutdown_if_needed();
         }
         if self.shutdown_in_progress {
@@ -1837,6 +1894,50 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 self.takeover_from_node(node);
             }
         }
+    }
+
+    /// The other node restarted before we declared it dead: handled as the death we missed,
+    /// minus STONITH (the old incarnation is demonstrably gone, and our daemon stops every
+    /// group when it starts). 3.0.6 does nothing here, so a group the old incarnation held,
+    /// or was being handed in a standby exchange, stays unowned.
+    fn peer_restarted_unnoticed(&mut self, node: NodeId) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        if self.shutdown_in_progress {
+            return;
+        }
+        self.needs_failback = true;
+        if !self.nice_failback() {
+            self.takeover_from_node(node);
+            return;
+        }
+        if self.i_hold == RscSet::ALL {
+            self.other_holds = RscSet::NONE;
+            self.other_is_stable = true;
+            return;
+        }
+        if !self.i_hold.intersects(RscSet::LOCAL) {
+            self.req_our_resources(true);
+        }
+        if !self.i_hold.intersects(RscSet::FOREIGN) {
+            self.takeover_from_node(node);
+        }
+        self.other_holds = RscSet::NONE;
+    }
+
+    /// A standby exchange is cancelled: its give-up or acquire job stops after the action in
+    /// flight and sends no `done` (3.0.6's forked child would carry on and release groups we
+    /// are about to need again).
+    fn cancel_standby(&mut self) {
+        self.log(LogMsg::CancellingStandby);
+        self.going = StandbyState::Not;
+        self.standby_deadline = None;
+        if !self.other_is_stable && self.i_hold == RscSet::ALL {
+            self.other_is_stable = true;
+        }
+        self.jobs
+            .retain(|j| !matches!(j.kind, JobKind::Standby { .. }));
     }
 
     fn start_fence(&mut self, node: NodeId) {
@@ -1942,15 +2043,16 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     fn queued_take(&self, g: GroupId) -> bool {
         self.remote.iter().any(|k| *k == JobKind::TakeGroup(g))
-            || self
-                .jobs
-                .iter()
-                .any(|j| j.kind == JobKind::TakeGroup(g) || j.issued == Some(g))
+            || self.jobs.iter().any(|j| j.kind == JobKind::TakeGroup(g))
     }
 
-    /// Advances every job once; starts the next queued one when none runs.
+    /// Advances the first job that can move by one step (its messages then loop back before
+    /// any other job moves); starts the next queued one when none runs. Jobs wait for
+    /// comm-up: 3.0.6's children report only after the parent's comm-up.
     fn pump_jobs(&mut self) -> bool {
-        let mut progress = false;
+        if !self.comm_up {
+            return false;
+        }
         let mut i = 0;
         while i < self.jobs.len() {
             let mut job = self.jobs[i];
@@ -1958,13 +2060,15 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 Step::Done => {
                     self.jobs.remove(i);
                     self.job_finished(job.kind);
-                    progress = true;
+                    return true;
                 }
                 Step::Blocked { progressed } => {
                     if let Some(slot) = self.jobs.get_mut(i) {
                         *slot = job;
                     }
-                    progress |= progressed;
+                    if progressed {
+                        return true;
+                    }
                     i += 1;
                 }
             }
@@ -1972,10 +2076,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.jobs.is_empty() {
             if let Some(kind) = self.remote.pop_front() {
                 self.start_job(kind);
-                progress = true;
+                return true;
             }
         }
-        progress
+        false
     }
 
     /// Which groups a job works on, and what it does with them.
@@ -2105,8 +2209,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             }
             count += 1;
             let id = GroupId(g as u8);
-            // req_resource: `ResourceManager status KEY && exit 0`.
-            if self.groups[g].state.is_active() || self.queued_take(id) {
+            // req_resource: `ResourceManager status KEY && exit 0`. A group being stopped
+            // (by a standby that was cancelled) is not ours for long: ask for it again.
+            if matches!(
+                self.groups[g].state,
+                GroupState::Running | GroupState::Starting
+            ) || self.queued_take(id)
+            {
                 continue;
             }
             if self.nice_failback() || !ask {

@@ -108,6 +108,8 @@ enum Ev {
         ev: NodeEvent,
         epoch: u32,
     },
+    /// The daemon's final shutdown, 1 s after its `shutdone` (`hb_mcp_final_shutdown`).
+    Stop { node: usize, epoch: u32 },
 }
 
 pub struct NodeSim {
@@ -145,10 +147,18 @@ pub struct Cluster {
     pub action_delay: u64,
     /// Groups whose start fails, per node.
     pub fail_start: BTreeSet<(usize, usize)>,
+    /// Groups whose stop fails (they keep running), per node.
+    pub fail_stop: BTreeSet<(usize, usize)>,
     /// Fence results to hand out, in order; then `Ok`.
     pub fence_results: Vec<FenceResult>,
     pub fence_delay: u64,
     pub deadtime: u64,
+    /// Random extra delay per message (0..=jitter ms) and per action, from `rng`.
+    pub msg_jitter: u64,
+    pub action_jitter: u64,
+    /// Deliver each link in order (the engine's sequence numbers do that, losses aside).
+    pub fifo: bool,
+    pub rng: u64,
 }
 
 impl Cluster {
@@ -183,10 +193,28 @@ impl Cluster {
             last_delivery: BTreeMap::new(),
             action_delay: 50,
             fail_start: BTreeSet::new(),
+            fail_stop: BTreeSet::new(),
             fence_results: Vec::new(),
             fence_delay: 100,
             deadtime: 1000,
+            msg_jitter: 0,
+            action_jitter: 0,
+            fifo: true,
+            rng: 0x9e37_79b9_7f4a_7c15,
         }
+    }
+
+    /// xorshift64*: 0..=max.
+    pub fn random(&mut self, max: u64) -> u64 {
+        if max == 0 {
+            return 0;
+        }
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % (max + 1)
     }
 
     pub fn id(&self, name: &str) -> usize {
@@ -291,6 +319,48 @@ impl Cluster {
         }
     }
 
+    /// Boots nodes that hear each other and the running ones, without their communication
+    /// coming up yet (see [`Cluster::comm_up`]).
+    pub fn power_on(&mut self, names: &[&str]) {
+        let ids: Vec<usize> = names.iter().map(|n| self.id(n)).collect();
+        for &n in &ids {
+            let restarted = self.nodes[n].started_before;
+            let running: Vec<usize> = (0..self.nodes.len())
+                .filter(|&p| p != n && self.is_up(p) && !ids.contains(&p))
+                .collect();
+            self.boot(n);
+            self.nodes[n].started_before = true;
+            for p in running {
+                if restarted {
+                    self.node_event(p, NodeEvent::Restarted(NodeId(n as u8)));
+                }
+                self.node_event(p, NodeEvent::Up(NodeId(n as u8)));
+                self.node_event(n, NodeEvent::Up(NodeId(p as u8)));
+                self.node_event(n, NodeEvent::Active(NodeId(p as u8)));
+            }
+        }
+        for &n in &ids {
+            for &p in &ids {
+                if p != n {
+                    self.node_event(n, NodeEvent::Up(NodeId(p as u8)));
+                }
+            }
+        }
+    }
+
+    /// A powered-on node's communication comes up: comm-up, and the others see it `active`.
+    pub fn comm_up(&mut self, name: &str) {
+        let n = self.id(name);
+        let now = self.instant();
+        self.nodes[n].machine.as_mut().unwrap().comm_up(now);
+        self.drain(n);
+        for p in 0..self.nodes.len() {
+            if p != n && self.is_up(p) {
+                self.node_event(p, NodeEvent::Active(NodeId(n as u8)));
+            }
+        }
+    }
+
     /// Kills a node (SIGKILL + links down): the others declare it dead after `deadtime`.
     pub fn crash(&mut self, name: &str) {
         let n = self.id(name);
@@ -323,6 +393,44 @@ impl Cluster {
                 );
             }
         }
+    }
+
+    /// Restarts a node faster than the others notice it died: they see a new generation.
+    pub fn fast_restart(&mut self, name: &str) {
+        let n = self.id(name);
+        self.stop_node(n);
+        self.start(&[name]);
+    }
+
+    /// Cuts every link between two nodes: each declares the other dead after `deadtime`.
+    pub fn partition(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.id(a), self.id(b));
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+        for (p, n) in [(a, b), (b, a)] {
+            let epoch = self.nodes[p].epoch;
+            let at = self.now + self.deadtime;
+            self.push(
+                at,
+                Ev::Node {
+                    node: p,
+                    ev: NodeEvent::Dead {
+                        node: NodeId(n as u8),
+                        heard_from: true,
+                    },
+                    epoch,
+                },
+            );
+        }
+    }
+
+    /// Heals a partition: both hear the other again with its old generation.
+    pub fn heal(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.id(a), self.id(b));
+        self.cut.remove(&(a, b));
+        self.cut.remove(&(b, a));
+        self.node_event(a, NodeEvent::ReturnedAfterPartition(NodeId(b as u8)));
+        self.node_event(b, NodeEvent::ReturnedAfterPartition(NodeId(a as u8)));
     }
 
     pub fn command(&mut self, name: &str, cmd: Command) {
@@ -379,9 +487,14 @@ impl Cluster {
                 if to == n || self.cut.contains(&(n, to)) {
                     continue;
                 }
-                let d = *self.link_delay.get(&(n, to)).unwrap_or(&self.delay);
+                let jitter = self.msg_jitter;
+                let d = *self.link_delay.get(&(n, to)).unwrap_or(&self.delay) + self.random(jitter);
                 let last = *self.last_delivery.get(&(n, to)).unwrap_or(&0);
-                let at = (self.now + d).max(last);
+                let at = if self.fifo {
+                    (self.now + d).max(last)
+                } else {
+                    self.now + d
+                };
                 self.last_delivery.insert((n, to), at);
                 let epoch = self.nodes[to].epoch;
                 self.push(
@@ -401,7 +514,8 @@ impl Cluster {
             match a {
                 Action::Acquire(g) => {
                     let ok = !self.fail_start.contains(&(n, g.0 as usize));
-                    let at = self.now + self.action_delay;
+                    let jitter = self.action_jitter;
+                    let at = self.now + self.action_delay + self.random(jitter);
                     self.push(
                         at,
                         Ev::Done {
@@ -412,12 +526,14 @@ impl Cluster {
                     );
                 }
                 Action::Release(g) => {
-                    let at = self.now + self.action_delay;
+                    let ok = !self.fail_stop.contains(&(n, g.0 as usize));
+                    let jitter = self.action_jitter;
+                    let at = self.now + self.action_delay + self.random(jitter);
                     self.push(
                         at,
                         Ev::Done {
                             node: n,
-                            done: ActionDone::Released { group: g, ok: true },
+                            done: ActionDone::Released { group: g, ok },
                             epoch,
                         },
                     );
@@ -444,10 +560,17 @@ impl Cluster {
                 }
             }
         }
-        // A node that exited leaves: its status goes silent, the others declare it dead.
-        if self.nodes[n].exited.is_some() && self.nodes[n].machine.is_some() {
-            self.stop_node(n);
-            self.schedule_death(n);
+        // A node that exited leaves a second later: its status goes silent, the others
+        // declare it dead.
+        if self.nodes[n].exited.is_some()
+            && self.nodes[n]
+                .actions
+                .last()
+                .is_some_and(|a| matches!(a, Action::Exit { .. }))
+        {
+            let epoch = self.nodes[n].epoch;
+            let at = self.now + 1000;
+            self.push(at, Ev::Stop { node: n, epoch });
         }
     }
 
@@ -551,6 +674,13 @@ impl Cluster {
                     return;
                 }
                 self.node_event(node, ev);
+            }
+            Ev::Stop { node, epoch } => {
+                if self.nodes[node].epoch != epoch {
+                    return;
+                }
+                self.stop_node(node);
+                self.schedule_death(node);
             }
         }
     }
