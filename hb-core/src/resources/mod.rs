@@ -36,6 +36,36 @@
 //! wait in a queue and run one at a time when no other job runs (§4.10). A job walks its groups
 //! in haresources order, one action at a time.
 //!
+//! # Driving it from the engine
+//! Node ids are the same as the engine's for cluster nodes (`ha.cf` order; the engine's ping
+//! nodes come after them and are ignored here). Build both from the same files
+//! ([`ResourcesConfig::from_config`]). Then, per engine [`Event`](crate::engine::Event):
+//!
+//! | engine event | here |
+//! |---|---|
+//! | `NodeStatus { node, status: Up }` (first heard, or heard again) | `node_event(NodeEvent::Up(node))` |
+//! | `NodeStatus { node, status: Active }` | `node_event(NodeEvent::Active(node))` |
+//! | `Restarted { node, .. }` | `node_event(NodeEvent::Restarted(node))` |
+//! | `NodeDead { node, heard_from }` | `node_event(NodeEvent::Dead { node, heard_from })` |
+//! | `ReturnedAfterPartition { node }` | `node_event(NodeEvent::ReturnedAfterPartition(node))` (we wait the 2 s) |
+//! | `CommUp` | `comm_up()` (after the `NodeDead`s of `initdead`, which the engine reports first) |
+//! | `NoLocalHeartbeat` | `handle_command(Command::Restart)` |
+//! | `Message(m)` from another node, `m.kind` a resource type | [`ResourceMsg::parse`] its fields, `handle_message(now, m.from, &msg)` |
+//! | `Message(m)` from ourselves (the engine's loopback) | nothing: already processed |
+//!
+//! SIGTERM: `handle_command(Command::Shutdown)` (it waits for comm-up and for resource work
+//! itself, logging as 3.0.6 does). Every [`poll_message`](Resources::poll_message) result is
+//! written with [`ResourceMsg::write`] and sent with the engine's `send_cluster_message`
+//! (which adds `destuuid` for `dest` and the control fields, and loops it back — to be
+//! ignored here); our `shutdone` is one of them, and [`Action::Exit`] follows it. Merge
+//! [`poll_timeout`](Resources::poll_timeout) with the engine's.
+//!
+//! Resource messages should reach `handle_message` in the sender's sequence order. 3.0.6
+//! processes a packet that arrives after a gap at once and the missing one when it is
+//! retransmitted; in that order a stale `isstable=0` can overtake the `isstable=1` that
+//! followed it, after which the peer looks unstable until its next stable report (standby is
+//! refused meanwhile). Ownership is not affected (the property tests check both orders).
+//!
 //! # Two nodes: 3.0.6 exactly
 //! With two nodes in `ha.cf` the machine follows 3.0.6's state (`i_hold_resources`,
 //! `other_holds_resources`, `other_is_stable`, `resourcestate` INIT → STARTING →
@@ -1182,6 +1212,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             }
         }
         Holder::Nobody
+    }
+
+    /// [`holder`](Self::holder) of every group, in haresources order (for status displays).
+    pub fn holdings(&self) -> impl Iterator<Item = (GroupId, Holder)> + '_ {
+        (0..self.table.groups.len()).map(|g| {
+            let id = GroupId(g as u8);
+            (id, self.holder(id))
+        })
     }
 
     /// 3.0.6's `resourcestate`.
