@@ -31,6 +31,10 @@ cargo build -p hb-core -p watchdog -p hb-firmware --target thumbv7m-none-eabi --
 cargo build -p hb-core -p watchdog -p hb-firmware --target thumbv7m-none-eabi \
   --features hb-core/defmt,watchdog/defmt,hb-firmware/defmt --locked
 
+step "relay boards: release images, their sizes, the relay under QEMU (tests/boards.sh)"
+bash tests/boards.sh 2>&1 | tee "$log"
+passed=$((passed + $(grep -o '^[0-9]* passed, 0 failed' "$log" | awk '{s += $1} END {print s + 0}')))
+
 step "fuzz"
 bash tests/fuzz.sh 2>&1 | tee "$log"
 fuzzed=$(grep -o '^fuzz: [0-9]* passed' "$log" | awk '{print $2}')

@@ -1,0 +1,160 @@
+//! The hb relay board on Arm MPS2 AN385 (Cortex-M3), the image CI runs under
+//! `qemu-system-arm -M mps2-an385`.
+//!
+//! This crate only wires the machine to `hb_firmware::Relay` (design §1: no protocol logic in
+//! a board crate):
+//!
+//! | relay | AN385 / QEMU |
+//! |---|---|
+//! | host ports 0..3 | CMSDK UART0..3 (`-serial` 1 to 4) |
+//! | reset lines 0..3 | reported on UART4 as `RESET <port> ASSERT/RELEASE t=<ms>` (no GPIO to watch) |
+//! | log | UART4 (`-serial` 5): boot banner, relay events, stack use |
+//! | clock | SysTick, 1 kHz |
+//! | chip watchdog | CMSDK APB watchdog (NMI, then reset) |
+//! | `boot_id` | a boot counter in `.uninit` RAM |
+//! | keys | the authkeys file named by `HB_RELAY_AUTHKEYS` at build time |
+//!
+//! The main loop polls the relay, logs its events, feeds the chip watchdog while the relay is
+//! healthy, and sleeps in WFI until a byte arrives or the next millisecond tick.
+#![no_std]
+#![no_main]
+
+mod hw;
+
+use core::fmt::Write as _;
+use cortex_m::peripheral::NVIC;
+use cortex_m_rt::{entry, exception};
+use hb_firmware::{Config, Event, Instant, Relay, CHIP_WATCHDOG_TIMEOUT};
+use hw::{ChipWatchdog, Irq, Log, ResetLine, Uart};
+use watchdog::Watchdog as _;
+
+include!(concat!(env!("OUT_DIR"), "/authkeys.rs"));
+
+/// Hosts on this board: UART0..3.
+const PORTS: usize = 4;
+const HOST_UARTS: [usize; PORTS] = [hw::UART0, hw::UART1, hw::UART2, hw::UART3];
+/// The host UARTs' receive interrupts on mps2-an385 (the transmit ones are each one above).
+const HOST_RX_IRQS: [u16; PORTS] = [0, 2, 4, 18];
+/// How often the stack's high-water mark is checked (and logged when it grew).
+const STACK_CHECK_MS: u64 = 1000;
+
+type BoardRelay = Relay<Uart, ResetLine, PORTS>;
+
+#[entry]
+fn main() -> ! {
+    let (boot_id, cause) = hw::record_boot();
+    hw::paint_stack();
+    Log::init();
+    let mut log = Log::get();
+    let _ = writeln!(
+        log,
+        "BOOT hb-relay board=mps2-an385 boot_id=0x{boot_id:08x} cause={} ports={PORTS} test_hang={}",
+        cause.name(),
+        cfg!(feature = "test-hang"),
+    );
+
+    let Some(mut cp) = cortex_m::Peripherals::take() else {
+        panic!("core peripherals taken twice");
+    };
+    let mut chip = ChipWatchdog::new();
+    let Ok(wd) = chip.arm(CHIP_WATCHDOG_TIMEOUT);
+    hw::start_clock(&mut cp.SYST);
+
+    let ports = HOST_UARTS.map(|base| Uart::new(base, true));
+    let lines = [0, 1, 2, 3].map(ResetLine::new);
+    let config = Config {
+        boot_id,
+        reset_active: hw::RESET_ACTIVE,
+    };
+    // On main's stack, which never unwinds: built in place there (a static would be built on
+    // the stack and copied, needing the memory twice).
+    let mut relay: BoardRelay = Relay::new(config, keyring(), ports, lines);
+    for irq in HOST_RX_IRQS {
+        // SAFETY: the handler (device_interrupt) only acknowledges the UARTs; no shared state.
+        unsafe { NVIC::unmask(Irq(irq)) };
+    }
+    let _ = writeln!(log, "READY chip_watchdog_ms={}", wd.as_millis());
+
+    let mut stack_reported = 0;
+    let mut next_stack_check = 0;
+    loop {
+        let now = Instant::from_millis(hw::millis());
+        relay.poll(now);
+        while let Some(event) = relay.next_event() {
+            let _ = writeln!(log, "EVENT t={} {event:?}", now.as_millis());
+            if event == Event::Hang {
+                hang();
+            }
+        }
+        relay.feed_if_healthy(now, &mut chip);
+        if now.as_millis() >= next_stack_check {
+            next_stack_check = now.as_millis() + STACK_CHECK_MS;
+            let peak = hw::stack_peak();
+            if peak > stack_reported {
+                stack_reported = peak;
+                let _ = writeln!(log, "STACK peak={peak}");
+            }
+        }
+        sleep();
+    }
+}
+
+/// Waits for an interrupt unless a byte is already waiting. Interrupts are masked around the
+/// check, so a byte that arrives between the check and the WFI still wakes the core (a pending
+/// interrupt ends WFI even while masked; its handler runs once they are unmasked).
+fn sleep() {
+    cortex_m::interrupt::free(|_| {
+        if !hw::any_rx_full(&HOST_UARTS) {
+            cortex_m::asm::wfi();
+        }
+    });
+}
+
+/// The test image's answer to a `hang` frame (feature `test-hang`): stop the main loop, so the
+/// chip watchdog is no longer fed and must reboot the relay.
+fn hang() -> ! {
+    let _ = writeln!(Log::get(), "HANG main loop stopped t={}", hw::millis());
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[exception]
+fn SysTick() {
+    hw::tick();
+}
+
+/// The device's interrupt vectors: mps2-an385 has 32 (cortex-m-rt's generic table has 240, a
+/// kilobyte of flash). Only the host UARTs' receive interrupts are enabled; they just wake the
+/// main loop from WFI, which reads the data itself.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+static __INTERRUPTS: [unsafe extern "C" fn(); 32] = [device_interrupt; 32];
+
+unsafe extern "C" fn device_interrupt() {
+    hw::ack_uart_interrupts();
+}
+
+/// The chip watchdog expired once without a pet: the reset follows at the next expiry.
+#[exception]
+unsafe fn NonMaskableInt() {
+    hw::record_watchdog_fired();
+    let _ = writeln!(Log::get(), "WATCHDOG nmi t={}", hw::millis());
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut log = Log::get();
+    match info.location() {
+        Some(l) => {
+            let _ = writeln!(log, "PANIC at {}:{}", l.file(), l.line());
+        }
+        None => {
+            let _ = writeln!(log, "PANIC");
+        }
+    }
+    // No more feeding: the chip watchdog restarts the relay within a second.
+    loop {
+        cortex_m::asm::wfi();
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The relay board images: builds every board crate in release (each is its own workspace, see
+# boards/README.md), prints the size of each image, and runs the relay under QEMU
+# (tests/relay-qemu) against the MPS2 AN385 image and its test-hang variant.
+# Needs the thumbv6m/thumbv7m/thumbv7em targets, qemu-system-arm and binutils-arm-none-eabi
+# (.ci/run installs them). Prints `N passed, N failed` last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+# One target dir for all boards: the host build of hb-core (their build scripts read authkeys
+# with it) is shared.
+export CARGO_TARGET_DIR=${BOARDS_TARGET_DIR:-$root/target/boards}
+# Every image is built with the test key; never flash these onto a real relay.
+export HB_RELAY_AUTHKEYS=../authkeys.test
+out=$CARGO_TARGET_DIR/images
+mkdir -p "$out"
+
+build() { # board-dir target binary image-name [cargo args…]
+  local dir=$1 target=$2 bin=$3 name=$4
+  shift 4
+  (cd "boards/$dir" && cargo fmt -- --check && cargo build --release --locked "$@")
+  cp "$CARGO_TARGET_DIR/$target/release/$bin" "$out/$name.elf"
+}
+
+start=$(date +%s)
+build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385
+build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-test-hang --features test-hang
+build stm32f411-blackpill thumbv7em-none-eabihf hb-relay-blackpill-f411 blackpill-f411
+build rp2040-pico thumbv6m-none-eabi hb-relay-pico pico
+echo "boards built in $(( $(date +%s) - start )) s"
+
+echo "image sizes (text = flash; data + bss = static RAM; the stack comes on top, see boards/README.md):"
+arm-none-eabi-size "$out"/*.elf
+
+unset CARGO_TARGET_DIR HB_RELAY_AUTHKEYS
+cargo build -p relay-qemu --locked
+"$root/target/debug/relay-qemu" --elf "$out/mps2-an385.elf" \
+  --hang-elf "$out/mps2-an385-test-hang.elf"
