@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod heartbeat;
 pub mod msg;
 pub mod relay;
 pub mod resources;

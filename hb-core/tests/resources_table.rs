@@ -459,7 +459,6 @@ fn row5_y_dies_with_stonith_device_fenced_before_takeover() {
 fn row6_nice_y_dies_after_giving_everything_away() {
     for mode in NICE {
         let mut c = cluster(mode);
-        c.stonith = true;
         c.start(&["node1", "node2"]);
         c.settle();
         c.command("node2", Command::Standby(StandbySet::All));
@@ -469,11 +468,36 @@ fn row6_nice_y_dies_after_giving_everything_away() {
         c.crash("node2");
         c.settle();
         expect_transcript(&c, from, &["node1: t=stonith node=node2 result=unneeded"]);
-        assert!(!c.nodes[0]
+        logged(&c, "node1", "Dead node node2 gave up resources.");
+    }
+}
+
+/// Our deviation (resources module docs): with a STONITH device, `rsc_hold=none` does not
+/// spare the reset, since a peer announces its holdings only as it starts acquiring (found by
+/// hbsim: a peer cut off just after it began taking its groups died "holding nothing").
+#[test]
+fn row6_nice_with_stonith_y_is_reset_even_after_giving_everything_away() {
+    for mode in NICE {
+        let mut c = cluster(mode);
+        c.stonith = true;
+        c.start(&["node1", "node2"]);
+        c.settle();
+        c.command("node2", Command::Standby(StandbySet::All));
+        c.settle();
+        expect_placement(&c, [(G1, "node1"), (G2, "node1")]);
+        let from = c.sent.len();
+        c.crash("node2");
+        c.settle();
+        assert!(c.nodes[0]
             .actions
             .iter()
             .any(|a| matches!(a, Action::Fence(_))));
-        logged(&c, "node1", "Dead node node2 gave up resources.");
+        assert_eq!(
+            c.transcript(from).first().map(String::as_str),
+            Some("node1: t=stonith node=node2 result=OK")
+        );
+        logged(&c, "node1", "node node2 now reset.");
+        expect_placement(&c, [(G1, "node1"), (G2, "node1")]);
     }
 }
 
@@ -627,7 +651,9 @@ fn row8_on_y_gets_its_groups_back() {
 
 /// Y restarts faster than X notices (a new generation, never declared dead). 3.0.6 does
 /// nothing and loses what Y held; we handle it as the death X missed (no STONITH: Y demonstrably
-/// restarted), then Y returns as in row 8.
+/// restarted), then Y returns as in row 8. In legacy mode Y's new incarnation asks for its
+/// groups itself, and X takes nothing meanwhile (a takeover would race with Y's requests; found
+/// by hbsim).
 #[test]
 fn row8_unnoticed_restart_is_the_missed_death() {
     for (mode, y_gets_back) in [(Legacy, true), (Off, false), (On, true)] {
@@ -640,7 +666,9 @@ fn row8_unnoticed_restart_is_the_missed_death() {
         c.settle();
         let g2_owner = if y_gets_back { "node2" } else { "node1" };
         expect_placement(&c, [(G1, "node1"), (G2, g2_owner)]);
-        logged(&c, "node1", "Resources being acquired from node2.");
+        if mode != Legacy {
+            logged(&c, "node1", "Resources being acquired from node2.");
+        }
         assert!(!c.transcript(0).iter().any(|l| l.contains("t=stonith")));
     }
 }

@@ -17,6 +17,9 @@ impl NodeId {
     pub const fn index(self) -> usize {
         self.0 as usize
     }
+    pub(crate) const fn ix(self) -> usize {
+        self.0 as usize
+    }
 }
 
 /// A medium: an index in [`EngineConfig::media`](super::EngineConfig::media).
@@ -296,7 +299,12 @@ pub enum Event {
     /// `Link <node>:<link> dead.`
     LinkDead { node: NodeId, medium: MediumId },
     /// `Late heartbeat: Node <node>: interval <gap> ms` (WARN), or with `beyond_deadtime`
-    /// `… ms (> deadtime)` (CRIT): heartbeat 3.0.6 then declares the node dead at once.
+    /// `… ms (> deadtime)` (CRIT). 3.0.6 then declares the node dead and, with the same
+    /// status, alive again, which its resource logic takes for a death it recovers from while
+    /// the node still runs everything. Here a node whose own dead time (`dt`) ran out before
+    /// the status was looked at is dead first ([`Event::NodeDead`]), and the status is its
+    /// return ([`Event::ReturnedAfterPartition`]); a gap between `deadtime` and a longer `dt`
+    /// (a node in its first 5 s asks for deadtime + 2 s) is only reported.
     LateHeartbeat {
         node: NodeId,
         gap: Duration,
@@ -305,7 +313,9 @@ pub enum Event {
     /// `Heartbeat restart on node <node>`: its status carries a newer generation.
     Restarted { node: NodeId, generation: u64 },
     /// `Cluster node <node> returning after partition.` (CRIT): a node we declared dead is
-    /// back with the same generation. With resources managed, heartbeat gives up all resources
+    /// back with the same generation, or (our extension) back `active` with a newer one or
+    /// heard for the first time `active`: it ran on its own meanwhile (then instead of
+    /// [`Event::Restarted`]). With resources managed, heartbeat gives up all resources
     /// and restarts itself two seconds later; that is the caller's (resource side's) move.
     ReturnedAfterPartition { node: NodeId },
     /// `Comm_now_up(): updating status to active`: every node has been heard or declared dead

@@ -51,6 +51,20 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         }
     }
 
+    /// Declares `node` dead if its dead time has run out (what `check_for_timeouts` does for
+    /// every node).
+    pub(super) fn expire_if_overdue(&mut self, now: Instant, node: NodeId) {
+        let i = node.index();
+        let n = &self.nodes[i];
+        if n.status == NodeStatus::Dead {
+            return;
+        }
+        let since = n.last_status_at.unwrap_or(self.started);
+        if now.saturating_since(since) > self.dead_interval_of(i) {
+            self.mark_node_dead(node);
+        }
+    }
+
     /// `mark_node_dead`.
     pub(super) fn mark_node_dead(&mut self, node: NodeId) {
         let i = node.index();
@@ -141,10 +155,14 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         if self.comm != CommState::Starting || !self.started_up {
             return;
         }
+        // Every node declared dead or its status known. 3.0.6 is content with any packet
+        // (`anypacketsyet`), but the resource logic starts at comm-up and asks who is `active`:
+        // a peer heard only through an ACK is not, and legacy mode would then take its groups
+        // back without asking the peer that runs them.
         if !self
             .nodes
             .iter()
-            .all(|n| n.heard || n.status == NodeStatus::Dead)
+            .all(|n| n.last_status_at.is_some() || n.status == NodeStatus::Dead)
         {
             return;
         }

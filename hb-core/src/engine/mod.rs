@@ -23,10 +23,12 @@
 //! - Node states `init`/`up`/`active`/`dead` (`ping` for ping nodes), the remote ones copied
 //!   from their status messages; links per (node, link name) `up`/`dead`, refreshed by every
 //!   packet kept or duplicate; `Late heartbeat` warnings; death after the node's dead time
-//!   (`initdead` until every node was heard or declared dead, then the `dt` the node
-//!   advertises), and at once when a status comes more than `deadtime` after the previous one.
+//!   (`initdead` until every node's status was heard or it was declared dead, then the `dt` the node
+//!   advertises); a packet from a node whose dead time ran out before the caller ran the
+//!   timer finds it dead (its status is then a return, see [`Event::LateHeartbeat`]).
 //! - Generation (`hg`) and sequence rules: replays rejected, restarts and returns after a
-//!   partition reported, duplicates and our own packets coming back dropped, `dest`/`destuuid`
+//!   partition reported (a replay is any message, sequenced or not, of an older generation),
+//!   duplicates and our own packets coming back dropped, `dest`/`destuuid`
 //!   addressing, UUIDs learnt.
 //! - Reliable delivery: the last sent messages kept ([`History`]), gaps asked for again with
 //!   `NS_rexmit` (one request per missing message, first after a random 50 ms..max_rexmit_delay,

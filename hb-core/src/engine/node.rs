@@ -90,7 +90,7 @@ pub struct Node<const LINKS: usize> {
     pub(crate) uuid: Option<[u8; 16]>,
     pub(crate) status: NodeStatus,
     pub(crate) status_text: String<STATUS_TEXT_LEN>,
-    /// `generation`: the newest `hg` seen in its status messages (0: none yet).
+    /// `generation`: the newest `hg` seen in its sequenced messages (0: none yet).
     pub(crate) generation: u64,
     /// `anypacketsyet`: heard since start or since declared dead.
     pub(crate) heard: bool,
@@ -110,6 +110,9 @@ pub struct Node<const LINKS: usize> {
     pub(crate) links: [Link; LINKS],
     /// A ping node waiting for [`Engine::poll_ping`](super::Engine::poll_ping).
     pub(crate) ping_due: bool,
+    /// Its generation changed and its first status of the new one is still to come, which
+    /// tells how to report it: `Some(true)` a restart, `Some(false)` a first contact.
+    pub(crate) incarnation_news: Option<bool>,
 }
 
 impl<const LINKS: usize> Node<LINKS> {
@@ -131,6 +134,7 @@ impl<const LINKS: usize> Node<LINKS> {
             acked: 0,
             links: [LINK_DOWN; LINKS],
             ping_due: false,
+            incarnation_news: None,
         }
     }
 
@@ -160,7 +164,7 @@ impl<const LINKS: usize> Node<LINKS> {
         self.uuid
     }
 
-    /// The generation (`hg`) of its last status, 0 before the first.
+    /// The newest generation (`hg`) seen in its sequenced messages, 0 before the first.
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -184,6 +188,12 @@ impl<const LINKS: usize> Node<LINKS> {
     /// How many of its messages we are asking for again.
     pub fn missing_count(&self) -> usize {
         self.track.missing.len()
+    }
+
+    /// Whether one of its messages numbered below `seq` is still being asked for (a message
+    /// `seq` that arrived has then overtaken it).
+    pub fn is_missing_below(&self, seq: u64) -> bool {
+        self.track.missing_below(seq)
     }
 
     /// The ACK trigger drawn for it: its messages with `seq % 10` equal to this are ACKed.

@@ -40,6 +40,13 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
             .filter(|f| f.ty == FieldType::Binary && f.value.iter().any(|&b| b != 0))
             .and_then(|f| f.value.try_into().ok());
         let node = self.lookup(src, srcuuid)?;
+        if node != self.local {
+            // A sender the caller should have let us time out already is dead before its
+            // packet is looked at, as `handle_timeout` would have found it: the packet is then
+            // a return (after a partition, or a restart), never a silent resurrection that the
+            // resource side would see as a death and a recovery in one breath.
+            self.expire_if_overdue(now, node);
+        }
         let verdict = self.should_drop(now, wall_secs, node, msg, t, seq, hg, link.is_some())?;
         if let Some(uuid) = srcuuid {
             self.learn_uuid(node, uuid);
@@ -124,6 +131,19 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         hg: u64,
         from_network: bool,
     ) -> Result<Verdict, RxError> {
+        let i = node.index();
+        // Every message carries its sender's generation, the unsequenced ones (`NS_ackmsg`,
+        // `NS_rexmit`, `NS_nak_rexmit`) too: one from an older generation is a replay, whatever
+        // its type (an old ACK taken would stop us sending a restarted node what it asks for).
+        let stored = self.nodes[i].generation;
+        if hg < stored {
+            self.push_event(Event::ReplayRejected {
+                node,
+                generation: hg,
+                current: stored,
+            });
+            return Err(RxError::Replay);
+        }
         let Some(seq) = seq else {
             if t == "NS_nak_rexmit" {
                 // The sender cannot send it again: stop asking.
@@ -138,7 +158,6 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
                 Verdict::Drop
             });
         };
-        let i = node.index();
         if node == self.local && from_network {
             // Our own packets coming back: the one just sent is a duplicate (it marks the link
             // up), anything else is old.
@@ -149,24 +168,37 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
                 Verdict::Drop
             });
         }
-        let stored = self.nodes[i].generation;
-        if hg < stored {
-            self.push_event(Event::ReplayRejected {
-                node,
-                generation: hg,
-                current: stored,
-            });
-            return Err(RxError::Replay);
-        }
-        if t == "status" {
-            let n = &mut self.nodes[i];
-            if hg > stored {
-                n.generation = hg;
+        // Any sequenced message tells the sender's generation, not only its status: a node
+        // whose messages were tracked before its first status would otherwise have that
+        // tracking (and what we ACKed of it) thrown away when the status comes, and ask again
+        // for messages it ACKed, which the sender then skips for good.
+        let n = &mut self.nodes[i];
+        if hg > stored {
+            n.generation = hg;
+            if stored > 0 {
+                // A new incarnation: its numbers start over, and what its predecessor ACKed
+                // it does not have (skipping that would leave its requests unanswered). It is
+                // alive now; its status will say how.
                 n.track.reset();
-                n.last_status_at = None;
+                n.acked = 0;
+                n.last_status_at = Some(now);
                 n.last_status_ts = 0;
                 n.last_status_seq = 0;
-                if stored > 0 {
+            }
+            n.incarnation_news = Some(stored > 0);
+        }
+        if t == "status" {
+            // A node we declared dead that speaks up `active` has been running on its own all
+            // along (its comm was up, so its resource logic ran), whether it restarted meanwhile
+            // or we had never heard it before (we started during a partition): a return after a
+            // partition, as 3.0.6 only says for the same generation. Back in `init` or `up` it
+            // has run nothing yet (resources start at comm-up): a plain (re)start.
+            let returns_active =
+                n.status == NodeStatus::Dead && msg.get_str("st") == Some("active");
+            if let Some(restarted) = n.incarnation_news.take() {
+                if returns_active {
+                    self.push_event(Event::ReturnedAfterPartition { node });
+                } else if restarted {
                     self.push_event(Event::Restarted {
                         node,
                         generation: hg,
@@ -223,6 +255,10 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
                         self.push_event(Event::NoPacketsMissing { node });
                     }
                     self.ack_if_needed(node, seq, wall_secs);
+                    Ok(kept)
+                } else if t == "status" && seq > self.nodes[i].last_status_seq {
+                    // Older than the message its tracking started with (reordered on the
+                    // way), but newer than any status of it we took: still news of its life.
                     Ok(kept)
                 } else {
                     Ok(Verdict::Drop)
@@ -352,7 +388,11 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         };
         let i = node.index();
         let n = &self.nodes[i];
-        if ts < n.last_status_ts && seq < n.last_status_seq {
+        // A status older than the newest taken (reordered on the way, or sent again) says
+        // nothing current: its `dt` and `st` would undo the newer ones. 3.0.6 also requires an
+        // older `ts`, in whole seconds, so a status overtaken within the same second passes
+        // (and a starting node's `dt` = deadtime + 2 s comes back after it was taken back).
+        if seq < n.last_status_seq {
             return;
         }
         if n.kind == NodeKind::Normal && self.flow_control && msg.get_decimal("protocol").is_none()
@@ -362,17 +402,15 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         }
         if let Some(prev) = self.nodes[i].last_status_at {
             let gap = now.saturating_since(prev);
+            // Past its dead time it was declared dead before this status was looked at
+            // (`expire_if_overdue`); a gap between `deadtime` and the longer dead time it asks
+            // for (`dt`, deadtime + 2 s while it starts) is only late.
             if gap > self.deadtime {
                 self.push_event(Event::LateHeartbeat {
                     node,
                     gap,
                     beyond_deadtime: true,
                 });
-                // Something kept us from noticing in time; it was not dead after all, but it
-                // may have buried us meanwhile.
-                if node != self.local && self.nodes[i].status != NodeStatus::Dead {
-                    self.mark_node_dead(node);
-                }
             } else if gap > self.warntime {
                 self.push_event(Event::LateHeartbeat {
                     node,

@@ -86,14 +86,17 @@
 //!   the first live node in `ha.cf` node order ("live": not dead, not shutting down, and
 //!   heard from since it (re)started). A node starts an unclaimed group only if it is the
 //!   responsible node, is itself stable (startup negotiation as in two-node mode: `starting`,
-//!   the peers' answers or `RQSTDELAY`), and no dead node that might hold the group is still
-//!   waiting for STONITH. Two connected nodes agree on liveness, so at most one of them is
+//!   the peers' answers or `RQSTDELAY`), no live node has yet to tell it what it claims (its
+//!   claims go out again whenever a peer becomes `active`), and no dead node that might hold
+//!   the group is still waiting for STONITH. Two connected nodes agree on liveness, so at most one of them is
 //!   responsible: one owner per group while connected.
 //! * `auto_failback on` (and `legacy`, which always fails back): a node holding another node's
 //!   group stops it once the preferred node is live and stable; the preferred node then starts
 //!   it when it sees the claim withdrawn. `off`: groups stay where they are.
-//! * Death: as with two nodes (STONITH unless the dead node had claimed nothing or sent
-//!   `shutdone`); after that its claims are void and the responsible nodes take its groups.
+//! * Death: as with two nodes (with a STONITH device: reset unless the dead node sent
+//!   `shutdone`, and until then no one starts any group; without one: no reset, and a warning
+//!   unless it had claimed nothing or sent `shutdone`); after that its claims are void and the
+//!   responsible nodes take its groups.
 //!   Graceful shutdown: `resource … isstable=0 info=shutdown` with the claims still set (the
 //!   node is no longer live but still owns what it runs), release in file order, `shutdone`.
 //! * `hb_standby`/`hb_takeover` are refused ([`CommandError::NotSupported`]); a failed start is
@@ -125,14 +128,39 @@
 //!   demonstrably gone; our daemon stops every group at start): a standby exchange with it is
 //!   cancelled and we take its groups and ours as after a death (`Resources being acquired
 //!   from …`, `mach_down`); the new incarnation then negotiates as a returning node (it gets
-//!   its groups back with `auto_failback on` or `legacy`). 3.0.6 does nothing, and groups the
-//!   old incarnation held (or was being handed) stay unowned.
+//!   its groups back with `auto_failback on`). 3.0.6 does nothing, and groups the old
+//!   incarnation held (or was being handed) stay unowned. In `legacy` mode none of its groups
+//!   is taken: the new incarnation asks for them as it comes up (a takeover would race with
+//!   those `ip-request`s); ours we ask for again, as at comm-up.
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
+//! * The start-failure hand-over waits while a standby exchange runs, the cluster is in flux or
+//!   no peer is up, hand-overs due together go as one request, and one that gets no answer is
+//!   made again (3.0.6 sends each at once, once: one that comes during another exchange, or
+//!   while the peer is down, is lost, and its group stays stopped for good).
 //! * The start-failure hand-over (`hb_standby local|foreign` 30 s later) says `local` when the
 //!   group is ours and has a single resource, `foreign` otherwise (3.0.6's `ResourceManager`
 //!   compares the failed resource with whole lines: the same result for single-resource groups,
 //!   "almost always foreign" otherwise).
+//! * With a STONITH device, nothing of ours is taken while a dead peer awaits its reset (it
+//!   may run our groups): 3.0.6 takes its local groups at comm-up (legacy) or after
+//!   `RQSTDELAY` regardless. A peer that restarts while its reset is pending is taken over
+//!   from as if the reset had succeeded.
+//! * With a STONITH device, a dead peer is reset unless it sent `shutdone`. 3.0.6 (`auto_failback
+//!   on|off`) also spares a peer whose last `resource` message said `rsc_hold=none`; but a node
+//!   sends that announcement as it starts acquiring (`req_our_resources`, `mach_down`), so a
+//!   peer cut off at that moment dies holding groups it never got to announce, and both nodes
+//!   run them. (Without a device nothing is reset either way and 3.0.6's choice stands.) With
+//!   three or more nodes, likewise: claims are announced, not acknowledged, so a dead node
+//!   that still awaits its reset blocks every group, not only those it claimed.
+//! * The give-up 2 s after a return from a partition does not wait for the cluster to look
+//!   stable (3.0.6's does, and two nodes that took each other's groups can each wait for the
+//!   other for good, both running them): acquisitions not yet started and a standby exchange
+//!   are dropped, actions in flight finish, and everything is released.
+//! * A takeover decided before our comm-up (a peer's death during `initdead`, its `shutdone`, its
+//!   reset) is carried out at comm-up only if the peer is still gone: one that restarted
+//!   meanwhile negotiates as any starting peer (3.0.6 queues the takeover and runs it at
+//!   comm-up regardless, taking groups the new incarnation may have started).
 //! * ipfail (ping-node counting) is not part of this module: in 3.0.6 it is a separate API
 //!   client whose only resource effect is `hb_standby all|foreign`, i.e.
 //!   [`Command::Standby`]; the daemon's ipfail can be built on that.
@@ -185,22 +213,16 @@ pub const KEY_LEN: usize = crate::config::haresources::GROUP_TEXT_LEN;
 // ---------------------------------------------------------------------------------------------
 // Identifiers and small types.
 
-/// A cluster node: its index among the `node` lines of `ha.cf`, in file order. The engine must
-/// number nodes the same way ([`Resources::node_id`] looks names up).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct NodeId(pub u8);
+/// A cluster node: its index among the `node` lines of `ha.cf`, in file order. The same type
+/// as the engine's [`NodeId`](crate::engine::NodeId), which numbers cluster nodes the same way
+/// (its ping nodes come after them and are ignored here; [`Resources::node_id`] looks names up).
+pub use crate::engine::NodeId;
 
 /// A resource group: its index among the haresources lines, in file order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GroupId(pub u8);
 
-impl NodeId {
-    const fn ix(self) -> usize {
-        self.0 as usize
-    }
-}
 impl GroupId {
     const fn ix(self) -> usize {
         self.0 as usize
@@ -507,6 +529,8 @@ struct Peer {
     leaving: bool,
     /// Dead, and its claims stand until STONITH succeeds.
     unresolved: bool,
+    /// A takeover from it was decided before our comm-up.
+    takeover_due: bool,
 }
 
 impl Peer {
@@ -520,6 +544,7 @@ impl Peer {
         reported: false,
         leaving: false,
         unresolved: false,
+        takeover_due: false,
     };
     const fn alive(&self) -> bool {
         matches!(self.status, Status::Up | Status::Active)
@@ -583,6 +608,20 @@ enum JobKind {
     GiveGroup { group: GroupId, to: NodeId },
     /// `rc.d/hb_takeover`: run `hb_standby` with the mirror set.
     Takeover(StandbySet),
+}
+
+impl JobKind {
+    /// Whether the job may start groups.
+    fn acquires(self) -> bool {
+        match self {
+            JobKind::ReqOur { .. }
+            | JobKind::MachDown(_)
+            | JobKind::TakeGroup(_)
+            | JobKind::Takeover(_) => true,
+            JobKind::Standby { acquire, .. } => acquire,
+            JobKind::Giveup | JobKind::GiveGroup { .. } => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -801,6 +840,16 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.dead_count() == 0 {
             self.foreign_work_done = true;
         }
+        // Takeovers decided before comm-up, from nodes still gone (dead, or gave up with
+        // `shutdone` and not restarted since).
+        for i in 0..self.table.nodes.len() {
+            let p = &mut self.peers[i];
+            if core::mem::take(&mut p.takeover_due)
+                && (p.status == Status::Dead || !p.has_resources)
+            {
+                self.takeover_from_node(NodeId(i as u8));
+            }
+        }
         if self.multi {
             self.multi_comm_up();
         } else if self.nice_failback() {
@@ -835,20 +884,36 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         let p = &mut self.peers[node.ix()];
         match ev {
             NodeEvent::Up(_) | NodeEvent::Active(_) => {
+                let mut resume = false;
                 if p.status == Status::Dead {
                     // Heard again: a pending STONITH retry loop is dropped (see the docs).
+                    resume = p.fence != Fence::None;
                     p.fence = Fence::None;
                     p.unresolved = false;
                 }
+                let became_active =
+                    matches!(ev, NodeEvent::Active(_)) && p.status != Status::Active;
                 p.status = if matches!(ev, NodeEvent::Active(_)) || p.status == Status::Active {
                     Status::Active
                 } else {
                     Status::Up
                 };
                 p.heard = true;
+                if became_active && self.multi {
+                    // Its comm is up: it takes resource messages from now on. Our claims go
+                    // to it again, in case its `starting` (which we answer) never reached us.
+                    self.sent_claims = None;
+                }
+                if resume && self.comm_up && !self.multi && !self.nice_failback() {
+                    // Back without a restart or a return (so it is only starting and runs
+                    // nothing): the groups we held back while its reset was pending are
+                    // asked for now (legacy asks at comm-up only).
+                    self.req_our_resources(false);
+                }
             }
             NodeEvent::Restarted(_) => {
                 let was_alive = p.status != Status::Dead && p.status != Status::Unknown;
+                let awaited_reset = p.fence != Fence::None;
                 p.status = Status::Up;
                 p.heard = true;
                 p.has_resources = true;
@@ -860,6 +925,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.leaving = false;
                 if was_alive && !self.multi {
                     self.peer_restarted_unnoticed(node);
+                } else if awaited_reset && !self.multi {
+                    // Dead and awaiting its reset, it restarted instead: the incarnation that
+                    // may have run groups is gone as surely as a reset would have made it (our
+                    // daemon stops every group at start), so we take over as after the reset.
+                    self.log(LogMsg::ResourcesBeingAcquired(node));
+                    self.takeover_from_node(node);
                 }
             }
             NodeEvent::Dead { heard_from, .. } => {
@@ -1057,17 +1128,36 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
             }
         }
+        // ResourceManager's background `hb_standby local|foreign` for groups that failed to
+        // start. Two due at once go as one request; while a standby exchange runs (or could
+        // not be accepted) the request waits, since 3.0.6's would be ignored and its group
+        // left stopped for good.
+        let mut handover = RscSet::NONE;
+        let busy = self.nice_failback()
+            && (self.going != StandbyState::Not
+                || self.standby_deadline.is_some()
+                || !self.other_is_stable
+                || self.local_in_flux()
+                || !self.peers[..self.table.nodes.len()]
+                    .iter()
+                    .enumerate()
+                    .any(|(i, p)| i != self.table.local.ix() && p.alive()));
         for i in 0..self.table.groups.len() {
             if let Some(t) = self.groups[i].failed_at {
                 if now >= t {
-                    self.groups[i].failed_at = None;
-                    if !self.multi {
-                        // ResourceManager's background `hb_standby local|foreign`.
-                        let set = self.groups[i].failed_set;
-                        self.hb_standby(set);
+                    if self.multi {
+                        self.groups[i].failed_at = None;
+                    } else if busy {
+                        self.groups[i].failed_at = Some(now + self.timing.auto_failback_retry);
+                    } else {
+                        self.groups[i].failed_at = None;
+                        handover = handover.union(self.groups[i].failed_set);
                     }
                 }
             }
+        }
+        if !handover.is_none() {
+            self.hb_standby(handover);
         }
         if let Some(t) = self.failback_retry {
             if now >= t {
@@ -1078,7 +1168,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if let Some(t) = self.restart_at {
             if now >= t {
                 self.restart_at = None;
-                self.giveup_resources(true);
+                self.giveup_after_partition();
             }
         }
         self.settle();
@@ -1134,6 +1224,15 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             msg,
             names: &self.table,
         })
+    }
+
+    /// A log line for `msg` (one taken from [`poll_log`](Self::poll_log) earlier, or kept by a
+    /// caller that moved it on), with this machine's names.
+    pub fn log_line(&self, msg: LogMsg) -> LogLine<'_> {
+        LogLine {
+            msg,
+            names: &self.table,
+        }
     }
 
     /// Outputs lost because a queue was full (the caller did not poll between inputs).
@@ -1408,7 +1507,31 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 self.jobs
                     .retain(|j| !matches!(j.kind, JobKind::Standby { .. }));
                 self.log(LogMsg::NoStandbyReply);
+                // A failed group whose hand-over went unanswered is offered again.
+                self.rearm_failed_handovers();
                 self.shutdown_if_needed();
+            }
+        }
+    }
+
+    /// Groups that failed to start here and that we still announce as ours get their
+    /// hand-over again, a retry interval from now.
+    fn rearm_failed_handovers(&mut self) {
+        if self.multi || !self.nice_failback() {
+            return;
+        }
+        for g in 0..self.table.groups.len() {
+            let set = if self.is_local_group(g) {
+                RscSet::LOCAL
+            } else {
+                RscSet::FOREIGN
+            };
+            let grp = &mut self.groups[g];
+            if grp.state == GroupState::Failed
+                && grp.failed_at.is_none()
+                && self.i_hold.intersects(set)
+            {
+                grp.failed_at = Some(self.now + self.timing.auto_failback_retry);
             }
         }
     }
@@ -1891,11 +2014,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         let p = self.peers[node.ix()];
         let mut need_stonith = true;
         if p.heard {
-            if self.nice_failback() {
+            if self.nice_failback() && !self.stonith {
                 if self.other_holds.is_none() {
                     need_stonith = false;
                 }
             } else if !p.has_resources {
+                // With a STONITH device only `shutdone` spares the reset: a peer announces what
+                // it holds as it starts acquiring, so a `none` we heard last may already be
+                // stale (see the deviations in the module documentation).
                 need_stonith = false;
             }
         }
@@ -1947,7 +2073,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.needs_failback = true;
         if !self.nice_failback() {
-            self.takeover_from_node(node);
+            // Legacy: the new incarnation asks for its own groups with `ip-request` as it
+            // comes up, so we take none of them (that would race with those requests, and with
+            // our answers to its predecessor's). Ours we ask for again: what we asked of the
+            // old incarnation died with it.
+            self.req_our_resources(false);
             return;
         }
         if self.i_hold == RscSet::ALL {
@@ -1990,6 +2120,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             self.shutdown_if_needed();
             return;
         }
+        if !self.comm_up {
+            // Nothing runs before comm-up, and by then the node may be back (restarted: its
+            // new incarnation negotiates like any starting peer): decided at comm-up.
+            self.peers[node.ix()].takeover_due = true;
+            return;
+        }
         self.log(LogMsg::ResourcesBeingAcquired(node));
         self.queue_remote(JobKind::MachDown(node));
         if self.nice_failback() {
@@ -2005,6 +2141,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// `req_our_resources`.
     fn req_our_resources(&mut self, getthemanyway: bool) {
         if self.shutdown_in_progress {
+            return;
+        }
+        if self.reset_pending() {
+            // A dead peer awaiting its reset may run our groups (it took them when we were
+            // gone): nothing is taken until the reset, after which `takeover_from_node` asks
+            // again. (3.0.6 takes its own groups at comm-up, legacy mode, or after `RQSTDELAY`
+            // while the reset is still on its way.)
             return;
         }
         if self.nice_failback() {
@@ -2028,11 +2171,35 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     // -----------------------------------------------------------------------------------------
     // Shutdown.
 
+    /// A dead peer is being reset, or will be again.
+    fn reset_pending(&self) -> bool {
+        self.peers[..self.table.nodes.len()]
+            .iter()
+            .any(|p| p.fence != Fence::None)
+    }
+
     /// `hb_shutdown_if_needed`.
     fn shutdown_if_needed(&mut self) {
         if self.rsc_needs_shutdown {
             self.giveup_resources(self.restart);
         }
+    }
+
+    /// The restart 2 s after a node returned from a partition. Both sides ran what they took
+    /// from each other, and each may wait for the other to look stable: waiting would keep
+    /// both running it (3.0.6's `hb_giveup_resources` does wait, and can for good). So no more
+    /// taking: acquisitions not yet started and a standby exchange are dropped, and the
+    /// give-up starts at once (it lets an action in flight finish before it releases that
+    /// group).
+    fn giveup_after_partition(&mut self) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        self.jobs
+            .retain(|j| !j.kind.acquires() || j.issued.is_some());
+        self.remote.retain(|k| !k.acquires());
+        self.restart = true;
+        self.give_up_now();
     }
 
     /// `hb_giveup_resources` (and `cause_shutdown_restart` with `restart`).
@@ -2045,6 +2212,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             }
             return;
         }
+        self.give_up_now();
+    }
+
+    fn give_up_now(&mut self) {
         self.rsc_needs_shutdown = false;
         self.shutdown_in_progress = true;
         if self.giveup_started {
@@ -2053,6 +2224,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.giveup_started = true;
         self.restart_at = None;
+        // A take queued before the give-up (our own `ip-request-resp`, looped back while the
+        // shutdown waited for stability) would start a group after `shutdone`: drop it.
+        self.remote.retain(|k| !k.acquires());
         if self.multi {
             self.multi_begin_shutdown();
         } else {
@@ -2074,6 +2248,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     /// `QueueRemoteRscReq`: run when no other job runs.
     fn queue_remote(&mut self, kind: JobKind) {
+        if self.shutdown_in_progress && kind.acquires() {
+            // Nothing is taken any more once the give-up has begun.
+            return;
+        }
         if self.remote.push_back(kind).is_err() {
             self.dropped = self.dropped.saturating_add(1);
         }

@@ -58,7 +58,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 continue;
             }
             if p.unresolved {
-                mask |= if p.reported { p.claims } else { all };
+                // Its last claims may be missing one still in flight when it died.
+                mask |= all;
+            } else if p.alive() && !p.reported {
+                // Alive, and we do not know what it runs (our `starting` has not reached it,
+                // or its answer has not reached us): it may run anything.
+                mask |= all;
             } else if p.status != Status::Dead {
                 mask |= p.claims;
             }
@@ -82,7 +87,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         let p = self.peers[node.ix()];
-        let need_stonith = !(p.heard && (p.claims == 0 || !p.has_resources));
+        // With a device, only `shutdone` spares the reset: a claim is announced as the group
+        // starts, so one that has not reached us yet may be in flight (see the module docs).
+        let need_stonith = if self.stonith {
+            !p.heard || p.has_resources
+        } else {
+            !(p.heard && (p.claims == 0 || !p.has_resources))
+        };
         if need_stonith {
             if self.stonith {
                 self.peers[node.ix()].unresolved = true;

@@ -436,7 +436,7 @@ fn stonith_is_retried_every_5s_until_it_works() {
 }
 
 #[test]
-fn a_pending_stonith_is_dropped_when_the_node_comes_back() {
+fn a_pending_stonith_is_dropped_when_the_node_restarts_and_its_groups_taken() {
     let mut m = machine("node1", AutoFailback::On, true);
     m.node_event(
         at(0),
@@ -455,11 +455,22 @@ fn a_pending_stonith_is_dropped_when_the_node_comes_back() {
         },
     );
     assert!(m.poll_timeout().is_some());
+    // Nothing is taken while the reset is pending.
+    assert!(actions(&mut m).is_empty());
     m.node_event(at(20), NodeEvent::Restarted(NODE2));
     m.node_event(at(20), NodeEvent::Up(NODE2));
-    assert_eq!(m.poll_timeout(), None);
+    // The retry loop is dropped; the incarnation that may have run groups is gone, so they are
+    // taken as after a reset.
+    let taken = actions(&mut m);
+    assert!(!taken.is_empty());
+    assert!(
+        taken.iter().all(|a| matches!(a, Action::Acquire(_))),
+        "{taken:?}"
+    );
     m.handle_timeout(at(10_000));
-    assert!(actions(&mut m).is_empty());
+    assert!(!actions(&mut m)
+        .iter()
+        .any(|a| matches!(a, Action::Fence(_))));
 }
 
 #[test]

@@ -1,0 +1,588 @@
+//! One cluster node, whole: membership and reliable delivery ([`Engine`]) joined with resource
+//! ownership ([`Resources`]). This is the sans-IO engine of design §2: the daemon (or the
+//! simulator) feeds it packets, time, operator commands and the results of resource actions,
+//! and takes out packets, [`Event`]s (membership, `Acquire`, `Release`, `Fence`, `Reboot`,
+//! `Exit`, log lines) and the next deadline.
+//!
+//! # How the two machines are joined
+//! Every input goes to the machine it concerns, and then everything that follows from it is
+//! carried across at once, until neither machine has anything more to say:
+//!
+//! | engine [`engine::Event`] | resources input |
+//! |---|---|
+//! | `CommUp` | [`Resources::comm_up`] (the `initdead` deaths come before it) |
+//! | `NodeStatus { init \| up }` | [`NodeEvent::Up`] |
+//! | `NodeStatus { active }` | [`NodeEvent::Active`] |
+//! | `Restarted` | [`NodeEvent::Restarted`] (the engine reports it before the status) |
+//! | `NodeDead { heard_from }` | [`NodeEvent::Dead`] |
+//! | `ReturnedAfterPartition` | [`NodeEvent::ReturnedAfterPartition`] |
+//! | `NoLocalHeartbeat` | [`Command::Restart`] |
+//! | `Message` of a resource type from a peer | [`ResourceMsg::parse`], [`Resources::handle_message`] |
+//! | `Message` of a resource type from us | nothing: [`Resources`] loops its own back |
+//!
+//! Every message [`Resources::poll_message`] hands out goes to
+//! [`Engine::send_cluster_message`] (our `shutdone` among them). The engine never waits for a
+//! resource action: its status messages go out every `keepalive` whatever runs.
+//!
+//! Resource messages reach [`Resources`] in their sender's order, as it requires. The engine
+//! delivers a message that arrives after a gap at once (3.0.6 does); here such a message is
+//! held (up to [`HELD_MESSAGES`]) until the gap is filled, or until the engine stops asking for
+//! it (the sender NAKed it, or restarted, returned or died: what is held from it is then
+//! handed on first). A stale report overtaking a newer one would otherwise leave a peer's
+//! holdings or stability wrong until its next report (with three or more nodes: a withdrawn
+//! claim that looks current, and a group nobody starts).
+//!
+//! # Events
+//! [`Heartbeat::poll_event`] gives the engine's events as they happened (resource messages
+//! excepted: they are consumed here), then the log lines of the resource logic, then its
+//! actions. Drain it after every input. Each [`Event::Acquire`], [`Event::Release`] and
+//! [`Event::Fence`] is answered, whenever it is done, with [`Heartbeat::handle_action_done`].
+
+use heapless::{Deque, Vec};
+
+use crate::auth::Keyring;
+use crate::config::{HaCf, HaResources};
+use crate::engine::{
+    self, ClusterMessage, Engine, EngineConfig, MediumId, Node, NodeStatus, RxError, SendError,
+    Transmit, DEFAULT_HISTORY_BYTES, EVENT_QUEUE, MAXMSGHIST,
+};
+use crate::msg::Message;
+use crate::resources::{
+    self, Action, ActionDone, GroupId, Holder, LogLine, LogMsg, NodeEvent, ParseError, ResourceMsg,
+    Resources, ResourcesConfig, ResourcesError, RscSet, RscState,
+};
+use crate::time::{Duration, Instant};
+
+pub use crate::engine::NodeId;
+pub use crate::resources::Command;
+
+/// Fields a resource message has at most (`ip-request-resp`: five).
+const RESOURCE_FIELDS: usize = 8;
+
+/// Peers' resource messages held back until the gap before them is filled. When more come,
+/// the oldest goes on out of order.
+pub const HELD_MESSAGES: usize = 8;
+
+/// What [`Heartbeat::new`] needs: the engine's configuration and the resource machine's.
+/// [`HeartbeatConfig::from_files`] makes both from the same files.
+#[derive(Clone, Debug)]
+pub struct HeartbeatConfig<'a> {
+    pub engine: EngineConfig,
+    pub resources: ResourcesConfig<'a>,
+}
+
+impl<'a> HeartbeatConfig<'a> {
+    /// Both configurations from `ha.cf` and `haresources`, for the node `local_node`; the
+    /// rest as [`EngineConfig::from_hacf`] takes it. Resource timers are heartbeat's
+    /// ([`resources::Timing::default`]); change `resources.timing` to shorten them.
+    pub fn from_files(
+        hacf: &'a HaCf,
+        haresources: &'a HaResources,
+        local_node: &'a str,
+        uuid: [u8; 16],
+        generation: u64,
+        keys: Keyring,
+        seed: u64,
+    ) -> Result<HeartbeatConfig<'a>, SetupError> {
+        let engine = EngineConfig::from_hacf(hacf, local_node, uuid, generation, keys, seed)
+            .map_err(SetupError::Engine)?;
+        let resources = ResourcesConfig::from_config(local_node, hacf, haresources);
+        Ok(HeartbeatConfig { engine, resources })
+    }
+}
+
+/// Why a node could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SetupError {
+    Engine(engine::SetupError),
+    Resources(ResourcesError),
+    /// The two configurations list different nodes (or in another order).
+    NodesDiffer,
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SetupError::Engine(e) => e.fmt(f),
+            SetupError::Resources(e) => e.fmt(f),
+            SetupError::NodesDiffer => {
+                f.write_str("membership and resources were configured with different nodes")
+            }
+        }
+    }
+}
+
+/// Why a command was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CommandError {
+    /// Standby and takeover exist only for two-node clusters.
+    NotSupported,
+    /// A shutdown was asked for already.
+    AlreadyShuttingDown,
+}
+
+impl core::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CommandError::NotSupported => resources::CommandError::NotSupported.fmt(f),
+            CommandError::AlreadyShuttingDown => f.write_str("shutdown already in progress"),
+        }
+    }
+}
+
+/// Something for the caller to log or do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// Membership, delivery and shutdown, as the engine reports them (never a resource
+    /// message: those are handled here; messages of other types are passed on).
+    Membership(engine::Event),
+    /// Start a group ([`Action::Acquire`]); answer with [`ActionDone::Acquired`].
+    Acquire(GroupId),
+    /// Stop a group ([`Action::Release`]); answer with [`ActionDone::Released`].
+    Release(GroupId),
+    /// Reset a node with the STONITH device; answer with [`ActionDone::Fenced`].
+    Fence(NodeId),
+    /// A group could not be stopped: reboot now. The node does nothing more.
+    Reboot,
+    /// Our `shutdone` is out: stop (or, with `restart`, restart) the daemon.
+    Exit { restart: bool },
+    /// A line of the resource logic's log ([`Heartbeat::log_line`] gives its text).
+    Log(LogMsg),
+    /// A peer's resource message that does not parse; it was ignored.
+    BadResourceMessage { from: NodeId, error: ParseError },
+    /// One of our resource messages could not be sent (the caller is not draining
+    /// [`Heartbeat::poll_transmit`]).
+    ResourceMessageNotSent { error: SendError },
+}
+
+impl From<Action> for Event {
+    fn from(a: Action) -> Event {
+        match a {
+            Action::Acquire(g) => Event::Acquire(g),
+            Action::Release(g) => Event::Release(g),
+            Action::Fence(n) => Event::Fence(n),
+            Action::Reboot => Event::Reboot,
+            Action::Exit { restart } => Event::Exit { restart },
+        }
+    }
+}
+
+/// One cluster node: see the [module documentation](self). `NODES`: cluster plus ping nodes;
+/// `MEDIA`: media; `GROUPS`: haresources lines (at most 32); `HIST`, `HIST_BYTES`: the send
+/// history ([`engine::History`]).
+#[derive(Debug)]
+pub struct Heartbeat<
+    const NODES: usize,
+    const MEDIA: usize,
+    const GROUPS: usize,
+    const HIST: usize = MAXMSGHIST,
+    const HIST_BYTES: usize = DEFAULT_HISTORY_BYTES,
+> {
+    engine: Engine<NODES, MEDIA, HIST, HIST_BYTES>,
+    resources: Resources<NODES, GROUPS>,
+    events: Deque<Event, EVENT_QUEUE>,
+    events_dropped: u32,
+    /// Resource messages that overtook a missing message of their sender.
+    held: Vec<ClusterMessage, HELD_MESSAGES>,
+    /// The last wall clock we were given and when: inputs without one count on from it.
+    wall: (Instant, u64),
+}
+
+impl<
+        const NODES: usize,
+        const MEDIA: usize,
+        const GROUPS: usize,
+        const HIST: usize,
+        const HIST_BYTES: usize,
+    > Heartbeat<NODES, MEDIA, GROUPS, HIST, HIST_BYTES>
+{
+    /// Starts the node at `now`: the first status messages go out, and a single-node cluster
+    /// comes up (and asks for its groups) at once.
+    pub fn new(
+        cfg: &HeartbeatConfig<'_>,
+        now: Instant,
+        wall_secs: u64,
+    ) -> Result<Self, SetupError> {
+        if cfg.engine.nodes.as_slice() != cfg.resources.nodes {
+            return Err(SetupError::NodesDiffer);
+        }
+        let resources = Resources::new(&cfg.resources).map_err(SetupError::Resources)?;
+        let engine = Engine::new(&cfg.engine, now, wall_secs).map_err(SetupError::Engine)?;
+        let mut hb = Heartbeat {
+            engine,
+            resources,
+            events: Deque::new(),
+            events_dropped: 0,
+            held: Vec::new(),
+            wall: (now, wall_secs),
+        };
+        hb.pump(now);
+        Ok(hb)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Inputs.
+
+    /// A packet read from `medium` (see [`Engine::handle_packet`]). On `Err` nothing changed.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        wall_secs: u64,
+        medium: MediumId,
+        bytes: &[u8],
+    ) -> Result<(), RxError> {
+        self.wall = (now, wall_secs);
+        let r = self.engine.handle_packet(now, wall_secs, medium, bytes);
+        self.pump(now);
+        r
+    }
+
+    /// Runs what is due; early or repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant, wall_secs: u64) {
+        self.wall = (now, wall_secs);
+        self.engine.handle_timeout(now, wall_secs);
+        self.pump(now);
+        self.resources.handle_timeout(now);
+        self.pump(now);
+    }
+
+    /// An operator command: `hb_standby`, `hb_takeover` (two-node clusters), shutdown
+    /// (SIGTERM: it waits for comm-up and for resource work in flight, then hands everything
+    /// over and ends in [`Event::Exit`]), restart.
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        wall_secs: u64,
+        cmd: Command,
+    ) -> Result<(), CommandError> {
+        self.wall = (now, wall_secs);
+        if cmd == Command::Shutdown {
+            self.engine
+                .handle_command(now, wall_secs, engine::Command::Shutdown)
+                .map_err(|_| CommandError::AlreadyShuttingDown)?;
+        }
+        let r = self
+            .resources
+            .handle_command(now, cmd)
+            .map_err(|resources::CommandError::NotSupported| CommandError::NotSupported);
+        self.pump(now);
+        r
+    }
+
+    /// A resource action finished.
+    pub fn handle_action_done(&mut self, now: Instant, done: ActionDone) {
+        self.resources.handle_action_done(now, done);
+        self.pump(now);
+    }
+
+    /// A ping node answered (see [`Engine::handle_ping_reply`]).
+    pub fn handle_ping_reply(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+    ) -> Result<(), engine::NotPingNode> {
+        let r = self.engine.handle_ping_reply(now, node);
+        self.pump(now);
+        r
+    }
+
+    /// See [`Engine::set_load_average`].
+    pub fn set_load_average(&mut self, ld: &str) {
+        self.engine.set_load_average(ld);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Outputs.
+
+    /// The next packet to send (see [`Engine::poll_transmit`]). Call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.engine.poll_transmit(now, buf)
+    }
+
+    /// A ping node to send an echo to now (see [`Engine::poll_ping`]).
+    pub fn poll_ping(&mut self) -> Option<NodeId> {
+        self.engine.poll_ping()
+    }
+
+    /// The next event: the engine's (in order), then log lines, then actions.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        if self.events_dropped > 0 {
+            let count = core::mem::take(&mut self.events_dropped);
+            return Some(Event::Membership(engine::Event::EventsDropped { count }));
+        }
+        if let Some(line) = self.resources.poll_log() {
+            return Some(Event::Log(line.msg));
+        }
+        self.resources.poll_action().map(Event::from)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) wants to be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.engine.poll_timeout(), self.resources.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Status.
+
+    pub fn local_node(&self) -> NodeId {
+        self.engine.local_node()
+    }
+
+    /// Our status: `init`, `up`, then `active` after comm-up.
+    pub fn local_status(&self) -> NodeStatus {
+        self.engine.local_status()
+    }
+
+    /// What membership knows of a node (status, links, generation, …).
+    pub fn node(&self, id: NodeId) -> Option<&Node<MEDIA>> {
+        self.engine.node(id)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node<MEDIA>)> {
+        self.engine.nodes()
+    }
+
+    /// Whether the link of `medium` to `node` is up.
+    pub fn link_up(&self, node: NodeId, medium: MediumId) -> bool {
+        self.engine.link_up(node, medium)
+    }
+
+    pub fn is_comm_up(&self) -> bool {
+        self.engine.is_comm_up()
+    }
+
+    /// Who holds the group, as far as this node knows.
+    pub fn holder(&self, group: GroupId) -> Holder {
+        self.resources.holder(group)
+    }
+
+    /// [`holder`](Self::holder) of every group, in haresources order.
+    pub fn holdings(&self) -> impl Iterator<Item = (GroupId, Holder)> + '_ {
+        self.resources.holdings()
+    }
+
+    /// Our role as `cl_status rscstatus` says it: `none` (legacy `auto_failback`),
+    /// `transition`, or the set we hold (`all`, `local`, `foreign`).
+    pub fn rscstatus(&self) -> &'static str {
+        self.resources.rscstatus()
+    }
+
+    /// The set we announce we hold.
+    pub fn i_hold(&self) -> RscSet {
+        self.resources.i_hold()
+    }
+
+    /// 3.0.6's `resourcestate`.
+    pub fn resource_state(&self) -> RscState {
+        self.resources.resource_state()
+    }
+
+    /// No resource work in flight or expected.
+    pub fn is_stable(&self) -> bool {
+        self.resources.is_stable()
+    }
+
+    /// The text of a log line from [`Event::Log`].
+    pub fn log_line(&self, msg: LogMsg) -> LogLine<'_> {
+        self.resources.log_line(msg)
+    }
+
+    /// The membership machine, for everything else it can tell.
+    pub fn engine(&self) -> &Engine<NODES, MEDIA, HIST, HIST_BYTES> {
+        &self.engine
+    }
+
+    /// The resource machine, for everything else it can tell.
+    pub fn resources(&self) -> &Resources<NODES, GROUPS> {
+        &self.resources
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The join.
+
+    /// The wall clock at `now`, counted on from the last one given.
+    fn wall_at(&self, now: Instant) -> u64 {
+        let (at, wall) = self.wall;
+        wall + now.saturating_since(at).as_millis() / Duration::from_secs(1).as_millis()
+    }
+
+    /// Carries events and messages across until both machines are quiet.
+    fn pump(&mut self, now: Instant) {
+        let wall = self.wall_at(now);
+        loop {
+            let mut moved = false;
+            while let Some(e) = self.engine.poll_event() {
+                moved = true;
+                self.route(now, e);
+            }
+            while let Some(msg) = self.resources.poll_message() {
+                moved = true;
+                let mut m: Message<'_, RESOURCE_FIELDS> = Message::new();
+                let sent = match msg.write(&mut m) {
+                    Ok(()) => self
+                        .engine
+                        .send_cluster_message(now, wall, m.fields())
+                        .map(|_| ()),
+                    Err(_) => Err(SendError::TooLarge),
+                };
+                if let Err(error) = sent {
+                    self.push(Event::ResourceMessageNotSent { error });
+                }
+            }
+            if !moved && !self.release_held(now) {
+                break;
+            }
+        }
+    }
+
+    /// Hands on the held messages no longer waiting for a gap, in their senders' order.
+    /// Whether any was.
+    fn release_held(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        while let Some(i) = self.next_held(None, |e, m| {
+            e.node(m.from).is_none_or(|n| !n.is_missing_below(m.seq))
+        }) {
+            let m = self.held.swap_remove(i);
+            self.handle_resource_message(now, &m);
+            any = true;
+        }
+        any
+    }
+
+    /// Hands on everything held from `node` (it restarted, returned, died, or its gap was
+    /// given up on), in order.
+    fn flush_held(&mut self, now: Instant, node: NodeId) {
+        while let Some(i) = self.next_held(Some(node), |_, _| true) {
+            let m = self.held.swap_remove(i);
+            self.handle_resource_message(now, &m);
+        }
+    }
+
+    /// The held message with the lowest `seq` from its sender (from `node` only, if given)
+    /// that `ready` accepts. Only the lowest of each sender is ever a candidate.
+    fn next_held(
+        &self,
+        node: Option<NodeId>,
+        ready: impl Fn(&Engine<NODES, MEDIA, HIST, HIST_BYTES>, &ClusterMessage) -> bool,
+    ) -> Option<usize> {
+        self.held
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| node.is_none_or(|n| m.from == n))
+            .filter(|(_, m)| !self.held.iter().any(|o| o.from == m.from && o.seq < m.seq))
+            .find(|(_, m)| ready(&self.engine, m))
+            .map(|(i, _)| i)
+    }
+
+    fn handle_resource_message(&mut self, now: Instant, m: &ClusterMessage) {
+        let parsed = m
+            .message::<RESOURCE_FIELDS>()
+            .map_err(|_| ParseError::NotResource)
+            .and_then(|msg| {
+                ResourceMsg::parse(&msg).map(|rm| {
+                    self.resources.handle_message(now, m.from, &rm);
+                })
+            });
+        if let Err(error) = parsed {
+            self.push(Event::BadResourceMessage {
+                from: m.from,
+                error,
+            });
+        }
+    }
+
+    fn route(&mut self, now: Instant, e: engine::Event) {
+        use engine::Event as E;
+        match &e {
+            E::Restarted { node, .. }
+            | E::ReturnedAfterPartition { node }
+            | E::NodeDead { node, .. }
+            | E::LostManyPackets { node } => self.flush_held(now, *node),
+            _ => {}
+        }
+        let r = &mut self.resources;
+        match &e {
+            E::CommUp => r.comm_up(now),
+            E::NodeStatus { node, status } => match status {
+                NodeStatus::Init | NodeStatus::Up => r.node_event(now, NodeEvent::Up(*node)),
+                NodeStatus::Active => r.node_event(now, NodeEvent::Active(*node)),
+                _ => {}
+            },
+            E::Restarted { node, .. } => r.node_event(now, NodeEvent::Restarted(*node)),
+            E::NodeDead { node, heard_from } => r.node_event(
+                now,
+                NodeEvent::Dead {
+                    node: *node,
+                    heard_from: *heard_from,
+                },
+            ),
+            E::ReturnedAfterPartition { node } => {
+                r.node_event(now, NodeEvent::ReturnedAfterPartition(*node))
+            }
+            E::NoLocalHeartbeat => {
+                let _ = r.handle_command(now, Command::Restart);
+            }
+            E::Message(m) if ResourceMsg::is_resource_type(m.msg_type()) => {
+                if m.from == self.engine.local_node() {
+                    return;
+                }
+                let behind = self.held.iter().any(|h| h.from == m.from)
+                    || self
+                        .engine
+                        .node(m.from)
+                        .is_some_and(|n| n.is_missing_below(m.seq));
+                if !behind {
+                    self.handle_resource_message(now, m);
+                    return;
+                }
+                if self.held.is_full() {
+                    // Out of room: the oldest goes on, out of order.
+                    if let Some(i) = self.next_held(None, |_, _| true) {
+                        let oldest = self.held.swap_remove(i);
+                        self.handle_resource_message(now, &oldest);
+                    }
+                }
+                let E::Message(m) = e else { unreachable!() };
+                let _ = self.held.push(m);
+                return;
+            }
+            _ => {}
+        }
+        self.push(Event::Membership(e));
+    }
+
+    fn push(&mut self, e: Event) {
+        if self.events.push_back(e).is_err() {
+            self.events_dropped = self.events_dropped.saturating_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    #[test]
+    fn memory_size() {
+        let joined = core::mem::size_of::<Heartbeat<2, 4, 8>>();
+        let engine = core::mem::size_of::<Engine<2, 4>>();
+        let resources = core::mem::size_of::<Resources<2, 8>>();
+        let event = core::mem::size_of::<Event>();
+        std::println!(
+            "Heartbeat<2, 4, 8> = {joined} bytes: Engine<2, 4> = {engine}, \
+             Resources<2, 8> = {resources}, events {EVENT_QUEUE} × {event}"
+        );
+        assert!(joined < 96 * 1024, "{joined}");
+    }
+}

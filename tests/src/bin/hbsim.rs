@@ -1,0 +1,138 @@
+//! `hbsim`: runs seeded cluster scenarios through the deterministic simulator.
+//!
+//! ```text
+//! hbsim --seeds N [--start S] [--threads T]   run seeds S..S+N (default 0..1000) on T threads
+//! hbsim --seed N                              replay one seed with its timeline
+//! SIM_SEED=N hbsim                            the same
+//! ```
+//! The last line is always `<passed> passed, <failed> failed`; the exit status is 1 if any
+//! seed failed.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use hb_tests::{run, Scenario};
+
+fn usage() -> ExitCode {
+    eprintln!("usage: hbsim [--seeds N] [--start S] [--threads T] [--seed N]");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut seeds = 1000u64;
+    let mut start = 0u64;
+    let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut one: Option<u64> = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok());
+    while let Some(a) = args.next() {
+        let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
+        match a.as_str() {
+            "--seeds" => match value() {
+                Some(v) => seeds = v,
+                None => return usage(),
+            },
+            "--start" => match value() {
+                Some(v) => start = v,
+                None => return usage(),
+            },
+            "--threads" => match value() {
+                Some(v) if v > 0 => threads = v as usize,
+                _ => return usage(),
+            },
+            "--seed" => match value() {
+                Some(v) => one = Some(v),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    if let Some(seed) = one {
+        return replay(seed);
+    }
+
+    let began = Instant::now();
+    let next = AtomicU64::new(start);
+    let failed = Mutex::new(Vec::new());
+    let unsettled = AtomicU64::new(0);
+    let end = start + seeds;
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            std::thread::Builder::new()
+                .stack_size(32 << 20)
+                .spawn_scoped(s, || loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= end {
+                        break;
+                    }
+                    let sc = Scenario::generate(seed);
+                    let out = run(&sc, false);
+                    if out.stats.unsettled {
+                        unsettled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if !out.passed() {
+                        eprintln!(
+                            "seed {seed} FAILED: {}\n  replay: SIM_SEED={seed} cargo run --release -p hb-tests --bin hbsim",
+                            out.violations[0]
+                        );
+                        failed.lock().unwrap().push(seed);
+                    }
+                })
+                .expect("thread");
+        }
+    });
+    let mut failed = failed.into_inner().unwrap();
+    failed.sort();
+    let secs = began.elapsed().as_secs_f64();
+    eprintln!(
+        "{seeds} seeds in {secs:.1} s on {threads} threads ({} not settled at the end)",
+        unsettled.load(Ordering::Relaxed)
+    );
+    if !failed.is_empty() {
+        eprintln!("failed seeds: {failed:?}");
+    }
+    println!(
+        "{} passed, {} failed",
+        seeds - failed.len() as u64,
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn replay(seed: u64) -> ExitCode {
+    let sc = Scenario::generate(seed);
+    println!("{sc}");
+    let out = run(&sc, true);
+    for line in &out.timeline {
+        println!("{line}");
+    }
+    let s = out.stats;
+    println!(
+        "{} steps, {} packets, {} deaths, {} group moves, {} attacks{}",
+        s.steps,
+        s.packets,
+        s.deaths,
+        s.moves,
+        s.injected,
+        if s.unsettled {
+            "; not settled at the end (no final check)"
+        } else {
+            ""
+        }
+    );
+    for v in &out.violations {
+        println!("{v}");
+    }
+    let ok = out.passed();
+    println!("{} passed, {} failed", ok as u8, !ok as u8);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

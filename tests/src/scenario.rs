@@ -1,0 +1,434 @@
+//! A scenario: everything one seed decides before the simulation starts — the cluster (nodes,
+//! media, groups, `auto_failback`, STONITH, timings, authentication), the network (per link and
+//! medium: loss, delay, jitter, duplication, corruption), the fake daemon (action times and
+//! failures, fencing) and a schedule of faults. After `fault_end` every partition heals,
+//! every stopped node starts again, actions and fences stop failing, and the cluster has
+//! `end - fault_end` to settle.
+
+use std::fmt;
+
+use hb_core::auth::Method;
+use hb_core::config::AutoFailback;
+use hb_core::resources::StandbySet;
+
+use crate::rng::Rng;
+
+/// Capacities of the simulated nodes' engines.
+pub const MAX_NODES: usize = 8;
+pub const MAX_MEDIA: usize = 4;
+pub const MAX_GROUPS: usize = 8;
+
+/// How long after the faults the cluster is watched settling (and kept quiet).
+pub const SETTLE: u64 = 90_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediumKind {
+    /// `bcast ethN`: netstring packets.
+    Bcast,
+    /// `serial /dev/ttySN`: classic packets (every node on one shared line, as the simulator
+    /// treats every medium as a broadcast domain).
+    Serial,
+    /// A serial line switched to our compact frames.
+    Compact,
+}
+
+/// One direction of one medium between two nodes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkParams {
+    /// Packets lost, per mille (0–300).
+    pub loss: u64,
+    /// Latency in ms, plus 0..=jitter ms (so packets overtake each other).
+    pub delay: u64,
+    pub jitter: u64,
+    /// Packets delivered twice, per mille.
+    pub dup: u64,
+    /// Packets with one byte flipped, per mille.
+    pub corrupt: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// The node dies at once (power cut): everything it runs stops with it.
+    Crash {
+        node: usize,
+        restart_after: Option<u64>,
+    },
+    /// SIGTERM: graceful shutdown (hand everything over, `shutdone`, exit).
+    Shutdown {
+        node: usize,
+        restart_after: Option<u64>,
+    },
+    /// Cuts the nodes in `side` from the others on the media in `media`, both ways or (with
+    /// `one_way`) only from `side` to the others, for `heal_after` ms.
+    Partition {
+        side: u32,
+        media: u32,
+        one_way: bool,
+        heal_after: u64,
+    },
+    Standby {
+        node: usize,
+        set: StandbySet,
+    },
+    Takeover {
+        node: usize,
+        set: StandbySet,
+    },
+    /// The node's next start (or stop) of the group fails.
+    FailNext {
+        node: usize,
+        group: usize,
+        stop: bool,
+    },
+    /// A copy of a recent packet, signed with a wrong key, sent to `to`.
+    InjectWrongKey {
+        to: usize,
+    },
+    /// A packet from an earlier generation of some node, replayed to `to`.
+    InjectReplay {
+        to: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub seed: u64,
+    pub nodes: usize,
+    pub media: Vec<MediumKind>,
+    pub auto_failback: AutoFailback,
+    pub stonith: bool,
+    /// The preferred node of each group, in haresources order.
+    pub groups: Vec<usize>,
+    pub keepalive: u64,
+    pub deadtime: u64,
+    pub warntime: u64,
+    pub initdead: u64,
+    pub auth: Method,
+    /// `links[(from * nodes + to) * media + m]`.
+    pub links: Vec<LinkParams>,
+    /// When each node first starts (ms).
+    pub start_at: Vec<u64>,
+    /// Faults, by time.
+    pub faults: Vec<(u64, Fault)>,
+    pub fault_end: u64,
+    pub end: u64,
+    /// Each node's usual action time (ms), plus 0..=action_jitter.
+    pub action_delay: Vec<u64>,
+    pub action_jitter: u64,
+    /// Actions that take `slow_delay` more, per mille.
+    pub slow_permille: u64,
+    pub slow_delay: u64,
+    /// Random failures of starts and stops before `fault_end`, per mille.
+    pub acquire_fail: u64,
+    pub release_fail: u64,
+    /// Fencing takes fence_delay..=2*fence_delay ms and fails (before `fault_end`) this often.
+    pub fence_delay: u64,
+    pub fence_fail: u64,
+    /// A daemon that exits with `restart`, or a node that rebooted, is back after this.
+    pub restart_delay: u64,
+}
+
+impl Scenario {
+    pub fn link(&self, from: usize, to: usize, medium: usize) -> &LinkParams {
+        &self.links[(from * self.nodes + to) * self.media.len() + medium]
+    }
+
+    /// The longest one action can take.
+    pub fn max_action(&self) -> u64 {
+        self.action_delay.iter().max().copied().unwrap_or(0)
+            + self.action_jitter
+            + if self.slow_permille > 0 {
+                self.slow_delay
+            } else {
+                0
+            }
+    }
+
+    /// The longest a packet travels.
+    pub fn max_latency(&self) -> u64 {
+        self.links
+            .iter()
+            .map(|l| l.delay + l.jitter)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn generate(seed: u64) -> Scenario {
+        let mut r = Rng::new(seed);
+        let mut net = r.fork();
+        let mut sched = r.fork();
+        // Two nodes, the supported production case, most of the time.
+        let nodes = if r.chance(600) {
+            2
+        } else {
+            r.range(3, MAX_NODES as u64) as usize
+        };
+        let media_count = match nodes {
+            2 => r.range(1, 3),
+            3 | 4 => r.range(1, 2),
+            _ => 1 + r.below(4) / 3,
+        } as usize;
+        let mut media = vec![MediumKind::Bcast];
+        for _ in 1..media_count {
+            media.push(*r.pick(&[MediumKind::Bcast, MediumKind::Serial, MediumKind::Compact]));
+        }
+        let auto_failback = *r.pick(&[AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy]);
+        let stonith = r.chance(500);
+        let group_count = if nodes == 2 {
+            r.range(1, 4)
+        } else {
+            r.range(1, (nodes as u64 + 2).min(MAX_GROUPS as u64))
+        } as usize;
+        let groups = (0..group_count)
+            .map(|_| r.below(nodes as u64) as usize)
+            .collect();
+        // (Bigger clusters, which cost the simulator the square of their size, beat slower.)
+        let keepalive = if nodes <= 4 {
+            *r.pick(&[100, 200, 250, 500, 1000])
+        } else {
+            *r.pick(&[500, 750, 1000])
+        };
+        let deadtime = (keepalive * r.range(4, 10)).max(500);
+        let warntime = deadtime * 3 / 4;
+        let initdead = deadtime * r.range(2, 3);
+        let auth = *r.pick(&[Method::Crc, Method::Md5, Method::Sha1, Method::Sha256]);
+
+        // Each medium has a character (clean, lossy, bad); each direction of it varies a little.
+        let mut links = Vec::with_capacity(nodes * nodes * media_count);
+        let quality: Vec<u64> = (0..media_count).map(|_| net.below(3)).collect();
+        for _from in 0..nodes {
+            for _to in 0..nodes {
+                for q in &quality {
+                    let loss = match q {
+                        0 => 0,
+                        1 => net.range(1, 50),
+                        _ => net.range(50, 300),
+                    };
+                    links.push(LinkParams {
+                        loss,
+                        delay: net.range(1, 10),
+                        jitter: net.range(0, 30),
+                        dup: if net.chance(300) { net.range(1, 30) } else { 0 },
+                        corrupt: if net.chance(200) { net.range(1, 10) } else { 0 },
+                    });
+                }
+            }
+        }
+
+        let start_at = (0..nodes)
+            .map(|_| {
+                if sched.chance(150) {
+                    sched.range(initdead, initdead + 20_000)
+                } else {
+                    sched.range(0, 3000)
+                }
+            })
+            .collect();
+        let fault_end = sched.range(40_000, 80_000);
+        let mut faults = Vec::new();
+        for _ in 0..sched.range(0, 8) {
+            let at = sched.range(2000, fault_end);
+            let node = sched.below(nodes as u64) as usize;
+            let restart_after = (!sched.chance(200)).then(|| sched.range(1000, 20_000));
+            let roll = sched.below(100);
+            let fault = match roll {
+                0..=19 => Fault::Crash {
+                    node,
+                    restart_after,
+                },
+                20..=29 => Fault::Shutdown {
+                    node,
+                    restart_after,
+                },
+                30..=49 => {
+                    let side = loop {
+                        let s = sched.below(1 << nodes) as u32;
+                        if s != 0 && s != (1 << nodes) - 1 {
+                            break s;
+                        }
+                    };
+                    let all = (1u32 << media_count) - 1;
+                    let media = if sched.chance(700) {
+                        all
+                    } else {
+                        (sched.below(all as u64) as u32 + 1) & all
+                    };
+                    Fault::Partition {
+                        side,
+                        media,
+                        one_way: sched.chance(200),
+                        heal_after: sched.range(500, 3 * deadtime + 5000),
+                    }
+                }
+                50..=59 if nodes == 2 => Fault::Standby {
+                    node,
+                    set: *sched.pick(&[
+                        StandbySet::All,
+                        StandbySet::Local,
+                        StandbySet::Foreign,
+                        StandbySet::Failback,
+                    ]),
+                },
+                60..=64 if nodes == 2 => Fault::Takeover {
+                    node,
+                    set: *sched.pick(&[
+                        StandbySet::All,
+                        StandbySet::Local,
+                        StandbySet::Foreign,
+                        StandbySet::Failback,
+                    ]),
+                },
+                65..=79 => Fault::FailNext {
+                    node,
+                    group: sched.below(group_count as u64) as usize,
+                    stop: sched.chance(250),
+                },
+                80..=89 => Fault::InjectWrongKey { to: node },
+                _ => Fault::InjectReplay { to: node },
+            };
+            faults.push((at, fault));
+        }
+        faults.sort_by_key(|(at, _)| *at);
+
+        let action_delay = (0..nodes).map(|_| sched.range(10, 300)).collect();
+        let slow = sched.chance(300);
+        Scenario {
+            seed,
+            nodes,
+            media,
+            auto_failback,
+            stonith,
+            groups,
+            keepalive,
+            deadtime,
+            warntime,
+            initdead,
+            auth,
+            links,
+            start_at,
+            faults,
+            fault_end,
+            end: fault_end + SETTLE,
+            action_delay,
+            action_jitter: sched.range(0, 200),
+            slow_permille: if slow { sched.range(10, 100) } else { 0 },
+            slow_delay: sched.range(1000, 4000),
+            acquire_fail: if sched.chance(300) {
+                sched.range(10, 150)
+            } else {
+                0
+            },
+            release_fail: if sched.chance(150) {
+                sched.range(5, 50)
+            } else {
+                0
+            },
+            fence_delay: sched.range(100, 2000),
+            fence_fail: *sched.pick(&[0, 0, 200, 500]),
+            restart_delay: sched.range(1000, 5000),
+        }
+    }
+
+    pub fn node_name(i: usize) -> String {
+        format!("node{}", i + 1)
+    }
+
+    /// `ha.cf` for this scenario.
+    pub fn hacf(&self) -> String {
+        let mut s = format!(
+            "keepalive {}ms\nwarntime {}ms\ndeadtime {}ms\ninitdead {}ms\nudpport 694\n",
+            self.keepalive, self.warntime, self.deadtime, self.initdead
+        );
+        let mut serial = 0;
+        for (i, m) in self.media.iter().enumerate() {
+            match m {
+                MediumKind::Bcast => s += &format!("bcast eth{i}\n"),
+                MediumKind::Serial | MediumKind::Compact => {
+                    s += &format!("serial /dev/ttyS{serial}\n");
+                    serial += 1;
+                }
+            }
+        }
+        s += &format!(
+            "auto_failback {}\n",
+            match self.auto_failback {
+                AutoFailback::On => "on",
+                AutoFailback::Off => "off",
+                AutoFailback::Legacy => "legacy",
+            }
+        );
+        if self.stonith {
+            s += "stonith null /etc/ha.d/stonith.cfg\n";
+        }
+        let names: Vec<String> = (0..self.nodes).map(Scenario::node_name).collect();
+        s += &format!("node {}\ncrm off\n", names.join(" "));
+        s
+    }
+
+    /// `haresources`: group `g` is `<node> 10.0.<g>.1`.
+    pub fn haresources(&self) -> String {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(g, n)| format!("{} 10.0.{}.1\n", Scenario::node_name(*n), g + 1))
+            .collect()
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seed {}: {} nodes, media {:?}, auto_failback {:?}, stonith {}, groups (preferred \
+             node) {:?}",
+            self.seed,
+            self.nodes,
+            self.media,
+            self.auto_failback,
+            if self.stonith { "yes" } else { "no" },
+            self.groups
+                .iter()
+                .map(|n| Scenario::node_name(*n))
+                .collect::<Vec<_>>(),
+        )?;
+        writeln!(
+            f,
+            "  keepalive {} ms, warntime {} ms, deadtime {} ms, initdead {} ms, auth {:?}",
+            self.keepalive, self.warntime, self.deadtime, self.initdead, self.auth
+        )?;
+        let worst = self.links.iter().map(|l| l.loss).max().unwrap_or(0);
+        writeln!(
+            f,
+            "  network: loss up to {} ‰, latency up to {} ms, duplication up to {} ‰, corruption \
+             up to {} ‰",
+            worst,
+            self.max_latency(),
+            self.links.iter().map(|l| l.dup).max().unwrap_or(0),
+            self.links.iter().map(|l| l.corrupt).max().unwrap_or(0),
+        )?;
+        writeln!(
+            f,
+            "  actions {:?} ms + 0..{} ms (slow {} ‰ +{} ms), start fails {} ‰, stop fails {} ‰; \
+             fence {}..{} ms, fails {} ‰; restart after {} ms",
+            self.action_delay,
+            self.action_jitter,
+            self.slow_permille,
+            self.slow_delay,
+            self.acquire_fail,
+            self.release_fail,
+            self.fence_delay,
+            2 * self.fence_delay,
+            self.fence_fail,
+            self.restart_delay
+        )?;
+        writeln!(f, "  starts at {:?} ms", self.start_at)?;
+        for (at, fault) in &self.faults {
+            writeln!(f, "  at {at} ms: {fault:?}")?;
+        }
+        write!(
+            f,
+            "  faults end at {} ms, run ends at {} ms",
+            self.fault_end, self.end
+        )
+    }
+}
