@@ -22,6 +22,10 @@ step "cargo test --workspace"
 cargo test --workspace --locked 2>&1 | tee "$log"
 passed=$(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')
 
+step "the deterministic simulator: 10 000 seeded cluster scenarios (hbsim)"
+cargo run --release --locked -q -p hb-tests --bin hbsim -- --seeds "${SIM_SEEDS:-10000}" 2>&1 | tee "$log"
+passed=$((passed + $(tail -n 1 "$log" | grep -o '^[0-9]* passed, 0 failed' | awk '{print $1}')))
+
 step "the relay firmware's test-only hang command (feature test-hang)"
 cargo test -p hb-firmware --features test-hang --locked 2>&1 | tee "$log"
 passed=$((passed + $(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')))

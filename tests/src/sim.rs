@@ -77,9 +77,41 @@ impl Outcome {
     }
 }
 
-/// Runs one scenario. With `verbose`, the timeline is recorded.
-pub fn run(sc: &Scenario, verbose: bool) -> Outcome {
-    let mut w = World::new(sc, verbose);
+/// How a run is watched (and, for the simulator's own tests, sabotaged).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Record the timeline.
+    pub timeline: bool,
+    /// Also record every status message taken (long).
+    pub statuses: bool,
+    /// Break the fake daemon on purpose, to see the invariants catch it.
+    pub sabotage: Option<Sabotage>,
+}
+
+/// Ways to break the world around the nodes, for tests of the invariants themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Fencing reports success but resets nothing.
+    FenceResetsNothing,
+    /// A release reports success but leaves the group running.
+    ReleaseLeavesRunning,
+    /// The attacker signs with the cluster's key.
+    AttackerHasTheKey,
+}
+
+/// Runs one scenario. With `timeline`, the timeline is recorded.
+pub fn run(sc: &Scenario, timeline: bool) -> Outcome {
+    run_with(
+        sc,
+        Options {
+            timeline,
+            ..Options::default()
+        },
+    )
+}
+
+pub fn run_with(sc: &Scenario, opts: Options) -> Outcome {
+    let mut w = World::new(sc, opts);
     w.run();
     w.out
 }
@@ -239,12 +271,14 @@ struct World<'s> {
     start_failed: Vec<bool>,
     pending: Vec<Pending>,
     verbose: bool,
+    opts: Options,
     out: Outcome,
     buf: Vec<u8>,
 }
 
 impl<'s> World<'s> {
-    fn new(sc: &'s Scenario, verbose: bool) -> World<'s> {
+    fn new(sc: &'s Scenario, opts: Options) -> World<'s> {
+        let verbose = opts.timeline;
         let hacf = HaCf::parse(&sc.hacf(), &mut |e| {
             assert!(
                 e.to_string().contains("warning"),
@@ -269,6 +303,9 @@ impl<'s> World<'s> {
             .insert(index, sc.auth, secret(WRONG_KEY))
             .unwrap();
         wrong_keys.set_active(index).unwrap();
+        if opts.sabotage == Some(Sabotage::AttackerHasTheKey) {
+            wrong_keys = keys.clone();
+        }
         let n = sc.nodes;
         let nodes = (0..n)
             .map(|_| SimNode {
@@ -312,6 +349,7 @@ impl<'s> World<'s> {
             start_failed: vec![false; sc.groups.len()],
             pending: Vec::new(),
             verbose,
+            opts,
             out: Outcome::default(),
             buf: vec![0; 4096],
         };
@@ -461,9 +499,10 @@ impl<'s> World<'s> {
                         self.log(Some(node), || {
                             format!("action done: release group {} ok={ok}", group.0)
                         });
-                        if ok {
+                        let stops = self.opts.sabotage != Some(Sabotage::ReleaseLeavesRunning);
+                        if ok && stops {
                             self.nodes[node].held &= !(1 << group.0);
-                        } else {
+                        } else if !ok {
                             self.cause(self.settle_window(), "failed stop");
                         }
                         1 << group.0
@@ -490,7 +529,8 @@ impl<'s> World<'s> {
                 });
                 self.cause(self.settle_window(), "fence");
                 // The device acts whether or not the node that asked still runs.
-                if result == FenceResult::Ok && self.nodes[target].hb.is_some() {
+                let resets = self.opts.sabotage != Some(Sabotage::FenceResetsNothing);
+                if result == FenceResult::Ok && resets && self.nodes[target].hb.is_some() {
                     self.log(Some(target), || "reset by STONITH".into());
                     self.stop(target);
                     let at = self.now + self.sc.restart_delay;
@@ -1050,7 +1090,7 @@ impl<'s> World<'s> {
                 meta.text
             )),
             Ok(()) => {
-                if meta.status && self.verbose && std::env::var_os("SIM_STATUS").is_some() {
+                if meta.status && self.verbose && self.opts.statuses {
                     let (from, hg, seq, dt) = (meta.from, meta.hg, meta.seq, meta.dt);
                     self.log(Some(to), || {
                         format!(

@@ -57,14 +57,14 @@
 //!    [`Engine::send_shutdone`] is the last act of a graceful hand-over, which
 //!    [`Command::Shutdown`] starts ([`Event::ShutdownStarted`]).
 //!
-//! Plugging the sub-machine in is then a matter of calling it at the places that push those
-//! events (`Engine::deliver`, `comm_now_up`, `mark_node_dead`, the status handler) and feeding
-//! what it emits to `send_sequenced`.
+//! [`crate::heartbeat::Heartbeat`] plugs the sub-machine in: it carries these events to
+//! [`crate::resources::Resources`] after every input and its messages back through
+//! [`Engine::send_cluster_message`].
 //!
 //! # Memory
 //! Everything is in the struct; nothing is allocated. On a 64-bit host `Engine<2, 4>` (two
 //! nodes, four media, the default history of [`MAXMSGHIST`] messages in
-//! [`DEFAULT_HISTORY_BYTES`]) is 51 848 bytes: the send history 32 024 (a 500-slot index of
+//! [`DEFAULT_HISTORY_BYTES`]) is 51 856 bytes: the send history 32 024 (a 500-slot index of
 //! 16 bytes each and a 24 000-byte arena), each node 4 280 (4 000 of it the list of missing
 //! messages, [`MAX_MISSING`] × 16), the event queue 6 912 ([`EVENT_QUEUE`] × 216), the
 //! keyring 2 440. The history is what a small target shrinks: `Engine<2, 4, 64, 4096>` keeps

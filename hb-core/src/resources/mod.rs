@@ -64,7 +64,9 @@
 //! processes a packet that arrives after a gap at once and the missing one when it is
 //! retransmitted; in that order a stale `isstable=0` can overtake the `isstable=1` that
 //! followed it, after which the peer looks unstable until its next stable report (standby is
-//! refused meanwhile). Ownership is not affected (the property tests check both orders).
+//! refused meanwhile), and with three or more nodes a withdrawn claim can look current (and
+//! its group stay stopped). The engine delivers as 3.0.6 does; [`crate::heartbeat`] holds a
+//! message that overtook a missing one until the gap is filled.
 //!
 //! # Two nodes: 3.0.6 exactly
 //! With two nodes in `ha.cf` the machine follows 3.0.6's state (`i_hold_resources`,
@@ -214,7 +216,7 @@ pub const KEY_LEN: usize = crate::config::haresources::GROUP_TEXT_LEN;
 // Identifiers and small types.
 
 /// A cluster node: its index among the `node` lines of `ha.cf`, in file order. The same type
-/// as the engine's [`NodeId`](crate::engine::NodeId), which numbers cluster nodes the same way
+/// as the engine's [`NodeId`], which numbers cluster nodes the same way
 /// (its ping nodes come after them and are ignored here; [`Resources::node_id`] looks names up).
 pub use crate::engine::NodeId;
 

@@ -2,21 +2,24 @@
 //!
 //! ```text
 //! hbsim --seeds N [--start S] [--threads T]   run seeds S..S+N (default 0..1000) on T threads
-//! hbsim --seed N                              replay one seed with its timeline
+//! hbsim --seed N [--statuses]                 replay one seed with its timeline (and every
+//!                                             status message taken)
 //! SIM_SEED=N hbsim                            the same
 //! ```
 //! The last line is always `<passed> passed, <failed> failed`; the exit status is 1 if any
 //! seed failed.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use hb_tests::sim::{run_with, Options};
 use hb_tests::{run, Scenario};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: hbsim [--seeds N] [--start S] [--threads T] [--seed N]");
+    eprintln!("usage: hbsim [--seeds N] [--start S] [--threads T] | [--seed N] [--statuses]");
     ExitCode::from(2)
 }
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let mut start = 0u64;
     let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut one: Option<u64> = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok());
+    let mut statuses = false;
     while let Some(a) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
         match a.as_str() {
@@ -45,11 +49,12 @@ fn main() -> ExitCode {
                 Some(v) => one = Some(v),
                 None => return usage(),
             },
+            "--statuses" => statuses = true,
             _ => return usage(),
         }
     }
     if let Some(seed) = one {
-        return replay(seed);
+        return replay(seed, statuses);
     }
 
     let began = Instant::now();
@@ -104,16 +109,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay(seed: u64) -> ExitCode {
+fn replay(seed: u64, statuses: bool) -> ExitCode {
     let sc = Scenario::generate(seed);
-    println!("{sc}");
-    let out = run(&sc, true);
-    for line in &out.timeline {
-        println!("{line}");
-    }
+    let out = run_with(
+        &sc,
+        Options {
+            timeline: true,
+            statuses,
+            sabotage: None,
+        },
+    );
     let s = out.stats;
-    println!(
-        "{} steps, {} packets, {} deaths, {} group moves, {} attacks{}",
+    let ok = out.passed();
+    // Written whole, and a closed pipe (`| head`) is no error.
+    let mut text = format!("{sc}\n");
+    for line in &out.timeline {
+        text += line;
+        text.push('\n');
+    }
+    text += &format!(
+        "{} steps, {} packets, {} deaths, {} group moves, {} attacks{}\n",
         s.steps,
         s.packets,
         s.deaths,
@@ -126,10 +141,11 @@ fn replay(seed: u64) -> ExitCode {
         }
     );
     for v in &out.violations {
-        println!("{v}");
+        text += v;
+        text.push('\n');
     }
-    let ok = out.passed();
-    println!("{} passed, {} failed", ok as u8, !ok as u8);
+    text += &format!("{} passed, {} failed\n", ok as u8, !ok as u8);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if ok {
         ExitCode::SUCCESS
     } else {

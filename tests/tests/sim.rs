@@ -1,0 +1,156 @@
+//! The simulator's own tests: seeds pass and replay exactly, and the invariants catch a world
+//! that is broken on purpose.
+
+use hb_core::config::AutoFailback;
+use hb_core::resources::StandbySet;
+use hb_tests::scenario::{Fault, LinkParams, MediumKind};
+use hb_tests::sim::{run_with, Options, Sabotage};
+use hb_tests::{run, Scenario};
+
+/// A quiet two-node cluster (clean network, quick actions, no random failures) with the given
+/// faults.
+fn pair(stonith: bool, faults: Vec<(u64, Fault)>) -> Scenario {
+    let mut sc = Scenario::generate(1);
+    sc.nodes = 2;
+    sc.media = vec![MediumKind::Bcast];
+    sc.auto_failback = AutoFailback::On;
+    sc.stonith = stonith;
+    sc.groups = vec![0, 1];
+    sc.keepalive = 200;
+    sc.deadtime = 1000;
+    sc.warntime = 750;
+    sc.initdead = 2000;
+    sc.links = vec![
+        LinkParams {
+            loss: 0,
+            delay: 2,
+            jitter: 1,
+            dup: 0,
+            corrupt: 0
+        };
+        4
+    ];
+    sc.start_at = vec![0, 100];
+    sc.faults = faults;
+    sc.fault_end = 40_000;
+    sc.end = 60_000;
+    sc.action_delay = vec![50, 50];
+    sc.action_jitter = 10;
+    sc.slow_permille = 0;
+    sc.acquire_fail = 0;
+    sc.release_fail = 0;
+    sc.fence_delay = 300;
+    sc.fence_fail = 0;
+    sc
+}
+
+fn sabotaged(sc: &Scenario, sabotage: Sabotage) -> Vec<String> {
+    run_with(
+        sc,
+        Options {
+            timeline: false,
+            statuses: false,
+            sabotage: Some(sabotage),
+        },
+    )
+    .violations
+}
+
+#[test]
+fn seeds_pass() {
+    for seed in 0..12 {
+        let out = run(&Scenario::generate(seed), false);
+        assert!(out.passed(), "seed {seed}: {:?}", out.violations);
+    }
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let sc = Scenario::generate(7);
+    let a = run(&sc, true);
+    let b = run(&sc, true);
+    assert!(!a.timeline.is_empty());
+    assert_eq!(a.timeline, b.timeline);
+    assert_eq!(a.stats.packets, b.stats.packets);
+    // The timeline is what the fast run saw.
+    assert_eq!(run(&sc, false).stats.packets, a.stats.packets);
+}
+
+#[test]
+fn the_hand_made_scenarios_pass_unsabotaged() {
+    let partition = vec![(
+        20_000,
+        Fault::Partition {
+            side: 1,
+            media: 1,
+            one_way: false,
+            heal_after: 5000,
+        },
+    )];
+    for sc in [
+        pair(true, partition.clone()),
+        pair(false, partition),
+        pair(
+            false,
+            vec![(
+                20_000,
+                Fault::Standby {
+                    node: 0,
+                    set: StandbySet::All,
+                },
+            )],
+        ),
+        pair(false, vec![(20_000, Fault::InjectWrongKey { to: 0 })]),
+    ] {
+        let out = run(&sc, false);
+        assert!(out.passed(), "{sc}\n{:?}", out.violations);
+    }
+}
+
+#[test]
+fn a_fence_that_resets_nothing_is_caught() {
+    let sc = pair(
+        true,
+        vec![(
+            20_000,
+            Fault::Partition {
+                side: 1,
+                media: 1,
+                one_way: false,
+                heal_after: 5000,
+            },
+        )],
+    );
+    let v = sabotaged(&sc, Sabotage::FenceResetsNothing);
+    assert!(
+        v.iter().any(|v| v.contains("at once, with STONITH")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_release_that_leaves_the_group_running_is_caught() {
+    let sc = pair(
+        false,
+        vec![(
+            20_000,
+            Fault::Standby {
+                node: 0,
+                set: StandbySet::All,
+            },
+        )],
+    );
+    let v = sabotaged(&sc, Sabotage::ReleaseLeavesRunning);
+    assert!(v.iter().any(|v| v.contains("have not been split")), "{v:?}");
+}
+
+#[test]
+fn a_forged_packet_with_the_right_key_is_caught() {
+    let sc = pair(false, vec![(20_000, Fault::InjectWrongKey { to: 0 })]);
+    let v = sabotaged(&sc, Sabotage::AttackerHasTheKey);
+    assert!(
+        v.iter()
+            .any(|v| v.contains("took a packet signed with a wrong key")),
+        "{v:?}"
+    );
+}
