@@ -269,3 +269,91 @@ fn a_restarted_nodes_acks_are_forgotten() {
         "{acked} < {restart_seq}"
     );
 }
+
+/// A node's first status is reported even when it says `init` (which is also what we call a
+/// node not heard yet): the resource side must know it is there before its next status, or
+/// it counts it out (with three or more nodes it then takes groups that node will take too).
+#[test]
+fn the_first_status_is_reported_even_when_it_says_init() {
+    let mut c = Cluster::new(&["node1", "node2"]);
+    c.crash(N2);
+    let ts = c.wall();
+    let init = forge(
+        "node2",
+        N2,
+        1000,
+        Some(1),
+        ts,
+        &[
+            ("t", "status"),
+            ("st", "init"),
+            ("dt", "bb8"),
+            ("protocol", "1"),
+        ],
+        &keys(),
+    );
+    let from = c.events(N1).len();
+    c.inject(N1, BCAST, &init).unwrap();
+    assert!(since(&c, N1, from).contains(&Event::NodeStatus {
+        node: NodeId(1),
+        status: NodeStatus::Init
+    }));
+}
+
+/// A new incarnation is reported with its first message, whatever its type, before anything
+/// it says is delivered (its `starting` must not reach the resource side as the old one's);
+/// and a dead node's messages other than its status wait for that status (its return).
+#[test]
+fn a_new_incarnation_is_reported_before_its_messages() {
+    let mut c = up_pair();
+    c.run_for(Duration::from_millis(4000));
+    c.crash(N2);
+    let ts = c.wall();
+    let from = c.events(N1).len();
+    let takeover = forge(
+        "node2",
+        N2,
+        1001,
+        Some(7),
+        ts,
+        &[("t", "hb_takeover"), ("rsc_hold", "all")],
+        &keys(),
+    );
+    c.inject(N1, BCAST, &takeover).unwrap();
+    let events = since(&c, N1, from);
+    let restarted = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::Restarted {
+                    node: NodeId(1),
+                    ..
+                }
+            )
+        })
+        .expect("restart reported");
+    let message = events
+        .iter()
+        .position(|e| matches!(e, Event::Message(m) if m.from == NodeId(1)))
+        .expect("message delivered");
+    assert!(restarted < message, "{events:?}");
+
+    // Now dead (same generation): its messages wait for its status.
+    c.run_for(Duration::from_millis(3500));
+    assert_eq!(c.status_of(N1, N2), NodeStatus::Dead);
+    let from = c.events(N1).len();
+    let again = forge(
+        "node2",
+        N2,
+        1001,
+        Some(8),
+        c.wall(),
+        &[("t", "hb_takeover"), ("rsc_hold", "all")],
+        &keys(),
+    );
+    c.inject(N1, BCAST, &again).unwrap();
+    assert!(!since(&c, N1, from)
+        .iter()
+        .any(|e| matches!(e, Event::Message(_) | Event::ReturnedAfterPartition { .. })));
+}

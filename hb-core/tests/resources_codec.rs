@@ -109,6 +109,7 @@ fn captured_messages_have_the_expected_typed_values() {
         isstable: Some(false),
         info: Some(ResourceInfo::Standby),
         groups: None,
+        reply_to: None,
     }));
     expect(ResourceMsg::Resource(ResourceHeld {
         rsc_hold: RscSet::FOREIGN,
@@ -116,6 +117,7 @@ fn captured_messages_have_the_expected_typed_values() {
         isstable: None,
         info: Some(ResourceInfo::MachDown),
         groups: None,
+        reply_to: None,
     }));
     expect(ResourceMsg::Resource(ResourceHeld {
         rsc_hold: RscSet::NONE,
@@ -123,6 +125,7 @@ fn captured_messages_have_the_expected_typed_values() {
         isstable: Some(false),
         info: Some(ResourceInfo::Shutdown),
         groups: None,
+        reply_to: None,
     }));
     expect(ResourceMsg::Shutdone);
     expect(ResourceMsg::Stonith {

@@ -13,7 +13,7 @@ use hb_tests::{run, Scenario};
 
 fn main() {
     let only: Option<usize> = std::env::args().nth(1).and_then(|s| s.parse().ok());
-    let mut by: BTreeMap<usize, (u32, f64, u64, u64)> = BTreeMap::new();
+    let mut by: BTreeMap<usize, (u32, f64, u64, u64, u64)> = BTreeMap::new();
     for seed in 0..400u64 {
         let sc = Scenario::generate(seed);
         if only.is_some_and(|n| n != sc.nodes) {
@@ -26,12 +26,14 @@ fn main() {
         e.1 += t.elapsed().as_secs_f64();
         e.2 += out.stats.packets;
         e.3 += out.stats.steps;
+        e.4 += out.stats.out_of_order;
     }
     let mut total = 0.0;
-    for (n, (runs, secs, packets, steps)) in by {
+    for (n, (runs, secs, packets, steps, disorder)) in by {
         total += secs;
         println!(
-            "{n} nodes: {runs} runs, {:.1} ms, {:.0} packets, {:.0} steps per run",
+            "{n} nodes: {runs} runs, {:.1} ms, {:.0} packets, {:.0} steps per run; {disorder} \
+             resource messages out of order",
             secs * 1000.0 / f64::from(runs),
             packets as f64 / f64::from(runs),
             steps as f64 / f64::from(runs),

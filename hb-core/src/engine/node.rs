@@ -110,9 +110,6 @@ pub struct Node<const LINKS: usize> {
     pub(crate) links: [Link; LINKS],
     /// A ping node waiting for [`Engine::poll_ping`](super::Engine::poll_ping).
     pub(crate) ping_due: bool,
-    /// Its generation changed and its first status of the new one is still to come, which
-    /// tells how to report it: `Some(true)` a restart, `Some(false)` a first contact.
-    pub(crate) incarnation_news: Option<bool>,
 }
 
 impl<const LINKS: usize> Node<LINKS> {
@@ -134,7 +131,6 @@ impl<const LINKS: usize> Node<LINKS> {
             acked: 0,
             links: [LINK_DOWN; LINKS],
             ping_due: false,
-            incarnation_news: None,
         }
     }
 

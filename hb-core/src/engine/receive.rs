@@ -171,8 +171,10 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         // Any sequenced message tells the sender's generation, not only its status: a node
         // whose messages were tracked before its first status would otherwise have that
         // tracking (and what we ACKed of it) thrown away when the status comes, and ask again
-        // for messages it ACKed, which the sender then skips for good.
+        // for messages it ACKed, which the sender then skips for good. And a new incarnation is
+        // reported before anything it says is delivered.
         let n = &mut self.nodes[i];
+        let was_dead = n.status == NodeStatus::Dead;
         if hg > stored {
             n.generation = hg;
             if stored > 0 {
@@ -185,31 +187,36 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
                 n.last_status_ts = 0;
                 n.last_status_seq = 0;
             }
-            n.incarnation_news = Some(stored > 0);
-        }
-        if t == "status" {
-            // A node we declared dead that speaks up `active` has been running on its own all
-            // along (its comm was up, so its resource logic ran), whether it restarted meanwhile
-            // or we had never heard it before (we started during a partition): a return after a
-            // partition, as 3.0.6 only says for the same generation. Back in `init` or `up` it
-            // has run nothing yet (resources start at comm-up): a plain (re)start.
-            let returns_active =
-                n.status == NodeStatus::Dead && msg.get_str("st") == Some("active");
-            if let Some(restarted) = n.incarnation_news.take() {
-                if returns_active {
-                    self.push_event(Event::ReturnedAfterPartition { node });
-                } else if restarted {
-                    self.push_event(Event::Restarted {
-                        node,
-                        generation: hg,
-                    });
-                }
-            } else if hg > 0 && n.status == NodeStatus::Dead {
-                if seq <= n.last_status_seq {
-                    return Err(RxError::Stale);
-                }
+            // A node we declared dead that speaks up `active` (or with a resource message,
+            // which only follows comm-up) has been running on its own all along (its resource
+            // logic ran), whether it restarted meanwhile or we had never heard it before (we
+            // started during a partition): a return after a partition, as 3.0.6 only says for
+            // the same generation. In `init` or `up` (or asking for the node list) it has run
+            // nothing yet: a plain (re)start.
+            let active = was_dead
+                && if t == "status" {
+                    msg.get_str("st") == Some("active")
+                } else {
+                    !matches!(t, "reqnodes" | "repnodes")
+                };
+            if active {
                 self.push_event(Event::ReturnedAfterPartition { node });
+            } else if stored > 0 {
+                self.push_event(Event::Restarted {
+                    node,
+                    generation: hg,
+                });
             }
+        } else if hg > 0 && was_dead {
+            if t != "status" {
+                // Its status brings it back (a return after a partition); what it says
+                // before that is not for a dead node's peers.
+                return Ok(Verdict::Drop);
+            }
+            if seq <= n.last_status_seq {
+                return Err(RxError::Stale);
+            }
+            self.push_event(Event::ReturnedAfterPartition { node });
         }
         let to_us = self.is_to_us(msg);
         let kept = if to_us { Verdict::Keep } else { Verdict::Drop };
@@ -424,14 +431,18 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
             n.dead_interval = Duration::from_millis(dt);
         }
         n.last_status_at = Some(now);
+        // Its first status of this incarnation is news even when it says `init` (which is
+        // also what we call a node not heard yet): the resource side learns it is there.
+        let first = n.last_status_seq == 0 && node != self.local;
         n.last_status_ts = ts;
         n.last_status_seq = seq;
         let status = NodeStatus::from_wire(st);
         if status == NodeStatus::Dead {
             return;
         }
-        let changed =
-            status != n.status || (status == NodeStatus::Other && n.status_text.as_str() != st);
+        let changed = first
+            || status != n.status
+            || (status == NodeStatus::Other && n.status_text.as_str() != st);
         if changed {
             n.status = status;
             n.set_status_text(st);

@@ -88,10 +88,15 @@
 //!   the first live node in `ha.cf` node order ("live": not dead, not shutting down, and
 //!   heard from since it (re)started). A node starts an unclaimed group only if it is the
 //!   responsible node, is itself stable (startup negotiation as in two-node mode: `starting`,
-//!   the peers' answers or `RQSTDELAY`), no live node has yet to tell it what it claims (its
-//!   claims go out again whenever a peer becomes `active`), and no dead node that might hold
-//!   the group is still waiting for STONITH. Two connected nodes agree on liveness, so at most one of them is
-//!   responsible: one owner per group while connected.
+//!   the peers' answers or `RQSTDELAY`), knows what every live node claims, and no dead node
+//!   that might hold the group is still waiting for STONITH. Two connected nodes agree on
+//!   liveness, so at most one of them is responsible: one owner per group while connected.
+//! * Knowing what a node claims: a node answers a peer's `starting` with a report naming it
+//!   (`hb_reply=<node>`). A peer's reports count once it has answered our `starting`, or once
+//!   we have seen its own (it starts from nothing, and its later reports follow it in order);
+//!   before that a report may be an old one, sent again for another node that missed it. A
+//!   starting node says `starting` again every `RQSTDELAY` while a live peer has not answered
+//!   and it runs nothing; its claims also go out again whenever a peer becomes `active`.
 //! * `auto_failback on` (and `legacy`, which always fails back): a node holding another node's
 //!   group stops it once the preferred node is live and stable; the preferred node then starts
 //!   it when it sees the claim withdrawn. `off`: groups stay where they are.
@@ -136,10 +141,14 @@
 //!   those `ip-request`s); ours we ask for again, as at comm-up.
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
+//! * A standby request our own side ignores (cluster in flux, an exchange running) is not sent:
+//!   3.0.6 sends it and ignores it itself, the peer accepts it, answers `other` and then waits
+//!   an hour for a `done` that never comes, refusing every other standby meanwhile.
 //! * The start-failure hand-over waits while a standby exchange runs, the cluster is in flux or
-//!   no peer is up, hand-overs due together go as one request, and one that gets no answer is
-//!   made again (3.0.6 sends each at once, once: one that comes during another exchange, or
-//!   while the peer is down, is lost, and its group stays stopped for good).
+//!   no peer is up, hand-overs due together go as one request, and one that gets no answer (or
+//!   is cancelled by the peer's death) is made again. 3.0.6 sends each at once, once: one that
+//!   comes during another exchange, or while the peer is down, is lost, and its group stays
+//!   stopped for good.
 //! * The start-failure hand-over (`hb_standby local|foreign` 30 s later) says `local` when the
 //!   group is ours and has a single resource, `foreign` otherwise (3.0.6's `ResourceManager`
 //!   compares the failed resource with whole lines: the same result for single-resource groups,
@@ -533,6 +542,10 @@ struct Peer {
     unresolved: bool,
     /// A takeover from it was decided before our comm-up.
     takeover_due: bool,
+    /// Multi-node: its reports tell what it runs now: it answered our `starting`, or we saw
+    /// its own (everything it sends after that is current). Until then a report of it may be
+    /// an old one, sent again for another node that missed it.
+    current: bool,
 }
 
 impl Peer {
@@ -547,6 +560,7 @@ impl Peer {
         leaving: false,
         unresolved: false,
         takeover_due: false,
+        current: false,
     };
     const fn alive(&self) -> bool {
         matches!(self.status, Status::Up | Status::Active)
@@ -570,6 +584,8 @@ enum Out {
         stable: bool,
         info: Option<Info>,
         groups: Option<u32>,
+        /// Multi-node: the node whose `starting` this answers.
+        reply: Option<NodeId>,
     },
     MachDown,
     Ask {
@@ -577,6 +593,9 @@ enum Out {
         info: StandbyInfo,
     },
     IpRequest(GroupId),
+    /// `hb_standby`'s `ask_resources <set> me`, before our own side has taken it: it goes out
+    /// as an [`Out::Ask`] only if it does (loopback only).
+    StandbyRequest(RscSet),
     IpResp {
         dest: NodeId,
         group: GroupId,
@@ -727,6 +746,10 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
 
     // Multi-node: what we last announced.
     sent_claims: Option<(u32, bool)>,
+    /// Multi-node: nodes whose `starting` we have yet to answer.
+    owed_replies: u32,
+    /// Multi-node: when to send `starting` again (a live peer has not answered it yet).
+    starting_again: Option<Instant>,
 
     loopback: Deque<Out, OUT_CAP>,
     out: Deque<Out, OUT_CAP>,
@@ -815,6 +838,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             jobs: Vec::new(),
             remote: Deque::new(),
             sent_claims: None,
+            owed_replies: 0,
+            starting_again: None,
             loopback: Deque::new(),
             out: Deque::new(),
             actions: Deque::new(),
@@ -925,6 +950,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.stable = false;
                 p.reported = false;
                 p.leaving = false;
+                p.current = false;
                 if was_alive && !self.multi {
                     self.peer_restarted_unnoticed(node);
                 } else if awaited_reset && !self.multi {
@@ -1161,6 +1187,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if !handover.is_none() {
             self.hb_standby(handover);
         }
+        if let Some(t) = self.starting_again {
+            if now >= t {
+                self.starting_again = None;
+                self.multi_starting_again();
+            }
+        }
         if let Some(t) = self.failback_retry {
             if now >= t {
                 self.failback_retry = None;
@@ -1192,6 +1224,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         consider(self.standby_deadline);
         consider(self.failback_retry);
+        consider(self.starting_again);
         consider(self.restart_at);
         for p in &self.peers[..self.table.nodes.len()] {
             if let Fence::RetryAt(t) = p.fence {
@@ -1438,6 +1471,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 stable,
                 info,
                 groups,
+                reply,
             } => ResourceMsg::Resource(ResourceHeld {
                 rsc_hold: hold,
                 rtype_full: true,
@@ -1448,6 +1482,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     Info::Shutdown => ResourceInfo::Shutdown,
                 }),
                 groups: groups.map(GroupMask::new),
+                reply_to: reply.map(|n| self.table.node_name(n)),
             }),
             Out::MachDown => ResourceMsg::Resource(ResourceHeld {
                 rsc_hold: RscSet::FOREIGN,
@@ -1455,10 +1490,16 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 isstable: None,
                 info: Some(ResourceInfo::MachDown),
                 groups: None,
+                reply_to: None,
             }),
             Out::Ask { set, info } => ResourceMsg::AskResources {
                 rsc_hold: set,
                 info,
+            },
+            // (Loopback only; what it becomes.)
+            Out::StandbyRequest(set) => ResourceMsg::AskResources {
+                rsc_hold: set,
+                info: StandbyInfo::Me,
             },
             Out::IpRequest(g) => ResourceMsg::IpRequest {
                 ipaddr: self.table.group_key(g),
@@ -1598,6 +1639,28 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             Out::Ask { set, info } => {
                 if self.comm_up {
                     self.ask_for_resources(me, true, set, info);
+                }
+            }
+            Out::StandbyRequest(set) => {
+                let ask = Out::Ask {
+                    set,
+                    info: StandbyInfo::Me,
+                };
+                // 3.0.6 sends `me` and then takes it like the peer's. If our own side ignores
+                // it (in flux, or an exchange running), the peer must not see it: it would
+                // accept it, answer `other` and wait an hour for a `done` that never comes,
+                // refusing every other standby meanwhile.
+                let send = if self.comm_up && self.nice_failback() {
+                    self.ask_for_resources(me, true, set, StandbyInfo::Me);
+                    self.going == StandbyState::Me
+                } else {
+                    if self.comm_up {
+                        self.ask_for_resources(me, true, set, StandbyInfo::Me);
+                    }
+                    true
+                };
+                if send && self.out.push_back(ask).is_err() {
+                    self.dropped = self.dropped.saturating_add(1);
                 }
             }
             Out::IpResp { dest, group, .. } => {
@@ -1814,16 +1877,17 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             stable,
             info,
             groups: None,
+            reply: None,
         });
     }
 
     /// `hb_standby <set>`: the script logs and sends `ask_resources <set> me`.
     fn hb_standby(&mut self, set: RscSet) {
         self.log(LogMsg::GoingStandby(set));
-        self.emit(Out::Ask {
-            set,
-            info: StandbyInfo::Me,
-        });
+        // Goes out only once our own side has taken it (see `local_message`).
+        if self.loopback.push_back(Out::StandbyRequest(set)).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
     }
 
     fn perform_auto_failback(&mut self) {
@@ -2108,6 +2172,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.jobs
             .retain(|j| !matches!(j.kind, JobKind::Standby { .. }));
+        // A failed group's hand-over that was under way is offered again.
+        self.rearm_failed_handovers();
     }
 
     fn start_fence(&mut self, node: NodeId) {

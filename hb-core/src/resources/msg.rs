@@ -16,9 +16,11 @@
 //! | `shutdone` | `st=dead` |
 //! | `stonith` | `node`, `result=OK\|badhost\|bad\|n_stnth\|unneeded` |
 //!
-//! One field is ours and never sent in a two-node cluster: `hb_groups=<hex bitmask>` at the end
-//! of `resource` messages, the exact groups the sender claims, used by the multi-node extension
-//! (see the [module documentation](super)). 3.0.6 ignores fields it does not know.
+//! Two fields are ours and never sent in a two-node cluster: `hb_groups=<hex bitmask>` at the
+//! end of `resource` messages, the exact groups the sender claims, and after it
+//! `hb_reply=<node>` on the report that answers that node's `starting`; both are used by the
+//! multi-node extension (see the [module documentation](super)). 3.0.6 ignores fields it does
+//! not know.
 
 use core::fmt;
 
@@ -315,6 +317,8 @@ pub struct ResourceHeld<'a> {
     pub info: Option<ResourceInfo<'a>>,
     /// `hb_groups`: ours, multi-node clusters only.
     pub groups: Option<GroupMask>,
+    /// `hb_reply`: ours, multi-node clusters only: the node whose `starting` this answers.
+    pub reply_to: Option<&'a str>,
 }
 
 /// The resource messages of heartbeat's release-1 (haresources) mode.
@@ -383,8 +387,10 @@ pub const T_TAKEOVER: &str = "hb_takeover";
 pub const T_SHUTDONE: &str = "shutdone";
 pub const T_STONITH: &str = "stonith";
 
-/// Our multi-node extension field.
+/// Our multi-node extension field: the groups the sender claims.
 pub const F_GROUPS: &str = "hb_groups";
+/// Our multi-node extension field: the node whose `starting` this report answers.
+pub const F_REPLY: &str = "hb_reply";
 
 impl<'a> ResourceMsg<'a> {
     /// Whether `t` is one of the types this module handles.
@@ -462,6 +468,7 @@ impl<'a> ResourceMsg<'a> {
                     isstable,
                     info,
                     groups,
+                    reply_to: msg.get_str(F_REPLY),
                 })
             }
             T_ASKRESOURCES => ResourceMsg::AskResources {
@@ -524,6 +531,9 @@ impl<'a> ResourceMsg<'a> {
                 }
                 if let Some(g) = &r.groups {
                     msg.push(Field::string(F_GROUPS, g.as_str()))?;
+                }
+                if let Some(to) = r.reply_to {
+                    msg.push(Field::string(F_REPLY, to))?;
                 }
             }
             ResourceMsg::AskResources { rsc_hold, info } => {
@@ -606,6 +616,7 @@ mod tests {
             isstable: Some(true),
             info: Some(ResourceInfo::ReqOurResources),
             groups: None,
+            reply_to: None,
         }));
         roundtrip(ResourceMsg::Resource(ResourceHeld {
             rsc_hold: RscSet::FOREIGN,
@@ -613,6 +624,15 @@ mod tests {
             isstable: None,
             info: Some(ResourceInfo::MachDown),
             groups: Some(GroupMask::new(0x1f5)),
+            reply_to: None,
+        }));
+        roundtrip(ResourceMsg::Resource(ResourceHeld {
+            rsc_hold: RscSet::LOCAL,
+            rtype_full: true,
+            isstable: Some(true),
+            info: None,
+            groups: Some(GroupMask::new(0x3)),
+            reply_to: Some("node3"),
         }));
         roundtrip(ResourceMsg::AskResources {
             rsc_hold: RscSet::FOREIGN,
@@ -643,6 +663,7 @@ mod tests {
             isstable: Some(false),
             info: Some(ResourceInfo::Shutdown),
             groups: None,
+            reply_to: None,
         });
         let mut s = heapless::String::<128>::new();
         core::fmt::write(&mut s, format_args!("{m}")).unwrap();

@@ -11,7 +11,28 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.emit(Out::Starting);
         self.rstate = RscState::RscRcvd;
         self.rqst_deadline = Some(self.now + self.timing.rqstdelay);
+        self.starting_again = Some(self.now + self.timing.rqstdelay);
         self.sent_claims = None;
+    }
+
+    /// `starting` again while a live peer has not answered it (it may have missed it, and
+    /// until it answers we do not know what it runs), as long as we run nothing: a node that
+    /// says `starting` claims nothing.
+    pub(super) fn multi_starting_again(&mut self) {
+        if !self.multi || self.exited || self.shutdown_in_progress || self.rsc_needs_shutdown {
+            return;
+        }
+        let waiting = self.peers[..self.table.nodes.len()]
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != self.table.local.ix() && p.alive() && !p.current);
+        if !waiting {
+            return;
+        }
+        if self.my_claims() == 0 {
+            self.emit(Out::Starting);
+        }
+        self.starting_again = Some(self.now + self.timing.rqstdelay);
     }
 
     /// The groups we claim: running, or being started or stopped.
@@ -118,6 +139,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         p.claims = 0;
         p.stable = false;
         p.reported = false;
+        p.current = false;
     }
 
     pub(super) fn multi_fenced(&mut self, node: NodeId) {
@@ -125,6 +147,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         p.unresolved = false;
         p.claims = 0;
         p.reported = false;
+        p.current = false;
         if p.status == Status::Dead {
             self.log(LogMsg::ResourcesBeingAcquired(node));
         }
@@ -150,11 +173,18 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.reported = false;
                 p.stable = false;
                 p.leaving = false;
-                // Answer with what we claim.
-                self.sent_claims = None;
+                // It starts from nothing: what it says from now on is current.
+                p.current = true;
+                // Answer with what we claim, naming it.
+                self.owed_replies |= 1 << from.ix();
             }
             ResourceMsg::Resource(r) => {
+                let me = self.table.local;
+                let answers_us = r.reply_to.is_some_and(|to| self.node_id(to) == Some(me));
                 let p = &mut self.peers[from.ix()];
+                if answers_us {
+                    p.current = true;
+                }
                 if let Some(mask) = r.groups {
                     if r.rtype_full {
                         p.claims = mask.bits();
@@ -162,7 +192,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                         p.claims |= mask.bits();
                     }
                 }
-                p.reported = true;
+                p.reported |= p.current;
                 if let Some(s) = r.isstable {
                     p.stable = s;
                 }
@@ -251,7 +281,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         let claims = self.my_claims();
         let stable = self.multi_is_stable() && self.rstate == RscState::Stable;
-        if self.sent_claims == Some((claims, stable)) {
+        let owed = core::mem::take(&mut self.owed_replies);
+        if self.sent_claims == Some((claims, stable)) && owed == 0 {
             return;
         }
         self.sent_claims = Some((claims, stable));
@@ -267,15 +298,27 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.i_hold = hold;
         let info = self.shutdown_in_progress.then_some(Info::Shutdown);
-        // Straight out: our own claims need no loopback processing.
-        let m = Out::Held {
-            hold,
-            stable,
-            info,
-            groups: Some(claims),
+        // Straight out: our own claims need no loopback processing. One report per node
+        // whose `starting` it answers (a plain one when there is none).
+        let mut send = |reply| {
+            let m = Out::Held {
+                hold,
+                stable,
+                info,
+                groups: Some(claims),
+                reply,
+            };
+            if self.out.push_back(m).is_err() {
+                self.dropped = self.dropped.saturating_add(1);
+            }
         };
-        if self.out.push_back(m).is_err() {
-            self.dropped = self.dropped.saturating_add(1);
+        if owed == 0 {
+            send(None);
+        }
+        for i in 0..32 {
+            if owed & (1 << i) != 0 {
+                send(Some(NodeId(i as u8)));
+            }
         }
     }
 }

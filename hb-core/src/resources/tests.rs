@@ -74,6 +74,7 @@ fn held(hold: RscSet, stable: bool) -> ResourceMsg<'static> {
         isstable: Some(stable),
         info: None,
         groups: None,
+        reply_to: None,
     })
 }
 
@@ -614,4 +615,80 @@ fn holdings_view() {
     assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
     assert_eq!(m.holder(G2), Holder::Local);
     assert_eq!(m.rscstatus().to_string(), "transition");
+}
+
+fn three(local: &str) -> Resources<4, 4> {
+    let nodes = names(&["node1", "node2", "node3"]);
+    let r = res("node1 10.0.0.1\nnode2 10.0.0.2\nnode3 10.0.0.3\n");
+    Resources::new(&ResourcesConfig {
+        local_node: local,
+        nodes: &nodes,
+        groups: r.groups(),
+        auto_failback: AutoFailback::On,
+        stonith: false,
+        timing: Timing::default(),
+    })
+    .unwrap()
+}
+
+fn claims(groups: u32, reply_to: Option<&str>) -> ResourceMsg<'_> {
+    ResourceMsg::Resource(ResourceHeld {
+        rsc_hold: RscSet::NONE,
+        rtype_full: true,
+        isstable: Some(true),
+        info: None,
+        groups: Some(GroupMask::new(groups)),
+        reply_to,
+    })
+}
+
+/// With three or more nodes a report counts only once it answers our `starting` (or follows
+/// the peer's own): a report sent before we started, and sent again for another node that
+/// missed it, may say the peer runs nothing while it runs our group (found by hbsim).
+#[test]
+fn multi_node_waits_for_the_answer_to_its_starting() {
+    let mut m = three("node1");
+    let (n2, n3) = (NodeId(1), NodeId(2));
+    for n in [n2, n3] {
+        m.node_event(at(0), NodeEvent::Up(n));
+        m.node_event(at(0), NodeEvent::Active(n));
+    }
+    m.comm_up(at(0));
+    assert!(messages(&mut m).iter().any(|s| s == "t=starting"));
+    // Stale reports (no hb_reply): node1 still does not know what they run.
+    m.handle_message(at(10), n2, &claims(0, None));
+    m.handle_message(at(10), n3, &claims(0, None));
+    m.handle_timeout(at(10_001));
+    assert!(
+        actions(&mut m).is_empty(),
+        "nothing started on stale reports"
+    );
+    // Nobody answered within RQSTDELAY: starting again.
+    assert!(messages(&mut m).iter().any(|s| s == "t=starting"));
+    // The answers.
+    m.handle_message(at(10_100), n2, &claims(0, Some("node1")));
+    m.handle_message(at(10_100), n3, &claims(0, Some("node1")));
+    assert_eq!(actions(&mut m), [Action::Acquire(GroupId(0))]);
+}
+
+/// A peer's `starting` is answered with a report naming it; a peer that says `starting` runs
+/// nothing, and what it says after that is current.
+#[test]
+fn multi_node_answers_a_starting_by_name() {
+    let mut m = three("node1");
+    let (n2, n3) = (NodeId(1), NodeId(2));
+    for n in [n2, n3] {
+        m.node_event(at(0), NodeEvent::Up(n));
+        m.node_event(at(0), NodeEvent::Active(n));
+    }
+    m.comm_up(at(0));
+    messages(&mut m);
+    m.handle_message(at(5), n2, &ResourceMsg::Starting);
+    let out = messages(&mut m);
+    assert!(out.iter().any(|s| s.contains("hb_reply=node2")), "{out:?}");
+    m.handle_message(at(6), n3, &ResourceMsg::Starting);
+    m.handle_message(at(7), n2, &claims(0, None));
+    m.handle_message(at(7), n3, &claims(0, None));
+    // Both started after us, so their reports are current: node1 takes its group at once.
+    assert_eq!(actions(&mut m), [Action::Acquire(GroupId(0))]);
 }

@@ -18,6 +18,9 @@ use std::time::Instant;
 use hb_tests::sim::{run_with, Options};
 use hb_tests::{run, Scenario};
 
+/// Lines of a failing seed's timeline printed in a batch run.
+const TIMELINE_TAIL: usize = 60;
+
 fn usage() -> ExitCode {
     eprintln!("usage: hbsim [--seeds N] [--start S] [--threads T] | [--seed N] [--statuses]");
     ExitCode::from(2)
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     let next = AtomicU64::new(start);
     let failed = Mutex::new(Vec::new());
     let unsettled = AtomicU64::new(0);
+    let out_of_order = AtomicU64::new(0);
     let end = start + seeds;
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -76,11 +80,29 @@ fn main() -> ExitCode {
                     if out.stats.unsettled {
                         unsettled.fetch_add(1, Ordering::Relaxed);
                     }
+                    out_of_order.fetch_add(out.stats.out_of_order, Ordering::Relaxed);
                     if !out.passed() {
-                        eprintln!(
-                            "seed {seed} FAILED: {}\n  replay: SIM_SEED={seed} cargo run --release -p hb-tests --bin hbsim",
-                            out.violations[0]
+                        // Again with the timeline (the run is deterministic): its end, then
+                        // what was violated.
+                        let again = run(&sc, true);
+                        let from = again.timeline.len().saturating_sub(TIMELINE_TAIL);
+                        let mut text = format!("seed {seed} FAILED\n{sc}\n");
+                        if from > 0 {
+                            text += &format!("  … ({from} earlier lines)\n");
+                        }
+                        for line in &again.timeline[from..] {
+                            text += line;
+                            text.push('\n');
+                        }
+                        for v in &out.violations {
+                            text += v;
+                            text.push('\n');
+                        }
+                        text += &format!(
+                            "seed {seed} FAILED; the whole timeline: SIM_SEED={seed} cargo run \
+                             --release -p hb-tests --bin hbsim\n"
                         );
+                        let _ = std::io::stderr().lock().write_all(text.as_bytes());
                         failed.lock().unwrap().push(seed);
                     }
                 })
@@ -91,8 +113,10 @@ fn main() -> ExitCode {
     failed.sort();
     let secs = began.elapsed().as_secs_f64();
     eprintln!(
-        "{seeds} seeds in {secs:.1} s on {threads} threads ({} not settled at the end)",
-        unsettled.load(Ordering::Relaxed)
+        "{seeds} seeds in {secs:.1} s on {threads} threads ({} not settled at the end, {} \
+         resource messages handled out of order)",
+        unsettled.load(Ordering::Relaxed),
+        out_of_order.load(Ordering::Relaxed)
     );
     if !failed.is_empty() {
         eprintln!("failed seeds: {failed:?}");
