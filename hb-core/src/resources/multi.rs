@@ -175,8 +175,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.leaving = false;
                 // It starts from nothing: what it says from now on is current.
                 p.current = true;
-                // Answer with what we claim, naming it.
-                self.owed_replies |= 1 << from.ix();
+                // Answer with what we claim, naming it. (`ha.cf` lists at most 16 nodes.)
+                self.owed_replies |= 1u32.checked_shl(from.ix() as u32).unwrap_or(0);
             }
             ResourceMsg::Resource(r) => {
                 let me = self.table.local;
