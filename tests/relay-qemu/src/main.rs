@@ -455,9 +455,11 @@ fn fence(ctx: &Ctx) -> Result<String, String> {
     // The answer comes on host 0's port and the release line on the log port: two sockets, so
     // on a loaded machine the log line can be read a little after the answer.
     rig.run_until(rig::MAX_WAIT, &[], PET_EVERY, |r| {
-        r.log()
-            .iter()
-            .any(|l| l.text.starts_with("RESET 2 RELEASE"))
+        let log = r.log();
+        log.iter().any(|l| l.text.starts_with("RESET 2 RELEASE"))
+            && log
+                .iter()
+                .any(|l| l.text.starts_with("EVENT") && l.text.contains("FenceDone"))
     });
     let log = rig.log();
     let a2 = asserts(&log, 2);
@@ -466,7 +468,18 @@ fn fence(ctx: &Ctx) -> Result<String, String> {
         .iter()
         .find(|l| l.text.starts_with("RESET 2 RELEASE") && l.at >= a2[0].at)
         .ok_or("line 2 not released")?;
-    check(release.at <= at, || {
+    // The answer and the release line arrive on two sockets, so their host arrival times do
+    // not order them; the board's own log does: its FenceDone event is written after the
+    // answer has been queued, and must come after the release.
+    let release_idx = log
+        .iter()
+        .position(|l| std::ptr::eq(l, release))
+        .ok_or("release line vanished")?;
+    let done_idx = log
+        .iter()
+        .position(|l| l.text.starts_with("EVENT") && l.text.contains("FenceDone"))
+        .ok_or("no FenceDone event in the board's log")?;
+    check(release_idx < done_idx, || {
         "answered before the pulse ended".into()
     })?;
     let pulse = release
