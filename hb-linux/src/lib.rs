@@ -9,6 +9,7 @@
 pub mod hbctl;
 pub mod log;
 pub mod media;
+pub mod rsc;
 pub mod state;
 
 /// The C library's `strerror` text for an I/O error (`Permission denied`), without Rust's
