@@ -85,7 +85,7 @@ pub fn run(call: &Call<'_>) -> io::Result<Ran> {
     } else {
         cmd.stdout(out.try_clone()?);
     }
-    let mut child = cmd.spawn()?;
+    let mut child = spawn(&mut cmd)?;
     let deadline = Instant::now() + call.timeout;
     let mut pipe = child.stdout.take();
     let mut stdout = Vec::new();
@@ -124,6 +124,22 @@ pub fn run(call: &Call<'_>) -> io::Result<Ran> {
         let _ = out.write_all(stdout.as_bytes());
     }
     Ok(Ran { ended, stdout })
+}
+
+/// `ETXTBSY` is transient: another thread's fork may briefly hold a freshly written script
+/// open for writing until its child execs (tests write scripts while others run; an
+/// administrator may be saving one).
+fn spawn(cmd: &mut Command) -> io::Result<Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
 }
 
 fn readable(p: &impl AsFd, wait: Duration) -> bool {

@@ -480,8 +480,9 @@ impl Runner {
                 op.word()
             ),
         ));
+        // Every error names the resource, as written in haresources.
         let fail = |log: &mut dyn FnMut(LogLine), msg: String| {
-            let msg = format!("{}: {msg}", agent.script());
+            let msg = format!("{}: {}: {msg}", agent.script(), res.spec());
             log(LogLine::error(msg.clone()));
             Err(OpFailure::Error(msg))
         };
@@ -489,20 +490,12 @@ impl Runner {
         let [arg] = args else {
             return fail(
                 log,
-                format!(
-                    "resource {} needs exactly one argument, address[/bits[/interface[/broadcast]]]",
-                    res.spec()
-                ),
+                "needs exactly one argument, address[/bits[/interface[/broadcast]]]".into(),
             );
         };
         let spec = match hb_core::config::haresources::parse_ip_spec(arg, agent) {
             Ok(s) => s,
-            Err(e) => {
-                return fail(
-                    log,
-                    format!("bad IP address in resource {}: {e}", res.spec()),
-                )
-            }
+            Err(e) => return fail(log, format!("bad IP address argument: {e}")),
         };
         let ip = Ipv4Addr::from(spec.addr);
         match op {
