@@ -1,0 +1,445 @@
+//! Native IPaddr / IPaddr2 in network namespaces this test makes itself:
+//!
+//! ```text
+//!   hbtest-<pid>-rsc<n>-a                     hbtest-<pid>-rsc<n>-b
+//!   ra0 198.51.100.1/24 ──── veth ──── rb0 198.51.100.2/24
+//! ```
+//!
+//! The runner acquires a service address in `a` (its calls run on a thread that has entered
+//! `a`), `ip -o addr` in `a` shows it with its label, and a packet socket in `b` counts the
+//! gratuitous ARPs that arrive. Then it is released and must be gone. Only 198.51.100.0/24 is
+//! used; nothing is done in the host's namespace; the namespaces are deleted when the test
+//! ends, failed or not (a drop guard), and leftovers of killed runs when the next run starts.
+//!
+//! Needs root and iproute2's `ip`: without them the tests fail saying so (CI runs as root).
+
+use std::io::Read;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use hb_core::config::haresources::{HaResources, ResourceGroup};
+use hb_linux::log::LogLine;
+use hb_linux::rsc::{ArpBurst, GroupOutcome, Runner, RunnerOptions, IPADDR2_ARP, IPADDR_ARP};
+use socket2::{Domain, Protocol, Socket, Type};
+
+const ETH_P_ARP: u16 = 0x0806;
+
+fn prerequisites() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the native IPaddr namespace tests must run as root (they create namespaces, veth \
+         pairs and addresses); CI runs them as root"
+    );
+    let ip = Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        matches!(ip, Ok(s) if s.success()),
+        "the native IPaddr namespace tests need iproute2's `ip` (apt-get install iproute2)"
+    );
+}
+
+/// Runs `ip` with a bounded wait; returns its stdout, or its stderr as the error.
+fn ip(args: &[&str]) -> Result<String, String> {
+    let mut child = Command::new("ip")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let (mut out, mut err) = (String::new(), String::new());
+            if let Some(mut s) = child.stdout.take() {
+                let _ = s.read_to_string(&mut out);
+            }
+            if let Some(mut s) = child.stderr.take() {
+                let _ = s.read_to_string(&mut err);
+            }
+            return if status.success() {
+                Ok(out)
+            } else {
+                Err(format!("ip {}: {}", args.join(" "), err.trim()))
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("ip {}: still running after 10 s", args.join(" ")));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Deletes namespaces left by runs that were killed before their guards ran.
+fn remove_stale_namespaces() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("hbtest-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", &name]);
+        }
+    }
+}
+
+/// Two namespaces joined by a veth pair, deleted on drop.
+struct Pair {
+    a: String,
+    b: String,
+    made: Vec<String>,
+}
+
+impl Pair {
+    fn new(test: &str) -> Pair {
+        prerequisites();
+        remove_stale_namespaces();
+        let pid = std::process::id();
+        let mut pair = Pair {
+            a: format!("hbtest-{pid}-{test}-a"),
+            b: format!("hbtest-{pid}-{test}-b"),
+            made: Vec::new(),
+        };
+        for ns in [pair.a.clone(), pair.b.clone()] {
+            ip(&["netns", "add", &ns]).unwrap();
+            pair.made.push(ns);
+        }
+        let (a, b) = (pair.a.as_str(), pair.b.as_str());
+        let steps: [&[&str]; 7] = [
+            &[
+                "-n", a, "link", "add", "ra0", "type", "veth", "peer", "name", "rb0", "netns", b,
+            ],
+            &[
+                "-n",
+                a,
+                "addr",
+                "add",
+                "198.51.100.1/24",
+                "brd",
+                "+",
+                "dev",
+                "ra0",
+            ],
+            &[
+                "-n",
+                b,
+                "addr",
+                "add",
+                "198.51.100.2/24",
+                "brd",
+                "+",
+                "dev",
+                "rb0",
+            ],
+            &["-n", a, "link", "set", "lo", "up"],
+            &["-n", b, "link", "set", "lo", "up"],
+            &["-n", a, "link", "set", "ra0", "up"],
+            &["-n", b, "link", "set", "rb0", "up"],
+        ];
+        for step in steps {
+            ip(step).unwrap();
+        }
+        pair
+    }
+
+    /// Runs `f` on a thread that has entered namespace `ns`.
+    fn within<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{ns}");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                enter(&path);
+                f()
+            })
+            .join()
+            .expect("the namespace thread panicked")
+        })
+    }
+
+    /// The IPv4 addresses of `dev` in `ns`, one `ip -o` line each.
+    fn addrs(&self, ns: &str, dev: &str) -> Vec<String> {
+        ip(&["-n", ns, "-o", "-4", "addr", "show", "dev", dev])
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in &self.made {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+fn enter(path: &str) {
+    let file = std::fs::File::open(path).unwrap();
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("setns into the test namespace");
+}
+
+/// A gratuitous ARP seen on the wire: when, and its operation (1 request, 2 reply).
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    at: Instant,
+    op: u16,
+}
+
+/// Counts the gratuitous ARPs for `vip` arriving in namespace `ns` until `stop` is set (or
+/// 20 s pass); the socket is open when this returns.
+fn capture(ns: &str, vip: Ipv4Addr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Seen>> {
+    let path = format!("/run/netns/{ns}");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        enter(&path);
+        let proto = Protocol::from(i32::from(ETH_P_ARP.to_be()));
+        let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1600];
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !stop.load(Ordering::SeqCst) && Instant::now() < give_up {
+            let Ok(n) = (&sock).read(&mut buf) else {
+                continue;
+            };
+            let f = &buf[..n];
+            if n >= 42
+                && f[12..14] == ETH_P_ARP.to_be_bytes()
+                && f[28..32] == vip.octets()
+                && f[38..42] == vip.octets()
+            {
+                seen.push(Seen {
+                    at: Instant::now(),
+                    op: u16::from_be_bytes([f[20], f[21]]),
+                });
+            }
+        }
+        seen
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the capture socket opens");
+    t
+}
+
+fn group(line: &str) -> ResourceGroup {
+    let res = HaResources::parse(line, &mut |e| panic!("{e:?}")).unwrap();
+    res.groups()[0].clone()
+}
+
+fn runner(dir: &tempfile::TempDir, ipaddr: ArpBurst, ipaddr2: ArpBurst) -> Runner {
+    std::fs::create_dir_all(dir.path().join("resource.d")).unwrap();
+    let mut o = RunnerOptions::new(dir.path());
+    o.init_dirs = vec![dir.path().join("no-init-d")];
+    o.ipaddr_arp = ipaddr;
+    o.ipaddr2_arp = ipaddr2;
+    Runner::new(o)
+}
+
+fn print(lines: &[LogLine]) {
+    for l in lines {
+        println!("{}: {}", l.priority.name(), l.text);
+    }
+}
+
+/// Lets the capture run for `wait` more (long enough for the whole burst and for an extra
+/// frame to show), then stops it.
+fn settle(
+    stop: &Arc<AtomicBool>,
+    t: std::thread::JoinHandle<Vec<Seen>>,
+    wait: Duration,
+) -> Vec<Seen> {
+    std::thread::sleep(wait);
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("capture thread")
+}
+
+fn count(seen: &[Seen], op: u16) -> usize {
+    seen.iter().filter(|s| s.op == op).count()
+}
+
+#[test]
+fn ipaddr_shorthand_acquire_arp_and_release() {
+    let pair = Pair::new("rsc1");
+    let dir = tempfile::tempdir().unwrap();
+    // heartbeat's count (10 request/reply pairs), a shorter spacing to keep the test short.
+    let burst = ArpBurst {
+        repeat: IPADDR_ARP.repeat,
+        interval: Duration::from_millis(20),
+    };
+    let runner = runner(&dir, burst, IPADDR2_ARP);
+    let vip = Ipv4Addr::new(198, 51, 100, 80);
+    let g = group("node1 198.51.100.80\n");
+    let res = g.resources().next().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = capture(&pair.b, vip, stop.clone());
+    let mut lines = Vec::new();
+    let (before, t0, outcome, took, after) = pair.within(&pair.a, || {
+        let before = runner.resource_status(&res, &mut |l| lines.push(l));
+        let t0 = Instant::now();
+        let outcome = runner.acquire_group(&g, &mut |l| lines.push(l));
+        let took = t0.elapsed();
+        let after = runner.resource_status(&res, &mut |l| lines.push(l));
+        (before, t0, outcome, took, after)
+    });
+    print(&lines);
+    assert!(!before, "status said running before the start");
+    assert_eq!(outcome, GroupOutcome::Done);
+    assert!(after, "status says stopped after the start");
+    let addrs = pair.addrs(&pair.a, "ra0");
+    assert!(
+        addrs.iter().any(
+            |l| l.contains("inet 198.51.100.80/24 brd 198.51.100.255 ") && l.contains(" ra0:0")
+        ),
+        "198.51.100.80/24 labelled ra0:0 not in {addrs:#?}"
+    );
+    let seen = settle(&stop, cap, Duration::from_millis(800));
+    assert_eq!(
+        (count(&seen, 1), count(&seen, 2)),
+        (10, 10),
+        "gratuitous ARP requests and replies seen: {seen:?}"
+    );
+    let first = seen[0].at.duration_since(t0);
+    println!(
+        "IPaddr shorthand: acquire returned after {:.2} ms, first gratuitous ARP seen after {:.2} ms, burst of {} frames over {:.0} ms",
+        took.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        seen.len(),
+        seen[seen.len() - 1].at.duration_since(seen[0].at).as_secs_f64() * 1e3
+    );
+
+    let mut lines = Vec::new();
+    let (outcome, after) = pair.within(&pair.a, || {
+        let outcome = runner.release_group(&g, &mut |l| lines.push(l));
+        let after = runner.resource_status(&res, &mut |l| lines.push(l));
+        (outcome, after)
+    });
+    print(&lines);
+    assert_eq!(outcome, GroupOutcome::Done);
+    assert!(!after, "status says running after the stop");
+    let addrs = pair.addrs(&pair.a, "ra0");
+    assert!(
+        !addrs.iter().any(|l| l.contains("198.51.100.80")),
+        "198.51.100.80 still configured: {addrs:#?}"
+    );
+    assert!(
+        addrs.iter().any(|l| l.contains("198.51.100.1/24")),
+        "the interface's own address went too: {addrs:#?}"
+    );
+    // A second release finds nothing to remove and still succeeds.
+    let outcome = pair.within(&pair.a, || runner.release_group(&g, &mut |_| {}));
+    assert_eq!(outcome, GroupOutcome::Done);
+}
+
+#[test]
+fn ipaddr2_with_label_and_heartbeats_default_burst() {
+    let pair = Pair::new("rsc2");
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner(&dir, IPADDR_ARP, IPADDR2_ARP);
+    let vip = Ipv4Addr::new(198, 51, 100, 81);
+    let g = group("node1 IPaddr2::198.51.100.81/24/ra0:web\n");
+    let res = g.resources().next().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = capture(&pair.b, vip, stop.clone());
+    let mut lines = Vec::new();
+    let (t0, outcome, took, after) = pair.within(&pair.a, || {
+        let t0 = Instant::now();
+        let outcome = runner.acquire_group(&g, &mut |l| lines.push(l));
+        let took = t0.elapsed();
+        (t0, outcome, took, runner.resource_status(&res, &mut |_| {}))
+    });
+    print(&lines);
+    assert_eq!(outcome, GroupOutcome::Done);
+    assert!(after);
+    let addrs = pair.addrs(&pair.a, "ra0");
+    assert!(
+        addrs
+            .iter()
+            .any(|l| l.contains("inet 198.51.100.81/24 brd 198.51.100.255 ")
+                && l.contains(" ra0:web")),
+        "198.51.100.81/24 labelled ra0:web not in {addrs:#?}"
+    );
+    // 5 pairs 200 ms apart: the last reply about 0.9 s after the first request.
+    let seen = settle(&stop, cap, Duration::from_millis(1600));
+    assert_eq!(
+        (count(&seen, 1), count(&seen, 2)),
+        (5, 5),
+        "gratuitous ARP requests and replies seen: {seen:?}"
+    );
+    let span = seen[seen.len() - 1].at.duration_since(seen[0].at);
+    assert!(
+        span >= Duration::from_millis(850) && span < Duration::from_millis(1400),
+        "burst took {span:?}"
+    );
+    println!(
+        "IPaddr2: acquire returned after {:.2} ms, first gratuitous ARP seen after {:.2} ms, burst of {} frames over {:.0} ms",
+        took.as_secs_f64() * 1e3,
+        seen[0].at.duration_since(t0).as_secs_f64() * 1e3,
+        seen.len(),
+        span.as_secs_f64() * 1e3
+    );
+
+    let (outcome, after) = pair.within(&pair.a, || {
+        (
+            runner.release_group(&g, &mut |_| {}),
+            runner.resource_status(&res, &mut |_| {}),
+        )
+    });
+    assert_eq!(outcome, GroupOutcome::Done);
+    assert!(!after);
+    let addrs = pair.addrs(&pair.a, "ra0");
+    assert!(
+        !addrs.iter().any(|l| l.contains("198.51.100.81")),
+        "198.51.100.81 still configured: {addrs:#?}"
+    );
+}
+
+/// A release in the middle of IPaddr's 5-second burst ends it: no ARP for an address we no
+/// longer hold.
+#[test]
+fn release_ends_the_arp_burst() {
+    let pair = Pair::new("rsc3");
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner(&dir, IPADDR_ARP, IPADDR2_ARP);
+    let vip = Ipv4Addr::new(198, 51, 100, 82);
+    let g = group("node1 198.51.100.82/24/ra0\n");
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = capture(&pair.b, vip, stop.clone());
+    let released = pair.within(&pair.a, || {
+        assert_eq!(runner.acquire_group(&g, &mut |_| {}), GroupOutcome::Done);
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(runner.release_group(&g, &mut |_| {}), GroupOutcome::Done);
+        Instant::now()
+    });
+    let seen = settle(&stop, cap, Duration::from_millis(800));
+    // 0, 250, 500 ms: request, reply, request (and perhaps the reply at 750 ms racing us).
+    assert!(
+        (3..=4).contains(&seen.len()),
+        "frames before the release: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.at <= released + Duration::from_millis(20)),
+        "ARP after the release: {seen:?}"
+    );
+}
