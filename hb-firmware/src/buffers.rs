@@ -52,6 +52,11 @@ impl<const CAP: usize> LineBuf<CAP> {
     pub(crate) fn frame(&self, len: usize) -> &[u8] {
         self.buf.get(..len).unwrap_or_default()
     }
+
+    /// The same bytes, to unstuff in place.
+    pub(crate) fn frame_mut(&mut self, len: usize) -> &mut [u8] {
+        self.buf.get_mut(..len).unwrap_or_default()
+    }
 }
 
 /// A ring of bytes to send. Only whole frames go in, so the peer's deframer never sees a

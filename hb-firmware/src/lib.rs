@@ -22,7 +22,7 @@
 //! frames count only with a valid MAC from the cluster's `authkeys` and a fresh link and
 //! counter. `hb-firmware/PROTOCOL.md` specifies the wire protocol.
 #![no_std]
-#![deny(unsafe_code)]
+#![deny(unsafe_code)] // but for `Storage::init`, which builds the storage in place
 #![warn(missing_debug_implementations)]
 
 mod buffers;
@@ -30,7 +30,7 @@ mod relay;
 
 pub use hb_core::relay::{FenceAction, FenceOutcome, RelayError, MAX_PORTS, RESET_PULSE};
 pub use hb_core::time::{Duration, Instant};
-pub use relay::{Config, Event, Level, PortStats, Relay};
+pub use relay::{Config, Event, Level, PortStats, Relay, Storage};
 
 /// The longest the main loop may take between two [`Relay::poll`] calls and still count as
 /// healthy. A loop that sleeps until the next interrupt (a byte, or the 1 ms tick) goes round

@@ -2,10 +2,13 @@
 
 use crate::buffers::{Line, LineBuf, TxQueue};
 use crate::{EVENT_QUEUE_LEN, MAX_LOOP_GAP, READ_BUDGET, TX_QUEUE_LEN};
+use core::borrow::BorrowMut;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
 use embedded_hal::digital::OutputPin;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 use hb_core::auth::Keyring;
-use hb_core::msg::compact::Frame;
+use hb_core::msg::compact::{self, Frame};
 use hb_core::relay::{
     self, Body, Counter, FenceAction, FenceOutcome, PortFlags, PortReport, RelayError, RelayFrame,
     ReplayGuard, Status, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT,
@@ -115,33 +118,30 @@ impl PortStats {
 }
 
 /// The relay: ports, reset lines, links and watchdogs. See the crate docs.
-pub struct Relay<P, R, const N: usize> {
-    ports: [PortIo<P>; N],
+///
+/// Its memory apart from the ports and pins is a [`Storage`], which the relay owns (`S` =
+/// `Storage<N>`, [`Relay::new`]) or borrows (`S` = `&'static mut Storage<N>`,
+/// [`Relay::with_storage`]): a board keeps the storage in a static built in place, so none of
+/// it is ever on the stack.
+pub struct Relay<P, R, const N: usize, S = Storage<N>> {
+    ports: [P; N],
     lines: [ResetLine<R>; N],
-    hosts: [Host; N],
-    keys: Keyring,
+    storage: S,
     config: Config,
     hellos: u32,
     booted: Option<Instant>,
     last_poll: Option<Instant>,
     clock_fault: bool,
     hung: bool,
-    events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
     events_lost: u32,
-    /// A copy of the frame being handled, still stuffed (what is forwarded).
-    raw: [u8; MAX_FRAME_LEN],
-    /// The same frame, unstuffed in place.
-    work: [u8; MAX_FRAME_LEN],
-    /// Frames the relay sends are encoded here.
-    out: [u8; MAX_FRAME_LEN],
 }
 
-impl<P, R, const N: usize> core::fmt::Debug for Relay<P, R, N> {
+impl<P, R, const N: usize, S: BorrowMut<Storage<N>>> core::fmt::Debug for Relay<P, R, N, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Relay")
             .field("ports", &N)
             .field("config", &self.config)
-            .field("hosts", &self.hosts)
+            .field("hosts", &self.storage.borrow().hosts)
             .field("hellos", &self.hellos)
             .field("last_poll", &self.last_poll)
             .field("hung", &self.hung)
@@ -149,14 +149,87 @@ impl<P, R, const N: usize> core::fmt::Debug for Relay<P, R, N> {
     }
 }
 
-struct PortIo<P> {
-    port: P,
-    rx: LineBuf<MAX_FRAME_LEN>,
-    tx: TxQueue<TX_QUEUE_LEN>,
+/// The relay's memory besides its ports and pins: the keys, a receive buffer and a send queue
+/// per port, what it knows of each host, its events and the buffer its own frames are encoded
+/// in. A board builds it in place in a static with [`Storage::init`], loads the keys with
+/// [`Storage::keys_mut`] and lends it to [`Relay::with_storage`].
+pub struct Storage<const N: usize> {
+    keys: Keyring,
+    /// Each port's frame being received, still stuffed: a heartbeat is forwarded from here
+    /// byte for byte, a relay frame is unstuffed in place here.
+    rx: [LineBuf<MAX_FRAME_LEN>; N],
+    tx: [TxQueue<TX_QUEUE_LEN>; N],
+    hosts: [Host; N],
+    events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
+    /// Frames the relay sends are encoded here.
+    out: [u8; MAX_FRAME_LEN],
+}
+
+impl<const N: usize> core::fmt::Debug for Storage<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Storage")
+            .field("keys", &self.keys)
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Default for Storage<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Storage<N> {
+    /// Empty: no keys, no hosts, nothing queued.
+    pub const fn new() -> Self {
+        Storage {
+            keys: Keyring::new(),
+            rx: [const { LineBuf::new() }; N],
+            tx: [const { TxQueue::new() }; N],
+            hosts: [const { Host::new() }; N],
+            events: heapless::Deque::new(),
+            out: [0; MAX_FRAME_LEN],
+        }
+    }
+
+    /// Builds an empty storage in `slot` (a `static`'s `MaybeUninit`, in `.bss`) and returns
+    /// it. Each part is written straight into the slot: `slot.write(Storage::new())` builds
+    /// the whole value on the stack first (measured: 6 KiB of stack for four ports), and a
+    /// `static` initialised with `Storage::new()` lands in `.data`, a copy in flash, because
+    /// an empty keyring is not all zeros.
+    #[allow(unsafe_code)]
+    pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` points to `slot`, valid for writes and aligned for `Self`; every field
+        // (every element of the arrays) is written once through a raw pointer, without
+        // reading or referencing the uninitialised memory, so the whole is initialised before
+        // `assume_init_mut`.
+        unsafe {
+            addr_of_mut!((*p).keys).write(Keyring::new());
+            let rx = addr_of_mut!((*p).rx).cast::<LineBuf<MAX_FRAME_LEN>>();
+            let tx = addr_of_mut!((*p).tx).cast::<TxQueue<TX_QUEUE_LEN>>();
+            let hosts = addr_of_mut!((*p).hosts).cast::<Host>();
+            for i in 0..N {
+                rx.add(i).write(LineBuf::new());
+                tx.add(i).write(TxQueue::new());
+                hosts.add(i).write(Host::new());
+            }
+            addr_of_mut!((*p).events).write(heapless::Deque::new());
+            addr_of_mut!((*p).out).write([0; MAX_FRAME_LEN]);
+            slot.assume_init_mut()
+        }
+    }
+
+    /// The keys the relay verifies and signs with (the cluster's `authkeys`; the active key
+    /// signs its answers). Load them before [`Relay::with_storage`].
+    pub fn keys_mut(&mut self) -> &mut Keyring {
+        &mut self.keys
+    }
 }
 
 /// What the relay knows of the host on one port.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Host {
     name: heapless::Vec<u8, MAX_NAME_LEN>,
     link: Option<Link>,
@@ -169,6 +242,34 @@ struct Host {
     /// This host's own fence request under way.
     fence: Option<PendingFence>,
     stats: PortStats,
+}
+
+impl Host {
+    const fn new() -> Self {
+        Host {
+            name: heapless::Vec::new(),
+            link: None,
+            pending: None,
+            armed: None,
+            last_pet: None,
+            watchdog_fired: false,
+            fence: None,
+            stats: PortStats {
+                rx_bytes: 0,
+                heartbeats: 0,
+                garbage: 0,
+                oversize: 0,
+                bad_auth: 0,
+                replays: 0,
+                malformed: 0,
+                tx_dropped: 0,
+                io_errors: 0,
+                pin_errors: 0,
+                resets: 0,
+                fences: 0,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -258,38 +359,57 @@ where
     P: Read + Write + ReadReady + WriteReady,
     R: OutputPin,
 {
+    /// A relay over `ports` and their reset lines (same order), verifying and signing with
+    /// `keys` (the cluster's `authkeys`; the active key signs our answers). It owns its
+    /// [`Storage`] (several KiB, see the crate docs): a board rather uses
+    /// [`Relay::with_storage`].
+    pub fn new(config: Config, keys: Keyring, ports: [P; N], resets: [R; N]) -> Self {
+        let mut storage = Storage::new();
+        storage.keys = keys;
+        Relay::with_storage(storage, config, ports, resets)
+    }
+}
+
+impl<P, R, const N: usize, S> Relay<P, R, N, S>
+where
+    P: Read + Write + ReadReady + WriteReady,
+    R: OutputPin,
+    S: BorrowMut<Storage<N>>,
+{
     const PORTS_OK: () = assert!(N >= 1 && N <= MAX_PORTS, "a relay has 1 to 4 ports");
 
-    /// A relay over `ports` and their reset lines (same order), verifying and signing with
-    /// `keys` (the cluster's `authkeys`; the active key signs our answers).
-    pub fn new(config: Config, keys: Keyring, ports: [P; N], resets: [R; N]) -> Self {
+    /// A relay over `ports` and their reset lines (same order) in `storage`, whose keys it
+    /// verifies and signs with. Whatever else the storage holds is forgotten.
+    pub fn with_storage(mut storage: S, config: Config, ports: [P; N], resets: [R; N]) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::PORTS_OK;
+        let st = storage.borrow_mut();
+        for rx in &mut st.rx {
+            *rx = LineBuf::new();
+        }
+        for tx in &mut st.tx {
+            *tx = TxQueue::new();
+        }
+        for h in &mut st.hosts {
+            *h = Host::new();
+        }
+        st.events.clear();
         Relay {
-            ports: ports.map(|port| PortIo {
-                port,
-                rx: LineBuf::new(),
-                tx: TxQueue::new(),
-            }),
+            ports,
             lines: resets.map(|pin| ResetLine {
                 pin,
                 state: LineState::Idle,
                 driven: None,
                 took: false,
             }),
-            hosts: core::array::from_fn(|_| Host::default()),
-            keys,
+            storage,
             config,
             hellos: 0,
             booted: None,
             last_poll: None,
             clock_fault: false,
             hung: false,
-            events: heapless::Deque::new(),
             events_lost: 0,
-            raw: [0; MAX_FRAME_LEN],
-            work: [0; MAX_FRAME_LEN],
-            out: [0; MAX_FRAME_LEN],
         }
     }
 
@@ -341,7 +461,7 @@ where
 
     /// The next event, oldest first.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.storage.borrow_mut().events.pop_front()
     }
 
     /// Events dropped because nobody took them in time.
@@ -351,12 +471,12 @@ where
 
     /// Counters of port `i`.
     pub fn port_stats(&self, i: usize) -> Option<PortStats> {
-        self.hosts.get(i).map(|h| h.stats)
+        self.storage.borrow().hosts.get(i).map(|h| h.stats)
     }
 
     /// The name port `i`'s host said hello with (empty before).
     pub fn host_name(&self, i: usize) -> &[u8] {
-        self.hosts.get(i).map_or(&[], |h| &h.name)
+        self.storage.borrow().hosts.get(i).map_or(&[], |h| &h.name)
     }
 
     /// Whether port `i`'s reset line is asserted now.
@@ -366,18 +486,18 @@ where
 
     /// The state bits port `i` would report in a status frame.
     pub fn port_flags(&self, i: usize) -> PortFlags {
-        match (self.hosts.get(i), self.lines.get(i)) {
+        match (self.storage.borrow().hosts.get(i), self.lines.get(i)) {
             (Some(h), Some(l)) => flags(h, l.state),
             _ => PortFlags::default(),
         }
     }
 
     pub fn port(&self, i: usize) -> Option<&P> {
-        self.ports.get(i).map(|p| &p.port)
+        self.ports.get(i)
     }
 
     pub fn port_mut(&mut self, i: usize) -> Option<&mut P> {
-        self.ports.get_mut(i).map(|p| &mut p.port)
+        self.ports.get_mut(i)
     }
 
     pub fn reset_pin(&self, i: usize) -> Option<&R> {
@@ -390,22 +510,22 @@ where
         let mut budget = READ_BUDGET;
         let mut chunk = [0u8; 64];
         while budget > 0 {
-            let Some(io) = self.ports.get_mut(i) else {
+            let Some(port) = self.ports.get_mut(i) else {
                 return;
             };
-            match io.port.read_ready() {
+            match port.read_ready() {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(_) => return self.count_io_error(i),
             }
             let want = budget.min(chunk.len());
-            let n = match io.port.read(chunk.get_mut(..want).unwrap_or_default()) {
+            let n = match port.read(chunk.get_mut(..want).unwrap_or_default()) {
                 Ok(0) => return,
                 Ok(n) => n.min(want),
                 Err(_) => return self.count_io_error(i),
             };
             budget -= n;
-            if let Some(h) = self.hosts.get_mut(i) {
+            if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
                 h.stats.rx_bytes = h.stats.rx_bytes.wrapping_add(n as u32);
             }
             for &b in chunk.get(..n).unwrap_or_default() {
@@ -415,38 +535,38 @@ where
     }
 
     fn receive_byte(&mut self, i: usize, b: u8, now: Instant) {
-        let Some(io) = self.ports.get_mut(i) else {
+        let Some(rx) = self.storage.borrow_mut().rx.get_mut(i) else {
             return;
         };
-        match io.rx.push(b) {
+        match rx.push(b) {
             None => {}
             Some(Line::Oversize) => self.count(i, |s| &mut s.oversize),
-            Some(Line::Frame(len)) => {
-                let frame = io.rx.frame(len);
-                let (Some(raw), Some(work)) = (self.raw.get_mut(..len), self.work.get_mut(..len))
-                else {
-                    return;
-                };
-                raw.copy_from_slice(frame);
-                work.copy_from_slice(frame);
-                self.handle_frame(i, len, now);
-            }
+            Some(Line::Frame(len)) => self.handle_frame(i, len, now),
         }
     }
 
-    /// Handles the frame in `raw`/`work` that arrived on port `i`.
+    /// Handles the frame of `len` stuffed bytes in port `i`'s receive buffer.
     fn handle_frame(&mut self, i: usize, len: usize, now: Instant) {
-        let Some(work) = self.work.get_mut(..len) else {
+        let st = self.storage.borrow_mut();
+        let Some(rx) = st.rx.get_mut(i) else {
             return;
         };
-        let frame = match Frame::unstuff(work) {
+        // A heartbeat (class 0, stuffing and CRC good) is checked without unstuffing, so it
+        // can be forwarded straight from the receive buffer; anything else is unstuffed in
+        // place there, which no second frame-sized buffer is needed for.
+        if compact::looks_like_frame(rx.frame(len)) {
+            return self.forward(i, len);
+        }
+        let frame = match Frame::unstuff(rx.frame_mut(len)) {
             Ok(f) => f,
             Err(_) => return self.count(i, |s| &mut s.garbage),
         };
         if !relay::is_relay_frame(&frame) {
-            return self.forward(i, len);
+            // `looks_like_frame` takes every good class-0 frame, so this is a frame it and
+            // `unstuff` disagree on: its bytes are gone, count it as noise.
+            return self.count(i, |s| &mut s.garbage);
         }
-        let parsed = relay::decode(&frame, &self.keys).and_then(|f| {
+        let parsed = relay::decode(&frame, &st.keys).and_then(|f| {
             let req = request(&f)?;
             Ok((f.link, f.counter, req))
         });
@@ -456,12 +576,14 @@ where
         }
     }
 
-    /// Sends the heartbeat frame in `raw` unchanged to every port but `from`.
+    /// Sends the heartbeat frame of `len` stuffed bytes in port `from`'s receive buffer,
+    /// unchanged, to every other port.
     fn forward(&mut self, from: usize, len: usize) {
         self.count(from, |s| &mut s.heartbeats);
-        let raw = self.raw.get(..len).unwrap_or_default();
-        for (j, (io, host)) in self.ports.iter_mut().zip(&mut self.hosts).enumerate() {
-            if j != from && !io.tx.push_frame(raw, true) {
+        let st = self.storage.borrow_mut();
+        let raw = st.rx.get(from).map_or(&[][..], |rx| rx.frame(len));
+        for (j, (tx, host)) in st.tx.iter_mut().zip(&mut st.hosts).enumerate() {
+            if j != from && !tx.push_frame(raw, true) {
                 host.stats.tx_dropped = host.stats.tx_dropped.wrapping_add(1);
             }
         }
@@ -506,7 +628,7 @@ where
 
     /// Checks link and counter; a first frame on the offered link makes it the link.
     fn accept_on_link(&mut self, i: usize, link: u64, counter: u32) -> Result<(), RelayError> {
-        let Some(host) = self.hosts.get_mut(i) else {
+        let Some(host) = self.storage.borrow_mut().hosts.get_mut(i) else {
             return Err(RelayError::StaleLink);
         };
         if let Some(l) = &mut host.link {
@@ -544,7 +666,7 @@ where
         let link = relay::link_id(self.config.boot_id, hello);
         let mut tx = Counter::new();
         let counter = tx.advance().unwrap_or(1);
-        let Some(host) = self.hosts.get_mut(i) else {
+        let Some(host) = self.storage.borrow_mut().hosts.get_mut(i) else {
             return;
         };
         host.pending = Some(Pending {
@@ -572,7 +694,7 @@ where
 
     fn pet(&mut self, i: usize, counter: u32, timeout_ms: u32, now: Instant) {
         let asserted = self.line_asserted(i);
-        let Some(host) = self.hosts.get_mut(i) else {
+        let Some(host) = self.storage.borrow_mut().hosts.get_mut(i) else {
             return;
         };
         host.last_pet = Some(now);
@@ -623,7 +745,12 @@ where
         now: Instant,
     ) {
         let t = usize::from(target);
-        let busy = self.hosts.get(i).is_some_and(|h| h.fence.is_some());
+        let busy = self
+            .storage
+            .borrow()
+            .hosts
+            .get(i)
+            .is_some_and(|h| h.fence.is_some());
         let refusal = if busy {
             Some(FenceOutcome::Busy)
         } else if t >= N {
@@ -644,7 +771,10 @@ where
                 outcome,
             );
         }
-        let (Some(line), Some(victim)) = (self.lines.get_mut(t), self.hosts.get_mut(t)) else {
+        let (Some(line), Some(victim)) = (
+            self.lines.get_mut(t),
+            self.storage.borrow_mut().hosts.get_mut(t),
+        ) else {
             return;
         };
         if line.state == LineState::Idle {
@@ -674,7 +804,7 @@ where
         // A host being fenced is not watched: it is down, or coming back and will pet again.
         victim.armed = None;
         victim.stats.fences = victim.stats.fences.wrapping_add(1);
-        if let Some(h) = self.hosts.get_mut(i) {
+        if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
             h.fence = Some(PendingFence {
                 target,
                 action,
@@ -700,7 +830,7 @@ where
             return;
         }
         for r in 0..N {
-            let Some(h) = self.hosts.get_mut(r) else {
+            let Some(h) = self.storage.borrow_mut().hosts.get_mut(r) else {
                 continue;
             };
             let Some(f) = h.fence.filter(|f| usize::from(f.target) == t) else {
@@ -742,18 +872,19 @@ where
     }
 
     fn send_status(&mut self, i: usize, now: Instant) {
-        let Some(link) = self.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
+        let uptime = self
+            .booted
+            .map_or(0, |b| now.saturating_since(b).as_millis() / 1000);
+        let st = self.storage.borrow_mut();
+        let Some(link) = st.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
             return;
         };
         let session = link.session;
         let Some(counter) = link.tx.advance() else {
             return;
         };
-        let uptime = self
-            .booted
-            .map_or(0, |b| now.saturating_since(b).as_millis() / 1000);
         let mut reports = [PortReport::default(); MAX_PORTS];
-        for ((r, h), l) in reports.iter_mut().zip(&self.hosts).zip(&self.lines) {
+        for ((r, h), l) in reports.iter_mut().zip(&st.hosts).zip(&self.lines) {
             *r = PortReport {
                 flags: flags(h, l.state),
                 timeout_ms: h.armed.map_or(0, |a| millis(a.timeout)),
@@ -773,7 +904,7 @@ where
                 reports.get(..N).unwrap_or_default(),
             )),
         };
-        let encoded = relay::encode(&frame, &self.keys, &mut self.out);
+        let encoded = relay::encode(&frame, &st.keys, &mut st.out);
         if let Ok(n) = encoded {
             self.queue(i, n);
         }
@@ -794,12 +925,18 @@ where
 
     /// Sends `body` to port `i`'s host on its link (nothing without one).
     fn reply(&mut self, i: usize, body: Body<'_>) {
-        let Some(link) = self.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
+        let Some(link) = self
+            .storage
+            .borrow_mut()
+            .hosts
+            .get_mut(i)
+            .and_then(|h| h.link.as_mut())
+        else {
             return;
         };
         let Some(counter) = link.tx.advance() else {
             // 2³² frames on this link: drop it, the host will say hello again.
-            if let Some(h) = self.hosts.get_mut(i) {
+            if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
                 h.link = None;
             }
             return;
@@ -813,31 +950,33 @@ where
     }
 
     fn send_frame(&mut self, i: usize, frame: &RelayFrame<'_>) {
-        if let Ok(n) = relay::encode(frame, &self.keys, &mut self.out) {
+        let st = self.storage.borrow_mut();
+        if let Ok(n) = relay::encode(frame, &st.keys, &mut st.out) {
             self.queue(i, n);
         }
     }
 
     /// Queues the `n` bytes encoded in `out` for port `i`.
     fn queue(&mut self, i: usize, n: usize) {
-        let Some(io) = self.ports.get_mut(i) else {
+        let st = self.storage.borrow_mut();
+        let Some(tx) = st.tx.get_mut(i) else {
             return;
         };
-        if !io
-            .tx
-            .push_frame(self.out.get(..n).unwrap_or_default(), false)
-        {
+        if !tx.push_frame(st.out.get(..n).unwrap_or_default(), false) {
             self.count(i, |s| &mut s.tx_dropped);
         }
     }
 
     fn transmit(&mut self, i: usize) {
-        let Some(io) = self.ports.get_mut(i) else {
+        let (Some(port), Some(tx)) = (
+            self.ports.get_mut(i),
+            self.storage.borrow_mut().tx.get_mut(i),
+        ) else {
             return;
         };
         let mut failed = false;
-        while !io.tx.is_empty() {
-            match io.port.write_ready() {
+        while !tx.is_empty() {
+            match port.write_ready() {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(_) => {
@@ -845,9 +984,9 @@ where
                     break;
                 }
             }
-            match io.port.write(io.tx.front()) {
+            match port.write(tx.front()) {
                 Ok(0) => break,
-                Ok(n) => io.tx.consume(n),
+                Ok(n) => tx.consume(n),
                 Err(_) => {
                     failed = true;
                     break;
@@ -882,7 +1021,7 @@ where
                 .lines
                 .get(j)
                 .is_some_and(|l| l.state == LineState::Idle);
-            let Some(host) = self.hosts.get_mut(j) else {
+            let Some(host) = self.storage.borrow_mut().hosts.get_mut(j) else {
                 continue;
             };
             if host.armed.is_some_and(|a| now >= a.deadline) {
@@ -936,6 +1075,8 @@ where
             _ => None,
         });
         let pets = self
+            .storage
+            .borrow()
             .hosts
             .iter()
             .filter_map(|h| h.armed.map(|a| a.deadline));
@@ -945,7 +1086,7 @@ where
     // ---- bookkeeping ----
 
     fn count(&mut self, i: usize, field: impl FnOnce(&mut PortStats) -> &mut u32) {
-        if let Some(h) = self.hosts.get_mut(i) {
+        if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
             let c = field(&mut h.stats);
             *c = c.wrapping_add(1);
         }
@@ -957,7 +1098,7 @@ where
 
     fn push_event(&mut self, e: Event) {
         log(&e);
-        if self.events.push_back(e).is_err() {
+        if self.storage.borrow_mut().events.push_back(e).is_err() {
             self.events_lost = self.events_lost.wrapping_add(1);
         }
     }

@@ -22,9 +22,10 @@
 mod hw;
 
 use core::fmt::Write as _;
+use core::mem::MaybeUninit;
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::{entry, exception};
-use hb_firmware::{Config, Event, Instant, Relay, CHIP_WATCHDOG_TIMEOUT};
+use hb_firmware::{Config, Event, Instant, Relay, Storage, CHIP_WATCHDOG_TIMEOUT};
 use hw::{ChipWatchdog, Irq, Log, ResetLine, Uart};
 use watchdog::Watchdog as _;
 
@@ -38,7 +39,10 @@ const HOST_RX_IRQS: [u16; PORTS] = [0, 2, 4, 18];
 /// How often the stack's high-water mark is checked (and logged when it grew).
 const STACK_CHECK_MS: u64 = 1000;
 
-type BoardRelay = Relay<Uart, ResetLine, PORTS>;
+type BoardRelay = Relay<Uart, ResetLine, PORTS, &'static mut Storage<PORTS>>;
+
+/// The relay's buffers and host state, in `.bss`: built in place at boot, never on the stack.
+static mut STORAGE: MaybeUninit<Storage<PORTS>> = MaybeUninit::uninit();
 
 #[entry]
 fn main() -> ! {
@@ -66,9 +70,10 @@ fn main() -> ! {
         boot_id,
         reset_active: hw::RESET_ACTIVE,
     };
-    // On main's stack, which never unwinds: built in place there (a static would be built on
-    // the stack and copied, needing the memory twice).
-    let mut relay: BoardRelay = Relay::new(config, keyring(), ports, lines);
+    // SAFETY: the only reference ever made to STORAGE; main runs once and never returns.
+    let storage = Storage::init(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) });
+    load_keys(storage.keys_mut());
+    let mut relay: BoardRelay = Relay::with_storage(storage, config, ports, lines);
     for irq in HOST_RX_IRQS {
         // SAFETY: the handler (device_interrupt) only acknowledges the UARTs; no shared state.
         unsafe { NVIC::unmask(Irq(irq)) };

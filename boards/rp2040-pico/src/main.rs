@@ -4,11 +4,12 @@
 #![no_std]
 #![no_main]
 
+use core::mem::MaybeUninit;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::exception;
 use defmt_rtt as _;
 use embedded_hal::digital::OutputPin;
-use hb_firmware::{Config, Event, Instant, Level, Relay, CHIP_WATCHDOG_TIMEOUT};
+use hb_firmware::{Config, Event, Instant, Level, Relay, Storage, CHIP_WATCHDOG_TIMEOUT};
 use panic_probe as _;
 use rp2040_hal as hal;
 
@@ -54,7 +55,10 @@ type Uart1 = UartPeripheral<
     ),
 >;
 type ResetPin = Pin<DynPinId, FunctionSio<SioOutput>, PullDown>;
-type BoardRelay = Relay<HostUart, ResetPin, PORTS>;
+type BoardRelay = Relay<HostUart, ResetPin, PORTS, &'static mut Storage<PORTS>>;
+
+/// The relay's buffers and host state, in `.bss`: built in place at boot, never on the stack.
+static mut STORAGE: MaybeUninit<Storage<PORTS>> = MaybeUninit::uninit();
 
 #[hal::entry]
 fn main() -> ! {
@@ -136,7 +140,10 @@ fn main() -> ! {
         reset_active: RESET_ACTIVE,
     };
     let ports = [HostUart::U0(u0), HostUart::U1(u1)];
-    let mut relay: BoardRelay = Relay::new(relay_config, keyring(), ports, [line0, line1]);
+    // SAFETY: the only reference ever made to STORAGE; main runs once and never returns.
+    let storage = Storage::init(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) });
+    load_keys(storage.keys_mut());
+    let mut relay: BoardRelay = Relay::with_storage(storage, relay_config, ports, [line0, line1]);
     loop {
         let now = Instant::from_millis(timer.get_counter().ticks() / 1000);
         relay.poll(now);

@@ -6,10 +6,11 @@
 
 mod port;
 
+use core::mem::MaybeUninit;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use defmt_rtt as _;
-use hb_firmware::{Config, Event, Instant, Level, Relay, CHIP_WATCHDOG_TIMEOUT};
+use hb_firmware::{Config, Event, Instant, Level, Relay, Storage, CHIP_WATCHDOG_TIMEOUT};
 use panic_probe as _;
 use port::{Buffer, HostPort, IsrSlot};
 use stm32f4xx_hal::adc::{config::AdcConfig, config::SampleTime, Adc, Temperature};
@@ -38,7 +39,10 @@ const SYSCLK_HZ: u32 = 100_000_000;
 const BAUD: u32 = 115_200;
 
 type ResetPin = AnyPin<Output<PushPull>>;
-type BoardRelay = Relay<HostPort, ResetPin, PORTS>;
+type BoardRelay = Relay<HostPort, ResetPin, PORTS, &'static mut Storage<PORTS>>;
+
+/// The relay's buffers and host state, in `.bss`: built in place at boot, never on the stack.
+static mut STORAGE: MaybeUninit<Storage<PORTS>> = MaybeUninit::uninit();
 
 static USART1_PORT: IsrSlot<pac::USART1> = IsrSlot::new(core::cell::RefCell::new(None));
 static USART2_PORT: IsrSlot<pac::USART2> = IsrSlot::new(core::cell::RefCell::new(None));
@@ -151,7 +155,10 @@ fn main() -> ! {
         boot_id,
         reset_active: RESET_ACTIVE,
     };
-    let mut relay: BoardRelay = Relay::new(config, keyring(), ports, lines);
+    // SAFETY: the only reference ever made to STORAGE; main runs once and never returns.
+    let storage = Storage::init(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) });
+    load_keys(storage.keys_mut());
+    let mut relay: BoardRelay = Relay::with_storage(storage, config, ports, lines);
     let mut clock = Clock::default();
     loop {
         let now = clock.now();
