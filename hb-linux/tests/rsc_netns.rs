@@ -14,7 +14,7 @@
 //! Needs root and iproute2's `ip`: without them the tests fail saying so (CI runs as root).
 
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -22,10 +22,13 @@ use std::time::{Duration, Instant};
 
 use hb_core::config::haresources::{HaResources, ResourceGroup};
 use hb_linux::log::LogLine;
-use hb_linux::rsc::{ArpBurst, GroupOutcome, Runner, RunnerOptions, IPADDR2_ARP, IPADDR_ARP};
+use hb_linux::rsc::{
+    ArpBurst, GroupOutcome, Runner, RunnerOptions, IPADDR2_ARP, IPADDR_ARP, IPV6ADDR_NA,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_IPV6: u16 = 0x86dd;
 
 fn prerequisites() {
     assert!(
@@ -118,7 +121,7 @@ impl Pair {
             pair.made.push(ns);
         }
         let (a, b) = (pair.a.as_str(), pair.b.as_str());
-        let steps: [&[&str]; 7] = [
+        let steps: [&[&str]; 9] = [
             &[
                 "-n", a, "link", "add", "ra0", "type", "veth", "peer", "name", "rb0", "netns", b,
             ],
@@ -143,6 +146,26 @@ impl Pair {
                 "+",
                 "dev",
                 "rb0",
+            ],
+            &[
+                "-n",
+                a,
+                "addr",
+                "add",
+                "2001:db8::1/64",
+                "dev",
+                "ra0",
+                "nodad",
+            ],
+            &[
+                "-n",
+                b,
+                "addr",
+                "add",
+                "2001:db8::2/64",
+                "dev",
+                "rb0",
+                "nodad",
             ],
             &["-n", a, "link", "set", "lo", "up"],
             &["-n", b, "link", "set", "lo", "up"],
@@ -204,11 +227,49 @@ struct Seen {
 /// Counts the gratuitous ARPs for `vip` arriving in namespace `ns` until `stop` is set (or
 /// 20 s pass); the socket is open when this returns.
 fn capture(ns: &str, vip: Ipv4Addr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Seen>> {
+    capture_frames(ns, ETH_P_ARP, stop, move |f| {
+        (f.len() >= 42
+            && f[12..14] == ETH_P_ARP.to_be_bytes()
+            && f[28..32] == vip.octets()
+            && f[38..42] == vip.octets())
+        .then(|| u16::from_be_bytes([f[20], f[21]]))
+    })
+}
+
+/// Unsolicited neighbour advertisements for `vip` to ff02::1 with hop limit 255 (the kind is
+/// the flags byte: 0x20 is Override).
+fn capture_na(
+    ns: &str,
+    vip: Ipv6Addr,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Seen>> {
+    let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets();
+    capture_frames(ns, ETH_P_IPV6, stop, move |f| {
+        (f.len() >= 86
+            && f[12..14] == ETH_P_IPV6.to_be_bytes()
+            && f[20] == 58
+            && f[21] == 255
+            && f[22..38] == vip.octets()
+            && f[38..54] == all_nodes
+            && f[54] == 136
+            && f[62..78] == vip.octets())
+        .then(|| u16::from(f[58]))
+    })
+}
+
+/// Frames of ethertype `proto` arriving in `ns` that `pick` recognises, with what it says,
+/// until `stop` is set (or 20 s pass); the socket is open when this returns.
+fn capture_frames(
+    ns: &str,
+    proto: u16,
+    stop: Arc<AtomicBool>,
+    pick: impl Fn(&[u8]) -> Option<u16> + Send + 'static,
+) -> std::thread::JoinHandle<Vec<Seen>> {
     let path = format!("/run/netns/{ns}");
     let (ready_tx, ready_rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
         enter(&path);
-        let proto = Protocol::from(i32::from(ETH_P_ARP.to_be()));
+        let proto = Protocol::from(i32::from(proto.to_be()));
         let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
@@ -220,15 +281,10 @@ fn capture(ns: &str, vip: Ipv4Addr, stop: Arc<AtomicBool>) -> std::thread::JoinH
             let Ok(n) = (&sock).read(&mut buf) else {
                 continue;
             };
-            let f = &buf[..n];
-            if n >= 42
-                && f[12..14] == ETH_P_ARP.to_be_bytes()
-                && f[28..32] == vip.octets()
-                && f[38..42] == vip.octets()
-            {
+            if let Some(op) = pick(&buf[..n]) {
                 seen.push(Seen {
                     at: Instant::now(),
-                    op: u16::from_be_bytes([f[20], f[21]]),
+                    op,
                 });
             }
         }
@@ -441,5 +497,65 @@ fn release_ends_the_arp_burst() {
         seen.iter()
             .all(|s| s.at <= released + Duration::from_millis(20)),
         "ARP after the release: {seen:?}"
+    );
+}
+
+#[test]
+fn ipv6addr_acquire_advertise_and_release() {
+    let pair = Pair::new("rsc4");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("resource.d")).unwrap();
+    let mut opts = RunnerOptions::new(dir.path());
+    opts.init_dirs = vec![dir.path().join("no-init-d")];
+    // IPv6addr.c's count (5), a shorter spacing than its 1 s to keep the test short.
+    opts.ipv6addr_na = ArpBurst {
+        repeat: IPV6ADDR_NA.repeat,
+        interval: Duration::from_millis(50),
+    };
+    let runner = Runner::new(opts);
+    let vip: Ipv6Addr = "2001:db8::80".parse().unwrap();
+    // No interface named: found through 2001:db8::1/64 on ra0, as IPv6addr.c's find_if does.
+    let g = group("node1 IPv6addr::2001:db8::80/64\n");
+    let res = g.resources().next().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = capture_na(&pair.b, vip, stop.clone());
+    let mut lines = Vec::new();
+    let (t0, outcome, took, after) = pair.within(&pair.a, || {
+        let t0 = Instant::now();
+        let outcome = runner.acquire_group(&g, &mut |l| lines.push(l));
+        let took = t0.elapsed();
+        (t0, outcome, took, runner.resource_status(&res, &mut |_| {}))
+    });
+    print(&lines);
+    assert_eq!(outcome, GroupOutcome::Done);
+    assert!(after);
+    let addrs = ip(&["-n", &pair.a, "-o", "-6", "addr", "show", "dev", "ra0"]).unwrap();
+    assert!(
+        addrs.contains("inet6 2001:db8::80/64 scope global"),
+        "2001:db8::80/64 not in {addrs}"
+    );
+    let seen = settle(&stop, cap, Duration::from_millis(700));
+    assert_eq!(seen.len(), 5, "advertisements seen: {seen:?}");
+    assert!(seen.iter().all(|s| s.op == 0x20), "Override flag: {seen:?}");
+    println!(
+        "IPv6addr: acquire returned after {:.2} ms, first advertisement seen after {:.2} ms",
+        took.as_secs_f64() * 1e3,
+        seen[0].at.duration_since(t0).as_secs_f64() * 1e3
+    );
+
+    let (outcome, after) = pair.within(&pair.a, || {
+        (
+            runner.release_group(&g, &mut |_| {}),
+            runner.resource_status(&res, &mut |_| {}),
+        )
+    });
+    assert_eq!(outcome, GroupOutcome::Done);
+    assert!(!after);
+    let addrs = ip(&["-n", &pair.a, "-o", "-6", "addr", "show", "dev", "ra0"]).unwrap();
+    assert!(!addrs.contains("2001:db8::80/"), "still there: {addrs}");
+    assert!(
+        addrs.contains("2001:db8::1/64"),
+        "own address gone: {addrs}"
     );
 }

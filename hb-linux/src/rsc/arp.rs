@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket, Type};
 
 const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_IP: u16 = 0x0800;
@@ -69,53 +69,68 @@ pub fn frame(op: u16, mac: [u8; 6], ip: Ipv4Addr) -> [u8; FRAME_LEN] {
     f
 }
 
-/// A packet socket bound to one interface, with the two frames of a burst.
+/// A packet socket and the two frames of a burst for one interface.
+///
+/// The socket has protocol 0 and is never bound: it receives nothing, and registering or
+/// re-registering a receive hook (a protocol, or `bind`) waits for an RCU grace period in the
+/// kernel, which cost tens of milliseconds of takeover time. Frames are addressed per send.
 pub struct ArpSender {
     sock: Socket,
+    to: libc::sockaddr_ll,
     request: [u8; FRAME_LEN],
     reply: [u8; FRAME_LEN],
 }
 
 impl ArpSender {
     pub fn open(ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> io::Result<ArpSender> {
-        let proto = i32::from(ETH_P_ARP.to_be());
-        let sock = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(proto)))?;
+        let sock = Socket::new(Domain::PACKET, Type::RAW, None)?;
         let ifindex = i32::try_from(ifindex)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
         // SAFETY: sockaddr_ll is plain old data, all zeros is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ARP.to_be();
-        sll.sll_ifindex = ifindex;
-        // SAFETY: `sll` is a valid sockaddr_ll and the length passed is its size; the fd is
-        // owned by `sock` and open.
-        let rc = unsafe {
-            libc::bind(
-                sock.as_raw_fd(),
-                std::ptr::from_ref(&sll).cast::<libc::sockaddr>(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        to.sll_family = libc::AF_PACKET as u16;
+        to.sll_protocol = ETH_P_ARP.to_be();
+        to.sll_ifindex = ifindex;
+        to.sll_halen = 6;
+        to.sll_addr[..6].copy_from_slice(&BROADCAST_MAC);
         Ok(ArpSender {
             sock,
+            to,
             request: frame(ARPOP_REQUEST, mac, ip),
             reply: frame(ARPOP_REPLY, mac, ip),
         })
     }
 
     pub fn send_request(&self) -> io::Result<()> {
-        self.sock.send(&self.request).map(drop)
+        self.send(&self.request)
     }
 
     pub fn send_reply(&self) -> io::Result<()> {
-        self.sock.send(&self.reply).map(drop)
+        self.send(&self.reply)
+    }
+
+    fn send(&self, frame: &[u8; FRAME_LEN]) -> io::Result<()> {
+        // SAFETY: the buffer and the address are valid for the lengths given, and the fd is
+        // owned by `self.sock` and open.
+        let n = unsafe {
+            libc::sendto(
+                self.sock.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                std::ptr::from_ref(&self.to).cast::<libc::sockaddr>(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }
 
-/// The rest of a burst running on its thread; dropping `cancel` stops it at once.
+/// The rest of a burst running on its thread; [`Running::cancel`] stops it at once.
 pub struct Running {
     cancel: Sender<()>,
     thread: JoinHandle<()>,
@@ -137,25 +152,36 @@ pub fn start_burst(sender: ArpSender, burst: ArpBurst) -> io::Result<Option<Runn
         return Ok(None);
     }
     sender.send_request()?;
+    // Frame k: even ones requests, odd ones replies, half an interval apart.
+    repeat_in_background(burst.repeat * 2, burst.interval / 2, move |k| {
+        let _ = if k % 2 == 0 {
+            sender.send_request()
+        } else {
+            sender.send_reply()
+        };
+    })
+}
+
+/// Calls `send(k)` for `k` in `1..count`, `gap` apart (the caller has done `k = 0`), on a
+/// thread of its own.
+pub fn repeat_in_background(
+    count: u32,
+    gap: Duration,
+    mut send: impl FnMut(u32) + Send + 'static,
+) -> io::Result<Option<Running>> {
+    if count <= 1 {
+        return Ok(None);
+    }
     let (cancel, cancelled) = mpsc::channel::<()>();
-    let half = burst.interval / 2;
     let thread = std::thread::Builder::new()
-        .name("hb-garp".into())
+        .name("hb-announce".into())
         .spawn(move || {
-            // A message or a hang-up on the channel both mean: stop now.
-            let wait =
-                |d: Duration| matches!(cancelled.recv_timeout(d), Err(RecvTimeoutError::Timeout));
-            for i in 0..burst.repeat {
-                if i > 0 {
-                    if !wait(half) {
-                        return;
-                    }
-                    let _ = sender.send_request();
-                }
-                if !wait(half) {
+            for k in 1..count {
+                // A message or a hang-up on the channel both mean: stop now.
+                if !matches!(cancelled.recv_timeout(gap), Err(RecvTimeoutError::Timeout)) {
                     return;
                 }
-                let _ = sender.send_reply();
+                send(k);
             }
         })?;
     Ok(Some(Running { cancel, thread }))

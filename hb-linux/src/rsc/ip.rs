@@ -412,6 +412,7 @@ mod tests {
             prefix: 24,
             label: Some(label.into()),
             broadcast: None,
+            global: true,
         };
         assert_eq!(free_alias("eth0", &[]).unwrap(), "eth0:0");
         let addrs = [a("eth0"), a("eth0:0"), a("eth0:2")];

@@ -34,9 +34,12 @@
 //!   daemon's environment. Every call has a timeout ([`Timeouts`]); a script still running
 //!   then is killed with its whole process group (SIGTERM, then SIGKILL after
 //!   [`RunnerOptions::kill_grace`]) and counts as failed.
-//! - **IPaddr / IPaddr2** (the IP shorthand, `IPaddr::…`, `IPaddr2::…`) run in-process
-//!   ([`ip`]) unless `DIR/resource.d` holds the user's own script of that name, which then
-//!   wins; [`RunnerOptions::native_ip`] `false` sends them to scripts always.
+//! - **IPaddr / IPaddr2** (the IP shorthand, `IPaddr::…`, `IPaddr2::…`) and **IPv6addr**
+//!   (`IPv6addr::2001:db8::80/64`) run in-process ([`ip`], [`ip6`]) unless `DIR/resource.d`
+//!   holds the user's own script of that name, which then wins;
+//!   [`RunnerOptions::native_ip`] `false` sends them to scripts always. Their gratuitous ARP
+//!   / neighbour advertisement bursts continue in the background after `start` returns and
+//!   are ended by `stop` (and when the `Runner` is dropped).
 //!
 //! Log lines are heartbeat's words (`Running <path> <args> <op>`, `Return code <rc> from
 //! <path>`, `Cannot locate resource script <name>`, …); `status` calls are logged at debug
@@ -45,10 +48,11 @@
 pub mod arp;
 mod exec;
 pub mod ip;
+pub mod ip6;
 pub mod netlink;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -56,6 +60,7 @@ use std::time::Duration;
 use hb_core::config::haresources::{IpAgent, Resource, ResourceGroup};
 
 pub use arp::{ArpBurst, IPADDR2_ARP, IPADDR_ARP};
+pub use ip6::IPV6ADDR_NA;
 
 use crate::errno_text;
 use crate::log::{LogLine, Priority};
@@ -79,6 +84,8 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_STOP_RETRY_MAX: u32 = 10;
 /// ResourceManager's `sleep 1` between stop retries.
 pub const DEFAULT_STOP_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// The IPv6 address agent handled natively like IPaddr.
+const IPV6ADDR: &str = "IPv6addr";
 /// heartbeat's `HA_DATEFMT`, for scripts that log with ocf-shellfuncs.
 pub const HA_DATEFMT: &str = "%Y/%m/%d_%T\t";
 
@@ -220,6 +227,8 @@ pub struct RunnerOptions {
     pub native_ip: bool,
     pub ipaddr_arp: ArpBurst,
     pub ipaddr2_arp: ArpBurst,
+    /// `IPv6addr`'s unsolicited neighbour advertisements: `repeat` of them `interval` apart.
+    pub ipv6addr_na: ArpBurst,
 }
 
 impl RunnerOptions {
@@ -238,6 +247,7 @@ impl RunnerOptions {
             native_ip: true,
             ipaddr_arp: IPADDR_ARP,
             ipaddr2_arp: IPADDR2_ARP,
+            ipv6addr_na: IPV6ADDR_NA,
         }
     }
 
@@ -285,7 +295,7 @@ pub enum OpFailure {
 pub struct Runner {
     opts: RunnerOptions,
     /// Gratuitous ARP bursts still running, per address, so that `stop` can end them.
-    arp: Mutex<HashMap<Ipv4Addr, arp::Running>>,
+    arp: Mutex<HashMap<IpAddr, arp::Running>>,
 }
 
 impl Runner {
@@ -399,9 +409,12 @@ impl Runner {
         let name = res.script();
         let args: Vec<&str> = res.args().collect();
         let resource_d = self.opts.resource_d();
-        if let Some(agent) = IpAgent::from_script(name) {
-            if self.opts.native_ip && !exec::is_executable_file(&resource_d.join(name)) {
+        if self.opts.native_ip && !exec::is_executable_file(&resource_d.join(name)) {
+            if let Some(agent) = IpAgent::from_script(name) {
                 return self.run_native(res, agent, &args, op, log);
+            }
+            if name == IPV6ADDR {
+                return self.run_native6(res, &args, op, log);
             }
         }
         let Some(path) = exec::locate(&resource_d, &self.opts.init_dirs, name) else {
@@ -511,7 +524,7 @@ impl Runner {
                 match ip::start(&spec, agent, burst, log) {
                     Ok(Some(running)) => {
                         if let Ok(mut m) = self.arp.lock() {
-                            m.insert(ip, running);
+                            m.insert(IpAddr::V4(ip), running);
                         }
                         Ok(String::new())
                     }
@@ -528,7 +541,64 @@ impl Runner {
         }
     }
 
-    fn cancel_arp(&self, ip: Ipv4Addr) {
+    fn run_native6(
+        &self,
+        res: &Resource<'_>,
+        args: &[&str],
+        op: Op,
+        log: &mut dyn FnMut(LogLine),
+    ) -> Result<String, OpFailure> {
+        let prio = if op == Op::Status {
+            Priority::Debug
+        } else {
+            Priority::Info
+        };
+        log(LogLine::new(
+            prio,
+            format!(
+                "Running {IPV6ADDR} (built-in) {} {}",
+                args.join("::"),
+                op.word()
+            ),
+        ));
+        let fail = |log: &mut dyn FnMut(LogLine), msg: String| {
+            let msg = format!("{IPV6ADDR}: {}: {msg}", res.spec());
+            log(LogLine::error(msg.clone()));
+            Err(OpFailure::Error(msg))
+        };
+        let spec = match ip6::parse_ip6_spec(args) {
+            Ok(s) => s,
+            Err(e) => return fail(log, e),
+        };
+        let ip = IpAddr::V6(spec.addr);
+        match op {
+            Op::Status => ip6::status(&spec)
+                .map(str::to_string)
+                .or_else(|m| fail(log, m)),
+            Op::Start => {
+                self.cancel_arp(ip);
+                match ip6::start(&spec, self.opts.ipv6addr_na, log) {
+                    Ok(Some(running)) => {
+                        if let Ok(mut m) = self.arp.lock() {
+                            m.insert(ip, running);
+                        }
+                        Ok(String::new())
+                    }
+                    Ok(None) => Ok(String::new()),
+                    Err(m) => fail(log, m),
+                }
+            }
+            Op::Stop => {
+                self.cancel_arp(ip);
+                ip6::stop(&spec, log)
+                    .map(|()| String::new())
+                    .or_else(|m| fail(log, m))
+            }
+        }
+    }
+
+    fn cancel_arp(&self, ip: impl Into<IpAddr>) {
+        let ip = ip.into();
         let running = self.arp.lock().ok().and_then(|mut m| m.remove(&ip));
         if let Some(r) = running {
             r.cancel();

@@ -7,20 +7,27 @@
 //! namespace, which is what the namespace tests rely on).
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsFd;
+use std::time::Duration;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+/// The longest wait for a netlink answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `RT_TABLE_MAIN`: the table `/proc/net/route` shows, which is what findif reads.
 const RT_TABLE_MAIN: u32 = 254;
 
@@ -55,6 +62,8 @@ pub struct Addr {
     pub prefix: u8,
     pub label: Option<String>,
     pub broadcast: Option<Ipv4Addr>,
+    /// Scope global (not link- or host-local).
+    pub global: bool,
 }
 
 pub struct Rtnl {
@@ -138,6 +147,25 @@ impl Rtnl {
         .map(drop)
     }
 
+    /// Adds an IPv6 address without duplicate address detection, so that it is usable (and
+    /// can be announced) at once: a takeover must not wait a second for DAD.
+    pub fn add_addr6(&mut self, index: u32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet6;
+        m.header.prefix_len = prefix;
+        m.header.scope = AddressScope::Universe;
+        m.header.index = index;
+        m.header.flags = AddressHeaderFlags::Nodad;
+        m.attributes.push(AddressAttribute::Address(IpAddr::V6(ip)));
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+    }
+
     pub fn del_addr(&mut self, addr: &Addr) -> io::Result<()> {
         let mut m = AddressMessage::default();
         m.header.family = match addr.ip {
@@ -184,6 +212,7 @@ impl Rtnl {
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut out = Vec::new();
         loop {
+            self.wait_readable()?;
             let (bytes, _) = self.sock.recv_from_full()?;
             let mut offset = 0;
             while offset < bytes.len() {
@@ -214,6 +243,23 @@ impl Rtnl {
                 }
                 offset += len;
             }
+        }
+    }
+}
+
+impl Rtnl {
+    /// The kernel answers at once; a bound keeps a worker from hanging if it ever does not.
+    fn wait_readable(&self) -> io::Result<()> {
+        let fd = self.sock.as_fd();
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        let ms = u16::try_from(REPLY_TIMEOUT.as_millis()).unwrap_or(u16::MAX);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no answer from the kernel",
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(io::Error::from(e)),
         }
     }
 }
@@ -276,6 +322,7 @@ fn addr_of(a: AddressMessage) -> Option<Addr> {
         }
     }
     Some(Addr {
+        global: a.header.scope == AddressScope::Universe,
         index: a.header.index,
         // IPv4 gives IFA_LOCAL (IFA_ADDRESS is the peer on point-to-point links); IPv6 only
         // IFA_ADDRESS.
