@@ -50,9 +50,10 @@ use heapless::{Deque, Vec};
 use crate::auth::Keyring;
 use crate::config::{HaCf, HaResources};
 use crate::engine::{
-    self, ClusterMessage, Engine, EngineConfig, MediumId, Node, NodeStatus, RxError, SendError,
-    Transmit, DEFAULT_HISTORY_BYTES, EVENT_QUEUE, MAXMSGHIST,
+    self, ClusterMessage, Engine, EngineConfig, MediumId, Node, NodeKind, NodeStatus, RxError,
+    SendError, Transmit, DEFAULT_HISTORY_BYTES, EVENT_QUEUE, MAXMSGHIST,
 };
+use crate::ipfail::{self, Ipfail, IpfailConfig, IpfailMsg};
 use crate::msg::Message;
 use crate::resources::{
     self, Action, ActionDone, GroupId, Holder, LogLine, LogMsg, NodeEvent, ParseError, ResourceMsg,
@@ -78,6 +79,9 @@ pub const HELD_MESSAGES: usize = 16;
 pub struct HeartbeatConfig<'a> {
     pub engine: EngineConfig,
     pub resources: ResourcesConfig<'a>,
+    /// Run ipfail built in ([`crate::ipfail`]): `ha.cf` has a `respawn` line for it
+    /// ([`ipfail::configured`]), which the daemon then does not spawn.
+    pub ipfail: bool,
 }
 
 impl<'a> HeartbeatConfig<'a> {
@@ -96,7 +100,11 @@ impl<'a> HeartbeatConfig<'a> {
         let engine = EngineConfig::from_hacf(hacf, local_node, uuid, generation, keys, seed)
             .map_err(SetupError::Engine)?;
         let resources = ResourcesConfig::from_config(local_node, hacf, haresources);
-        Ok(HeartbeatConfig { engine, resources })
+        Ok(HeartbeatConfig {
+            engine,
+            resources,
+            ipfail: ipfail::configured(hacf),
+        })
     }
 }
 
@@ -168,6 +176,10 @@ pub enum Event {
     /// More peers' messages overtook missing ones than can be held ([`HELD_MESSAGES`]): the
     /// oldest held one, from `from`, was handled before the messages it overtook.
     OutOfOrder { from: NodeId },
+    /// A line of ipfail's log ([`ipfail::LogMsg::line`] gives its text).
+    Ipfail(ipfail::LogMsg),
+    /// One of ipfail's messages could not be sent.
+    IpfailMessageNotSent { error: SendError },
 }
 
 impl From<Action> for Event {
@@ -197,6 +209,7 @@ pub struct Heartbeat<
 > {
     engine: Engine<NODES, MEDIA, HIST, HIST_BYTES>,
     resources: Resources<NODES, GROUPS>,
+    ipfail: Ipfail,
     events: Deque<Event, EVENT_QUEUE>,
     events_dropped: u32,
     /// Resource messages that overtook a missing message of their sender.
@@ -226,9 +239,18 @@ impl<
         }
         let resources = Resources::new(&cfg.resources).map_err(SetupError::Resources)?;
         let engine = Engine::new(&cfg.engine, now, wall_secs).map_err(SetupError::Engine)?;
+        let ipfail = Ipfail::new(&IpfailConfig {
+            enabled: cfg.ipfail,
+            local: engine.local_node(),
+            nodes: cfg.resources.nodes.len(),
+            keepalive: cfg.engine.keepalive,
+            auto_failback: cfg.resources.auto_failback,
+            groups: cfg.resources.groups.len(),
+        });
         let mut hb = Heartbeat {
             engine,
             resources,
+            ipfail,
             events: Deque::new(),
             events_dropped: 0,
             held: Vec::new(),
@@ -261,6 +283,9 @@ impl<
         self.engine.handle_timeout(now, wall_secs);
         self.pump(now);
         self.resources.handle_timeout(now);
+        self.pump(now);
+        let view = self.ipfail_view();
+        self.ipfail.handle_timeout(now, view);
         self.pump(now);
     }
 
@@ -304,6 +329,11 @@ impl<
         r
     }
 
+    /// See [`Engine::set_keys`].
+    pub fn set_keys(&mut self, keys: Keyring) -> Result<(), engine::SetupError> {
+        self.engine.set_keys(keys)
+    }
+
     /// See [`Engine::set_load_average`].
     pub fn set_load_average(&mut self, ld: &str) {
         self.engine.set_load_average(ld);
@@ -339,10 +369,14 @@ impl<
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.engine.poll_timeout(), self.resources.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.engine.poll_timeout(),
+            self.resources.poll_timeout(),
+            self.ipfail.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // -----------------------------------------------------------------------------------------
@@ -421,6 +455,19 @@ impl<
         &self.resources
     }
 
+    /// ipfail: whether it runs (or why not), our count and the peer's, a pending give-up.
+    pub fn ipfail(&self) -> &Ipfail {
+        &self.ipfail
+    }
+
+    /// Ping nodes whose status is `ping` (what ipfail counts).
+    pub fn ping_count(&self) -> u32 {
+        self.engine
+            .nodes()
+            .filter(|(_, n)| n.kind() == NodeKind::Ping && n.status() == NodeStatus::Ping)
+            .count() as u32
+    }
+
     // -----------------------------------------------------------------------------------------
     // The join.
 
@@ -453,9 +500,48 @@ impl<
                     self.push(Event::ResourceMessageNotSent { error });
                 }
             }
+            while let Some(out) = self.ipfail.poll_output() {
+                moved = true;
+                match out {
+                    ipfail::Output::Send(msg) => self.send_ipfail(now, wall, msg),
+                    ipfail::Output::GiveUp(set) => {
+                        let _ = self.resources.handle_ipfail_giveup(now, set);
+                    }
+                    ipfail::Output::Log(line) => self.push(Event::Ipfail(line)),
+                }
+            }
             if !moved && !self.release_held(now) {
                 break;
             }
+        }
+    }
+
+    fn send_ipfail(&mut self, now: Instant, wall: u64, msg: IpfailMsg) {
+        let local = self.engine.local_node();
+        let peer = self.ipfail.peer().unwrap_or(local);
+        let (Some(me), Some(them)) = (self.engine.node(local), self.engine.node(peer)) else {
+            return;
+        };
+        let (me, them) = (me.name.clone(), them.name.clone());
+        let mut num = [0u8; 20];
+        let mut m: Message<'_, RESOURCE_FIELDS> = Message::new();
+        let sent = match msg.write(&me, &them, &mut num, &mut m) {
+            Ok(()) => self
+                .engine
+                .send_cluster_message(now, wall, m.fields())
+                .map(|_| ()),
+            Err(_) => Err(SendError::TooLarge),
+        };
+        if let Err(error) = sent {
+            self.push(Event::IpfailMessageNotSent { error });
+        }
+    }
+
+    /// What ipfail sees of the cluster now.
+    fn ipfail_view(&self) -> ipfail::View {
+        ipfail::View {
+            ping_count: self.ping_count(),
+            stable: self.resources.is_stable(),
         }
     }
 
@@ -504,6 +590,10 @@ impl<
             .map_err(|_| ParseError::NotResource)
             .and_then(|msg| {
                 ResourceMsg::parse(&msg).map(|rm| {
+                    if let ResourceMsg::Resource(r) = &rm {
+                        self.ipfail
+                            .resource_report(now, m.from, r.isstable, r.info.is_some());
+                    }
                     self.resources.handle_message(now, m.from, &rm);
                 })
             });
@@ -517,6 +607,9 @@ impl<
 
     fn route(&mut self, now: Instant, e: engine::Event) {
         use engine::Event as E;
+        if self.route_to_ipfail(now, &e) {
+            return;
+        }
         match &e {
             E::Restarted { node, .. }
             | E::ReturnedAfterPartition { node }
@@ -573,7 +666,51 @@ impl<
             }
             _ => {}
         }
+        if e == E::CommUp {
+            // ipfail is a client started at comm-up, after the resource logic's turn.
+            let view = self.ipfail_view();
+            self.ipfail.comm_up(view);
+        }
         self.push(Event::Membership(e));
+    }
+
+    /// ipfail's share of an engine event (after the resource machine has had it, for comm-up:
+    /// ipfail starts after it). Whether ipfail consumed it.
+    fn route_to_ipfail(&mut self, now: Instant, e: &engine::Event) -> bool {
+        use engine::Event as E;
+        if !self.ipfail.is_running() {
+            return false;
+        }
+        let view = self.ipfail_view();
+        let is_ping = |hb: &Self, n: NodeId| {
+            hb.engine
+                .node(n)
+                .is_some_and(|n| n.kind() == NodeKind::Ping)
+        };
+        match e {
+            E::NodeStatus { node, status } => self.ipfail.node_status(view, *node, *status),
+            E::NodeDead { node, .. } => {
+                self.ipfail.node_status(view, *node, NodeStatus::Dead);
+                if is_ping(self, *node) {
+                    // A ping node's single link dies with it.
+                    self.ipfail
+                        .link_status(view, *node, ipfail::Link::PingNode, false);
+                }
+            }
+            E::LinkUp { node, medium } => {
+                self.ipfail
+                    .link_status(view, *node, ipfail::Link::Medium(*medium), true)
+            }
+            E::LinkDead { node, medium } => {
+                self.ipfail
+                    .link_status(view, *node, ipfail::Link::Medium(*medium), false)
+            }
+            E::Message(m) if Ipfail::wants(m.msg_type()) => {
+                return self.ipfail.handle_message(now, view, m.from, m);
+            }
+            _ => {}
+        }
+        false
     }
 
     fn push(&mut self, e: Event) {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod heartbeat;
+pub mod ipfail;
 pub mod msg;
 pub mod relay;
 pub mod resources;

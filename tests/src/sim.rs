@@ -835,6 +835,11 @@ impl<'s> World<'s> {
                     Scenario::node_name(from.index())
                 )),
                 Event::OutOfOrder { .. } => self.out.stats.out_of_order += 1,
+                Event::Ipfail(_) => {}
+                Event::IpfailMessageNotSent { error } => self.violation(format!(
+                    "{} could not send an ipfail message: {error:?}",
+                    Scenario::node_name(i)
+                )),
                 Event::ResourceMessageNotSent { error } => self.violation(format!(
                     "{} could not send a resource message: {error:?}",
                     Scenario::node_name(i)

@@ -593,6 +593,17 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
         )
     }
 
+    /// New keys (authkeys re-read, e.g. for a key rotation): packets are verified with every
+    /// key listed and signed with the active one from now on, retransmissions included. On
+    /// `Err` (no active key) nothing changed.
+    pub fn set_keys(&mut self, keys: Keyring) -> Result<(), SetupError> {
+        if keys.active().is_none() {
+            return Err(SetupError::NoSigningKey);
+        }
+        self.keys = keys;
+        Ok(())
+    }
+
     /// The `ld` text of the messages sent from now on: the first line of `/proc/loadavg`
     /// without its newline, or [`LOAD_AVERAGE_UNKNOWN`]. Longer text is cut.
     pub fn set_load_average(&mut self, ld: &str) {

@@ -1039,6 +1039,26 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         Ok(())
     }
 
+    /// ipfail's give-up ([`crate::ipfail`]): what `hb_standby <set>` does, without the
+    /// script's `Going standby` line (3.0.6's ipfail sends `ask_resources` itself).
+    pub fn handle_ipfail_giveup(
+        &mut self,
+        now: Instant,
+        set: StandbySet,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        if self.halted {
+            return Ok(());
+        }
+        if self.multi {
+            return Err(CommandError::NotSupported);
+        }
+        self.check_standby_timer();
+        self.request_standby(set.standby_set());
+        self.settle();
+        Ok(())
+    }
+
     /// The result of an [`Action`].
     pub fn handle_action_done(&mut self, now: Instant, done: ActionDone) {
         self.now = now;
@@ -1884,6 +1904,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// `hb_standby <set>`: the script logs and sends `ask_resources <set> me`.
     fn hb_standby(&mut self, set: RscSet) {
         self.log(LogMsg::GoingStandby(set));
+        self.request_standby(set);
+    }
+
+    /// `ask_resources <set> me`, as `hb_standby` and ipfail send it.
+    fn request_standby(&mut self, set: RscSet) {
         // Goes out only once our own side has taken it (see `local_message`).
         if self.loopback.push_back(Out::StandbyRequest(set)).is_err() {
             self.dropped = self.dropped.saturating_add(1);
