@@ -578,3 +578,53 @@ fn ipv6addr_acquire_advertise_and_release() {
         "own address gone: {addrs}"
     );
 }
+
+/// A group of an address and a script whose start fails: the address is taken, the script
+/// fails, and the whole group is released, so the address is gone again.
+#[test]
+fn a_failed_start_after_the_address_releases_the_address_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let pair = Pair::new("rsc5");
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner(
+        &dir,
+        ArpBurst {
+            repeat: 1,
+            interval: Duration::ZERO,
+        },
+        IPADDR2_ARP,
+    );
+    let script = dir.path().join("resource.d/broken");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nfor op; do :; done\n[ \"$op\" = start ] && exit 1\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let g = group("node1 198.51.100.83 broken\n");
+    let mut lines = Vec::new();
+    let outcome = pair.within(&pair.a, || runner.acquire_group(&g, &mut |l| lines.push(l)));
+    print(&lines);
+    assert_eq!(
+        outcome,
+        GroupOutcome::Failed {
+            resource: "broken".into()
+        }
+    );
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    let at = |t: &str| {
+        texts
+            .iter()
+            .position(|x| x.starts_with(t))
+            .unwrap_or_else(|| panic!("{t} not logged: {texts:#?}"))
+    };
+    assert!(
+        at("IPaddr: added 198.51.100.83/24") < at("Giving up resources due to failure of broken")
+    );
+    assert!(at("Releasing resource group") < at("IPaddr: removed 198.51.100.83/24 from ra0"));
+    let addrs = pair.addrs(&pair.a, "ra0");
+    assert!(
+        !addrs.iter().any(|l| l.contains("198.51.100.83")),
+        "198.51.100.83 left behind: {addrs:#?}"
+    );
+}

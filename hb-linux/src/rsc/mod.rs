@@ -1,5 +1,5 @@
 //! Resource groups started and stopped the way heartbeat's `ResourceManager` does it
-//! (spec §2.3–2.5), with `IPaddr`/`IPaddr2` done natively (spec §5).
+//! (spec §2.3–2.5), with `IPaddr`/`IPaddr2` (spec §5) and `IPv6addr` done natively.
 //!
 //! The daemon's action worker calls, on its own thread (every call blocks until the scripts
 //! are done or have timed out):
@@ -40,6 +40,9 @@
 //!   [`RunnerOptions::native_ip`] `false` sends them to scripts always. Their gratuitous ARP
 //!   / neighbour advertisement bursts continue in the background after `start` returns and
 //!   are ended by `stop` (and when the `Runner` is dropped).
+//!
+//! A [`Runner`] is `Send + Sync` (share it with `Arc`); the caller must not run two
+//! operations on the same group at once (heartbeat serialises resource actions, spec §4.10).
 //!
 //! Log lines are heartbeat's words (`Running <path> <args> <op>`, `Return code <rc> from
 //! <path>`, `Cannot locate resource script <name>`, …); `status` calls are logged at debug
@@ -664,6 +667,12 @@ mod tests {
         // "not " must come before the word running.
         assert!(status_says_running("running, not stopped"));
         assert!(!status_says_running("NoT is not running"));
+    }
+
+    #[test]
+    fn runner_can_be_shared_with_the_worker() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Runner>();
     }
 
     #[test]
