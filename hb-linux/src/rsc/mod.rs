@@ -5,7 +5,7 @@
 //! are done or have timed out):
 //!
 //! ```text
-//! let runner = Runner::new(RunnerOptions { env: ScriptEnv { … }, output: debugfile, ..RunnerOptions::new("/etc/ha.d") });
+//! let runner = Runner::new(RunnerOptions::for_daemon("/etc/ha.d", &log_config, node, hacf.debug));
 //! runner.acquire_group(&group, &mut |line: LogLine| logger.log_line(&line)) -> GroupOutcome
 //! runner.release_group(&group, &mut log) -> GroupOutcome
 //! runner.resource_status(&resource, &mut log) -> bool        // ResourceManager's we_own_resource
@@ -66,7 +66,7 @@ pub use arp::{ArpBurst, IPADDR2_ARP, IPADDR_ARP};
 pub use ip6::IPV6ADDR_NA;
 
 use crate::errno_text;
-use crate::log::{LogLine, Priority};
+use crate::log::{LogConfig, LogLine, Priority};
 
 /// heartbeat's search list for its single init directory (configure.in).
 pub const INIT_DIRS: [&str; 5] = [
@@ -252,6 +252,29 @@ impl RunnerOptions {
             ipaddr2_arp: IPADDR2_ARP,
             ipv6addr_na: IPV6ADDR_NA,
         }
+    }
+
+    /// What the daemon runs with: heartbeat's defaults; the scripts' environment from the
+    /// logging set up from ha.cf (`logfile`, `debugfile`, `logfacility`), the node name and
+    /// ha.cf's `debug` level; script output appended to the debug file; `HA_STOPRETRYMAX`
+    /// from the daemon's own environment, as ResourceManager reads it.
+    pub fn for_daemon(
+        ha_dir: impl Into<PathBuf>,
+        log: &LogConfig,
+        node: &str,
+        debug: u8,
+    ) -> RunnerOptions {
+        let mut o = RunnerOptions::new(ha_dir);
+        o.env.curhost = node.to_string();
+        o.env.debug = u32::from(debug);
+        o.env.logfile.clone_from(&log.logfile);
+        o.env.debuglog.clone_from(&log.debugfile);
+        o.env.logfacility = log.facility.map(|f| f.name().to_string());
+        o.output.clone_from(&log.debugfile);
+        if let Ok(v) = std::env::var("HA_STOPRETRYMAX") {
+            o.stop_retry_max = parse_stop_retry_max(&v);
+        }
+        o
     }
 
     pub fn resource_d(&self) -> PathBuf {
@@ -682,6 +705,25 @@ mod tests {
         assert_eq!(parse_stop_retry_max("0"), None);
         assert_eq!(parse_stop_retry_max("-1"), None);
         assert_eq!(parse_stop_retry_max("x"), Some(DEFAULT_STOP_RETRY_MAX));
+    }
+
+    #[test]
+    fn daemon_options_follow_the_logging_configuration() {
+        let mut log = LogConfig::stderr_only("node1");
+        log.logfile = Some("/var/log/ha-log".into());
+        log.debugfile = Some("/var/log/ha-debug".into());
+        log.facility = Some(hb_core::config::hacf::LogFacility::Local7);
+        let o = RunnerOptions::for_daemon("/etc/ha.d", &log, "node1", 2);
+        assert_eq!(o.resource_d(), Path::new("/etc/ha.d/resource.d"));
+        assert_eq!(o.output.as_deref(), Some(Path::new("/var/log/ha-debug")));
+        let vars: HashMap<String, String> = o.env.vars().into_iter().collect();
+        assert_eq!(vars["HA_LOGFILE"], "/var/log/ha-log");
+        assert_eq!(vars["HA_DEBUGLOG"], "/var/log/ha-debug");
+        assert_eq!(vars["HA_LOGFACILITY"], "local7");
+        assert_eq!(vars["HA_CURHOST"], "node1");
+        assert_eq!(vars["HA_debug"], "2");
+        assert_eq!(o.timeouts, Timeouts::default());
+        assert_eq!(o.ipaddr_arp, IPADDR_ARP);
     }
 
     #[test]
