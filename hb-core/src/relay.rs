@@ -77,6 +77,11 @@ const PET_ACK: u8 = 0x82;
 const FENCE_RESULT: u8 = 0x83;
 const STATUS: u8 = 0x84;
 
+/// The longest body [`encode`] writes (type, link, counter and fields, without header, MAC
+/// and CRC): a status of [`MAX_PORTS`] reports with the longest names. The buffer it is built
+/// in, on the stack of a relay board, need be no larger.
+const MAX_BODY: usize = 1 + 8 + 4 + 4 + 1 + MAX_PORTS * (1 + 6 * 4 + 1 + MAX_NAME_LEN);
+
 /// The value of a status report's last-pet age that means "never petted".
 const NEVER: u32 = u32::MAX;
 
@@ -459,7 +464,7 @@ pub fn encode(
     keys: &Keyring,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut body = [0u8; MAX_FRAME_LEN];
+    let mut body = [0u8; MAX_BODY];
     let mut w = SliceSink::new(&mut body);
     w.put(&[frame.body.code()])?;
     w.put(&frame.link.to_le_bytes())?;
