@@ -49,8 +49,13 @@ pub const CHIP_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(1);
 /// the others or the timers: 256 bytes is 22 ms of a 115200-baud line.
 pub const READ_BUDGET: usize = 256;
 
-/// Bytes queued for sending per port: two of the longest frames.
-pub const TX_QUEUE_LEN: usize = 2 * hb_core::relay::MAX_FRAME_LEN;
+/// Bytes queued for sending per port: one of the longest frames (with its delimiter) and, behind
+/// it, room for any answer but a status — an identify, pet acknowledgement or fence result is
+/// at most 59 bytes — so a host's pets and fences are answered even while a long heartbeat
+/// message is going out to it. A status request that finds the queue that full is dropped (and
+/// counted); the host asks again. One frame rather than two: the queues are most of the relay's
+/// memory, and a port at 115 200 baud drains a longest frame in 45 ms.
+pub const TX_QUEUE_LEN: usize = hb_core::relay::MAX_FRAME_LEN + 1 + 63;
 
 /// Events kept for [`Relay::next_event`]; later ones are counted and dropped.
 pub const EVENT_QUEUE_LEN: usize = 32;

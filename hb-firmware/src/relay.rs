@@ -9,6 +9,7 @@ use embedded_hal::digital::OutputPin;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 use hb_core::auth::Keyring;
 use hb_core::msg::compact::{self, Frame};
+use hb_core::msg::EncodeError;
 use hb_core::relay::{
     self, Body, Counter, FenceAction, FenceOutcome, PortFlags, PortReport, RelayError, RelayFrame,
     ReplayGuard, Status, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT,
@@ -150,19 +151,17 @@ impl<P, R, const N: usize, S: BorrowMut<Storage<N>>> core::fmt::Debug for Relay<
 }
 
 /// The relay's memory besides its ports and pins: the keys, a receive buffer and a send queue
-/// per port, what it knows of each host, its events and the buffer its own frames are encoded
-/// in. A board builds it in place in a static with [`Storage::init`], loads the keys with
+/// per port, what it knows of each host, and its events. A board builds it in place in a static with [`Storage::init`], loads the keys with
 /// [`Storage::keys_mut`] and lends it to [`Relay::with_storage`].
 pub struct Storage<const N: usize> {
     keys: Keyring,
     /// Each port's frame being received, still stuffed: a heartbeat is forwarded from here
     /// byte for byte, a relay frame is unstuffed in place here.
     rx: [LineBuf<MAX_FRAME_LEN>; N],
+    /// Each port's frames to send. The relay's own frames are encoded straight into it.
     tx: [TxQueue<TX_QUEUE_LEN>; N],
     hosts: [Host; N],
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
-    /// Frames the relay sends are encoded here.
-    out: [u8; MAX_FRAME_LEN],
 }
 
 impl<const N: usize> core::fmt::Debug for Storage<N> {
@@ -189,7 +188,6 @@ impl<const N: usize> Storage<N> {
             tx: [const { TxQueue::new() }; N],
             hosts: [const { Host::new() }; N],
             events: heapless::Deque::new(),
-            out: [0; MAX_FRAME_LEN],
         }
     }
 
@@ -198,6 +196,9 @@ impl<const N: usize> Storage<N> {
     /// the whole value on the stack first (measured: 6 KiB of stack for four ports), and a
     /// `static` initialised with `Storage::new()` lands in `.data`, a copy in flash, because
     /// an empty keyring is not all zeros.
+    // Not inlined: the empty keyring is still built on the stack (1.4 KiB), and inlined into
+    // the board's `main` that frame would stay for good, under every `poll`.
+    #[inline(never)]
     #[allow(unsafe_code)]
     pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
         let p = slot.as_mut_ptr();
@@ -216,7 +217,6 @@ impl<const N: usize> Storage<N> {
                 hosts.add(i).write(Host::new());
             }
             addr_of_mut!((*p).events).write(heapless::Deque::new());
-            addr_of_mut!((*p).out).write([0; MAX_FRAME_LEN]);
             slot.assume_init_mut()
         }
     }
@@ -904,9 +904,11 @@ where
                 reports.get(..N).unwrap_or_default(),
             )),
         };
-        let encoded = relay::encode(&frame, &st.keys, &mut st.out);
-        if let Ok(n) = encoded {
-            self.queue(i, n);
+        let Some(tx) = st.tx.get_mut(i) else {
+            return;
+        };
+        if !enqueue(tx, &st.keys, &frame) {
+            self.count(i, |s| &mut s.tx_dropped);
         }
     }
 
@@ -949,20 +951,14 @@ where
         self.send_frame(i, &frame);
     }
 
+    /// Encodes `frame` straight into port `i`'s send queue; a frame that does not fit is
+    /// dropped whole and counted, as a forwarded one is.
     fn send_frame(&mut self, i: usize, frame: &RelayFrame<'_>) {
-        let st = self.storage.borrow_mut();
-        if let Ok(n) = relay::encode(frame, &st.keys, &mut st.out) {
-            self.queue(i, n);
-        }
-    }
-
-    /// Queues the `n` bytes encoded in `out` for port `i`.
-    fn queue(&mut self, i: usize, n: usize) {
         let st = self.storage.borrow_mut();
         let Some(tx) = st.tx.get_mut(i) else {
             return;
         };
-        if !tx.push_frame(st.out.get(..n).unwrap_or_default(), false) {
+        if !enqueue(tx, &st.keys, frame) {
             self.count(i, |s| &mut s.tx_dropped);
         }
     }
@@ -1101,6 +1097,19 @@ where
         if self.storage.borrow_mut().events.push_back(e).is_err() {
             self.events_lost = self.events_lost.wrapping_add(1);
         }
+    }
+}
+
+/// Encodes `frame` straight into `tx`; false if it did not fit (nothing is queued then).
+fn enqueue(tx: &mut TxQueue<TX_QUEUE_LEN>, keys: &Keyring, frame: &RelayFrame<'_>) -> bool {
+    match relay::encode(frame, keys, tx.free_contiguous()) {
+        Ok(n) => {
+            tx.commit(n);
+            true
+        }
+        Err(EncodeError::BufferFull) => false,
+        // No signing key: nothing can be sent, and that is not a full queue.
+        Err(_) => true,
     }
 }
 

@@ -740,3 +740,49 @@ fn a_fence_on_a_line_that_cannot_be_driven_reports_a_pin_fault() {
     );
     assert_eq!(rig.pulses(1).len(), 1);
 }
+
+#[test]
+fn an_answer_fits_in_the_send_queue_behind_a_longest_frame() {
+    use hb_core::auth::{Keyring, Method};
+    use hb_core::relay::{FenceOutcome, RelayFrame, MAX_FRAME_LEN};
+    // SHA-256 has the longest MAC; every field at its longest.
+    let mut k = Keyring::new();
+    k.insert(15, Method::Sha256, b"k").unwrap();
+    k.set_active(15).unwrap();
+    let answers = [
+        Body::Identify {
+            version: relay::VERSION,
+            link: u64::MAX,
+            port: 3,
+            ports: 4,
+            pulse_ms: u32::MAX,
+            min_timeout_ms: u32::MAX,
+            max_timeout_ms: u32::MAX,
+        },
+        Body::PetAck {
+            counter: u32::MAX,
+            timeout_ms: u32::MAX,
+        },
+        Body::FenceResult {
+            counter: u32::MAX,
+            target: 3,
+            action: FenceAction::Off,
+            outcome: FenceOutcome::Done,
+        },
+    ];
+    for body in answers {
+        let mut out = [0u8; MAX_FRAME_LEN];
+        let frame = RelayFrame {
+            link: u64::MAX,
+            counter: u32::MAX,
+            body,
+        };
+        let n = relay::encode(&frame, &k, &mut out).unwrap();
+        // A forwarded frame is up to MAX_FRAME_LEN stuffed bytes and its delimiter.
+        assert!(
+            MAX_FRAME_LEN + 1 + n <= hb_firmware::TX_QUEUE_LEN,
+            "{} takes {n} bytes",
+            body.name()
+        );
+    }
+}
