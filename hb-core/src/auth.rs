@@ -317,10 +317,11 @@ impl Hasher {
             hex: [0; MAX_DIGEST_HEX],
             len: 0,
         };
-        match self.state {
+        match &self.state {
             State::Crc(d) => {
                 let mut b = [0u8; 16];
-                out.set(crate::msg::format_hex(u64::from(d.finalize()), &mut b).as_bytes());
+                let v = d.clone().finalize();
+                out.set(crate::msg::format_hex(u64::from(v), &mut b).as_bytes());
             }
             State::Md5(m) => finish_hmac(m, &mut out),
             State::Sha1(m) => finish_hmac(m, &mut out),
@@ -330,16 +331,17 @@ impl Hasher {
     }
 }
 
-/// Finalises one HMAC into `out`. Not inlined: inlined, the three methods' finalisations
+/// Finalises one HMAC into `out`. Not inlined, and given the state by reference (the copy that
+/// `finalize` consumes is made here): otherwise the three methods' states and finalisations
 /// (padding blocks, inner digest, outer state) each took their own stack in `finish`, 0.7 KiB
 /// together on a Cortex-M3, where only one ever runs.
 #[inline(never)]
-fn finish_hmac<D>(m: Hmac<D>, out: &mut Digest)
+fn finish_hmac<D>(m: &Hmac<D>, out: &mut Digest)
 where
     D: hmac::EagerHash,
-    Hmac<D>: Mac,
+    Hmac<D>: Mac + Clone,
 {
-    out.set_hex(&m.finalize().into_bytes());
+    out.set_hex(&m.clone().finalize().into_bytes());
 }
 
 impl Sink for Hasher {
