@@ -9,6 +9,7 @@
 pub mod hbctl;
 pub mod log;
 pub mod media;
+pub mod ping;
 pub mod respawn;
 pub mod rsc;
 pub mod state;
