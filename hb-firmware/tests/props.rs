@@ -164,3 +164,46 @@ proptest! {
         }
     }
 }
+
+/// `content ‖ CRC-32C(content)`, COBS-stuffed, without the delimiter: a frame with a good CRC.
+fn stuffed_frame(content: &[u8]) -> Vec<u8> {
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(content);
+    let mut raw = content.to_vec();
+    raw.extend_from_slice(&crc.to_le_bytes());
+    let mut out = vec![0u8; cobs::max_encoding_length(raw.len())];
+    let n = cobs::encode(&raw, &mut out);
+    out.truncate(n);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The relay forwards what `looks_like_frame` accepts without unstuffing it, and unstuffs
+    /// everything else in place as a relay frame: the two must agree on every input, or a
+    /// heartbeat would be lost (or a relay frame forwarded).
+    #[test]
+    fn looks_like_frame_is_unstuff_ok_and_class_0(
+        content in proptest::collection::vec(any::<u8>(), 0..300),
+        flip in proptest::option::of((any::<usize>(), 1u8..=255)),
+        noise in any::<bool>(),
+    ) {
+        use hb_core::msg::compact::{looks_like_frame, Frame};
+        let mut wire = if noise {
+            content.iter().map(|&b| b.max(1)).collect()
+        } else {
+            stuffed_frame(&content)
+        };
+        if let Some((at, x)) = flip {
+            if !wire.is_empty() {
+                let i = at % wire.len();
+                wire[i] = (wire[i] ^ x).max(1);
+            }
+        }
+        let looks = looks_like_frame(&wire);
+        let mut copy = wire.clone();
+        let unstuffed = Frame::unstuff(&mut copy)
+            .is_ok_and(|f| !hb_core::relay::is_relay_frame(&f));
+        prop_assert_eq!(looks, unstuffed, "{:02x?}", wire);
+    }
+}
