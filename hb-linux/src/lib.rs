@@ -13,6 +13,7 @@ pub mod ping;
 pub mod respawn;
 pub mod rsc;
 pub mod state;
+pub mod stonith;
 
 /// The C library's `strerror` text for an I/O error (`Permission denied`), without Rust's
 /// ` (os error 13)` suffix, so that our messages read like heartbeat's.

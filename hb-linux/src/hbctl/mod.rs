@@ -36,9 +36,26 @@ enum Command {
         #[arg(long)]
         syntax_only: bool,
     },
+    /// STONITH devices, as cluster-glue's stonith(8): -L, -t TYPE -h, -t TYPE -p PARAMS
+    /// -S|-l|-T reset|on|off NODE (also as `stonith`).
+    #[command(name = "stonith", disable_help_flag = true)]
+    Stonith {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Confirm a meatware reset: -c NODE [-w] (also as `meatclient`).
+    #[command(name = "meatclient", disable_help_flag = true)]
+    Meatclient {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
+    // `stonith` and `meatclient` are this program under those names (symlinks).
+    if let Some(code) = crate::stonith::cli::dispatch_argv0() {
+        return ExitCode::from(code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -49,6 +66,8 @@ pub fn main() -> ExitCode {
     };
     let mut stdout = std::io::stdout().lock();
     let code = match cli.command {
+        Command::Stonith { args } => crate::stonith::cli::run_stonith("stonith", &args),
+        Command::Meatclient { args } => crate::stonith::cli::run_meatclient("meatclient", &args),
         Command::Decode(args) => decode::run(&args, &mut stdout),
         Command::CheckConfig {
             dir,
