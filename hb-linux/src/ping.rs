@@ -27,6 +27,7 @@
 
 use hb_core::config::hacf::Medium;
 use hb_core::config::HaCf;
+use hb_core::engine::NodeId;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -81,6 +82,16 @@ impl PingTarget {
         }
         Ok(out)
     }
+}
+
+/// The core's node id of ping target `index` (ping nodes follow the cluster nodes).
+pub fn ping_node_id(cf: &HaCf, index: usize) -> Option<NodeId> {
+    u8::try_from(cf.nodes.len() + index).ok().map(NodeId)
+}
+
+/// The ping target of the core's node `node`, if it is a ping node.
+pub fn ping_target_index(cf: &HaCf, node: NodeId) -> Option<usize> {
+    node.index().checked_sub(cf.nodes.len())
 }
 
 fn resolve(host: &str, v6: bool, directive: &str) -> Result<IpAddr, String> {
@@ -381,6 +392,9 @@ mod tests {
         assert_eq!(names, ["198.51.100.7", "grp", "2001:db8::1"]);
         assert_eq!(t[1].addrs.len(), 2);
         assert!(t[2].addrs[0].is_ipv6());
+        assert_eq!(ping_node_id(&cf, 1), Some(NodeId(3)));
+        assert_eq!(ping_target_index(&cf, NodeId(3)), Some(1));
+        assert_eq!(ping_target_index(&cf, NodeId(1)), None);
     }
 
     fn pinger_without_sockets() -> Pinger {
