@@ -79,7 +79,8 @@ pub struct RespawnConfig {
     pub kill_wait: Duration,
     /// `debug` > 0 in ha.cf: also log heartbeat's `Client …` lines (see the module docs).
     pub debug: bool,
-    /// Extra environment for the children (heartbeat passes `HA_*` variables).
+    /// Extra environment for the children: heartbeat's children inherit its `HA_*` variables
+    /// (`HA_debug`, `HA_LOGFILE`, …), e.g. [`crate::rsc::ScriptEnv::vars`].
     pub env: Vec<(String, String)>,
 }
 

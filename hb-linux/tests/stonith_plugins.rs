@@ -383,7 +383,7 @@ fn run(env: &PluginEnv, args: &[&str]) -> (u8, String, String) {
 
 #[test]
 fn stonith_command_lists_helps_and_resets() {
-    let (_dir, env) = plugin_dir();
+    let (dir, env) = plugin_dir();
     assert_eq!(
         run(&env, &["-L"]),
         (
@@ -449,6 +449,23 @@ fn stonith_command_lists_helps_and_resets() {
     let (code, _, err) = run(&env, &["-t", "null", "-S"]);
     assert_eq!(code, 1);
     assert!(err.starts_with("Must specify either -p option"), "{err}");
+    // -F: the first line that is not a comment; -c repeats.
+    let file = dir.path().join("null.cfg");
+    std::fs::write(&file, "# hosts\n\nn1 n2\n").unwrap();
+    assert_eq!(
+        run(
+            &env,
+            &["-t", "null", "-F", file.to_str().unwrap(), "-c", "2", "n2"]
+        ),
+        (
+            0,
+            String::new(),
+            "info: Host null-reset: n2\ninfo: Host null-reset: n2\n".into()
+        )
+    );
+    let (code, out, _) = run(&env, &["-t", "null", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("STONITH Device: null"));
     let (code, _, err) = run(&env, &["-x"]);
     assert_eq!(code, 1);
     assert!(

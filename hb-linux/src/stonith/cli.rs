@@ -39,6 +39,11 @@ pub fn stonith_main(
             words.extend(args[i..].iter().cloned());
             break;
         }
+        // Not in glue's getopt string, but what people type (and clap's habit in hbctl).
+        if a == "--help" {
+            opts.push(('h', None));
+            continue;
+        }
         let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
             words.push(a.clone());
             continue;
