@@ -406,8 +406,8 @@ fn stonith_command_lists_helps_and_resets() {
     let (code, out, _) = run(&env, &["-t", "external/recorder", "-h"]);
     assert_eq!(code, 0);
     assert!(out.contains(
-        "STONITH Device: external/recorder - Records calls, for tests\n\
-         For more information see http://example.invalid/recorder\n\
+        "STONITH Device: external/recorder - Records calls, for tests\n\n\
+         For more information see http://example.invalid/recorder\n\n\
          List of valid parameter names for external/recorder STONITH device:\n\thostlist\n\tpasswd\n"
     ), "{out}");
     let (code, out, _) = run(&env, &["-h"]);

@@ -213,9 +213,8 @@ impl Plugin for External {
             InfoKind::Url => "getinfo-devurl",
             InfoKind::Xml => "getinfo-xml",
         };
+        // As the plugin printed it, line end included: glue prints it so (`stonith -h`).
         self.info_call(op)
-            .map(|s| s.trim_end().to_string())
-            .filter(|s| !s.is_empty())
     }
 
     fn config_names(&mut self) -> Result<Vec<String>, StonithError> {
