@@ -379,3 +379,88 @@ fn debug_adds_heartbeats_client_lines() {
         format!("Client {killed} (pid={pid}) killed by signal 10.")
     );
 }
+
+/// The same children as a run of Debian's heartbeat 3.0.6 on this kind of machine (`respawn`
+/// lines for a script that exits 3, one that exits 100 after a second and one that runs
+/// until stopped, then `heartbeat -k`), which logged, pids aside and in this order:
+/// `Starting child client "…" (0,0)` ×3, then for the first script ten times
+/// `WARN: Managed … process N exited with return code 3.` / `ERROR: Respawning client "…":` /
+/// `Starting child client "…"`, the eleventh death followed by
+/// `ERROR: Client … "respawning too fast"`; the second `WARN: Managed … exited with return code
+/// 100.` and nothing else; at shutdown `killing … process group N with signal 15` for the third
+/// and `client […] is not running.` for the second and then the first.
+#[test]
+fn matches_a_heartbeat_3_0_6_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let dies = script(dir.path(), "dies.sh", "exit 3");
+    let hundred = script(dir.path(), "hundred.sh", "sleep 0.2; exit 100");
+    let long = script(dir.path(), "long.sh", "exec sleep 300");
+    let mut r = Respawner::new(vec![spec(&dies), spec(&hundred), spec(&long)], fast());
+    let mut logs = r.start_all(Instant::now());
+    logs.extend(drive(&mut r, |r, logs| {
+        count(logs, "respawning too fast") == 1 && r.pids().len() == 1
+    }));
+    let shape: Vec<(Priority, String)> = logs
+        .iter()
+        .filter(|l| !l.text.contains(" as uid "))
+        .map(|l| {
+            // Pids differ from run to run.
+            let t = l
+                .text
+                .split(' ')
+                .map(|w| if w.parse::<u32>().is_ok() { "N" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ");
+            (l.priority, t)
+        })
+        .collect();
+    let (u, g) = {
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        (me.uid.as_raw(), me.gid.as_raw())
+    };
+    let starting = |c: &str| {
+        (
+            Priority::Info,
+            format!("Starting child client \"{c}\" ({u},{g})"),
+        )
+    };
+    let mut want = vec![starting(&dies), starting(&hundred), starting(&long)];
+    let died = (
+        Priority::Warn,
+        format!("Managed {dies} process N exited with return code 3."),
+    );
+    for _ in 0..10 {
+        want.push(died.clone());
+        want.push((Priority::Error, format!("Respawning client \"{dies}\":")));
+        want.push(starting(&dies));
+    }
+    want.push(died);
+    want.push((
+        Priority::Error,
+        format!("Client {dies} \"respawning too fast\""),
+    ));
+    let hundred_line = (
+        Priority::Warn,
+        format!("Managed {hundred} process N exited with return code 100."),
+    );
+    // The exit 100 lands somewhere among the first script's deaths.
+    let mut got = shape.clone();
+    let at = got
+        .iter()
+        .position(|l| *l == hundred_line)
+        .expect("the exit 100 is logged");
+    got.remove(at);
+    assert_eq!(got, want);
+    let stop = r.stop_all_blocking();
+    let pid = stop[0].text.split(' ').nth(4).unwrap().to_string();
+    assert_eq!(
+        texts(&stop),
+        [
+            format!("killing {long} process group {pid} with signal 15"),
+            format!("client [{hundred}] is not running."),
+            format!("client [{dies}] is not running."),
+        ]
+    );
+}
