@@ -1,8 +1,9 @@
 //! One cluster node, whole: membership and reliable delivery ([`Engine`]) joined with resource
-//! ownership ([`Resources`]). This is the sans-IO engine of design §2: the daemon (or the
-//! simulator) feeds it packets, time, operator commands and the results of resource actions,
-//! and takes out packets, [`Event`]s (membership, `Acquire`, `Release`, `Fence`, `Reboot`,
-//! `Exit`, log lines) and the next deadline.
+//! ownership ([`Resources`]) and, when `ha.cf` respawns it, ipfail ([`Ipfail`]). This is the
+//! sans-IO engine of design §2, which calls it `Engine<NODES, MEDIA, GROUPS>`: the daemon (or
+//! the simulator) feeds it packets, time, operator commands and the results of resource
+//! actions, and takes out packets, [`Event`]s (membership, `Acquire`, `Release`, `Fence`,
+//! `Reboot`, `Exit`, log lines) and the next deadline.
 //!
 //! # How the two machines are joined
 //! Every input goes to the machine it concerns, and then everything that follows from it is
@@ -19,6 +20,14 @@
 //! | `NoLocalHeartbeat` | [`Command::Restart`] |
 //! | `Message` of a resource type from a peer | [`ResourceMsg::parse`], [`Resources::handle_message`] |
 //! | `Message` of a resource type from us | nothing: [`Resources`] loops its own back |
+//!
+//! ipfail ([`crate::ipfail`]) is a client started at comm-up, after the resource machine has
+//! taken it. It sees status changes (`NodeStatus`, `NodeDead` as `dead`), link changes (`LinkUp`,
+//! `LinkDead`, and a ping node's death as its link's), the peer's `resource` reports (as they
+//! reach [`Resources`]) and the messages of its own types, which it consumes while it runs.
+//! Its messages go to [`Engine::send_cluster_message`], its give-up to
+//! [`Resources::handle_ipfail_giveup`], its log lines out as [`Event::Ipfail`]. What it counts
+//! is [`Heartbeat::ping_count`]; what it knows, [`Heartbeat::ipfail`].
 //!
 //! Every message [`Resources::poll_message`] hands out goes to
 //! [`Engine::send_cluster_message`] (our `shutdone` among them). The engine never waits for a

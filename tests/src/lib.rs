@@ -1,7 +1,8 @@
 //! hb's system tests. Today: the deterministic simulator ([`sim`]) behind `hbsim`.
 //!
 //! A seed makes a [`Scenario`] (2–8 nodes, 1–3 media, groups, `auto_failback` mode, STONITH or
-//! not, network faults, crashes, commands, attacks); [`sim::run`] plays it on one virtual clock
+//! not, ping nodes and ipfail, network faults, crashes, stalled daemons, lost ping nodes, key
+//! rotation, commands, attacks); [`sim::run`] plays it on one virtual clock
 //! with hb-core's [`Heartbeat`](hb_core::heartbeat::Heartbeat) as every node and checks, after
 //! every step:
 //!
@@ -16,20 +17,32 @@
 //!    packet loss, so a split is defined by what the nodes concluded; check 3's lower bound
 //!    makes sure they only conclude it after a dead time of silence.
 //! 3. **Deaths detected in time.** A node declares a peer dead no earlier than `deadtime` after
-//!    the newest status it took from it, and a node that stopped is declared dead by every
-//!    live peer that had it alive no later than its dead time (the `dt` of the last status
-//!    taken from it; `initdead` while the peer's comm was not up) plus one keepalive after the
-//!    last status that peer took from it.
+//!    the newest status it took from it, and a node that stopped, or whose daemon stalled, is
+//!    declared dead by every live peer that had it alive no later than its dead time (the `dt`
+//!    of the last status taken from it; `initdead` while the peer's comm was not up) plus one
+//!    keepalive after the last status that peer took from it (or when that peer runs again,
+//!    if it was stalled itself). A stalled daemon whose comm was up, and whose stall outlasted
+//!    the longest dead time it advertises, says `No local heartbeat` at its first timeout after
+//!    the stall (unless it said so before or is already leaving).
 //! 4. **No flapping.** A group's holders change only within a bounded time after a cause: a
-//!    node starting, stopping or being declared dead, a connectivity change, a command, a
-//!    fence, a failed action (the failed-start hand-over comes 30 s later).
-//! 5. **Attacks change nothing.** A recent packet re-signed with a wrong key, or a packet of an
+//!    node starting, stopping, stalling or being declared dead, a connectivity change, a
+//!    command, a fence, a failed action (the failed-start hand-over comes 30 s later), or an
+//!    ipfail give-up (`giveup() called` after a `Giving up …` decision; a ping node's death or
+//!    return alone is no cause). auto_failback and heals act through these.
+//! 5. **ipfail gives everything away only for a difference.** When a node's ipfail decides to
+//!    give up `all` (`Giving up because we have less visible ping nodes.` or `… we were told
+//!    that we have less ping nodes.`), that node reaches fewer ping nodes than its peer, unless
+//!    some node's reachability changed or a daemon stalled within `deadtime + 2 keepalives +
+//!    5 s` (counts lag by `deadping` and the messages carrying them). With equal counts nothing
+//!    moves for ipfail, but for `auto_failback on`'s hand-back of foreign groups.
+//! 6. **Attacks change nothing.** A recent packet re-signed with a wrong key, or a packet of an
 //!    earlier generation of a node whose current generation the receiver knows, is refused
 //!    and leaves the receiver's state (every accessor), its packets and its events (but a
 //!    `ReplayRejected` notice) as they were.
 //!
-//! Also checked: no intact packet refused as malformed or unauthenticated, no corrupted one
-//! taken, no events or resource messages lost, no node exits while it holds a group, and after
+//! Also checked: no intact packet refused as malformed or unauthenticated (during a key rotation
+//! too: every node lists both keys before any signs with the new one, so none is declared dead
+//! for it), no corrupted one taken, no events or resource messages lost, no node exits while it holds a group, and after
 //! the settle time (faults over, everything healed and started) every group has exactly one
 //! holder with no action in flight.
 

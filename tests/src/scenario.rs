@@ -2,8 +2,8 @@
 //! media, groups, `auto_failback`, STONITH, timings, authentication), the network (per link and
 //! medium: loss, delay, jitter, duplication, corruption), the fake daemon (action times and
 //! failures, fencing) and a schedule of faults. After `fault_end` every partition heals,
-//! every stopped node starts again, actions and fences stop failing, and the cluster has
-//! `end - fault_end` to settle.
+//! every stopped node starts again, every ping node answers everyone, actions and fences stop
+//! failing, and the cluster has `end - fault_end` to settle.
 
 use std::fmt;
 
@@ -15,6 +15,8 @@ use crate::rng::Rng;
 
 /// Capacities of the simulated nodes' engines.
 pub const MAX_NODES: usize = 8;
+/// Ping nodes (`ping` lines) at most.
+pub const MAX_PING_NODES: usize = 2;
 pub const MAX_MEDIA: usize = 4;
 pub const MAX_GROUPS: usize = 8;
 
@@ -88,6 +90,23 @@ pub enum Fault {
     InjectReplay {
         to: usize,
     },
+    /// The node stops hearing ping node `ping` (its own uplink fails) for `restore_after` ms.
+    PingLoss {
+        node: usize,
+        ping: usize,
+        restore_after: u64,
+    },
+    /// Ping node `ping` stops answering anyone for `restore_after` ms.
+    PingDown {
+        ping: usize,
+        restore_after: u64,
+    },
+    /// The node's daemon stops running (its loop is stalled: no timers, no packets read, no
+    /// action results taken) for `ms`, longer than the dead time, then goes on.
+    Stall {
+        node: usize,
+        ms: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +123,14 @@ pub struct Scenario {
     pub warntime: u64,
     pub initdead: u64,
     pub auth: Method,
+    /// Key rotation: at `.0` ms every node has a second key (index 2, method `.2`) and signs
+    /// with it, node `i` switching at `.0 + i × .1` ms (authkeys rewritten and re-read on each
+    /// in turn). Nodes started after `.0` list both keys and sign with the new one.
+    pub key_rotation: Option<(u64, u64, Method)>,
+    /// `ping` lines.
+    pub ping_nodes: usize,
+    /// `respawn hacluster /usr/lib/heartbeat/ipfail`: ipfail runs built in.
+    pub ipfail: bool,
     /// `links[(from * nodes + to) * media + m]`.
     pub links: Vec<LinkParams>,
     /// When each node first starts (ms).
@@ -192,6 +219,16 @@ impl Scenario {
         let warntime = deadtime * 3 / 4;
         let initdead = deadtime * r.range(2, 3);
         let auth = *r.pick(&[Method::Crc, Method::Md5, Method::Sha1, Method::Sha256]);
+        let ping_nodes = if r.chance(if nodes == 2 { 500 } else { 150 }) {
+            r.range(1, MAX_PING_NODES as u64) as usize
+        } else {
+            0
+        };
+        let ipfail = ping_nodes > 0 && r.chance(800);
+        let key_rotation = r.chance(150).then(|| {
+            let method = *r.pick(&[Method::Md5, Method::Sha1, Method::Sha256]);
+            (r.range(5_000, 40_000), r.range(0, 3 * deadtime), method)
+        });
 
         // Each medium has a character (clean, lossy, bad); each direction of it varies a little.
         let mut links = Vec::with_capacity(nodes * nodes * media_count);
@@ -230,7 +267,7 @@ impl Scenario {
             let at = sched.range(2000, fault_end);
             let node = sched.below(nodes as u64) as usize;
             let restart_after = (!sched.chance(200)).then(|| sched.range(1000, 20_000));
-            let roll = sched.below(100);
+            let roll = sched.below(if ping_nodes > 0 { 130 } else { 108 });
             let fault = match roll {
                 0..=19 => Fault::Crash {
                     node,
@@ -284,7 +321,22 @@ impl Scenario {
                     stop: sched.chance(250),
                 },
                 80..=89 => Fault::InjectWrongKey { to: node },
-                _ => Fault::InjectReplay { to: node },
+                90..=99 => Fault::InjectReplay { to: node },
+                100..=107 => Fault::Stall {
+                    node,
+                    // Past the dead time and a keepalive (so peers must have seen it dead),
+                    // up to three dead times.
+                    ms: sched.range(deadtime + 2 * keepalive + 100, 3 * deadtime + 2000),
+                },
+                108..=121 => Fault::PingLoss {
+                    node,
+                    ping: sched.below(ping_nodes as u64) as usize,
+                    restore_after: sched.range(500, 4 * deadtime + 10_000),
+                },
+                _ => Fault::PingDown {
+                    ping: sched.below(ping_nodes as u64) as usize,
+                    restore_after: sched.range(500, 4 * deadtime + 10_000),
+                },
             };
             faults.push((at, fault));
         }
@@ -304,6 +356,9 @@ impl Scenario {
             warntime,
             initdead,
             auth,
+            key_rotation,
+            ping_nodes,
+            ipfail,
             links,
             start_at,
             faults,
@@ -333,6 +388,11 @@ impl Scenario {
         format!("node{}", i + 1)
     }
 
+    /// Ping node `p`'s address (its node name).
+    pub fn ping_name(p: usize) -> String {
+        format!("10.255.0.{}", p + 1)
+    }
+
     /// `ha.cf` for this scenario.
     pub fn hacf(&self) -> String {
         let mut s = format!(
@@ -359,6 +419,12 @@ impl Scenario {
         );
         if self.stonith {
             s += "stonith null /etc/ha.d/stonith.cfg\n";
+        }
+        for p in 0..self.ping_nodes {
+            s += &format!("ping {}\n", Scenario::ping_name(p));
+        }
+        if self.ipfail {
+            s += "respawn hacluster /usr/lib/heartbeat/ipfail\n";
         }
         let names: Vec<String> = (0..self.nodes).map(Scenario::node_name).collect();
         s += &format!("node {}\ncrm off\n", names.join(" "));
@@ -396,6 +462,20 @@ impl fmt::Display for Scenario {
             "  keepalive {} ms, warntime {} ms, deadtime {} ms, initdead {} ms, auth {:?}",
             self.keepalive, self.warntime, self.deadtime, self.initdead, self.auth
         )?;
+        if let Some((at, spacing, method)) = self.key_rotation {
+            writeln!(
+                f,
+                "  key rotation to index 2 ({method:?}) from {at} ms, {spacing} ms apart"
+            )?;
+        }
+        if self.ping_nodes > 0 {
+            writeln!(
+                f,
+                "  {} ping node(s), ipfail {}",
+                self.ping_nodes,
+                if self.ipfail { "on" } else { "off" }
+            )?;
+        }
         let worst = self.links.iter().map(|l| l.loss).max().unwrap_or(0);
         writeln!(
             f,

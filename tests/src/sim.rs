@@ -14,6 +14,14 @@
 //! * The fake daemon: actions take their time (some are slow), starts and stops fail (a failed
 //!   stop asks for a reboot, which the simulator performs), fencing takes its time and fails or
 //!   resets its target.
+//! * Ping nodes answer each node's pings as the node's reachability says: a node loses its
+//!   ping node (its uplink fails), or a ping node stops answering everyone; both come back.
+//!   With ipfail configured, the nodes run it built in.
+//! * A daemon stalls (its loop stops: no timers, no packets read, no action results taken) for
+//!   longer than the dead time, then goes on: its peers must see it dead, and it must notice
+//!   (`No local heartbeat`) while they handle its return.
+//! * Key rotation: a second key is added everywhere, then the nodes switch to signing with it
+//!   one after the other.
 //! * Operators: `hb_standby` and `hb_takeover` with every set (two nodes).
 //! * An attacker: packets signed with a wrong key, packets of an earlier generation replayed.
 //!
@@ -31,20 +39,33 @@ use hb_core::engine::{
     self, Encoding, MediumId, NodeId, NodeStatus, RxError, DEFAULT_HISTORY_BYTES, MAXMSGHIST,
 };
 use hb_core::heartbeat::{Command, Event, Heartbeat, HeartbeatConfig};
+use hb_core::ipfail;
 use hb_core::msg::{self, compact, Field, Format, Message, DEFAULT_FIELDS};
 use hb_core::resources::{ActionDone, FenceResult, GroupId, RQSTDELAY};
 use hb_core::time::Instant;
 
 use crate::rng::Rng;
-use crate::scenario::{Fault, MediumKind, Scenario, MAX_GROUPS, MAX_MEDIA, MAX_NODES};
+use crate::scenario::{
+    Fault, MediumKind, Scenario, MAX_GROUPS, MAX_MEDIA, MAX_NODES, MAX_PING_NODES,
+};
 
 /// Eight nodes on a medium that loses 30 % need 64 held messages to keep every resource
-/// message in order (the default, 16, serves four).
-pub type Hb = Heartbeat<MAX_NODES, MAX_MEDIA, MAX_GROUPS, MAXMSGHIST, DEFAULT_HISTORY_BYTES, 64>;
+/// message in order (the default, 16, serves four). The engine's node table also holds the
+/// ping nodes.
+pub type Hb = Heartbeat<
+    { MAX_NODES + MAX_PING_NODES },
+    MAX_MEDIA,
+    MAX_GROUPS,
+    MAXMSGHIST,
+    DEFAULT_HISTORY_BYTES,
+    64,
+>;
 
 /// The wall clock of the simulated machines at virtual time 0.
 const WALL_START: u64 = 0x6b02_14a8;
 const KEY: &[u8] = b"simulated cluster key";
+/// The key a rotation switches to (index 2).
+const NEW_KEY: &[u8] = b"the next cluster key";
 const WRONG_KEY: &[u8] = b"an attacker's guess";
 /// Packets of earlier incarnations kept per node for replay attacks.
 const OLD_PACKETS: usize = 16;
@@ -55,6 +76,11 @@ const FAILED_START_STANDBY: u64 = 30_000;
 const SETTLED_LOSS: u64 = 20;
 /// A node returning after a partition makes both sides give up and restart 2 s later.
 const PARTITION_RESTART: u64 = 2000;
+/// A ping node answers an echo this long after it was sent.
+const PING_RTT: u64 = 3;
+/// ipfail learns of a ping change within `deadping` and a keepalive, and the counts travel
+/// (with retransmissions) within this much more.
+const IPFAIL_MESSAGES: u64 = 5000;
 
 /// What one run found.
 #[derive(Debug, Default)]
@@ -75,6 +101,10 @@ pub struct Stats {
     pub unsettled: bool,
     /// Resource messages handled out of order (more overtook missing ones than are held).
     pub out_of_order: u64,
+    /// ipfail give-ups carried out (`giveup() called` after a decision).
+    pub ipfail_giveups: u64,
+    /// Daemons stalled.
+    pub stalls: u64,
 }
 
 impl Outcome {
@@ -166,6 +196,46 @@ enum Ev {
         id: usize,
     },
     FaultsEnd,
+    /// Ping node `ping` answers `node`'s echo.
+    PingReply {
+        node: usize,
+        epoch: u32,
+        ping: usize,
+    },
+    /// A ping loss (of one node, or of everyone) ends.
+    PingRestore {
+        node: Option<usize>,
+        ping: usize,
+    },
+    /// The stall of `node` that lasts until `until` ends (if it still does).
+    StallEnd {
+        node: usize,
+        until: u64,
+    },
+    /// Key rotation: every node lists the new key (`node` None), or `node` signs with it.
+    Rotate {
+        node: Option<usize>,
+    },
+}
+
+impl Ev {
+    /// The node whose daemon must be running to take this (deferred while it is stalled).
+    fn taker(&self) -> Option<usize> {
+        match self {
+            Ev::Deliver { to, .. } => Some(*to),
+            Ev::ActionDone { node, .. }
+            | Ev::FenceDone { node, .. }
+            | Ev::PingReply { node, .. } => Some(*node),
+            Ev::Fault(
+                Fault::Shutdown { node, .. }
+                | Fault::Standby { node, .. }
+                | Fault::Takeover { node, .. },
+            ) => Some(*node),
+            Ev::Fault(Fault::InjectWrongKey { to } | Fault::InjectReplay { to }) => Some(*to),
+            Ev::Rotate { node } => *node,
+            _ => None,
+        }
+    }
 }
 
 struct Queued {
@@ -233,6 +303,22 @@ struct SimNode {
     fail_stop: u32,
     recent: VecDeque<Captured>,
     old: VecDeque<Captured>,
+    /// Ping nodes that do not answer this node (its uplink to them failed).
+    ping_lost: u32,
+    /// Its daemon is stalled until then.
+    stalled_until: Option<u64>,
+    /// When it last ran again after a stall (it notices deaths then at the earliest).
+    resumed_at: u64,
+    /// This incarnation reported `No local heartbeat`.
+    no_local_heartbeat: bool,
+    /// It ran again after a stall and must say `No local heartbeat` at its first timeout.
+    owes_no_local_heartbeat: bool,
+    /// Its current stall is long enough for that.
+    stall_must_show: bool,
+    /// The give-up ipfail decided last (`Giving up …`), until it is carried out.
+    ipfail_giveup: Option<bool>,
+    /// It signs with the rotated key.
+    rotated: bool,
 }
 
 /// A death a live peer has to notice.
@@ -276,6 +362,13 @@ struct World<'s> {
     /// The last start of the group failed (legacy mode leaves such a group stopped).
     start_failed: Vec<bool>,
     pending: Vec<Pending>,
+    /// Ping nodes down for everyone.
+    ping_down: u32,
+    /// The last change of any node's ping reachability, and the last stall.
+    ping_changed_at: Option<u64>,
+    stalled_at: Option<u64>,
+    /// Every node lists the rotated key.
+    new_keys: Option<Keyring>,
     verbose: bool,
     opts: Options,
     out: Outcome,
@@ -330,6 +423,14 @@ impl<'s> World<'s> {
                 fail_stop: 0,
                 recent: VecDeque::new(),
                 old: VecDeque::new(),
+                ping_lost: 0,
+                stalled_until: None,
+                resumed_at: 0,
+                no_local_heartbeat: false,
+                owes_no_local_heartbeat: false,
+                stall_must_show: false,
+                ipfail_giveup: None,
+                rotated: false,
             })
             .collect();
         let mut w = World {
@@ -354,6 +455,10 @@ impl<'s> World<'s> {
             shared: false,
             start_failed: vec![false; sc.groups.len()],
             pending: Vec::new(),
+            ping_down: 0,
+            ping_changed_at: None,
+            stalled_at: None,
+            new_keys: None,
             verbose,
             opts,
             out: Outcome::default(),
@@ -367,7 +472,40 @@ impl<'s> World<'s> {
             w.schedule(*at, Ev::Fault(*f));
         }
         w.schedule(sc.fault_end, Ev::FaultsEnd);
+        if let Some((at, spacing, _)) = sc.key_rotation {
+            w.schedule(at, Ev::Rotate { node: None });
+            for i in 0..n {
+                let node = Some(i);
+                w.schedule(at + (i as u64 + 1) * spacing.max(1), Ev::Rotate { node });
+            }
+        }
         w
+    }
+
+    /// The keyring a node uses now: the cluster key, and after a rotation began the new one
+    /// too (signing with it once the node switched).
+    fn keys_for(&self, i: usize) -> Keyring {
+        match &self.new_keys {
+            None => self.keys.clone(),
+            Some(k) => {
+                let mut k = k.clone();
+                k.set_active(if self.nodes[i].rotated { 2 } else { 1 })
+                    .expect("both keys listed");
+                k
+            }
+        }
+    }
+
+    /// Whether node `i` hears ping node `p`.
+    fn reaches_ping(&self, i: usize, p: usize) -> bool {
+        (self.ping_down | self.nodes[i].ping_lost) & (1 << p) == 0
+    }
+
+    /// Ping nodes node `i` hears.
+    fn ping_count(&self, i: usize) -> u32 {
+        (0..self.sc.ping_nodes)
+            .filter(|&p| self.reaches_ping(i, p))
+            .count() as u32
     }
 
     fn schedule(&mut self, at: u64, ev: Ev) {
@@ -440,7 +578,10 @@ impl<'s> World<'s> {
                 .nodes
                 .iter()
                 .enumerate()
-                .filter_map(|(i, n)| n.next_timeout.map(|t| (t, i)))
+                .filter_map(|(i, n)| {
+                    let t = n.next_timeout?;
+                    Some((t.max(n.stalled_until.unwrap_or(0)), i))
+                })
                 .min();
             let next_event = self.queue.peek().map(|Reverse(q)| q.at);
             let (at, timer) = match (next_timer, next_event) {
@@ -456,11 +597,21 @@ impl<'s> World<'s> {
             self.out.stats.steps += 1;
             match timer {
                 Some(i) => {
+                    if self.nodes[i].stalled_until.is_some_and(|u| u <= self.now) {
+                        self.stall_end(i);
+                    }
                     let (now, wall) = (self.instant(), self.wall());
                     if let Some(hb) = self.nodes[i].hb.as_mut() {
                         hb.handle_timeout(now, wall);
                     }
                     self.after(i);
+                    let n = &mut self.nodes[i];
+                    if std::mem::take(&mut n.owes_no_local_heartbeat) && n.hb.is_some() {
+                        self.violation(format!(
+                            "{} ran again after a stall without noticing it (No local heartbeat)",
+                            Scenario::node_name(i)
+                        ));
+                    }
                 }
                 None => {
                     let Reverse(q) = self.queue.pop().unwrap();
@@ -476,6 +627,11 @@ impl<'s> World<'s> {
     }
 
     fn process(&mut self, ev: Ev) {
+        // A stalled daemon takes nothing: its input waits (packets in the socket buffer).
+        if let Some(until) = ev.taker().and_then(|i| self.nodes[i].stalled_until) {
+            self.schedule(until, ev);
+            return;
+        }
         match ev {
             Ev::Deliver {
                 to,
@@ -566,13 +722,63 @@ impl<'s> World<'s> {
                 self.log(None, || format!("partition {id} heals"));
                 self.recompute_cuts();
             }
+            Ev::PingReply { node, epoch, ping } => {
+                if self.nodes[node].epoch != epoch || !self.reaches_ping(node, ping) {
+                    return;
+                }
+                let now = self.instant();
+                let id = NodeId((self.sc.nodes + ping) as u8);
+                if let Some(hb) = self.nodes[node].hb.as_mut() {
+                    if hb.handle_ping_reply(now, id).is_err() {
+                        self.violation(format!("{} is no ping node", Scenario::ping_name(ping)));
+                    }
+                    self.after(node);
+                }
+            }
+            Ev::PingRestore { node, ping } => {
+                match node {
+                    Some(i) => self.nodes[i].ping_lost &= !(1 << ping),
+                    None => self.ping_down &= !(1 << ping),
+                }
+                self.ping_changed_at = Some(self.now);
+                self.log(node, || {
+                    format!("hears {} again", Scenario::ping_name(ping))
+                });
+            }
+            Ev::StallEnd { node, until } => {
+                if self.nodes[node].stalled_until == Some(until) {
+                    self.stall_end(node);
+                }
+            }
+            Ev::Rotate { node: None } => {
+                let (_, _, method) = self.sc.key_rotation.expect("a rotation");
+                let mut k = self.keys.clone();
+                k.insert(2, method, NEW_KEY).expect("key 2");
+                self.new_keys = Some(k);
+                self.log(None, || "key rotation: every node lists key 2".into());
+                for i in 0..self.sc.nodes {
+                    self.reload_keys(i);
+                }
+            }
+            Ev::Rotate { node: Some(i) } => {
+                self.nodes[i].rotated = true;
+                self.log(Some(i), || "signs with key 2".into());
+                self.reload_keys(i);
+            }
             Ev::FaultsEnd => {
                 self.faults_over = true;
                 self.log(None, || {
-                    "faults end: partitions heal, stopped nodes start".into()
+                    "faults end: partitions heal, stopped nodes start, ping nodes answer".into()
                 });
                 self.partitions.clear();
                 self.recompute_cuts();
+                if self.ping_down != 0 || self.nodes.iter().any(|n| n.ping_lost != 0) {
+                    self.ping_changed_at = Some(self.now);
+                }
+                self.ping_down = 0;
+                for n in &mut self.nodes {
+                    n.ping_lost = 0;
+                }
                 for i in 0..self.sc.nodes {
                     if self.nodes[i].hb.is_none() && !self.nodes[i].start_pending {
                         self.start(i);
@@ -637,6 +843,82 @@ impl<'s> World<'s> {
             }
             Fault::InjectWrongKey { to } => self.inject_wrong_key(to),
             Fault::InjectReplay { to } => self.inject_replay(to),
+            Fault::PingLoss {
+                node,
+                ping,
+                restore_after,
+            } => {
+                self.nodes[node].ping_lost |= 1 << ping;
+                self.ping_changed_at = Some(self.now);
+                let node = Some(node);
+                self.schedule(self.now + restore_after, Ev::PingRestore { node, ping });
+            }
+            Fault::PingDown {
+                ping,
+                restore_after,
+            } => {
+                self.ping_down |= 1 << ping;
+                self.ping_changed_at = Some(self.now);
+                let node = None;
+                self.schedule(self.now + restore_after, Ev::PingRestore { node, ping });
+            }
+            Fault::Stall { node, ms } => self.stall(node, ms),
+        }
+    }
+
+    /// Node `i`'s daemon stops running for `ms`: every live peer must see it dead in time.
+    fn stall(&mut self, i: usize, ms: u64) {
+        if self.nodes[i].hb.is_none() || self.nodes[i].stalled_until.is_some() {
+            return;
+        }
+        self.log(Some(i), || format!("stalls for {ms} ms"));
+        self.out.stats.stalls += 1;
+        self.nodes[i].stalled_until = Some(self.now + ms);
+        // Its own status must look dead to it afterwards if its comm was up (before, the
+        // dead time is `initdead`) and the stall outlasts the longest dead time it advertises
+        // (deadtime + 2 s in its first 5 s).
+        self.nodes[i].stall_must_show =
+            self.nodes[i].comm_up_at.is_some() && ms > self.sc.deadtime + 2000 + self.sc.keepalive;
+        self.stalled_at = Some(self.now);
+        self.cause(ms + self.settle_window() + PARTITION_RESTART, "stall");
+        self.expect_death(i);
+        let until = self.now + ms;
+        self.schedule(until, Ev::StallEnd { node: i, until });
+    }
+
+    fn stall_end(&mut self, i: usize) {
+        if self.nodes[i].stalled_until.take().is_none() {
+            return;
+        }
+        self.log(Some(i), || "runs again".into());
+        self.stalled_at = Some(self.now);
+        self.nodes[i].resumed_at = self.now;
+        // Its own status did not come round for longer than a dead time: it must notice
+        // (unless it said so before, or is on its way out already).
+        let n = &mut self.nodes[i];
+        let leaving =
+            n.hb.as_ref()
+                .is_some_and(|hb| hb.resources().shutting_down());
+        n.owes_no_local_heartbeat = n.stall_must_show && !n.no_local_heartbeat && !leaving;
+        // Peers whose time to notice has not run out yet need not have: it speaks again.
+        let now = self.now;
+        let sc = self.sc;
+        let nodes = &self.nodes;
+        self.pending
+            .retain(|p| p.dead != i || detection_deadline(sc, &nodes[p.peer], p) < now);
+        self.after(i);
+    }
+
+    /// Node `i`'s keys changed (authkeys re-read).
+    fn reload_keys(&mut self, i: usize) {
+        let keys = self.keys_for(i);
+        if let Some(hb) = self.nodes[i].hb.as_mut() {
+            if let Err(e) = hb.set_keys(keys) {
+                self.violation(format!(
+                    "{} refused its new keys: {e:?}",
+                    Scenario::node_name(i)
+                ));
+            }
         }
     }
 
@@ -694,6 +976,9 @@ impl<'s> World<'s> {
         n.rx = vec![Rx::default(); sc.nodes];
         n.comm_up_at = None;
         n.considers_dead = 0;
+        n.ipfail_giveup = None;
+        n.no_local_heartbeat = false;
+        n.owes_no_local_heartbeat = false;
         let old: Vec<Captured> = n.recent.drain(..).collect();
         for c in old {
             if n.old.len() == OLD_PACKETS {
@@ -712,7 +997,7 @@ impl<'s> World<'s> {
             &name,
             uuid,
             generation,
-            self.keys.clone(),
+            self.keys_for(i),
             seed,
         )
         .expect("configuration");
@@ -740,9 +1025,15 @@ impl<'s> World<'s> {
         self.nodes[i].held = 0;
         self.nodes[i].busy = 0;
         self.nodes[i].next_timeout = None;
+        self.nodes[i].stalled_until = None;
         self.cause(self.settle_window(), "stop");
         self.pending.retain(|p| p.peer != i);
-        // Every live peer that has it alive must notice, in time.
+        self.expect_death(i);
+    }
+
+    /// Every live peer that has node `i` alive must notice that it went silent, in time.
+    fn expect_death(&mut self, i: usize) {
+        self.pending.retain(|p| p.dead != i);
         for p in 0..self.sc.nodes {
             let Some(hb) = self.nodes[p].hb.as_ref() else {
                 continue;
@@ -782,6 +1073,21 @@ impl<'s> World<'s> {
                 bytes,
                 tx.encoding,
             );
+        }
+        // Echoes to the ping nodes this node reaches are answered.
+        let epoch = self.nodes[i].epoch;
+        while let Some(id) = self.nodes[i].hb.as_mut().and_then(|hb| hb.poll_ping()) {
+            let ping = id.index() - self.sc.nodes;
+            if self.reaches_ping(i, ping) {
+                self.schedule(
+                    self.now + PING_RTT,
+                    Ev::PingReply {
+                        node: i,
+                        epoch,
+                        ping,
+                    },
+                );
+            }
         }
         let mut reboot = false;
         let mut exit = None;
@@ -835,7 +1141,7 @@ impl<'s> World<'s> {
                     Scenario::node_name(from.index())
                 )),
                 Event::OutOfOrder { .. } => self.out.stats.out_of_order += 1,
-                Event::Ipfail(_) => {}
+                Event::Ipfail(l) => self.ipfail(i, l),
                 Event::IpfailMessageNotSent { error } => self.violation(format!(
                     "{} could not send an ipfail message: {error:?}",
                     Scenario::node_name(i)
@@ -883,6 +1189,12 @@ impl<'s> World<'s> {
         use engine::Event as E;
         match &e {
             E::CommUp => self.nodes[i].comm_up_at = Some(self.now),
+            E::NoLocalHeartbeat => {
+                self.nodes[i].no_local_heartbeat = true;
+                self.nodes[i].owes_no_local_heartbeat = false;
+            }
+            // A ping node's death moves nothing by itself (ipfail's give-up is its own cause).
+            E::NodeDead { node, .. } if node.index() >= self.sc.nodes => {}
             E::NodeDead { node, .. } => {
                 self.out.stats.deaths += 1;
                 self.cause(self.settle_window(), "death");
@@ -903,6 +1215,53 @@ impl<'s> World<'s> {
             )
         {
             self.log(Some(i), || format!("{e:?}"));
+        }
+    }
+
+    /// ipfail's log: a give-up is a cause of moves, and gives everything away only for a
+    /// difference in ping nodes (or a stall or ping change recent enough to explain a stale
+    /// count).
+    fn ipfail(&mut self, i: usize, l: ipfail::LogMsg) {
+        use ipfail::LogMsg as L;
+        if self.verbose {
+            let line = l.line(&SimNames::new(self.sc)).to_string();
+            self.log(Some(i), || format!("ipfail: {line}"));
+        }
+        match l {
+            L::GivingUpFewer | L::GivingUpTold => {
+                self.nodes[i].ipfail_giveup = Some(true);
+                self.check_ipfail_giveup(i);
+            }
+            L::GivingUpForeign => self.nodes[i].ipfail_giveup = Some(false),
+            L::AbortedGiveup { .. } => self.nodes[i].ipfail_giveup = None,
+            L::GiveupCalled => {
+                let decided = self.nodes[i].ipfail_giveup.take();
+                if decided.is_some() {
+                    self.out.stats.ipfail_giveups += 1;
+                    self.cause(self.settle_window(), "ipfail");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// ipfail decided to give everything away: its node must see fewer ping nodes than the
+    /// peer, unless reachability changed or a daemon stalled recently (counts lag by up to
+    /// `deadping` and the messages carrying them).
+    fn check_ipfail_giveup(&mut self, i: usize) {
+        let peer = 1 - i.min(1);
+        let recent_window = self.sc.deadtime + 2 * self.sc.keepalive + IPFAIL_MESSAGES;
+        let recent = |t: Option<u64>| t.is_some_and(|t| self.now <= t + recent_window);
+        if recent(self.ping_changed_at) || recent(self.stalled_at) {
+            return;
+        }
+        let (ours, theirs) = (self.ping_count(i), self.ping_count(peer));
+        if ours >= theirs {
+            self.violation(format!(
+                "{}'s ipfail gives everything away while it sees {ours} ping node(s) and {}                  sees {theirs}",
+                Scenario::node_name(i),
+                Scenario::node_name(peer)
+            ));
         }
     }
 
@@ -1210,7 +1569,7 @@ impl<'s> World<'s> {
 
     fn inject(&mut self, to: usize, medium: usize, bytes: &[u8], what: &str) {
         let (now, wall) = (self.instant(), self.wall());
-        if self.nodes[to].hb.is_none() {
+        if self.nodes[to].hb.is_none() || self.nodes[to].stalled_until.is_some() {
             return;
         }
         self.out.stats.injected += 1;
@@ -1308,6 +1667,10 @@ impl<'s> World<'s> {
             let peer = &self.nodes[p.peer];
             if peer.epoch != p.peer_epoch || peer.hb.is_none() {
                 return false;
+            }
+            if peer.stalled_until.is_some() {
+                // It notices nothing until it runs again.
+                return true;
             }
             let by = detection_deadline(self.sc, peer, p);
             if self.now > by {
@@ -1510,6 +1873,29 @@ impl World<'_> {
     }
 }
 
+/// Names of the simulated nodes, ping nodes and media, for log lines.
+struct SimNames(Vec<String>);
+
+impl SimNames {
+    fn new(sc: &Scenario) -> SimNames {
+        let nodes = (0..sc.nodes).map(Scenario::node_name);
+        let pings = (0..sc.ping_nodes).map(Scenario::ping_name);
+        SimNames(nodes.chain(pings).collect())
+    }
+}
+
+impl ipfail::Names for SimNames {
+    fn node(&self, id: NodeId) -> &str {
+        self.0.get(id.index()).map_or("?", String::as_str)
+    }
+    fn link(&self, medium: MediumId) -> &str {
+        ["m0", "m1", "m2", "m3"]
+            .get(medium.index())
+            .copied()
+            .unwrap_or("?")
+    }
+}
+
 /// When `p.peer` must have declared `p.dead` dead: a dead time after the last status it took
 /// from it (`initdead` while its comm was not up), plus one keepalive.
 fn detection_deadline(sc: &Scenario, peer: &SimNode, p: &Pending) -> u64 {
@@ -1522,7 +1908,13 @@ fn detection_deadline(sc: &Scenario, peer: &SimNode, p: &Pending) -> u64 {
     } else {
         dt.max(sc.initdead)
     };
-    base.max(peer.started_at) + interval + sc.keepalive
+    let by = base.max(peer.started_at) + interval + sc.keepalive;
+    // A peer stalled meanwhile notices when it runs again.
+    if peer.resumed_at >= p.crash_at {
+        by.max(peer.resumed_at)
+    } else {
+        by
+    }
 }
 
 /// What a node's state looks like from outside: everything its accessors tell.

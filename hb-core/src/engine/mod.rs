@@ -1,7 +1,9 @@
 //! The sans-IO engine: cluster membership and reliable delivery, as heartbeat 3.0.6's master
 //! control process does them (wire spec §3, behaviour spec §4.2–§4.5).
 //!
-//! The engine is driven, never drives (design §2). The caller
+//! The engine is driven, never drives (design §2; the whole node of design §2, which the design
+//! calls `Engine<NODES, MEDIA, GROUPS>`, is [`crate::heartbeat::Heartbeat`]: this engine
+//! joined with resource ownership and ipfail). The caller
 //! - feeds it every packet read from a medium ([`Engine::handle_packet`]),
 //! - calls [`Engine::handle_timeout`] when [`Engine::poll_timeout`] says (early or repeated
 //!   calls are harmless),

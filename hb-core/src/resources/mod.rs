@@ -2,8 +2,9 @@
 //!
 //! [`Resources`] is heartbeat 3.0.6's `hb_resource.c` (with the shell helpers it relies on:
 //! `req_resource`, `mach_down`, `rc.d/ip-request`, `rc.d/ip-request-resp`, `rc.d/hb_takeover`,
-//! `hb_standby`) as a sans-IO state machine. It is a sub-machine of the engine: it never reads a
-//! clock or touches a resource. The engine (or a test) drives it:
+//! `hb_standby`) as a sans-IO state machine. It is a sub-machine of the joined node
+//! ([`crate::heartbeat::Heartbeat`], beside the membership [`Engine`](crate::engine::Engine)):
+//! it never reads a clock or touches a resource. The joined node (or a test) drives it:
 //!
 //! * **node events** from membership — [`Resources::node_event`] with [`NodeEvent`]s, and
 //!   [`Resources::comm_up`] once, when 3.0.6 would call `comm_up_resource_action`;
@@ -173,8 +174,9 @@
 //!   meanwhile negotiates as any starting peer (3.0.6 queues the takeover and runs it at
 //!   comm-up regardless, taking groups the new incarnation may have started).
 //! * ipfail (ping-node counting) is not part of this module: in 3.0.6 it is a separate API
-//!   client whose only resource effect is `hb_standby all|foreign`, i.e.
-//!   [`Command::Standby`]; the daemon's ipfail can be built on that.
+//!   client whose only resource effect is `hb_standby all|foreign`. It is built in as
+//!   [`crate::ipfail`], which the joined node hands to [`Resources::handle_ipfail_giveup`]
+//!   (the standby of [`Command::Standby`] without the script's log line).
 
 mod log;
 mod msg;

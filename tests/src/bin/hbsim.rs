@@ -65,6 +65,8 @@ fn main() -> ExitCode {
     let failed = Mutex::new(Vec::new());
     let unsettled = AtomicU64::new(0);
     let out_of_order = AtomicU64::new(0);
+    let ipfail_giveups = AtomicU64::new(0);
+    let stalls = AtomicU64::new(0);
     let end = start + seeds;
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -81,6 +83,8 @@ fn main() -> ExitCode {
                         unsettled.fetch_add(1, Ordering::Relaxed);
                     }
                     out_of_order.fetch_add(out.stats.out_of_order, Ordering::Relaxed);
+                    ipfail_giveups.fetch_add(out.stats.ipfail_giveups, Ordering::Relaxed);
+                    stalls.fetch_add(out.stats.stalls, Ordering::Relaxed);
                     if !out.passed() {
                         // Again with the timeline (the run is deterministic): its end, then
                         // what was violated.
@@ -114,9 +118,11 @@ fn main() -> ExitCode {
     let secs = began.elapsed().as_secs_f64();
     eprintln!(
         "{seeds} seeds in {secs:.1} s on {threads} threads ({} not settled at the end, {} \
-         resource messages handled out of order)",
+         resource messages handled out of order, {} ipfail give-ups, {} stalls)",
         unsettled.load(Ordering::Relaxed),
-        out_of_order.load(Ordering::Relaxed)
+        out_of_order.load(Ordering::Relaxed),
+        ipfail_giveups.load(Ordering::Relaxed),
+        stalls.load(Ordering::Relaxed)
     );
     if !failed.is_empty() {
         eprintln!("failed seeds: {failed:?}");
@@ -152,12 +158,15 @@ fn replay(seed: u64, statuses: bool) -> ExitCode {
         text.push('\n');
     }
     text += &format!(
-        "{} steps, {} packets, {} deaths, {} group moves, {} attacks{}\n",
+        "{} steps, {} packets, {} deaths, {} group moves, {} attacks, {} ipfail give-ups, {} \
+         stalls{}\n",
         s.steps,
         s.packets,
         s.deaths,
         s.moves,
         s.injected,
+        s.ipfail_giveups,
+        s.stalls,
         if s.unsettled {
             "; not settled at the end (no final check)"
         } else {
