@@ -25,6 +25,7 @@
 //! payload only proves that the host echoed what we sent, which the sequence number and source
 //! address check already do, so we send a short fixed marker instead.
 
+use crate::log::LogLine;
 use hb_core::config::hacf::Medium;
 use hb_core::config::HaCf;
 use hb_core::engine::NodeId;
@@ -82,6 +83,21 @@ impl PingTarget {
         }
         Ok(out)
     }
+}
+
+/// heartbeat's start-up line for each ping medium, in ha.cf order (`ping heartbeat started.`,
+/// `ping group heartbeat started.`; for `ping6` the same words as `ping`, the spec having none).
+pub fn start_lines(cf: &HaCf) -> Vec<LogLine> {
+    cf.media
+        .iter()
+        .filter_map(|m| match m.value {
+            Medium::Ping { .. } | Medium::Ping6 { .. } => {
+                Some(LogLine::info("ping heartbeat started."))
+            }
+            Medium::PingGroup { .. } => Some(LogLine::info("ping group heartbeat started.")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The core's node id of ping target `index` (ping nodes follow the cluster nodes).
@@ -395,6 +411,15 @@ mod tests {
         assert_eq!(ping_node_id(&cf, 1), Some(NodeId(3)));
         assert_eq!(ping_target_index(&cf, NodeId(3)), Some(1));
         assert_eq!(ping_target_index(&cf, NodeId(1)), None);
+        let lines: Vec<_> = start_lines(&cf).into_iter().map(|l| l.text).collect();
+        assert_eq!(
+            lines,
+            [
+                "ping heartbeat started.",
+                "ping group heartbeat started.",
+                "ping heartbeat started."
+            ]
+        );
     }
 
     fn pinger_without_sockets() -> Pinger {
