@@ -4,9 +4,15 @@
 //! - [`log`]: heartbeat's log lines to its log files, syslog and stderr;
 //! - [`media`]: the heartbeat media (`bcast`, `mcast`, `ucast`, `serial`) as non-blocking
 //!   endpoints for one poll loop;
-//! - [`state`]: the generation counter, the node UUID and the pid file.
+//! - [`state`]: the generation counter, the node UUID and the pid file;
+//! - [`control`]: the control socket between the daemon and hbctl.
+//!
+//! [`daemon`] joins them with hb-core's node into the `heartbeat` daemon.
 
+pub mod control;
+pub mod daemon;
 pub mod hbctl;
+pub mod lab;
 pub mod log;
 pub mod media;
 pub mod ping;

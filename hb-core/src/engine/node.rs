@@ -176,6 +176,19 @@ impl<const LINKS: usize> Node<LINKS> {
         self.links.get(link).is_some_and(|l| l.up)
     }
 
+    /// When a packet from it last arrived on the link with this index (`None`: never).
+    pub fn link_last_heard(&self, link: usize) -> Option<Instant> {
+        self.links
+            .get(link)
+            .map(|l| l.last_heard)
+            .filter(|&t| t != Instant::ZERO)
+    }
+
+    /// When its last status message arrived, by our clock.
+    pub fn last_status_at(&self) -> Option<Instant> {
+        self.last_status_at
+    }
+
     /// The highest sequence number received from it.
     pub fn last_seq(&self) -> Option<u64> {
         self.track.last_seq

@@ -1,8 +1,14 @@
-//! `hbctl`: the admin's tool. Each subcommand is useful on its own, without a running daemon.
+//! `hbctl`: the admin's tool. `decode` and `check-config` work without a daemon; `status`,
+//! `standby`, `takeover` and `cl_status` talk to the running one. Called as `cl_status`,
+//! `hb_standby` or `hb_takeover` (a symlink), it is that classic tool.
 
 mod check_config;
+mod client;
 mod decode;
+mod demo;
 pub mod hexdump;
+
+pub use check_config::local_node_name;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,6 +42,43 @@ enum Command {
         #[arg(long)]
         syntax_only: bool,
     },
+    /// Show the running daemon's view: nodes, links, resource groups (exit 3: no daemon).
+    Status {
+        /// Machine-readable output (stable field names; see the README).
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = crate::control::SOCKET_ENV, default_value = crate::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Give resources to the other node (hb_standby): all, local, foreign or failback.
+    Standby {
+        what: Option<String>,
+        #[arg(long, env = crate::control::SOCKET_ENV, default_value = crate::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Ask the other node for resources (hb_takeover): all, local, foreign or failback.
+    Takeover {
+        what: Option<String>,
+        #[arg(long, env = crate::control::SOCKET_ENV, default_value = crate::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// A two-node cluster and a client in network namespaces on this machine (root): the
+    /// service moves when the active node loses power, and the client's wait is measured.
+    Demo,
+    /// The demo's HTTP service (answers every request with NAME).
+    #[command(name = "demo-http", hide = true)]
+    DemoHttp {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        listen: String,
+    },
+    /// heartbeat's cl_status: hbstatus, listnodes, nodestatus, rscstatus, … (see cl_status -h).
+    #[command(name = "cl_status", disable_help_flag = true)]
+    ClStatus {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// STONITH devices, as cluster-glue's stonith(8): -L, -t TYPE -h, -t TYPE -p PARAMS
     /// -S|-l|-T reset|on|off NODE (also as `stonith`).
     #[command(name = "stonith", disable_help_flag = true)]
@@ -56,6 +99,27 @@ pub fn main() -> ExitCode {
     if let Some(code) = crate::stonith::cli::dispatch_argv0() {
         return ExitCode::from(code);
     }
+    // The classic tools are this program under their own names (symlinks).
+    let argv: Vec<String> = std::env::args().collect();
+    let name = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("hbctl");
+    let socket = crate::control::socket_path();
+    match name {
+        "heartbeat" => return crate::daemon::cli::main(),
+        "cl_status" => return ExitCode::from(client::cl_status(&socket, &argv[1..])),
+        "hb_standby" | "hb_takeover" => {
+            let cmd = &name[3..];
+            return ExitCode::from(client::standby(
+                &socket,
+                cmd,
+                argv.get(1).map(String::as_str),
+            ));
+        }
+        _ => {}
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -74,6 +138,12 @@ pub fn main() -> ExitCode {
             node,
             syntax_only,
         } => check_config::run(&dir, node.as_deref(), syntax_only, &mut stdout),
+        Command::Status { json, socket } => client::status(&socket, json, &mut stdout),
+        Command::Standby { what, socket } => client::standby(&socket, "standby", what.as_deref()),
+        Command::Takeover { what, socket } => client::standby(&socket, "takeover", what.as_deref()),
+        Command::ClStatus { args } => client::cl_status(&socket, &args),
+        Command::Demo => demo::run(&mut stdout),
+        Command::DemoHttp { name, listen } => demo::http(&name, &listen),
     };
     ExitCode::from(code)
 }

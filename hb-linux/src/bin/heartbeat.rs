@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    hb_linux::daemon::cli::main()
+}

@@ -1,0 +1,187 @@
+//! `heartbeat`'s command line: 3.0.6's flags that still make sense (spec-behaviour §10.1).
+
+use super::startup;
+use super::worker::Executor;
+use crate::log::Logger;
+use crate::state::PidFile;
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long `-k` waits for the daemon to hand over and exit.
+const STOP_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "heartbeat",
+    version = super::VERSION,
+    about = "hb: the heartbeat high-availability daemon (compatible with heartbeat 3.0.6)",
+    disable_version_flag = true
+)]
+struct Args {
+    /// Configuration directory (ha.cf, haresources, authkeys).
+    #[arg(short = 'c', long = "config-dir", default_value = "/etc/ha.d")]
+    dir: PathBuf,
+    /// More debug output (repeatable).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    debug: u8,
+    /// Stay in the foreground and log to standard error too (for systemd and tests).
+    #[arg(short = 'f', long = "foreground")]
+    foreground: bool,
+    /// Stop the running daemon (it hands its resources over first) and wait until it is gone.
+    #[arg(short = 'k', conflicts_with_all = ["reload", "status"])]
+    kill: bool,
+    /// Make the running daemon re-read its configuration (start one if none runs).
+    #[arg(short = 'r', conflicts_with = "status")]
+    reload: bool,
+    /// Say whether the daemon runs (exit 0 running, 3 stopped, 1 stale pid file).
+    #[arg(short = 's')]
+    status: bool,
+    /// Check the configuration and print it as understood.
+    #[arg(short = 'v')]
+    verbose_config: bool,
+    /// Print the version.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// No realtime priority and no locked memory.
+    #[arg(short = 'l')]
+    no_realtime: bool,
+    /// This node's name (default: DIR/nodeinfo, or `uname -n`).
+    #[arg(long)]
+    node: Option<String>,
+    /// Where the generation counter and UUID live.
+    #[arg(long, default_value = crate::state::STATE_DIR)]
+    state_dir: PathBuf,
+    /// The control socket hbctl talks to.
+    #[arg(long, default_value = crate::control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// The pid file.
+    #[arg(long, default_value = crate::state::PID_FILE)]
+    pid_file: PathBuf,
+}
+
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if args.version {
+        println!("{}", super::VERSION);
+        return ExitCode::SUCCESS;
+    }
+    if args.status {
+        return ExitCode::from(status(&args.pid_file));
+    }
+    if args.kill {
+        return ExitCode::from(stop(&args.pid_file));
+    }
+    if args.verbose_config {
+        return ExitCode::from(
+            match startup::load(&args.dir, args.node.as_deref(), &mut |w| {
+                eprintln!("heartbeat: WARN: {w}")
+            }) {
+                Ok(l) => {
+                    println!("{:#?}", l.hacf);
+                    0
+                }
+                Err(r) => {
+                    for l in r.lines {
+                        eprintln!("heartbeat: ERROR: {l}");
+                    }
+                    r.exit
+                }
+            },
+        );
+    }
+    if args.reload {
+        if let Ok(Some(pid)) = PidFile::running(&args.pid_file) {
+            if let Err(r) = startup::load(&args.dir, args.node.as_deref(), &mut |_| {}) {
+                for l in r.lines {
+                    eprintln!("heartbeat: ERROR: {l}");
+                }
+                eprintln!("heartbeat: ERROR: Config errors: Heartbeat pid {pid} NOT restarted");
+                return ExitCode::from(r.exit);
+            }
+            eprintln!("heartbeat: info: Signalling heartbeat pid {pid} to reread config files");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGHUP,
+            );
+            return ExitCode::SUCCESS;
+        }
+    }
+    let opts = super::Options {
+        config_dir: args.dir,
+        node: args.node,
+        foreground: args.foreground,
+        debug: args.debug,
+        state_dir: args.state_dir,
+        socket: args.socket,
+        pid_file: args.pid_file,
+        no_realtime: args.no_realtime,
+        executor: default_executor,
+    };
+    ExitCode::from(super::run(opts))
+}
+
+fn status(pid_file: &Path) -> u8 {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match PidFile::running(pid_file) {
+        Ok(Some(pid)) => {
+            println!("heartbeat OK [pid {pid} et al] is running on {host} [{host}]...");
+            0
+        }
+        Ok(None) if pid_file.exists() => {
+            println!("heartbeat is stopped. No process");
+            1
+        }
+        Ok(None) => {
+            println!("heartbeat is stopped. No process");
+            3
+        }
+        Err(e) => {
+            eprintln!("heartbeat: ERROR: {e}");
+            4
+        }
+    }
+}
+
+fn stop(pid_file: &Path) -> u8 {
+    let pid = match PidFile::running(pid_file) {
+        Ok(Some(pid)) => pid,
+        Ok(None) => {
+            eprintln!("heartbeat: info: Heartbeat already stopped.");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("heartbeat: ERROR: {e}");
+            return 1;
+        }
+    };
+    let pid = nix::unistd::Pid::from_raw(pid);
+    if let Err(e) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM) {
+        eprintln!("heartbeat: ERROR: cannot signal pid {pid}: {e}");
+        return 1;
+    }
+    let start = Instant::now();
+    while start.elapsed() < STOP_WAIT {
+        if !matches!(PidFile::running(pid_file), Ok(Some(_))) {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("heartbeat: ERROR: pid {pid} still running after {STOP_WAIT:?}");
+    1
+}
+
+/// Carries out resource actions with the resource scripts and native IP takeover.
+fn default_executor(cfg: &startup::Loaded, logger: Arc<Logger>) -> Box<dyn Executor> {
+    Box::new(super::actions::Resources::new(cfg, logger))
+}

@@ -1,0 +1,389 @@
+//! The `heartbeat` daemon end to end (issue 4): two daemons in two network namespaces, each
+//! with its own `uname -n`, `/etc/ha.d` and `/var` (hb_linux::lab), joined by a veth pair
+//! (203.0.113.0/24) and a serial line (two ptys bridged by this test). Needs root, `ip`,
+//! `unshare` and `nsenter`; fails (never skips) without them. Every wait is bounded.
+//!
+//! The daemon and hbctl binaries come from the same target directory as this test
+//! (`cargo test --workspace` builds them).
+
+mod common;
+
+use common::*;
+use nix::sys::signal::Signal;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+#[test]
+fn both_nodes_see_each_other_on_both_media_and_log_it() {
+    let c = Cluster::new("see", &bcast_serial());
+    c.both_up();
+    let v = c.status(0);
+    assert_eq!(v["node"], "node1");
+    assert_eq!(v["status"], "active");
+    let l = links(&v, "node2");
+    assert_eq!(l.len(), 2, "{l:?}");
+    let tty = &c.serial.as_ref().unwrap().paths[0];
+    assert!(l.contains(&("eth1".into(), "up".into())), "{l:?}");
+    assert!(l.contains(&(tty.clone(), "up".into())), "{l:?}");
+    let log = c.nodes[0].log();
+    for want in [
+        "Link node2:eth1 up.".to_string(),
+        format!("Link node2:{tty} up."),
+        "Status update for node node2: status active".to_string(),
+        "Comm_now_up(): updating status to active".to_string(),
+    ] {
+        assert!(log.contains(&want), "missing {want:?} in\n{log}");
+    }
+    // uname -n is each node's own.
+    let out = c.nodes[1].exec(&["uname", "-n"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "node2");
+    // cl_status, the classic tool, sees the same.
+    let hbctl = bin("hbctl");
+    let link = c.lab.dir().join("cl_status");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&hbctl, &link).unwrap();
+    let out = c.nodes[0]
+        .exec(&[link.to_str().unwrap(), "nodestatus", "node2"])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "active");
+    assert_eq!(out.status.code(), Some(0));
+    let out = c.nodes[0]
+        .exec(&[link.to_str().unwrap(), "hblinkstatus", "node2", "eth1"])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "up");
+}
+
+#[test]
+fn kill_9_is_seen_dead_after_deadtime() {
+    let c = Cluster::new("kill", &bcast_serial());
+    let started = Instant::now();
+    c.both_up();
+    // In its first 5 s a node asks its peers for deadtime + 2 s (3.0.6's `dt`); the dead
+    // time under test is the steady one.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(started.elapsed()));
+    c.nodes[1].signal(Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
+    let seen = c.wait_log(0, "node node2: is dead", Duration::from_secs(5));
+    let took = seen.duration_since(killed).as_millis() as u64;
+    eprintln!("kill -9 -> `is dead` logged after {took} ms (deadtime {DEADTIME_MS} ms)");
+    assert!(
+        took + KEEPALIVE_MS >= DEADTIME_MS && took <= DEADTIME_MS + KEEPALIVE_MS + SLACK_MS,
+        "death seen {took} ms after the kill"
+    );
+    let v = c.status(0);
+    assert_eq!(peer_state(&v, "node2"), "dead");
+}
+
+#[test]
+fn one_medium_down_is_a_link_death_only_and_both_down_is_a_partition() {
+    let c = Cluster::new("links", &bcast_serial());
+    c.both_up();
+    let tty0 = c.serial.as_ref().unwrap().paths[0].clone();
+
+    // The network link down, serial still up.
+    c.lab.link("a", "eth1", false).unwrap();
+    c.wait_log(0, "Link node2:eth1 dead.", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(DEADTIME_MS));
+    assert_eq!(peer_state(&c.status(0), "node2"), "active");
+    c.lab.link("a", "eth1", true).unwrap();
+    c.both_up();
+
+    // Serial cut, network up.
+    c.serial.as_ref().unwrap().set(false);
+    c.wait_log(
+        0,
+        &format!("Link node2:{tty0} dead."),
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(DEADTIME_MS));
+    assert_eq!(peer_state(&c.status(0), "node2"), "active");
+    for n in &c.nodes {
+        assert!(!n.log().contains("is dead"), "{}:\n{}", n.name, n.log());
+    }
+
+    // Both down: each declares the other dead.
+    c.lab.link("a", "eth1", false).unwrap();
+    c.wait_log(0, "node node2: is dead", Duration::from_secs(5));
+    c.wait_log(1, "node node1: is dead", Duration::from_secs(5));
+    // Healed: the partition is recognised, and the two end up together again.
+    c.serial.as_ref().unwrap().set(true);
+    c.lab.link("a", "eth1", true).unwrap();
+    let healed = |i: usize| {
+        let log = c.nodes[i].log();
+        log.contains("returning after partition") || log.contains("Heartbeat restart on node")
+    };
+    let start = Instant::now();
+    while !(healed(0) && healed(1)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no partition recovery logged:\n{}\n---\n{}",
+            c.nodes[0].log(),
+            c.nodes[1].log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.both_up();
+}
+
+#[test]
+fn every_udp_medium_with_every_auth_method() {
+    let auths = [
+        ("crc", "auth 2\n2 crc\n"),
+        ("md5", "auth 3\n3 md5 hb-test-md5\n"),
+        ("sha1", SHA1),
+        ("sha256", "auth 5\n5 sha256 hb-test-sha256\n"),
+    ];
+    let media = [
+        ("bcast", ["bcast eth1", "bcast eth1"]),
+        (
+            "mcast",
+            [
+                "mcast eth1 239.0.0.43 694 1 0",
+                "mcast eth1 239.0.0.43 694 1 0",
+            ],
+        ),
+        (
+            "ucast",
+            ["ucast eth1 203.0.113.2", "ucast eth1 203.0.113.1"],
+        ),
+    ];
+    for (i, (medium, lines)) in media.iter().enumerate() {
+        // Each medium once with each method would be 12 clusters; rotating the methods over
+        // the media covers every method and every medium in 4 clusters, and sha1 is on all.
+        for (auth_name, auth) in [auths[i], auths[(i + 1) % 4], auths[3]]
+            .into_iter()
+            .take(if i == 2 { 3 } else { 1 })
+        {
+            let setup = Setup {
+                media: [lines[0].into(), lines[1].into()],
+                auth,
+                serial: false,
+            };
+            let c = Cluster::new(&format!("{medium}-{auth_name}"), &setup);
+            c.both_up();
+            eprintln!("{medium} with {auth_name}: both nodes active");
+        }
+    }
+}
+
+fn config_dir(hacf: &str, authkeys_mode: u32) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str, mode: u32| {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    w(
+        "ha.cf",
+        &hacf.replace("DIR", &d.path().display().to_string()),
+        0o644,
+    );
+    w("authkeys", SHA1, authkeys_mode);
+    w("haresources", "", 0o644);
+    d
+}
+
+/// Runs the daemon on the host with everything it writes inside `dir` (it refuses before it
+/// opens any network socket).
+fn refused(dir: &std::path::Path) -> (i32, String) {
+    let d = dir.display();
+    let out = hb_linux::lab::run(std::process::Command::new(bin("heartbeat")).args([
+        "-f",
+        "-c",
+        &d.to_string(),
+        "--node",
+        "node1",
+        "--state-dir",
+        &format!("{d}/state"),
+        "--socket",
+        &format!("{d}/hb.sock"),
+        "--pid-file",
+        &format!("{d}/hb.pid"),
+    ]))
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn refuses_to_start_on_bad_files_with_a_clear_line() {
+    let good = "logfile DIR/ha-log\nkeepalive 1\ndeadtime 10\nudpport 694\nucast lo 127.0.0.1\nnode node1\nnode node2\n";
+
+    let d = config_dir(
+        &good.replace("deadtime 10", "deadtime 10\nfrobnicate yes"),
+        0o600,
+    );
+    let (code, err) = refused(d.path());
+    assert_eq!(code, 6, "{err}");
+    let want = format!("{}:4:1:", d.path().join("ha.cf").display());
+    assert!(err.lines().any(|l| l.contains(&want)), "{err}");
+
+    let d = config_dir(good, 0o644);
+    let (code, err) = refused(d.path());
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("authkeys") && l.contains("Bad permissions")),
+        "{err}"
+    );
+
+    let d = config_dir(
+        &good.replace("ucast lo", "serial /dev/ttyHBmissing\nucast lo"),
+        0o600,
+    );
+    let (code, err) = refused(d.path());
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("ha.cf") && l.contains("/dev/ttyHBmissing")),
+        "{err}"
+    );
+    assert!(
+        !d.path().join("hb.pid").exists(),
+        "a refused start left its pid file"
+    );
+}
+
+#[test]
+fn a_flood_of_bad_packets_changes_nothing() {
+    let c = Cluster::new(
+        "flood",
+        &Setup {
+            media: ["bcast eth1".into(), "bcast eth1".into()],
+            auth: SHA1,
+            serial: false,
+        },
+    );
+    c.both_up();
+    let before = c.status(0);
+    let gen2 = before["nodes"][1]["generation"].as_u64().unwrap();
+
+    // Capture node2's real packets from inside node1's namespace (SO_REUSEADDR: the daemon
+    // keeps receiving them too).
+    let ns_a = format!("/run/netns/{}", c.lab.ns("a"));
+    let captured: Vec<Vec<u8>> = std::thread::scope(|s| {
+        s.spawn(|| {
+            let f = std::fs::File::open(&ns_a).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+            sock.set_reuse_address(true).unwrap();
+            sock.bind(
+                &"0.0.0.0:694"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+            let sock: UdpSocket = sock.into();
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 65536];
+            let start = Instant::now();
+            while got.len() < 20 && start.elapsed() < Duration::from_secs(5) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    if from.ip().to_string() == "203.0.113.2" {
+                        got.push(buf[..n].to_vec());
+                    }
+                }
+            }
+            got
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(
+        captured.len() >= 5,
+        "captured only {} packets of node2",
+        captured.len()
+    );
+
+    // Build 10 000 bad packets: garbage, truncated, wrong key, replayed.
+    let wrong = {
+        let mut diag = |_| {};
+        hb_core::config::AuthKeys::parse("auth 1\n1 sha1 not-the-key\n", &mut diag)
+            .unwrap()
+            .keyring()
+    };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut bad: Vec<Vec<u8>> = Vec::with_capacity(10_000);
+    for i in 0..10_000usize {
+        let p = &captured[i % captured.len()];
+        let pkt = match i % 4 {
+            0 => (0..(rnd() % 600) as usize).map(|_| rnd() as u8).collect(),
+            1 => p[..(rnd() as usize % p.len().max(1))].to_vec(),
+            2 => {
+                let mut scratch = vec![0u8; 65536];
+                let decoded: hb_core::msg::Packet<'_, 64> =
+                    hb_core::msg::decode(p, &mut scratch).expect("captured packets decode");
+                let fields: Vec<hb_core::msg::Field<'_>> = decoded
+                    .msg
+                    .fields()
+                    .iter()
+                    .filter(|f| f.name != b"auth")
+                    .copied()
+                    .collect();
+                let mut out = vec![0u8; 65536];
+                let n = hb_core::msg::encode(
+                    &fields,
+                    hb_core::msg::Format::Netstring,
+                    Some(&wrong),
+                    &mut out,
+                )
+                .unwrap();
+                out.truncate(n);
+                out
+            }
+            _ => p.clone(),
+        };
+        bad.push(pkt);
+    }
+    let ns_b = format!("/run/netns/{}", c.lab.ns("b"));
+    let sent_at = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let f = std::fs::File::open(&ns_b).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let sock = UdpSocket::bind("203.0.113.2:0").unwrap();
+            // In bursts, so that the flood is not simply lost in a full receive buffer.
+            for chunk in bad.chunks(50) {
+                for p in chunk {
+                    let _ = sock.send_to(p, "203.0.113.1:694");
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+        .join()
+        .unwrap()
+    });
+    eprintln!("10 000 bad packets sent in {:?}", sent_at.elapsed());
+    // Give node1 a dead time to show any harm.
+    std::thread::sleep(Duration::from_millis(DEADTIME_MS + 500));
+    let after = c.status(0);
+    assert_eq!(peer_state(&after, "node2"), "active");
+    assert_eq!(after["nodes"][1]["generation"].as_u64(), Some(gen2));
+    assert!(links(&after, "node2").iter().all(|(_, s)| s == "up"));
+    assert!(
+        after["rx_errors"].as_u64().unwrap_or(0) >= 7_000,
+        "only {} packets counted as bad",
+        after["rx_errors"]
+    );
+    let worst = after["nodes"][1]["worst_gap_ms"].as_u64().unwrap();
+    for (i, n) in c.nodes.iter().enumerate() {
+        let log = n.log();
+        assert!(!log.contains("is dead"), "{}:\n{log}", n.name);
+        assert!(!log.contains("Late heartbeat"), "{}:\n{log}", n.name);
+        let _ = i;
+    }
+    eprintln!("worst gap between node2's heartbeats during the flood: {worst} ms");
+}
