@@ -43,16 +43,20 @@
 //!
 //! # Events
 //! [`Heartbeat::poll_event`] gives the engine's events as they happened (resource messages
-//! excepted: they are consumed here), then the log lines of the resource logic, then its
-//! actions. Drain it after every input. Each [`Event::Acquire`], [`Event::Release`] and
-//! [`Event::Fence`] is answered, whenever it is done, with [`Heartbeat::handle_action_done`].
+//! excepted: they are consumed here) with ours among them, then the log lines of the resource
+//! logic, then its actions. Drain it after every input. Each [`Event::Acquire`],
+//! [`Event::Release`] and [`Event::Fence`] is answered, whenever it is done, with
+//! [`Heartbeat::handle_action_done`].
 //!
 //! # Memory
-//! On a 64-bit host `Heartbeat<2, 4, 8>` (two nodes, four media, eight groups) is 74 784
-//! bytes: the engine 51 856 (most of it the send history, see [`engine`]), the resource
-//! machine 12 504, the queue of engine events for the caller 32 × 216, the held messages
-//! [`HELD_MESSAGES`] × 216. `cargo test -p hb-core --lib heartbeat::tests::memory_size --
-//! --nocapture` prints it.
+//! On a 64-bit host `Heartbeat<2, 4, 8>` (two nodes, four media, eight groups) is 68 512
+//! bytes: the engine 50 832 (most of it the send history, see [`engine`]), the resource
+//! machine 12 504, ipfail 360, the held messages [`HELD_MESSAGES`] × 216, and 32 × 40 for
+//! events of our own. The engine's events are not copied: they wait in the engine's queue
+//! for the caller, the consumed ones marked, so that queue (`EVENT_QUEUE`) also bounds what
+//! the caller can leave unpolled; before each input all but the newest half of what it left
+//! is dropped (and counted in `EventsDropped`), so that the resource machine never misses
+//! one. `cargo test -p hb-core --lib heartbeat::tests::memory_size -- --nocapture` prints it.
 
 use heapless::{Deque, Vec};
 
@@ -191,6 +195,29 @@ pub enum Event {
     IpfailMessageNotSent { error: SendError },
 }
 
+/// The events [`Heartbeat`] adds of its own, as it keeps them (small: the engine's, with their
+/// messages, stay in the engine's queue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Own {
+    BadResourceMessage { from: NodeId, error: ParseError },
+    ResourceMessageNotSent { error: SendError },
+    OutOfOrder { from: NodeId },
+    Ipfail(ipfail::LogMsg),
+    IpfailMessageNotSent { error: SendError },
+}
+
+impl From<Own> for Event {
+    fn from(o: Own) -> Event {
+        match o {
+            Own::BadResourceMessage { from, error } => Event::BadResourceMessage { from, error },
+            Own::ResourceMessageNotSent { error } => Event::ResourceMessageNotSent { error },
+            Own::OutOfOrder { from } => Event::OutOfOrder { from },
+            Own::Ipfail(l) => Event::Ipfail(l),
+            Own::IpfailMessageNotSent { error } => Event::IpfailMessageNotSent { error },
+        }
+    }
+}
+
 impl From<Action> for Event {
     fn from(a: Action) -> Event {
         match a {
@@ -206,7 +233,8 @@ impl From<Action> for Event {
 /// One cluster node: see the [module documentation](self). `NODES`: cluster plus ping nodes;
 /// `MEDIA`: media; `GROUPS`: haresources lines (at most 32); `HIST`, `HIST_BYTES`: the send
 /// history ([`engine::History`]); `HELD`: resource messages held for order
-/// ([`HELD_MESSAGES`]).
+/// ([`HELD_MESSAGES`]); `EVENTS` (at most 64): the engine's event queue
+/// ([`engine::EVENT_QUEUE`]; room for `nodes × (links + 2) + 8`, or setup fails).
 #[derive(Debug)]
 pub struct Heartbeat<
     const NODES: usize,
@@ -215,11 +243,22 @@ pub struct Heartbeat<
     const HIST: usize = MAXMSGHIST,
     const HIST_BYTES: usize = DEFAULT_HISTORY_BYTES,
     const HELD: usize = HELD_MESSAGES,
+    const EVENTS: usize = EVENT_QUEUE,
 > {
-    engine: Engine<NODES, MEDIA, HIST, HIST_BYTES>,
+    engine: Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>,
     resources: Resources<NODES, GROUPS>,
     ipfail: Ipfail,
-    events: Deque<Event, EVENT_QUEUE>,
+    /// The caller's engine events stay in the engine's own queue until polled: the first
+    /// `routed` of them have been carried across, and bit `k` of `hidden` says the `k`-th was
+    /// consumed here (a resource message) and is not the caller's.
+    routed: usize,
+    hidden: u64,
+    /// Engine events handed out (or skipped) so far, wrapping: the clock of `own`.
+    popped: u32,
+    /// How many of the routed engine events precede the events pushed now.
+    before: usize,
+    /// Our own events, each after the engine events counted by its tag.
+    own: Deque<(u32, Own), EVENTS>,
     events_dropped: u32,
     /// Resource messages that overtook a missing message of their sender.
     held: Vec<ClusterMessage, HELD>,
@@ -234,7 +273,8 @@ impl<
         const HIST: usize,
         const HIST_BYTES: usize,
         const HELD: usize,
-    > Heartbeat<NODES, MEDIA, GROUPS, HIST, HIST_BYTES, HELD>
+        const EVENTS: usize,
+    > Heartbeat<NODES, MEDIA, GROUPS, HIST, HIST_BYTES, HELD, EVENTS>
 {
     /// Starts the node at `now`: the first status messages go out, and a single-node cluster
     /// comes up (and asks for its groups) at once.
@@ -243,6 +283,7 @@ impl<
         now: Instant,
         wall_secs: u64,
     ) -> Result<Self, SetupError> {
+        const { assert!(EVENTS <= 64, "consumed events are marked in a u64") };
         if cfg.engine.nodes.as_slice() != cfg.resources.nodes {
             return Err(SetupError::NodesDiffer);
         }
@@ -260,7 +301,11 @@ impl<
             engine,
             resources,
             ipfail,
-            events: Deque::new(),
+            routed: 0,
+            hidden: 0,
+            popped: 0,
+            before: 0,
+            own: Deque::new(),
             events_dropped: 0,
             held: Vec::new(),
             wall: (now, wall_secs),
@@ -281,6 +326,7 @@ impl<
         bytes: &[u8],
     ) -> Result<(), RxError> {
         self.wall = (now, wall_secs);
+        self.make_room();
         let r = self.engine.handle_packet(now, wall_secs, medium, bytes);
         self.pump(now);
         r
@@ -289,6 +335,7 @@ impl<
     /// Runs what is due; early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant, wall_secs: u64) {
         self.wall = (now, wall_secs);
+        self.make_room();
         self.engine.handle_timeout(now, wall_secs);
         self.pump(now);
         self.resources.handle_timeout(now);
@@ -308,6 +355,7 @@ impl<
         cmd: Command,
     ) -> Result<(), CommandError> {
         self.wall = (now, wall_secs);
+        self.make_room();
         if cmd == Command::Shutdown {
             self.engine
                 .handle_command(now, wall_secs, engine::Command::Shutdown)
@@ -323,6 +371,7 @@ impl<
 
     /// A resource action finished.
     pub fn handle_action_done(&mut self, now: Instant, done: ActionDone) {
+        self.make_room();
         self.resources.handle_action_done(now, done);
         self.pump(now);
     }
@@ -333,6 +382,7 @@ impl<
         now: Instant,
         node: NodeId,
     ) -> Result<(), engine::NotPingNode> {
+        self.make_room();
         let r = self.engine.handle_ping_reply(now, node);
         self.pump(now);
         r
@@ -363,8 +413,23 @@ impl<
 
     /// The next event: the engine's (in order), then log lines, then actions.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.events.pop_front() {
-            return Some(e);
+        loop {
+            if let Some(&(tag, _)) = self.own.front() {
+                // Tags never run ahead of the routed events; compare on the wrapping clock.
+                if tag.wrapping_sub(self.popped) as i32 <= 0 || self.routed == 0 {
+                    return self.own.pop_front().map(|(_, e)| e.into());
+                }
+            }
+            if self.routed == 0 {
+                break;
+            }
+            if let Some(e) = self.pop_routed() {
+                return Some(Event::Membership(e));
+            }
+        }
+        // What the engine could not queue (only counted once all it queued is out).
+        if let Some(e) = self.engine.poll_event() {
+            return Some(Event::Membership(e));
         }
         if self.events_dropped > 0 {
             let count = core::mem::take(&mut self.events_dropped);
@@ -455,7 +520,7 @@ impl<
     }
 
     /// The membership machine, for everything else it can tell.
-    pub fn engine(&self) -> &Engine<NODES, MEDIA, HIST, HIST_BYTES> {
+    pub fn engine(&self) -> &Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS> {
         &self.engine
     }
 
@@ -486,14 +551,43 @@ impl<
         wall + now.saturating_since(at).as_millis() / Duration::from_secs(1).as_millis()
     }
 
+    /// The oldest routed engine event, out of the engine's queue; `None` if it was consumed
+    /// here.
+    fn pop_routed(&mut self) -> Option<engine::Event> {
+        let e = self.engine.poll_event();
+        self.routed -= 1;
+        self.popped = self.popped.wrapping_add(1);
+        let hidden = self.hidden & 1 != 0;
+        self.hidden >>= 1;
+        e.filter(|_| !hidden)
+    }
+
+    /// Before an input: a caller that did not drain the events of earlier inputs loses the
+    /// oldest of them (counted in `EventsDropped`) rather than the engine's room for new
+    /// ones, which must all reach the resource machine.
+    fn make_room(&mut self) {
+        while self.routed > EVENTS / 2 {
+            if self.pop_routed().is_some() {
+                self.events_dropped = self.events_dropped.saturating_add(1);
+            }
+        }
+    }
+
     /// Carries events and messages across until both machines are quiet.
     fn pump(&mut self, now: Instant) {
         let wall = self.wall_at(now);
+        self.before = self.routed;
         loop {
             let mut moved = false;
-            while let Some(e) = self.engine.poll_event() {
+            while let Some(e) = self.engine.event(self.routed).cloned() {
                 moved = true;
-                self.route(now, e);
+                let k = self.routed;
+                self.before = k;
+                self.routed += 1;
+                if !self.route(now, e) {
+                    self.hidden |= 1 << k;
+                }
+                self.before = self.routed;
             }
             while let Some(msg) = self.resources.poll_message() {
                 moved = true;
@@ -506,7 +600,7 @@ impl<
                     Err(_) => Err(SendError::TooLarge),
                 };
                 if let Err(error) = sent {
-                    self.push(Event::ResourceMessageNotSent { error });
+                    self.push(Own::ResourceMessageNotSent { error });
                 }
             }
             while let Some(out) = self.ipfail.poll_output() {
@@ -516,7 +610,7 @@ impl<
                     ipfail::Output::GiveUp(set) => {
                         let _ = self.resources.handle_ipfail_giveup(now, set);
                     }
-                    ipfail::Output::Log(line) => self.push(Event::Ipfail(line)),
+                    ipfail::Output::Log(line) => self.push(Own::Ipfail(line)),
                 }
             }
             if !moved && !self.release_held(now) {
@@ -542,7 +636,7 @@ impl<
             Err(_) => Err(SendError::TooLarge),
         };
         if let Err(error) = sent {
-            self.push(Event::IpfailMessageNotSent { error });
+            self.push(Own::IpfailMessageNotSent { error });
         }
     }
 
@@ -582,7 +676,7 @@ impl<
     fn next_held(
         &self,
         node: Option<NodeId>,
-        ready: impl Fn(&Engine<NODES, MEDIA, HIST, HIST_BYTES>, &ClusterMessage) -> bool,
+        ready: impl Fn(&Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>, &ClusterMessage) -> bool,
     ) -> Option<usize> {
         self.held
             .iter()
@@ -607,17 +701,18 @@ impl<
                 })
             });
         if let Err(error) = parsed {
-            self.push(Event::BadResourceMessage {
+            self.push(Own::BadResourceMessage {
                 from: m.from,
                 error,
             });
         }
     }
 
-    fn route(&mut self, now: Instant, e: engine::Event) {
+    /// Carries an engine event across; whether the caller is to see it.
+    fn route(&mut self, now: Instant, e: engine::Event) -> bool {
         use engine::Event as E;
         if self.route_to_ipfail(now, &e) {
-            return;
+            return false;
         }
         match &e {
             E::Restarted { node, .. }
@@ -650,7 +745,7 @@ impl<
             }
             E::Message(m) if ResourceMsg::is_resource_type(m.msg_type()) => {
                 if m.from == self.engine.local_node() {
-                    return;
+                    return false;
                 }
                 let behind = self.held.iter().any(|h| h.from == m.from)
                     || self
@@ -659,19 +754,19 @@ impl<
                         .is_some_and(|n| n.is_missing_below(m.seq));
                 if !behind {
                     self.handle_resource_message(now, m);
-                    return;
+                    return false;
                 }
                 if self.held.is_full() {
                     // Out of room: the oldest goes on, out of order.
                     if let Some(i) = self.next_held(None, |_, _| true) {
                         let oldest = self.held.swap_remove(i);
-                        self.push(Event::OutOfOrder { from: oldest.from });
+                        self.push(Own::OutOfOrder { from: oldest.from });
                         self.handle_resource_message(now, &oldest);
                     }
                 }
                 let E::Message(m) = e else { unreachable!() };
                 let _ = self.held.push(m);
-                return;
+                return false;
             }
             _ => {}
         }
@@ -680,7 +775,7 @@ impl<
             let view = self.ipfail_view();
             self.ipfail.comm_up(view);
         }
-        self.push(Event::Membership(e));
+        true
     }
 
     /// ipfail's share of an engine event (after the resource machine has had it, for comm-up:
@@ -722,8 +817,9 @@ impl<
         false
     }
 
-    fn push(&mut self, e: Event) {
-        if self.events.push_back(e).is_err() {
+    fn push(&mut self, e: Own) {
+        let tag = self.popped.wrapping_add(self.before as u32);
+        if self.own.push_back((tag, e)).is_err() {
             self.events_dropped = self.events_dropped.saturating_add(1);
         }
     }
@@ -740,13 +836,133 @@ mod tests {
         let joined = core::mem::size_of::<Heartbeat<2, 4, 8>>();
         let engine = core::mem::size_of::<Engine<2, 4>>();
         let resources = core::mem::size_of::<Resources<2, 8>>();
-        let event = core::mem::size_of::<Event>();
+        let own = core::mem::size_of::<(u32, Own)>();
         let held = core::mem::size_of::<ClusterMessage>();
+        let ipfail = core::mem::size_of::<Ipfail>();
         std::println!(
             "Heartbeat<2, 4, 8> = {joined} bytes: Engine<2, 4> = {engine}, \
-             Resources<2, 8> = {resources}, events {EVENT_QUEUE} × {event}, \
-             held messages {HELD_MESSAGES} × {held}"
+             Resources<2, 8> = {resources}, Ipfail = {ipfail}, own events {EVENT_QUEUE} × \
+             {own}, held messages {HELD_MESSAGES} × {held}"
         );
-        assert!(joined < 80 * 1024, "{joined}");
+        // The engine's events are not copied: the joined node adds little to its parts.
+        let parts = engine + resources + ipfail + HELD_MESSAGES * held;
+        assert!(
+            joined < parts + EVENT_QUEUE * own + 256,
+            "{joined} vs {parts}"
+        );
+        assert!(joined < 72 * 1024, "{joined}");
+    }
+
+    /// Node `a` of `a b` (`b` never comes), a ping node answering late: every answer is a
+    /// `Late heartbeat` event.
+    fn lone_node() -> (HaCf, HaResources) {
+        let hacf = HaCf::parse(
+            "keepalive 100ms\nwarntime 300ms\ndeadtime 500ms\ninitdead 1000ms\n\
+             deadping 5000ms\nbcast eth0\nping 10.9.9.9\nauto_failback on\nnode a b\ncrm off\n",
+            &mut |_| {},
+        )
+        .unwrap();
+        let hares = HaResources::parse("a 10.0.0.1\n", &mut |_| {}).unwrap();
+        (hacf, hares)
+    }
+
+    fn keys() -> Keyring {
+        let mut k = Keyring::new();
+        k.insert(1, crate::auth::Method::Sha1, b"k").unwrap();
+        k.set_active(1).unwrap();
+        k
+    }
+
+    #[test]
+    fn events_come_out_in_order_and_an_undrained_caller_loses_only_old_ones() {
+        let (hacf, hares) = lone_node();
+        let mut cfg =
+            HeartbeatConfig::from_files(&hacf, &hares, "a", [1; 16], 3, keys(), 1).unwrap();
+        cfg.resources.timing.rqstdelay = Duration::from_millis(500);
+        let mut hb: Heartbeat<3, 1, 1> = Heartbeat::new(&cfg, Instant::ZERO, 1000).unwrap();
+        let ping = hb.engine().node_id("10.9.9.9").unwrap();
+        // Run 30 s without ever looking at the events, the ping node answering every 400 ms.
+        let mut t = Instant::ZERO;
+        let mut answer = Instant::ZERO;
+        while t < Instant::from_millis(30_000) {
+            t = hb.poll_timeout().unwrap().min(answer);
+            if t == answer {
+                hb.handle_ping_reply(t, ping).unwrap();
+                answer = t + Duration::from_millis(400);
+            } else {
+                hb.handle_timeout(t, 1000 + t.as_millis() / 1000);
+            }
+            let mut buf = [0u8; 2048];
+            while hb.poll_transmit(t, &mut buf).is_some() {}
+            while hb.poll_ping().is_some() {}
+        }
+        // The node went on regardless: b buried, comm up, its group asked for.
+        assert!(hb.is_comm_up());
+        assert_eq!(hb.holder(GroupId(0)), Holder::Local);
+        let events: std::vec::Vec<Event> = core::iter::from_fn(|| hb.poll_event()).collect();
+        let dropped = events.iter().find_map(|e| match e {
+            Event::Membership(engine::Event::EventsDropped { count }) => Some(*count),
+            _ => None,
+        });
+        assert!(dropped.is_some_and(|c| c > 0), "{events:?}");
+        assert!(events.len() <= EVENT_QUEUE + 4, "{}", events.len());
+        assert!(events.contains(&Event::Acquire(GroupId(0))), "{events:?}");
+        // The newest are kept, in order: a status change of ours after its comm-up's, none
+        // of the resource messages (ours come back to the engine; they are not the caller's).
+        assert!(!events.iter().any(|e| matches!(
+            e,
+            Event::Membership(engine::Event::Message(m)) if ResourceMsg::is_resource_type(m.msg_type())
+        )));
+        // Drained, the next input's events all come out.
+        hb.handle_command(t, 1030, Command::Standby(resources::StandbySet::All))
+            .unwrap();
+        let events: std::vec::Vec<Event> = core::iter::from_fn(|| hb.poll_event()).collect();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::Membership(engine::Event::EventsDropped { .. }))),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn our_own_events_keep_their_place_among_the_engines() {
+        let (hacf, hares) = lone_node();
+        let cfg = HeartbeatConfig::from_files(&hacf, &hares, "a", [1; 16], 3, keys(), 1).unwrap();
+        let mut hb: Heartbeat<3, 1, 1> = Heartbeat::new(&cfg, Instant::ZERO, 1000).unwrap();
+        for _ in core::iter::from_fn(|| hb.poll_event()) {}
+        // Two own events around an engine event, as if pushed while it was routed and after.
+        hb.before = 0;
+        hb.push(Own::OutOfOrder { from: NodeId(1) });
+        hb.engine.handle_timeout(Instant::from_millis(1001), 1001);
+        hb.pump(Instant::from_millis(1001));
+        hb.before = hb.routed;
+        hb.push(Own::OutOfOrder { from: NodeId(0) });
+        let events: std::vec::Vec<Event> = core::iter::from_fn(|| hb.poll_event()).collect();
+        let first = events
+            .iter()
+            .position(|e| *e == Event::OutOfOrder { from: NodeId(1) });
+        let dead = events
+            .iter()
+            .position(|e| matches!(e, Event::Membership(engine::Event::NodeDead { .. })));
+        let last = events
+            .iter()
+            .position(|e| *e == Event::OutOfOrder { from: NodeId(0) });
+        assert_eq!(first, Some(0), "{events:?}");
+        assert!(dead.is_some() && last > dead, "{events:?}");
+        assert_eq!(
+            last,
+            Some(events.len() - 1 - count_tail(&events)),
+            "{events:?}"
+        );
+    }
+
+    /// Resource log lines and actions come after all queued events.
+    fn count_tail(events: &[Event]) -> usize {
+        events
+            .iter()
+            .rev()
+            .take_while(|e| matches!(e, Event::Log(_) | Event::Acquire(_)))
+            .count()
     }
 }

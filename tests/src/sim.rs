@@ -51,13 +51,15 @@ use crate::scenario::{
 
 /// Eight nodes on a medium that loses 30 % need 64 held messages to keep every resource
 /// message in order (the default, 16, serves four). The engine's node table also holds the
-/// ping nodes.
+/// ping nodes, and its event queue all of them dying at once with their links (ten nodes on
+/// two media: 48).
 pub type Hb = Heartbeat<
     { MAX_NODES + MAX_PING_NODES },
     MAX_MEDIA,
     MAX_GROUPS,
     MAXMSGHIST,
     DEFAULT_HISTORY_BYTES,
+    64,
     64,
 >;
 

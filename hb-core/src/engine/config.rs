@@ -80,7 +80,8 @@ pub struct EngineConfig {
 pub enum SetupError {
     /// `local_node` is not one of `nodes`.
     LocalNodeMissing,
-    /// More nodes (cluster plus ping nodes) than the engine's `NODES`, or more than 255.
+    /// More nodes (cluster plus ping nodes) than the engine's `NODES`, or more than 255, or
+    /// than its `EVENTS` can report dead at once (with all their links).
     TooManyNodes,
     /// More media than the engine's `MEDIA`, or more than 64.
     TooManyMedia,

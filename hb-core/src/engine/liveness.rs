@@ -3,8 +3,13 @@
 
 use super::*;
 
-impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES: usize>
-    Engine<NODES, MEDIA, HIST, HIST_BYTES>
+impl<
+        const NODES: usize,
+        const MEDIA: usize,
+        const HIST: usize,
+        const HIST_BYTES: usize,
+        const EVENTS: usize,
+    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     /// The dead time that applies to node `i` now.
     pub(super) fn dead_interval_of(&self, i: usize) -> Duration {

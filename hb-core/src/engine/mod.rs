@@ -149,7 +149,9 @@ pub const ACK_MSG_DIV: u64 = 10;
 /// Packets waiting for [`Engine::poll_transmit`].
 pub const TRANSMIT_QUEUE: usize = 64;
 
-/// Events waiting for [`Engine::poll_event`].
+/// Events waiting for [`Engine::poll_event`], by default (the `EVENTS` parameter of
+/// [`Engine`]). One call can report a death and every link of every node at once: a cluster
+/// needs room for `nodes × (links + 2) + 8` ([`Engine::new`] refuses less).
 pub const EVENT_QUEUE: usize = 32;
 
 /// Scratch for decoding a classic packet (base64 UUIDs, escaped text).
@@ -237,13 +239,15 @@ pub struct NotPingNode;
 const ENCODINGS: [Encoding; 3] = [Encoding::Netstring, Encoding::Classic, Encoding::Compact];
 
 /// One node's membership and reliable-delivery engine. `NODES`: capacity for cluster plus ping
-/// nodes; `MEDIA`: capacity for media (≤ 64); `HIST`, `HIST_BYTES`: the send history.
+/// nodes; `MEDIA`: capacity for media (≤ 64); `HIST`, `HIST_BYTES`: the send history;
+/// `EVENTS`: events waiting for the caller ([`EVENT_QUEUE`]).
 #[derive(Clone, Debug)]
 pub struct Engine<
     const NODES: usize,
     const MEDIA: usize,
     const HIST: usize = MAXMSGHIST,
     const HIST_BYTES: usize = DEFAULT_HISTORY_BYTES,
+    const EVENTS: usize = EVENT_QUEUE,
 > {
     keys: Keyring,
     local: NodeId,
@@ -275,15 +279,20 @@ pub struct Engine<
     pending: Deque<Pending, TRANSMIT_QUEUE>,
     /// Which encoding of the front pending packet goes next (an index into [`ENCODINGS`]).
     stage: usize,
-    events: Deque<Event, EVENT_QUEUE>,
+    events: Deque<Event, EVENTS>,
     events_dropped: u32,
     timers: TimerTable,
     rng: Rng,
     ld: String<LOAD_AVERAGE_LEN>,
 }
 
-impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES: usize>
-    Engine<NODES, MEDIA, HIST, HIST_BYTES>
+impl<
+        const NODES: usize,
+        const MEDIA: usize,
+        const HIST: usize,
+        const HIST_BYTES: usize,
+        const EVENTS: usize,
+    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     /// Starts the engine at `now`: sends the first three status messages (`init`, `up`, `up`)
     /// and reports the local status `up`.
@@ -332,6 +341,12 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
                 link_count = link + 1;
             }
             media.push(*m).map_err(|_| SetupError::TooManyMedia)?;
+        }
+        // What one call may report (every node dead, every link with it) must fit: an event
+        // lost is a death the resource side never hears of.
+        let burst = (cfg.nodes.len() + cfg.ping_nodes.len()) * (link_count + 2) + 8;
+        if burst > EVENTS {
+            return Err(SetupError::TooManyNodes);
         }
         let mut ld = String::new();
         let _ = ld.push_str(&cfg.load_average);
@@ -498,6 +513,12 @@ impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES
             return Some(Event::EventsDropped { count });
         }
         None
+    }
+
+    /// The `i`-th event waiting in the queue, without taking it ([`crate::heartbeat`] acts
+    /// on events as they come and leaves them here for its caller).
+    pub(crate) fn event(&self, i: usize) -> Option<&Event> {
+        self.events.iter().nth(i)
     }
 
     /// A ping node (or, for a `ping_group`, any of its hosts) answered.
@@ -952,6 +973,12 @@ mod tests {
             Engine::<2, 0>::new(&cfg, Instant::ZERO, 1).err(),
             Some(SetupError::TooManyMedia)
         );
+        // Too small an event queue to report both nodes dead with their link at once.
+        assert_eq!(
+            Engine::<2, 1, 64, 4096, 13>::new(&cfg, Instant::ZERO, 1).err(),
+            Some(SetupError::TooManyNodes)
+        );
+        assert!(Engine::<2, 1, 64, 4096, 14>::new(&cfg, Instant::ZERO, 1).is_ok());
     }
 
     #[test]

@@ -5,8 +5,13 @@
 
 use super::*;
 
-impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES: usize>
-    Engine<NODES, MEDIA, HIST, HIST_BYTES>
+impl<
+        const NODES: usize,
+        const MEDIA: usize,
+        const HIST: usize,
+        const HIST_BYTES: usize,
+        const EVENTS: usize,
+    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     pub(super) fn receive<const N: usize>(
         &mut self,

@@ -3,8 +3,13 @@
 
 use super::*;
 
-impl<const NODES: usize, const MEDIA: usize, const HIST: usize, const HIST_BYTES: usize>
-    Engine<NODES, MEDIA, HIST, HIST_BYTES>
+impl<
+        const NODES: usize,
+        const MEDIA: usize,
+        const HIST: usize,
+        const HIST_BYTES: usize,
+        const EVENTS: usize,
+    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     pub(super) fn set_local_status(&mut self, now: Instant, wall_secs: u64, status: NodeStatus) {
         if self.local_status == status {

@@ -2169,8 +2169,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             // Legacy: the new incarnation asks for its own groups with `ip-request` as it
             // comes up, so we take none of them (that would race with those requests, and with
             // our answers to its predecessor's). Ours we ask for again: what we asked of the
-            // old incarnation died with it.
-            self.req_our_resources(false);
+            // old incarnation died with it. Before our comm-up nothing was asked yet, and
+            // comm-up asks.
+            if self.comm_up {
+                self.req_our_resources(false);
+            }
             return;
         }
         if self.i_hold == RscSet::ALL {
@@ -2421,8 +2424,16 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             job.started = true;
             progressed = true;
             match job.kind {
-                JobKind::ReqOur { ask, .. } => {
-                    self.run_req_our(ask);
+                JobKind::ReqOur { .. } => {
+                    // Whether another node is active is the script's question when it runs
+                    // (3.0.6's `req_resource`), not when it was queued: a peer that became
+                    // active meanwhile may run our groups, and must be asked for them.
+                    let up = self.up_count();
+                    job.kind = JobKind::ReqOur {
+                        ask: up >= 2,
+                        announce: up < 2,
+                    };
+                    self.run_req_our(up >= 2);
                     return Step::Done;
                 }
                 JobKind::Takeover(set) => {
