@@ -21,6 +21,23 @@ pub mod rsc;
 pub mod state;
 pub mod stonith;
 
+/// Makes `cmd`'s child start with no blocked signals. The daemon blocks the signals it takes
+/// through its signalfd, and a blocked mask survives fork and exec: a resource script or
+/// respawned client would otherwise ignore SIGTERM (and only die by SIGKILL).
+pub fn unblock_signals_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the forked child before exec and only calls sigemptyset and
+    // pthread_sigmask, which are async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::pthread_sigmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 /// The C library's `strerror` text for an I/O error (`Permission denied`), without Rust's
 /// ` (os error 13)` suffix, so that our messages read like heartbeat's.
 pub fn errno_text(e: &std::io::Error) -> String {

@@ -598,6 +598,7 @@ fn spawn(spec: &ChildSpec, env: &[(String, String)]) -> std::io::Result<Pid> {
             Ok(())
         });
     }
+    crate::unblock_signals_in_child(&mut cmd);
     let child = cmd.spawn()?;
     // The std handle is dropped without waiting: we reap by pid in `reap`.
     Ok(Pid::from_raw(child.id() as i32))

@@ -61,6 +61,8 @@ fn kill_9_is_seen_dead_after_deadtime() {
     // In its first 5 s a node asks its peers for deadtime + 2 s (3.0.6's `dt`); the dead
     // time under test is the steady one.
     std::thread::sleep(Duration::from_secs(6).saturating_sub(started.elapsed()));
+    // At a random point between two of its heartbeats (the start fixes their phase).
+    std::thread::sleep(Duration::from_millis(jitter(KEEPALIVE_MS)));
     c.nodes[1].signal(Signal::SIGKILL).unwrap();
     let killed = Instant::now();
     let seen = c.wait_log(0, "node node2: is dead", Duration::from_secs(5));
@@ -158,6 +160,7 @@ fn every_udp_medium_with_every_auth_method() {
                 media: [lines[0].into(), lines[1].into()],
                 auth,
                 serial: false,
+                ..Setup::default()
             };
             let c = Cluster::new(&format!("{medium}-{auth_name}"), &setup);
             c.both_up();
@@ -255,6 +258,7 @@ fn a_flood_of_bad_packets_changes_nothing() {
             media: ["bcast eth1".into(), "bcast eth1".into()],
             auth: SHA1,
             serial: false,
+            ..Setup::default()
         },
     );
     c.both_up();

@@ -116,6 +116,7 @@ fn bcast_serial_less() -> Setup {
         media: ["bcast eth1".into(), "bcast eth1".into()],
         auth: SHA1,
         serial: false,
+        ..Setup::default()
     }
 }
 

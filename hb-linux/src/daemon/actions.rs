@@ -5,6 +5,7 @@ use super::startup::Loaded;
 use super::worker::{Executor, Released};
 use crate::log::{LogLine, Logger};
 use crate::rsc::{self, GroupOutcome, Runner, RunnerOptions, ScriptEnv};
+use crate::stonith::Stonith;
 use hb_core::config::HaResources;
 use hb_core::resources::{FenceResult, GroupId};
 use std::path::PathBuf;
@@ -14,10 +15,13 @@ use std::sync::Arc;
 pub struct Resources {
     runner: Runner,
     groups: HaResources,
+    /// The STONITH device heartbeat would use on this node (`stonith`/`stonith_host`).
+    stonith: Option<Stonith>,
 }
 
 impl Resources {
-    pub fn new(cfg: &Loaded, _logger: Arc<Logger>) -> Resources {
+    /// Errors name the ha.cf line of a STONITH device that cannot be set up.
+    pub fn new(cfg: &Loaded, logger: Arc<Logger>) -> Result<Resources, String> {
         let cf = &cfg.hacf;
         let mut env = ScriptEnv::new(&cfg.dir, cfg.node.clone());
         let file = |p: &Option<hb_core::config::hacf::Path>| {
@@ -46,11 +50,38 @@ impl Resources {
         if let Some(r) = retry {
             opts.stop_retry_max = rsc::parse_stop_retry_max(&r);
         }
+        // hb's own knobs ride on ha.cf's `env` directive, which 3.0.6 also accepts:
+        // `env HB_START_TIMEOUT=<s>` (and STOP, STATUS) bound every script call.
+        let secs = |name: &str| {
+            cf.env
+                .iter()
+                .find(|v| v.name.as_str() == name)
+                .and_then(|v| v.value.to_string().trim().parse::<u64>().ok())
+                .map(std::time::Duration::from_secs)
+        };
+        if let Some(t) = secs("HB_START_TIMEOUT") {
+            opts.timeouts.start = t;
+        }
+        if let Some(t) = secs("HB_STOP_TIMEOUT") {
+            opts.timeouts.stop = t;
+        }
+        if let Some(t) = secs("HB_STATUS_TIMEOUT") {
+            opts.timeouts.status = t;
+        }
+        let t = &opts.timeouts;
+        logger.info(&format!(
+            "Resource script timeouts: start {} s, stop {} s, status {} s",
+            t.start.as_secs(),
+            t.stop.as_secs(),
+            t.status.as_secs()
+        ));
         opts.env = env;
-        Resources {
+        let stonith = Stonith::from_config(cf, &cfg.node)?;
+        Ok(Resources {
             runner: Runner::new(opts),
             groups: cfg.haresources.clone(),
-        }
+            stonith,
+        })
     }
 
     fn group(&self, g: GroupId) -> Option<&hb_core::config::ResourceGroup> {
@@ -78,9 +109,15 @@ impl Executor for Resources {
     }
 
     fn fence(&mut self, node: &str, log: &mut dyn FnMut(LogLine)) -> FenceResult {
-        log(LogLine::error(format!(
-            "cannot reset node {node}: this build has no STONITH plugin for the configured device"
-        )));
-        FenceResult::Failed
+        match &mut self.stonith {
+            Some(s) => s.fence(node, log),
+            None => {
+                // The core asks only when a device is configured.
+                log(LogLine::error(format!(
+                    "cannot reset node {node}: no STONITH device configured"
+                )));
+                FenceResult::Failed
+            }
+        }
     }
 }

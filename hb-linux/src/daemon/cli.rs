@@ -182,6 +182,9 @@ fn stop(pid_file: &Path) -> u8 {
 }
 
 /// Carries out resource actions with the resource scripts and native IP takeover.
-fn default_executor(cfg: &startup::Loaded, logger: Arc<Logger>) -> Box<dyn Executor> {
-    Box::new(super::actions::Resources::new(cfg, logger))
+fn default_executor(
+    cfg: &startup::Loaded,
+    logger: Arc<Logger>,
+) -> Result<Box<dyn Executor>, String> {
+    Ok(Box::new(super::actions::Resources::new(cfg, logger)?))
 }

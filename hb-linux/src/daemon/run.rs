@@ -6,6 +6,8 @@ use super::worker::{Executor, Job, Outcome, Worker};
 use crate::control;
 use crate::log::{LogConfig, Logger, Priority};
 use crate::media::{Medium, OpenOptions};
+use crate::ping::{self, PingTarget, Pinger};
+use crate::respawn::{RespawnConfig, Respawner};
 use crate::state::{PidFile, PidFileError, StateDir};
 use hb_core::engine::{MediumId, NodeId, NodeKind};
 use hb_core::heartbeat::{Command, Event, Heartbeat, HeartbeatConfig};
@@ -42,6 +44,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// The same receive or send problem is logged at most once per this interval.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Builds the worker's executor from the configuration (errors name the ha.cf line).
+pub type MakeExecutor = fn(&Loaded, Arc<Logger>) -> Result<Box<dyn Executor>, String>;
+
 /// How the daemon was started.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -57,7 +62,7 @@ pub struct Options {
     /// `-l`: no realtime priority and no locked memory, whatever ha.cf says.
     pub no_realtime: bool,
     /// Carries out resource actions and fencing.
-    pub executor: fn(&Loaded, Arc<Logger>) -> Box<dyn Executor>,
+    pub executor: MakeExecutor,
 }
 
 /// Runs the daemon; returns the process exit code.
@@ -191,6 +196,8 @@ struct Daemon {
     conns: Vec<Conn>,
     signals: SignalFd,
     worker: Worker,
+    respawn: Respawner,
+    pinger: Option<Pinger>,
     watchdog: Option<LinuxWatchdog>,
     last_pet: Instant,
     sd_watchdog: Option<Duration>,
@@ -347,6 +354,28 @@ impl Daemon {
             }
         }
 
+        let targets = PingTarget::from_hacf(&cfg.hacf)
+            .map_err(|e| fail(&logger, format!("{}: {e}", cfg.dir.join("ha.cf").display())))?;
+        let pinger = if targets.is_empty() {
+            None
+        } else {
+            let p = Pinger::open(targets)
+                .map_err(|e| fail(&logger, format!("cannot open the ping socket: {e}")))?;
+            for l in ping::start_lines(&cfg.hacf) {
+                logger.log_line(&l);
+            }
+            Some(p)
+        };
+        let mut rcfg = RespawnConfig {
+            debug: cfg.hacf.debug.max(opts.debug) > 0,
+            ..RespawnConfig::default()
+        };
+        rcfg.env = crate::rsc::ScriptEnv::new(&cfg.dir, cfg.node.clone()).vars();
+        let (respawn, lines) = Respawner::from_hacf(&cfg.hacf, rcfg);
+        for l in &lines {
+            logger.log_line(l);
+        }
+
         let listener = bind_control(&opts.socket).map_err(|e| {
             fail(
                 &logger,
@@ -361,6 +390,9 @@ impl Daemon {
             Signal::SIGHUP,
             Signal::SIGUSR1,
             Signal::SIGUSR2,
+            // Only a wake-up: respawned children are reaped by their own pids (the worker
+            // waits for its scripts by theirs).
+            Signal::SIGCHLD,
         ] {
             mask.add(s);
         }
@@ -380,7 +412,7 @@ impl Daemon {
             Node::new(&hb_cfg, now, wall_secs())
                 .map_err(|e| fail(&logger, format!("cannot start this node: {e}")))?,
         );
-        let exec = (opts.executor)(&cfg, logger.clone());
+        let exec = (opts.executor)(&cfg, logger.clone()).map_err(|e| fail(&logger, e))?;
         let worker = Worker::start(exec, logger.clone())
             .map_err(|e| fail(&logger, format!("cannot start the action worker: {e}")))?;
         let mut usec = 0;
@@ -398,6 +430,8 @@ impl Daemon {
             conns: Vec::new(),
             signals,
             worker,
+            respawn,
+            pinger,
             watchdog,
             last_pet: Instant::now(),
             sd_watchdog,
@@ -441,6 +475,7 @@ impl Daemon {
             self.hb.handle_timeout(now, wall_secs());
             self.pump(now);
             self.service_media_tx();
+            self.service_children();
             self.pet_watchdogs();
             self.expire_conns();
             if let Some(exit) = self.exit {
@@ -466,6 +501,9 @@ impl Daemon {
         }
         if let Some(d) = self.sd_watchdog {
             until = until.min(self.last_sd_pet + d);
+        }
+        if let Some(t) = self.respawn.poll_timeout() {
+            until = until.min(t);
         }
         for c in &self.conns {
             until = until.min(c.deadline);
@@ -500,6 +538,11 @@ impl Daemon {
             }
             fds.push(PollFd::new(m.as_fd(), f));
         }
+        if let Some(p) = &self.pinger {
+            for fd in p.fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+        }
         let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         match nix::poll::poll(&mut fds, t) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -520,11 +563,15 @@ impl Daemon {
             self.handle_results();
         }
         let n_conns = self.conns.len();
+        let n_media = self.media.len();
         // Media first: heartbeats matter more than clients.
-        for (i, f) in ready[3 + n_conns..].iter().enumerate() {
+        for (i, f) in ready[3 + n_conns..3 + n_conns + n_media].iter().enumerate() {
             if any(*f) {
                 self.receive(i);
             }
+        }
+        if ready[3 + n_conns + n_media..].iter().any(|f| any(*f)) {
+            self.ping_replies();
         }
         let mut done = Vec::new();
         for (i, f) in ready[3..3 + n_conns].iter().enumerate() {
@@ -640,6 +687,32 @@ impl Daemon {
         }
     }
 
+    fn ping_replies(&mut self) {
+        while let Some(i) = self.pinger.as_mut().and_then(Pinger::recv) {
+            if let Some(id) = ping::ping_node_id(&self.cfg.hacf, i) {
+                let now = self.now();
+                let _ = self.hb.handle_ping_reply(now, id);
+                self.pump(now);
+            }
+        }
+    }
+
+    /// Respawned children: reap the dead, restart what is due.
+    fn service_children(&mut self) {
+        let now = Instant::now();
+        let reaped = self.respawn.reap(now);
+        for l in reaped.logs.iter().chain(&self.respawn.handle_timeout(now)) {
+            self.logger.log_line(l);
+        }
+        if let Some(cmd) = reaped.reboot {
+            self.logger.log(
+                Priority::Crit,
+                &format!("Client {cmd} (failfast) died: rebooting"),
+            );
+            self.reboot();
+        }
+    }
+
     /// Logs `what` unless the same slot complained within [`COMPLAINT_INTERVAL`].
     fn complain(&mut self, slot: usize, p: Priority, what: &str) {
         let now = Instant::now();
@@ -689,8 +762,15 @@ impl Daemon {
                     }
                 }
             }
-            while self.hb.poll_ping().is_some() {
-                // Ping nodes are answered by the ping prober; without one they stay dead.
+            while let Some(node) = self.hb.poll_ping() {
+                let index = ping::ping_target_index(&self.cfg.hacf, node);
+                if let (Some(p), Some(i)) = (&mut self.pinger, index) {
+                    if let Err(e) = p.send(i) {
+                        let what = format!("cannot send a ping: {e}");
+                        let slot = self.complained.len() - 1;
+                        self.complain(slot, Priority::Warn, &what);
+                    }
+                }
             }
             if !busy {
                 break;
@@ -701,6 +781,12 @@ impl Daemon {
     fn on_event(&mut self, ev: Event) {
         match ev {
             Event::Membership(e) => {
+                if e == hb_core::engine::Event::CommUp {
+                    // heartbeat starts its respawn clients once comm is up.
+                    for l in self.respawn.start_all(Instant::now()) {
+                        self.logger.log_line(&l);
+                    }
+                }
                 if let Some(line) = events::engine_line(&e, &*self) {
                     self.logger.log_line(&line);
                 }
@@ -793,6 +879,9 @@ impl Daemon {
     }
 
     fn finish(mut self: Box<Self>, exit: Exit) -> u8 {
+        for l in self.respawn.stop_all_blocking() {
+            self.logger.log_line(&l);
+        }
         self.worker.stop();
         if let Some(w) = &mut self.watchdog {
             let _ = w.disarm();

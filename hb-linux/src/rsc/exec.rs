@@ -85,6 +85,7 @@ pub fn run(call: &Call<'_>) -> io::Result<Ran> {
     } else {
         cmd.stdout(out.try_clone()?);
     }
+    crate::unblock_signals_in_child(&mut cmd);
     let mut child = spawn(&mut cmd)?;
     let deadline = Instant::now() + call.timeout;
     let mut pipe = child.stdout.take();

@@ -113,6 +113,7 @@ impl External {
         for (k, v) in self.params.iter().flatten() {
             cmd.env(k, v);
         }
+        crate::unblock_signals_in_child(&mut cmd);
         let call = format!("{} {}", self.name, args.join(" "));
         let mut child = spawn_retrying(&mut cmd)
             .map_err(|e| StonithError::Oops(format!("Calling '{call}' failed: {e}")))?;

@@ -117,6 +117,32 @@ pub struct Setup {
     pub media: [String; 2],
     pub auth: &'static str,
     pub serial: bool,
+    /// More ha.cf lines, per node (before the `node` lines).
+    pub extra: [String; 2],
+    /// haresources, the same on both nodes.
+    pub haresources: String,
+    /// Scripts for /etc/ha.d/resource.d (name, text), on both nodes.
+    pub scripts: Vec<(String, String)>,
+    /// A LAN: a bridge with node1 (198.51.100.1), node2 (.2) and a client (.10), each on
+    /// its `eth0`.
+    pub lan: bool,
+    /// keepalive, warntime, deadtime in ms.
+    pub timing: (u64, u64, u64),
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            media: ["bcast eth1".into(), "bcast eth1".into()],
+            auth: SHA1,
+            serial: false,
+            extra: [String::new(), String::new()],
+            haresources: String::new(),
+            scripts: Vec::new(),
+            lan: false,
+            timing: (KEEPALIVE_MS, 600, DEADTIME_MS),
+        }
+    }
 }
 
 pub struct Cluster {
@@ -127,40 +153,76 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(tag: &str, setup: &Setup) -> Cluster {
+        let c = Cluster::build(tag, setup);
+        let mut c = c;
+        for i in 0..2 {
+            c.start(i);
+        }
+        c
+    }
+
+    /// The lab and the nodes' files, no daemon started.
+    pub fn build(tag: &str, setup: &Setup) -> Cluster {
         let mut lab = Lab::new(tag).unwrap_or_else(|e| panic!("{e}"));
         lab.add_ns("a").unwrap();
         lab.add_ns("b").unwrap();
         lab.veth("a", "eth1", "b", "eth1").unwrap();
         lab.addr("a", "eth1", "203.0.113.1/24").unwrap();
         lab.addr("b", "eth1", "203.0.113.2/24").unwrap();
+        if setup.lan {
+            lab.add_ns("lan").unwrap();
+            lab.add_ns("client").unwrap();
+            lab.bridge("lan", "br0").unwrap();
+            for (ns, port, addr) in [
+                ("a", "p1", "198.51.100.1/24"),
+                ("b", "p2", "198.51.100.2/24"),
+                ("client", "p3", "198.51.100.10/24"),
+            ] {
+                lab.veth(ns, "eth0", "lan", port).unwrap();
+                lab.enslave("lan", port, "br0").unwrap();
+                lab.addr(ns, "eth0", addr).unwrap();
+            }
+        }
         let serial = setup.serial.then(SerialLine::new);
         let mut nodes = Vec::new();
+        let (ka, wt, dt) = setup.timing;
         for (i, (name, ns)) in [("node1", "a"), ("node2", "b")].into_iter().enumerate() {
             let node = lab.node(name, ns).unwrap();
             let mut cf = format!(
-                "keepalive {KEEPALIVE_MS}ms\nwarntime 600ms\ndeadtime {DEADTIME_MS}ms\n\
-                 initdead 3\nudpport 694\nauto_failback on\nrealtime off\n{}\n",
-                setup.media[i]
+                "keepalive {ka}ms\nwarntime {wt}ms\ndeadtime {dt}ms\n\
+                 initdead 3\nudpport 694\nrealtime off\n{}\n{}",
+                setup.media[i], setup.extra[i]
             );
-            if let Some(s) = &serial {
-                cf.push_str(&format!("baud 115200\nserial {}\n", s.paths[i]));
+            if !setup.extra[i].contains("auto_failback") {
+                cf.push_str("\nauto_failback on\n");
             }
-            cf.push_str("node node1\nnode node2\n");
+            if let Some(s) = &serial {
+                cf.push_str(&format!("\nbaud 115200\nserial {}\n", s.paths[i]));
+            }
+            cf.push_str("\nnode node1\nnode node2\n");
             node.write_config("ha.cf", &cf, 0o644).unwrap();
             node.write_config("authkeys", setup.auth, 0o600).unwrap();
-            node.write_config("haresources", "", 0o644).unwrap();
+            node.write_config("haresources", &setup.haresources, 0o644)
+                .unwrap();
+            if !setup.scripts.is_empty() {
+                std::fs::create_dir_all(node.etc().join("ha.d/resource.d")).unwrap();
+            }
+            for (name, text) in &setup.scripts {
+                node.write_config(&format!("resource.d/{name}"), text, 0o755)
+                    .unwrap();
+            }
             nodes.push(node);
         }
-        let mut c = Cluster { lab, nodes, serial };
+        Cluster { lab, nodes, serial }
+    }
+
+    /// Starts (or starts again) node `i`'s daemon.
+    pub fn start(&mut self, i: usize) {
         let hb = bin("heartbeat");
-        for i in 0..2 {
-            let mut n = std::mem::replace(&mut c.nodes[i], c.lab.node("x", "a").unwrap());
-            c.lab
-                .start(&mut n, &hb, &[])
-                .unwrap_or_else(|e| panic!("{e}"));
-            c.nodes[i] = n;
-        }
-        c
+        let mut n = std::mem::replace(&mut self.nodes[i], self.lab.node("spare", "a").unwrap());
+        let r = self.lab.start(&mut n, &hb, &[]);
+        self.nodes[i] = n;
+        r.unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub fn status(&self, i: usize) -> Value {
@@ -267,8 +329,155 @@ pub const SHA1: &str = "auth 1\n1 sha1 hb-namespace-test\n";
 
 pub fn bcast_serial() -> Setup {
     Setup {
-        media: ["bcast eth1".into(), "bcast eth1".into()],
-        auth: SHA1,
         serial: true,
+        ..Setup::default()
+    }
+}
+
+/// A pseudo-random number of milliseconds below `below`, from the clock (to put a fault at a
+/// random phase of the heartbeat, which start-up otherwise fixes).
+pub fn jitter(below: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos) % below.max(1)
+}
+
+/// The service IP of the failover tests.
+pub const VIP: &str = "198.51.100.80";
+
+/// `resource.d/hbsvc IP start|stop|status`: a service on IP:80 answering UDP and HTTP with
+/// its node's name (hbctl demo-http), as the demo's.
+pub fn service_script() -> String {
+    format!(
+        r#"#!/bin/sh
+PIDF=/run/hbsvc.pid
+case "$2" in
+start)
+    setsid '{hbctl}' demo-http --name "$(uname -n)" --listen "$1:80" </dev/null >/dev/null 2>&1 &
+    echo $! > $PIDF ;;
+stop)
+    [ -f $PIDF ] && kill "$(cat $PIDF)" 2>/dev/null
+    rm -f $PIDF ;;
+status)
+    if [ -f $PIDF ] && kill -0 "$(cat $PIDF)" 2>/dev/null; then echo running; else echo stopped; fi ;;
+esac
+exit 0
+"#,
+        hbctl = bin("hbctl").display()
+    )
+}
+
+/// A client in namespace `client` asking the VIP who it is every 10 ms (UDP), recording
+/// every answer.
+/// When each probe's window closed, and who answered in it.
+type ProbeLog = std::sync::Arc<std::sync::Mutex<Vec<(Instant, Option<String>)>>>;
+
+pub struct Prober {
+    log: ProbeLog,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prober {
+    pub fn start(c: &Cluster) -> Prober {
+        let ns = format!("/run/netns/{}", c.lab.ns("client"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (l, s) = (log.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            sock.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 128];
+            while !s.load(Ordering::Relaxed) {
+                let at = Instant::now();
+                let _ = sock.send_to(b"who", (VIP, 80));
+                let mut answer = None;
+                while at.elapsed() < Duration::from_millis(10) {
+                    match sock.recv(&mut buf) {
+                        Ok(n) => answer = Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                        Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                    }
+                }
+                l.lock().unwrap().push((Instant::now(), answer));
+            }
+        });
+        Prober {
+            log,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until `name` answers after `after`; when it first did.
+    pub fn wait_for(&self, name: &str, after: Instant, within: Duration) -> Option<Instant> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(t) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(t, a)| *t > after && a.as_deref() == Some(name))
+                .map(|(t, _)| *t)
+            {
+                return Some(t);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Who answered in the window (in order, repeats collapsed; `-` for silence).
+    pub fn answers(&self, from: Instant, to: Instant) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (t, a) in self.log.lock().unwrap().iter() {
+            if *t < from || *t > to {
+                continue;
+            }
+            let a = a.clone().unwrap_or_else(|| "-".into());
+            if out.last() != Some(&a) {
+                out.push(a);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Cluster {
+    /// Runs `hbctl ARGS` (or a classic name of it) on node `i`.
+    pub fn hbctl(&self, i: usize, name: &str, args: &[&str]) -> std::process::Output {
+        let path = if name == "hbctl" {
+            bin("hbctl")
+        } else {
+            let link = self.lab.dir().join(name);
+            if !link.exists() {
+                std::os::unix::fs::symlink(bin("hbctl"), &link).unwrap();
+            }
+            link
+        };
+        let mut argv = vec![path.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        self.nodes[i].exec(&argv).unwrap()
+    }
+
+    /// The owner of the first group as node `i` sees it, once its state is `running`.
+    pub fn owner(&self, i: usize) -> Option<String> {
+        let v = self.status(i);
+        let g = &v["groups"][0];
+        (g["state"] == "running")
+            .then(|| g["owner"].as_str().map(str::to_string))
+            .flatten()
     }
 }

@@ -1,0 +1,270 @@
+//! Failover for real (issue 5): the guide's test procedure with a client probing the service IP
+//! every 10 ms, resource scripts that hang or fail, and STONITH gating the takeover. Two
+//! daemons in namespaces (hb_linux::lab), a LAN with a client, a crossover cable and a serial
+//! line. Root; fails, never skips, without it.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const GROUP: &str = "node1 198.51.100.80 hbsvc::198.51.100.80\n";
+
+fn guide(auto_failback: &str) -> Setup {
+    Setup {
+        serial: true,
+        lan: true,
+        media: ["bcast eth1".into(), "bcast eth1".into()],
+        extra: [
+            format!("auto_failback {auto_failback}"),
+            format!("auto_failback {auto_failback}"),
+        ],
+        haresources: GROUP.into(),
+        scripts: vec![("hbsvc".into(), service_script())],
+        timing: (100, 300, 500),
+        ..Setup::default()
+    }
+}
+
+/// The guide's procedure with `auto_failback on`: power-off failover, a pulled link that
+/// moves nothing, hb_standby, and the preferred node's return moving the service back.
+#[test]
+fn guide_procedure_auto_failback_on() {
+    let mut c = Cluster::new("guide-on", &guide("on"));
+    let p = Prober::start(&c);
+    let t0 = Instant::now();
+    p.wait_for("node1", t0, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
+
+    // Power off node1 at a random phase of its heartbeat.
+    std::thread::sleep(Duration::from_millis(300 + jitter(100)));
+    let cut = Instant::now();
+    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    c.serial.as_ref().unwrap().set(false);
+    let back = p
+        .wait_for("node2", cut, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("node2 never took over:\n{}", c.nodes[1].log()));
+    let gap = back.duration_since(cut).as_millis();
+    eprintln!("power-off failover: {gap} ms (deadtime 500 ms)");
+    assert!(gap < 1500, "failover took {gap} ms");
+
+    // node1 comes back (links up, daemon started): auto_failback on moves the service home.
+    c.lab.link("a", "eth0", true).unwrap();
+    c.lab.link("a", "eth1", true).unwrap();
+    c.serial.as_ref().unwrap().set(true);
+    c.start(0);
+    let returned = Instant::now();
+    p.wait_for("node1", returned, Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("never failed back:\n{}", c.nodes[0].log()));
+    eprintln!(
+        "failback: {:?} after node1's restart; client saw {:?}",
+        Instant::now().duration_since(returned),
+        p.answers(returned, Instant::now())
+    );
+
+    // The private link pulled with the serial line up: nothing moves.
+    let pulled = Instant::now();
+    c.lab.link("a", "eth1", false).unwrap();
+    c.wait_log(0, "Link node2:eth1 dead.", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    let seen = p.answers(pulled, Instant::now());
+    assert!(
+        seen.iter().all(|a| a == "node1"),
+        "the service moved on a link failure: {seen:?}"
+    );
+    c.lab.link("a", "eth1", true).unwrap();
+
+    // hb_standby on node1: node2 takes it.
+    let out = c.hbctl(0, "hb_standby", &[]);
+    assert!(out.status.success(), "{out:?}");
+    let asked = Instant::now();
+    p.wait_for("node2", asked, Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("hb_standby moved nothing:\n{}", c.nodes[0].log()));
+    eprintln!(
+        "hb_standby: service on node2 after {:?}",
+        Instant::now().duration_since(asked)
+    );
+    c.wait_log(0, "Going standby [all].", Duration::from_secs(1));
+}
+
+/// `auto_failback off`: after its return the preferred node leaves the service where it is.
+#[test]
+fn returning_node_with_auto_failback_off_leaves_the_service() {
+    let mut c = Cluster::new("guide-off", &guide("off"));
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
+    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    c.serial.as_ref().unwrap().set(false);
+    let cut = Instant::now();
+    p.wait_for("node2", cut, Duration::from_secs(10))
+        .expect("node2 took over");
+    c.lab.link("a", "eth0", true).unwrap();
+    c.lab.link("a", "eth1", true).unwrap();
+    c.serial.as_ref().unwrap().set(true);
+    c.start(0);
+    let back = Instant::now();
+    c.wait_status(0, "in the cluster again", Duration::from_secs(20), |v| {
+        peer_state(v, "node2") == "active" && v["stable"] == true
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = p.answers(back, Instant::now());
+    assert!(
+        seen.iter().all(|a| a == "node2"),
+        "the service moved back with auto_failback off: {seen:?}"
+    );
+    assert_eq!(c.owner(0).as_deref(), Some("node2"));
+}
+
+fn script_setup(scripts: Vec<(String, String)>, haresources: &str) -> Setup {
+    Setup {
+        haresources: haresources.into(),
+        scripts,
+        ..Setup::default()
+    }
+}
+
+/// A start that fails: the group is stopped again (right to left) and nobody holds it half
+/// started; the log says which resource failed.
+#[test]
+fn a_failing_start_leaves_nothing_half_started() {
+    let rec = "/run/calls";
+    let ok = format!(
+        "#!/bin/sh\necho \"ok $1 $2\" >> {rec}\n[ \"$2\" = status ] && echo stopped\nexit 0\n"
+    );
+    let bad = format!(
+        "#!/bin/sh\necho \"bad $1 $2\" >> {rec}\ncase \"$2\" in start) exit 1;; status) echo stopped;; esac\nexit 0\n"
+    );
+    let c = Cluster::new(
+        "failstart",
+        &script_setup(
+            vec![("okrsc".into(), ok), ("badrsc".into(), bad)],
+            "node1 okrsc::a badrsc::b okrsc::c\n",
+        ),
+    );
+    c.wait_log(
+        0,
+        "Giving up resources due to failure of badrsc::b",
+        Duration::from_secs(30),
+    );
+    c.wait_log(0, "Releasing resource group:", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = c.nodes[0].exec(&["cat", rec]).unwrap();
+    let calls = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = calls.lines().filter(|l| !l.ends_with("status")).collect();
+    assert_eq!(
+        &lines[..5],
+        &[
+            "ok a start",
+            "bad b start",
+            "ok c stop",
+            "bad b stop",
+            "ok a stop"
+        ],
+        "{calls}"
+    );
+    let v = c.status(0);
+    assert_ne!(v["groups"][0]["state"], "running", "{v:#}");
+}
+
+/// A start that hangs is killed after its timeout; meanwhile heartbeats keep leaving on time
+/// (the peer sees no late heartbeat).
+#[test]
+fn a_hung_script_is_killed_and_heartbeats_go_on() {
+    // Called as `hang OP` (no arguments in haresources).
+    let hang = "#!/bin/sh\n[ \"$1\" = status ] && { echo stopped; exit 0; }\n[ \"$1\" = start ] && exec sleep 1000\nexit 0\n".to_string();
+    let mut setup = script_setup(vec![("hang".into(), hang)], "node1 hang\n");
+    // The start timeout, shortened for the test through the daemon's environment.
+    setup.extra[0] = "env HB_START_TIMEOUT=3".into();
+    setup.extra[1] = "env HB_START_TIMEOUT=3".into();
+    let c = Cluster::new("hang", &setup);
+    c.wait_log(
+        0,
+        "Acquiring resource group: node1 hang",
+        Duration::from_secs(30),
+    );
+    let hung = Instant::now();
+    c.wait_log(
+        0,
+        "Giving up resources due to failure of hang",
+        Duration::from_secs(20),
+    );
+    let took = hung.elapsed();
+    eprintln!("hung start ended after {took:?}");
+    // SIGTERM ends it at the 3 s timeout (the daemon's blocked signals must not reach it).
+    assert!(took < Duration::from_millis(4500), "took {took:?}");
+    for n in &c.nodes {
+        assert!(
+            !n.log().contains("Late heartbeat"),
+            "{}:\n{}",
+            n.name,
+            n.log()
+        );
+    }
+    assert_eq!(peer_state(&c.status(1), "node1"), "active");
+}
+
+/// With `stonith_host * null node1` on node2 (it can reset node1) and no device able to
+/// reset it on a second try… the survivor takes the group only after a fence succeeded; with
+/// a device that cannot reset the dead node, it never takes it.
+#[test]
+fn stonith_gates_the_takeover() {
+    let svc = service_script();
+    // node2 may reset node1 with the null device; the group must wait for that.
+    let mut ok = Setup {
+        lan: true,
+        haresources: GROUP.into(),
+        scripts: vec![("hbsvc".into(), svc.clone())],
+        timing: (100, 300, 500),
+        ..Setup::default()
+    };
+    ok.extra[1] = "stonith_host * null node1".into();
+    ok.extra[0] = "stonith_host * null node2".into();
+    let c = Cluster::new("stonith-ok", &ok);
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .expect("node1 served");
+    let cut = Instant::now();
+    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    p.wait_for("node2", cut, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no takeover after a good fence:\n{}", c.nodes[1].log()));
+    let log = c.nodes[1].log();
+    let fenced = log.find("node node1 now reset.").expect("fence logged");
+    let taken = log
+        .find("Taking over resource group")
+        .expect("takeover logged");
+    assert!(fenced < taken, "took over before the fence:\n{log}");
+    drop(p);
+    drop(c);
+
+    // The device can reset only a node that does not exist: every fence fails, and the
+    // group stays down however long we wait.
+    let mut bad = Setup {
+        lan: true,
+        haresources: GROUP.into(),
+        scripts: vec![("hbsvc".into(), svc)],
+        timing: (100, 300, 500),
+        ..Setup::default()
+    };
+    bad.extra[1] = "stonith_host * null node9".into();
+    bad.extra[0] = "stonith_host * null node9".into();
+    let c = Cluster::new("stonith-bad", &bad);
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .expect("node1 served");
+    let cut = Instant::now();
+    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    c.wait_log(1, "node node1: is dead", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    let seen = p.answers(cut, Instant::now());
+    assert!(
+        !seen.iter().any(|a| a == "node2"),
+        "took over without a fence: {seen:?}\n{}",
+        c.nodes[1].log()
+    );
+    assert!(
+        c.nodes[1].log().contains("not reset"),
+        "{}",
+        c.nodes[1].log()
+    );
+}
