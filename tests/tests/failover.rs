@@ -268,3 +268,55 @@ fn stonith_gates_the_takeover() {
         c.nodes[1].log()
     );
 }
+
+/// Ping nodes and ipfail (built in, enabled by 3.0.6's `respawn … ipfail` line): node1 loses
+/// its way to the router while the heartbeat link stays up; it sees fewer ping nodes than
+/// node2 and gives the service away.
+#[test]
+fn ipfail_moves_the_service_to_the_better_connected_node() {
+    let line =
+        "ping 198.51.100.254\nrespawn root /usr/lib/heartbeat/ipfail\ndeadping 1".to_string();
+    let setup = Setup {
+        lan: true,
+        haresources: GROUP.into(),
+        scripts: vec![("hbsvc".into(), service_script())],
+        timing: (100, 300, 500),
+        extra: [line.clone(), line],
+        ..Setup::default()
+    };
+    let c = Cluster::new("ipfail", &setup);
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
+    for i in 0..2 {
+        c.wait_status(i, "seeing the router", Duration::from_secs(10), |v| {
+            peer_state(v, "198.51.100.254") == "ping"
+        });
+    }
+    // node1's LAN port goes down: no router, no clients; the crossover keeps the heartbeat.
+    let cut = Instant::now();
+    c.lab.link("lan", "p1", false).unwrap();
+    let moved = p
+        .wait_for("node2", cut, Duration::from_secs(20))
+        .unwrap_or_else(|| {
+            panic!(
+                "ipfail moved nothing:\n{}\n---\n{}",
+                c.nodes[0].log(),
+                c.nodes[1].log()
+            )
+        });
+    eprintln!(
+        "ipfail: service on node2 {} ms after node1 lost the router",
+        moved.duration_since(cut).as_millis()
+    );
+    assert_eq!(
+        peer_state(&c.status(1), "node1"),
+        "active",
+        "node1 must stay a member"
+    );
+    let log = c.nodes[0].log();
+    assert!(
+        log.contains("less visible ping nodes") || log.contains("less ping nodes"),
+        "{log}"
+    );
+}

@@ -223,6 +223,15 @@ impl Names for Daemon {
     }
 }
 
+impl hb_core::ipfail::Names for Daemon {
+    fn node(&self, id: NodeId) -> &str {
+        Names::node(self, id)
+    }
+    fn link(&self, medium: MediumId) -> &str {
+        Names::link(self, medium)
+    }
+}
+
 fn wall_secs() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -825,8 +834,14 @@ impl Daemon {
                 );
                 self.logger.warn(&text);
             }
-            #[allow(unreachable_patterns)]
-            other => self.logger.info(&format!("{other:?}")),
+            Event::Ipfail(m) => {
+                let text = m.line(&*self).to_string();
+                self.logger.log(events::level_priority(m.level()), &text);
+            }
+            Event::IpfailMessageNotSent { error } => {
+                self.logger
+                    .error(&format!("an ipfail message could not be sent: {error}"));
+            }
         }
     }
 
@@ -1069,8 +1084,17 @@ impl Daemon {
                 "state": state,
             }));
         }
+        let ipf = hb.ipfail();
+        let ipfail = json!({
+            "running": ipf.is_running(),
+            "ping_nodes_up": hb.ping_count(),
+            "our_count": ipf.our_count(),
+            "peer_count": ipf.peer_count(),
+            "giveup_pending": ipf.pending_giveup().is_some(),
+        });
         let cf = &self.cfg.hacf;
         json!({
+            "ipfail": ipfail,
             "ok": true,
             "node": self.cfg.node,
             "status": hb.local_status().as_str(),

@@ -123,8 +123,8 @@ pub struct Setup {
     pub haresources: String,
     /// Scripts for /etc/ha.d/resource.d (name, text), on both nodes.
     pub scripts: Vec<(String, String)>,
-    /// A LAN: a bridge with node1 (198.51.100.1), node2 (.2) and a client (.10), each on
-    /// its `eth0`.
+    /// A LAN: a bridge with node1 (198.51.100.1), node2 (.2), a client (.10) and a router
+    /// (.254, a ping node to use), each on its `eth0`.
     pub lan: bool,
     /// keepalive, warntime, deadtime in ms.
     pub timing: (u64, u64, u64),
@@ -173,10 +173,12 @@ impl Cluster {
             lab.add_ns("lan").unwrap();
             lab.add_ns("client").unwrap();
             lab.bridge("lan", "br0").unwrap();
+            lab.add_ns("router").unwrap();
             for (ns, port, addr) in [
                 ("a", "p1", "198.51.100.1/24"),
                 ("b", "p2", "198.51.100.2/24"),
                 ("client", "p3", "198.51.100.10/24"),
+                ("router", "p4", "198.51.100.254/24"),
             ] {
                 lab.veth(ns, "eth0", "lan", port).unwrap();
                 lab.enslave("lan", port, "br0").unwrap();
