@@ -157,7 +157,9 @@
 //! * With a STONITH device, nothing of ours is taken while a dead peer awaits its reset (it
 //!   may run our groups): 3.0.6 takes its local groups at comm-up (legacy) or after
 //!   `RQSTDELAY` regardless. A peer that restarts while its reset is pending is taken over
-//!   from as if the reset had succeeded.
+//!   from as if the reset had succeeded; in `legacy` mode its groups are left to the
+//!   `ip-request`s of its new incarnation (a takeover would race with them) and ours are
+//!   asked for.
 //! * With a STONITH device, a dead peer is reset unless it sent `shutdone`. 3.0.6 (`auto_failback
 //!   on|off`) also spares a peer whose last `resource` message said `rsc_hold=none`; but a node
 //!   sends that announcement as it starts acquiring (`req_our_resources`, `mach_down`), so a
@@ -955,6 +957,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.current = false;
                 if was_alive && !self.multi {
                     self.peer_restarted_unnoticed(node);
+                } else if awaited_reset && !self.multi && !self.nice_failback() {
+                    // Legacy: the new incarnation asks for its groups with `ip-request` as it
+                    // comes up; taking them now would race with those requests (and with our
+                    // answers to its predecessor's, which it may take for its own). Ours,
+                    // held back while the reset was pending, we ask for now.
+                    if self.comm_up {
+                        self.req_our_resources(false);
+                    }
                 } else if awaited_reset && !self.multi {
                     // Dead and awaiting its reset, it restarted instead: the incarnation that
                     // may have run groups is gone as surely as a reset would have made it (our

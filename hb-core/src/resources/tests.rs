@@ -475,6 +475,64 @@ fn a_pending_stonith_is_dropped_when_the_node_restarts_and_its_groups_taken() {
 }
 
 #[test]
+fn legacy_leaves_a_peer_that_restarts_while_its_reset_is_pending_to_ask_for_its_groups() {
+    let mut m = machine("node1", AutoFailback::Legacy, true);
+    m.node_event(
+        at(0),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    m.comm_up(at(0));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+    m.handle_action_done(
+        at(10),
+        ActionDone::Fenced {
+            node: NODE2,
+            result: FenceResult::Failed,
+        },
+    );
+    // Nothing is taken while the reset is pending, ours included.
+    assert!(actions(&mut m).is_empty());
+    messages(&mut m);
+    m.node_event(at(20), NodeEvent::Restarted(NODE2));
+    m.node_event(at(20), NodeEvent::Up(NODE2));
+    // Its groups are left to its own ip-requests (taking them would race with those); ours,
+    // held back, are taken now (it is only starting: nothing to ask it).
+    assert_eq!(
+        messages(&mut m),
+        ["t=ip-request-resp dest=node1 ipaddr=IPaddr2::10.0.0.1/24/eth0 weown=yes ok=OK"]
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G1)]);
+    m.handle_timeout(at(10_000));
+    assert!(!actions(&mut m)
+        .iter()
+        .any(|a| matches!(a, Action::Fence(_))));
+    m.handle_action_done(
+        at(10_500),
+        ActionDone::Acquired {
+            group: G1,
+            ok: true,
+        },
+    );
+    messages(&mut m);
+    // Its request for its group is answered as usual.
+    m.node_event(at(11_000), NodeEvent::Active(NODE2));
+    m.handle_message(
+        at(11_000),
+        NODE2,
+        &ResourceMsg::IpRequest { ipaddr: "10.0.0.2" },
+    );
+    let out = messages(&mut m);
+    assert_eq!(
+        out,
+        ["t=ip-request-resp dest=node2 ipaddr=10.0.0.2 weown=no ok=OK"],
+        "{out:?}"
+    );
+}
+
+#[test]
 fn legacy_reports_no_resource_state() {
     let mut m = machine("node1", AutoFailback::Legacy, false);
     m.node_event(at(0), NodeEvent::Up(NODE2));
