@@ -135,12 +135,13 @@ pub fn remove_stale() {
 }
 
 /// SIGKILLs every process in namespace `ns` (all of them the lab's), rescanning until none
-/// is left (bounded).
-fn kill_all_in(ns: &str) {
+/// is left (bounded); when the first ones were killed.
+fn kill_all_in(ns: &str) -> Instant {
     let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let mut first = None;
     while Instant::now() < deadline {
         let Ok(out) = run(Command::new("ip").args(["netns", "pids", ns])) else {
-            return;
+            break;
         };
         let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
@@ -149,8 +150,9 @@ fn kill_all_in(ns: &str) {
         // Zombies stay listed until reaped; they are dead already.
         let live: Vec<i32> = pids.into_iter().filter(|&p| !is_zombie(p)).collect();
         if live.is_empty() {
-            return;
+            break;
         }
+        first.get_or_insert_with(Instant::now);
         for p in live {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(p),
@@ -159,6 +161,7 @@ fn kill_all_in(ns: &str) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    first.unwrap_or_else(Instant::now)
 }
 
 /// Whether `pid` is gone or a zombie.
@@ -261,13 +264,14 @@ impl Lab {
 
     /// Pulls the plug on namespace `ns`: every process in it is killed at once (SIGKILL, as
     /// the lab started them all) and its interfaces go down, as when a machine loses power.
-    pub fn power_off(&self, ns: &str, ifaces: &[&str]) -> LabResult<()> {
+    /// Returns when the processes were killed (the moment of the failure).
+    pub fn power_off(&self, ns: &str, ifaces: &[&str]) -> LabResult<Instant> {
         let n = self.ns(ns);
-        kill_all_in(&n);
+        let at = kill_all_in(&n);
         for i in ifaces {
             ip(&["-n", &n, "link", "set", i, "down"])?;
         }
-        Ok(())
+        Ok(at)
     }
 
     /// Runs a command inside namespace `ns` (network only).

@@ -38,8 +38,7 @@ fn guide_procedure_auto_failback_on() {
 
     // Power off node1 at a random phase of its heartbeat.
     std::thread::sleep(Duration::from_millis(300 + jitter(100)));
-    let cut = Instant::now();
-    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
     c.serial.as_ref().unwrap().set(false);
     let back = p
         .wait_for("node2", cut, Duration::from_secs(10))
@@ -94,9 +93,8 @@ fn returning_node_with_auto_failback_off_leaves_the_service() {
     let p = Prober::start(&c);
     p.wait_for("node1", Instant::now(), Duration::from_secs(30))
         .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
-    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
     c.serial.as_ref().unwrap().set(false);
-    let cut = Instant::now();
     p.wait_for("node2", cut, Duration::from_secs(10))
         .expect("node2 took over");
     c.lab.link("a", "eth0", true).unwrap();
@@ -224,8 +222,7 @@ fn stonith_gates_the_takeover() {
     let p = Prober::start(&c);
     p.wait_for("node1", Instant::now(), Duration::from_secs(30))
         .expect("node1 served");
-    let cut = Instant::now();
-    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
     p.wait_for("node2", cut, Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no takeover after a good fence:\n{}", c.nodes[1].log()));
     let log = c.nodes[1].log();
@@ -252,8 +249,7 @@ fn stonith_gates_the_takeover() {
     let p = Prober::start(&c);
     p.wait_for("node1", Instant::now(), Duration::from_secs(30))
         .expect("node1 served");
-    let cut = Instant::now();
-    c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
     c.wait_log(1, "node node1: is dead", Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(3));
     let seen = p.answers(cut, Instant::now());

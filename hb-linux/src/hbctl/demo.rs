@@ -19,12 +19,81 @@ use std::time::{Duration, Instant};
 const SERVICE_IP: &str = "198.51.100.80";
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 
-/// The cluster's timing: the same as the slowest of the published 3.0.6 measurements
+/// The cluster's timing; by default the slowest of the published 3.0.6 measurements
 /// (keepalive 100 ms, warntime 300 ms, deadtime 500 ms), to compare like with like.
-const HA_CF: &str = "\
-keepalive 100ms
-warntime 300ms
-deadtime 500ms
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub keepalive: u64,
+    pub warntime: u64,
+    pub deadtime: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            keepalive: 100,
+            warntime: 300,
+            deadtime: 500,
+        }
+    }
+}
+
+impl std::str::FromStr for Timing {
+    type Err = String;
+    /// `KEEPALIVE/WARNTIME/DEADTIME` in ms, e.g. `100/300/500`.
+    fn from_str(s: &str) -> Result<Timing, String> {
+        let v: Vec<u64> = s
+            .split('/')
+            .map(|x| x.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("{s}: expected KEEPALIVE/WARNTIME/DEADTIME in ms"))?;
+        match v[..] {
+            [keepalive, warntime, deadtime]
+                if keepalive > 0 && keepalive < warntime && warntime < deadtime =>
+            {
+                Ok(Timing {
+                    keepalive,
+                    warntime,
+                    deadtime,
+                })
+            }
+            _ => Err(format!(
+                "{s}: expected KEEPALIVE/WARNTIME/DEADTIME in ms, each longer than the one before"
+            )),
+        }
+    }
+}
+
+impl Timing {
+    /// heartbeat 3.0.6's power-off failover with these timings, measured the same way
+    /// (notes/netns-testing.md), where known.
+    fn heartbeat_306_ms(&self) -> Option<u64> {
+        match (self.keepalive, self.warntime, self.deadtime) {
+            (100, 300, 500) => Some(976),
+            (10, 20, 30) => Some(175),
+            _ => None,
+        }
+    }
+}
+
+/// Options of `hbctl demo`.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub timing: Timing,
+    /// Failovers to measure, each in a new cluster.
+    pub runs: u32,
+    /// Only the measurements, not the tour.
+    pub quiet: bool,
+}
+
+fn ha_cf(t: Timing) -> String {
+    format!(
+        "keepalive {}ms\nwarntime {}ms\ndeadtime {}ms\n{HA_CF_REST}",
+        t.keepalive, t.warntime, t.deadtime
+    )
+}
+
+const HA_CF_REST: &str = "\
 initdead 5
 udpport 694
 bcast eth1
@@ -59,14 +128,43 @@ struct Probe {
 }
 
 /// Runs the demo, printing as it goes; the exit code.
-pub fn run(out: &mut dyn Write) -> u8 {
-    match demo(out) {
-        Ok(()) => 0,
-        Err(e) => {
-            let _ = writeln!(out, "hbctl demo: {e}");
-            1
+pub fn run(out: &mut dyn Write, opts: Options) -> u8 {
+    let mut times = Vec::new();
+    for run in 1..=opts.runs.max(1) {
+        let mut sink = std::io::sink();
+        let tour: &mut dyn Write = if opts.quiet { &mut sink } else { out };
+        match demo(tour, opts.timing) {
+            Ok(ms) => {
+                if opts.runs > 1 || opts.quiet {
+                    let _ = writeln!(out, "run {run}: failover {ms} ms");
+                }
+                times.push(ms);
+            }
+            Err(e) => {
+                let _ = writeln!(out, "hbctl demo: {e}");
+                return 1;
+            }
         }
     }
+    if times.len() > 1 {
+        times.sort_unstable();
+        let median = times[times.len() / 2];
+        let t = opts.timing;
+        let _ = writeln!(
+            out,
+            "failover at {}/{}/{} ms over {} runs: median {median} ms, min {} ms, max {} ms{}",
+            t.keepalive,
+            t.warntime,
+            t.deadtime,
+            times.len(),
+            times[0],
+            times[times.len() - 1],
+            t.heartbeat_306_ms()
+                .map(|h| format!(" (heartbeat 3.0.6: {h} ms median)"))
+                .unwrap_or_default()
+        );
+    }
+    0
 }
 
 fn say(out: &mut dyn Write, text: impl AsRef<str>) {
@@ -74,7 +172,7 @@ fn say(out: &mut dyn Write, text: impl AsRef<str>) {
     let _ = out.flush();
 }
 
-fn demo(out: &mut dyn Write) -> Result<(), String> {
+fn demo(out: &mut dyn Write, timing: Timing) -> Result<u64, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
     let mut lab = Lab::new("demo")?;
     // One binary: hbctl is also `heartbeat` when called by that name.
@@ -110,7 +208,7 @@ fn demo(out: &mut dyn Write) -> Result<(), String> {
     let mut nodes = Vec::new();
     for name in ["node1", "node2"] {
         let node = lab.node(name, name)?;
-        node.write_config("ha.cf", HA_CF, 0o644)?;
+        node.write_config("ha.cf", &ha_cf(timing), 0o644)?;
         node.write_config("authkeys", "auth 1\n1 sha1 hb-demo-cluster\n", 0o600)?;
         node.write_config(
             "haresources",
@@ -127,7 +225,10 @@ fn demo(out: &mut dyn Write) -> Result<(), String> {
     }
     say(
         out,
-        "== starting heartbeat on both nodes (keepalive 100 ms, deadtime 500 ms)",
+        format!(
+            "== starting heartbeat on both nodes (keepalive {} ms, deadtime {} ms)",
+            timing.keepalive, timing.deadtime
+        ),
     );
     for n in &mut nodes {
         lab.start(n, &heartbeat, &[])?;
@@ -136,7 +237,7 @@ fn demo(out: &mut dyn Write) -> Result<(), String> {
     let probes = Arc::new(Mutex::new(Vec::<Probe>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let client = spawn_client(lab.ns("client"), probes.clone(), stop.clone());
-    let result = show(out, &lab, &nodes, &hbctl, &probes);
+    let result = show(out, &lab, &nodes, &hbctl, &probes, timing);
     if result.is_err() {
         for n in &nodes {
             say(out, format!("-- the end of {}'s log:", n.name));
@@ -164,7 +265,8 @@ fn show(
     nodes: &[Node],
     hbctl: &Path,
     probes: &Mutex<Vec<Probe>>,
-) -> Result<(), String> {
+    timing: Timing,
+) -> Result<u64, String> {
     say(
         out,
         "== waiting for node1 to take the service (heartbeat negotiates for ~10 s, as 3.0.6 does)",
@@ -190,13 +292,14 @@ fn show(
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    std::thread::sleep(Duration::from_millis(500 + u64::from(nanos) % 100));
+    std::thread::sleep(Duration::from_millis(
+        500 + u64::from(nanos) % timing.keepalive,
+    ));
     say(
         out,
         "== power failure on node1: every process killed, its network links down",
     );
-    let cut = Instant::now();
-    lab.power_off("node1", &["eth0", "eth1"])?;
+    let cut = lab.power_off("node1", &["eth0", "eth1"])?;
     let back = wait_for(probes, Duration::from_secs(20), |p| {
         p.at > cut && p.answer.as_deref() == Some("node2")
     })
@@ -229,9 +332,14 @@ fn show(
     say(
         out,
         format!(
-            "FAILOVER: {} ms from power failure to service restored on node2 \
-             (heartbeat 3.0.6 with the same timings, measured the same way: 976 ms median)",
-            took.as_millis()
+            "FAILOVER: {} ms from power failure to service restored on node2{}",
+            took.as_millis(),
+            timing
+                .heartbeat_306_ms()
+                .map(|h| format!(
+                    " (heartbeat 3.0.6 with the same timings, measured the same way: {h} ms median)"
+                ))
+                .unwrap_or_default()
         ),
     );
     if let Some(page) = http_get(&lab.ns("client")) {
@@ -253,7 +361,7 @@ fn show(
             say(out, format!("  {line}"));
         }
     }
-    Ok(())
+    Ok(took.as_millis() as u64)
 }
 
 fn status_table(node: &Node, hbctl: &Path) -> String {
@@ -305,21 +413,24 @@ fn spawn_client(
         let _ = sock.set_nonblocking(true);
         let mut buf = [0u8; 256];
         while !stop.load(Ordering::Relaxed) {
-            let at = Instant::now();
+            let sent = Instant::now();
             let _ = sock.send_to(b"who", addr);
             let mut answer = None;
-            // Collect answers until the next probe is due.
-            while at.elapsed() < PROBE_EVERY {
+            let mut at = None;
+            // Collect answers until the next probe is due; an answer counts from when it
+            // arrived.
+            while sent.elapsed() < PROBE_EVERY {
                 match sock.recv(&mut buf) {
                     Ok(n) => {
+                        at.get_or_insert_with(Instant::now);
                         answer = Some(String::from_utf8_lossy(&buf[..n]).trim().to_string());
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                    Err(_) => std::thread::sleep(Duration::from_micros(200)),
                 }
             }
             if let Ok(mut p) = probes.lock() {
                 p.push(Probe {
-                    at: Instant::now(),
+                    at: at.unwrap_or_else(Instant::now),
                     answer,
                 });
             }

@@ -64,7 +64,17 @@ enum Command {
     },
     /// A two-node cluster and a client in network namespaces on this machine (root): the
     /// service moves when the active node loses power, and the client's wait is measured.
-    Demo,
+    Demo {
+        /// KEEPALIVE/WARNTIME/DEADTIME in ms.
+        #[arg(long, default_value = "100/300/500")]
+        timing: demo::Timing,
+        /// Measure this many failovers (each in a new cluster) and print their median.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+        /// Print only the measurements.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// The demo's HTTP service (answers every request with NAME).
     #[command(name = "demo-http", hide = true)]
     DemoHttp {
@@ -142,7 +152,18 @@ pub fn main() -> ExitCode {
         Command::Standby { what, socket } => client::standby(&socket, "standby", what.as_deref()),
         Command::Takeover { what, socket } => client::standby(&socket, "takeover", what.as_deref()),
         Command::ClStatus { args } => client::cl_status(&socket, &args),
-        Command::Demo => demo::run(&mut stdout),
+        Command::Demo {
+            timing,
+            runs,
+            quiet,
+        } => demo::run(
+            &mut stdout,
+            demo::Options {
+                timing,
+                runs,
+                quiet,
+            },
+        ),
         Command::DemoHttp { name, listen } => demo::http(&name, &listen),
     };
     ExitCode::from(code)

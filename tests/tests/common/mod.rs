@@ -394,16 +394,22 @@ impl Prober {
             sock.set_nonblocking(true).unwrap();
             let mut buf = [0u8; 128];
             while !s.load(Ordering::Relaxed) {
-                let at = Instant::now();
+                let sent = Instant::now();
                 let _ = sock.send_to(b"who", (VIP, 80));
                 let mut answer = None;
-                while at.elapsed() < Duration::from_millis(10) {
+                let mut at = None;
+                while sent.elapsed() < Duration::from_millis(10) {
                     match sock.recv(&mut buf) {
-                        Ok(n) => answer = Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                        Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                        Ok(n) => {
+                            at.get_or_insert_with(Instant::now);
+                            answer = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_micros(200)),
                     }
                 }
-                l.lock().unwrap().push((Instant::now(), answer));
+                l.lock()
+                    .unwrap()
+                    .push((at.unwrap_or_else(Instant::now), answer));
             }
         });
         Prober {
