@@ -159,7 +159,8 @@
 //!   `RQSTDELAY` regardless. A peer that restarts while its reset is pending is taken over
 //!   from as if the reset had succeeded; in `legacy` mode its groups are left to the
 //!   `ip-request`s of its new incarnation (a takeover would race with them) and ours are
-//!   asked for.
+//!   asked for. Likewise in `legacy` mode a takeover of a dead peer's groups that still waits
+//!   (behind other resource work) when the peer restarts is dropped.
 //! * With a STONITH device, a dead peer is reset unless it sent `shutdone`. 3.0.6 (`auto_failback
 //!   on|off`) also spares a peer whose last `resource` message said `rsc_hold=none`; but a node
 //!   sends that announcement as it starts acquiring (`req_our_resources`, `mach_down`), so a
@@ -943,6 +944,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
             }
             NodeEvent::Restarted(_) => {
+                if !self.nice_failback() && !self.multi {
+                    // Legacy: a takeover of its groups still queued (its death came while
+                    // other resource work ran) would race with the new incarnation's own
+                    // `ip-request`s for them, and with our answers: it asks, we answer.
+                    self.remote
+                        .retain(|k| !matches!(k, JobKind::MachDown(n) if *n == node));
+                }
+                let p = &mut self.peers[node.ix()];
                 let was_alive = p.status != Status::Dead && p.status != Status::Unknown;
                 let awaited_reset = p.fence != Fence::None;
                 p.status = Status::Up;

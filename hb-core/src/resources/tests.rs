@@ -533,6 +533,39 @@ fn legacy_leaves_a_peer_that_restarts_while_its_reset_is_pending_to_ask_for_its_
 }
 
 #[test]
+fn legacy_drops_a_queued_takeover_of_a_peer_that_restarted() {
+    let mut m = machine("node1", AutoFailback::Legacy, false);
+    // Alone at comm-up: our group is taken at once, its start still running.
+    m.comm_up(at(0));
+    messages(&mut m);
+    assert_eq!(actions(&mut m), [Action::Acquire(G1)]);
+    m.node_event(at(10), NodeEvent::Up(NODE2));
+    m.node_event(at(10), NodeEvent::Active(NODE2));
+    // It dies while our start runs: its takeover waits behind it…
+    m.node_event(
+        at(20),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    assert!(actions(&mut m).is_empty());
+    // …and it restarts before that: its new incarnation asks for its group itself.
+    m.node_event(at(30), NodeEvent::Restarted(NODE2));
+    m.node_event(at(30), NodeEvent::Up(NODE2));
+    m.handle_action_done(
+        at(40),
+        ActionDone::Acquired {
+            group: G1,
+            ok: true,
+        },
+    );
+    m.handle_timeout(at(20_000));
+    let taken = actions(&mut m);
+    assert!(!taken.contains(&Action::Acquire(G2)), "{taken:?}");
+}
+
+#[test]
 fn legacy_reports_no_resource_state() {
     let mut m = machine("node1", AutoFailback::Legacy, false);
     m.node_event(at(0), NodeEvent::Up(NODE2));
