@@ -316,3 +316,62 @@ fn ipfail_moves_the_service_to_the_better_connected_node() {
         "{log}"
     );
 }
+
+/// Resource monitoring (hb's addition, off by default): a service that dies is restarted in
+/// place after its failed checks, and after the allowed restarts the group goes to the peer.
+#[test]
+fn monitoring_restarts_a_dead_service_then_moves_it() {
+    let knobs =
+        "env HB_MONITOR_INTERVAL=300ms\nenv HB_MONITOR_FAILURES=2\nenv HB_MONITOR_RESTARTS=1"
+            .to_string();
+    let setup = Setup {
+        lan: true,
+        haresources: GROUP.into(),
+        scripts: vec![("hbsvc".into(), service_script())],
+        timing: (100, 300, 500),
+        extra: [knobs.clone(), knobs],
+        ..Setup::default()
+    };
+    let c = Cluster::new("monitor", &setup);
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
+    let kill_service = || {
+        let out = c.nodes[0]
+            .exec(&["sh", "-c", "kill $(cat /run/hbsvc.pid)"])
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        Instant::now()
+    };
+
+    let killed = kill_service();
+    c.wait_log(
+        0,
+        "Restarting resource group 198.51.100.80 in place (restart 1/1).",
+        Duration::from_secs(5),
+    );
+    let back = p
+        .wait_for(
+            "node1",
+            killed + Duration::from_millis(50),
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("not restarted:\n{}", c.nodes[0].log()));
+    eprintln!(
+        "service restarted in place {} ms after it died",
+        back.duration_since(killed).as_millis()
+    );
+    assert!(p.answers(killed, back).iter().all(|a| a != "node2"));
+
+    let killed = kill_service();
+    let moved = p
+        .wait_for("node2", killed, Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("not moved:\n{}", c.nodes[0].log()));
+    eprintln!(
+        "service moved to node2 {} ms after it died again",
+        moved.duration_since(killed).as_millis()
+    );
+    assert!(c.nodes[0]
+        .log()
+        .contains("still fails after 1 restarts: giving it to the other node."));
+}

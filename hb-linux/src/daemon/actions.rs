@@ -108,6 +108,16 @@ impl Executor for Resources {
         }
     }
 
+    fn monitor(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) -> bool {
+        let Some(g) = self.group(group) else {
+            return false;
+        };
+        // Every resource is asked, as `ResourceManager status` would be for each.
+        g.resources()
+            .map(|r| self.runner.resource_status(&r, log))
+            .fold(true, |all, ok| all && ok)
+    }
+
     fn fence(&mut self, node: &str, log: &mut dyn FnMut(LogLine)) -> FenceResult {
         match &mut self.stonith {
             Some(s) => s.fence(node, log),

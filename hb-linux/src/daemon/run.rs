@@ -11,7 +11,7 @@ use crate::respawn::{RespawnConfig, Respawner};
 use crate::state::{PidFile, PidFileError, StateDir};
 use hb_core::engine::{MediumId, NodeId, NodeKind};
 use hb_core::heartbeat::{Command, Event, Heartbeat, HeartbeatConfig};
-use hb_core::resources::{GroupState, Holder, StandbySet};
+use hb_core::resources::{GroupId, GroupState, Holder, StandbySet};
 use hb_core::time::{Duration as CoreDuration, Instant as CoreInstant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -165,6 +165,53 @@ enum Started {
     AlreadyRunning,
 }
 
+/// hb's resource monitoring (heartbeat v1 had none), off unless ha.cf says
+/// `env HB_MONITOR_INTERVAL=<s>` (or `<n>ms`): every running group of ours is asked for its
+/// status that often; after `HB_MONITOR_FAILURES` (3) failed checks in a row it is restarted in
+/// place, and after `HB_MONITOR_RESTARTS` (2) restarts it is given to the other node
+/// (`hb_standby`). ha.cf's `env` directive is 3.0.6's, so the file stays valid for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MonitorCfg {
+    interval: Duration,
+    failures: u32,
+    restarts: u32,
+}
+
+impl MonitorCfg {
+    fn from_hacf(cf: &hb_core::config::HaCf) -> Option<MonitorCfg> {
+        let get = |name: &str| {
+            cf.env
+                .iter()
+                .find(|v| v.name.as_str() == name)
+                .map(|v| v.value.trim().to_string())
+        };
+        let interval = get("HB_MONITOR_INTERVAL").and_then(|v| match v.strip_suffix("ms") {
+            Some(ms) => ms.trim().parse().ok().map(Duration::from_millis),
+            None => v.parse().ok().map(Duration::from_secs),
+        })?;
+        if interval.is_zero() {
+            return None;
+        }
+        let num =
+            |name: &str, default: u32| get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        Some(MonitorCfg {
+            interval,
+            failures: num("HB_MONITOR_FAILURES", 3).max(1),
+            restarts: num("HB_MONITOR_RESTARTS", 2),
+        })
+    }
+}
+
+/// Monitoring of one group while it runs here.
+#[derive(Clone, Copy, Debug, Default)]
+struct Watch {
+    next: Option<Instant>,
+    failures: u32,
+    restarts: u32,
+    /// A check or restart is with the worker.
+    busy: bool,
+}
+
 /// Per node: when it was last heard and the longest silence seen.
 #[derive(Clone, Copy, Debug, Default)]
 struct Heard {
@@ -198,6 +245,8 @@ struct Daemon {
     worker: Worker,
     respawn: Respawner,
     pinger: Option<Pinger>,
+    monitor: Option<MonitorCfg>,
+    watches: Vec<Watch>,
     watchdog: Option<LinuxWatchdog>,
     last_pet: Instant,
     sd_watchdog: Option<Duration>,
@@ -385,6 +434,16 @@ impl Daemon {
             logger.log_line(l);
         }
 
+        let monitor = MonitorCfg::from_hacf(&cfg.hacf);
+        if let Some(m) = monitor {
+            logger.info(&format!(
+                "Resource monitoring: every {} ms; restart after {} failed checks, at most {} restarts before standby",
+                m.interval.as_millis(),
+                m.failures,
+                m.restarts
+            ));
+        }
+
         let listener = bind_control(&opts.socket).map_err(|e| {
             fail(
                 &logger,
@@ -441,6 +500,8 @@ impl Daemon {
             worker,
             respawn,
             pinger,
+            monitor,
+            watches: vec![Watch::default(); GROUPS],
             watchdog,
             last_pet: Instant::now(),
             sd_watchdog,
@@ -485,6 +546,7 @@ impl Daemon {
             self.pump(now);
             self.service_media_tx();
             self.service_children();
+            self.service_monitor();
             self.pet_watchdogs();
             self.expire_conns();
             if let Some(exit) = self.exit {
@@ -513,6 +575,11 @@ impl Daemon {
         }
         if let Some(t) = self.respawn.poll_timeout() {
             until = until.min(t);
+        }
+        for w in &self.watches {
+            if let (Some(t), false) = (w.next, w.busy) {
+                until = until.min(t);
+            }
         }
         for c in &self.conns {
             until = until.min(c.deadline);
@@ -659,6 +726,24 @@ impl Daemon {
             match outcome {
                 Outcome::Done(done) => self.hb.handle_action_done(now, done),
                 Outcome::Reboot => self.reboot(),
+                Outcome::Monitored { group, running } => self.monitored(group, running),
+                Outcome::Restarted { group, running } => {
+                    let key = self.group_key(group);
+                    if let Some(w) = self.watches.get_mut(usize::from(group.0)) {
+                        w.busy = false;
+                        if !running {
+                            // Counts as failed checks: the next failure goes on to the next step.
+                            w.failures = self.monitor.map_or(0, |m| m.failures - 1);
+                        }
+                    }
+                    if running {
+                        self.logger
+                            .info(&format!("Resource group {key} restarted in place."));
+                    } else {
+                        self.logger
+                            .error(&format!("Restart of resource group {key} failed."));
+                    }
+                }
             }
             self.pump(now);
         }
@@ -704,6 +789,116 @@ impl Daemon {
                 self.pump(now);
             }
         }
+    }
+
+    fn group_key(&self, g: GroupId) -> String {
+        self.cfg
+            .haresources
+            .groups()
+            .get(usize::from(g.0))
+            .map_or_else(|| format!("#{}", g.0), |g| g.key().to_string())
+    }
+
+    /// Whether group `g` runs here and nothing is being done to it.
+    fn runs_here(&self, g: GroupId) -> bool {
+        self.hb.holder(g) == Holder::Local
+            && self.hb.resources().group_state(g) == GroupState::Running
+    }
+
+    /// Resource monitoring ([`MonitorCfg`]): asks the worker to check what is due.
+    fn service_monitor(&mut self) {
+        let Some(m) = self.monitor else {
+            return;
+        };
+        let now = Instant::now();
+        let stable = self.hb.is_stable();
+        for i in 0..self.cfg.haresources.groups().len().min(GROUPS) {
+            let g = GroupId(i as u8);
+            if !self.runs_here(g) {
+                if !self.watches[i].busy {
+                    self.watches[i] = Watch::default();
+                }
+                continue;
+            }
+            let w = &mut self.watches[i];
+            match w.next {
+                None => w.next = Some(now + m.interval),
+                Some(t) if t <= now && !w.busy && stable => {
+                    w.next = Some(now + m.interval);
+                    w.busy = true;
+                    self.worker.submit(Job::Monitor(g));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn monitored(&mut self, g: GroupId, running: bool) {
+        let Some(m) = self.monitor else {
+            return;
+        };
+        let i = usize::from(g.0);
+        let key = self.group_key(g);
+        let here = self.runs_here(g);
+        let Some(w) = self.watches.get_mut(i) else {
+            return;
+        };
+        w.busy = false;
+        if !here || running {
+            w.failures = 0;
+            return;
+        }
+        w.failures += 1;
+        let (failures, restarts) = (w.failures, w.restarts);
+        self.logger.warn(&format!(
+            "Resource group {key} failed its status check ({failures}/{}).",
+            m.failures
+        ));
+        if failures < m.failures {
+            return;
+        }
+        w.failures = 0;
+        if restarts < m.restarts {
+            w.restarts += 1;
+            w.busy = true;
+            self.logger.warn(&format!(
+                "Restarting resource group {key} in place (restart {}/{}).",
+                restarts + 1,
+                m.restarts
+            ));
+            self.worker.submit(Job::Restart(g));
+            return;
+        }
+        // Given away as heartbeat gives away a group that failed to start: hb_standby of the
+        // set it belongs to, from our side.
+        let preferred_here = self
+            .cfg
+            .haresources
+            .groups()
+            .get(i)
+            .is_some_and(|gr| gr.node() == self.cfg.node);
+        let set = if preferred_here {
+            StandbySet::Local
+        } else {
+            StandbySet::Foreign
+        };
+        self.logger.log(
+            Priority::Crit,
+            &format!(
+                "Resource group {key} still fails after {restarts} restarts: giving it to the other node."
+            ),
+        );
+        self.logger
+            .info(&format!("Going standby [{}].", set.as_str()));
+        let now = self.now();
+        if let Err(e) = self
+            .hb
+            .handle_command(now, wall_secs(), Command::Standby(set))
+        {
+            self.logger
+                .error(&format!("standby for resource group {key} refused: {e}"));
+        }
+        self.pump(now);
     }
 
     /// Respawned children: reap the dead, restart what is due.

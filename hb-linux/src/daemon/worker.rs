@@ -16,7 +16,15 @@ use std::thread::JoinHandle;
 pub enum Job {
     Acquire(GroupId),
     Release(GroupId),
-    Fence { node: NodeId, name: String },
+    Fence {
+        node: NodeId,
+        name: String,
+    },
+    /// Resource monitoring (hb's addition): ask every resource of a running group for its
+    /// status.
+    Monitor(GroupId),
+    /// Resource monitoring: stop and start a group in place.
+    Restart(GroupId),
 }
 
 /// How a release ended.
@@ -33,6 +41,8 @@ pub trait Executor: Send {
     fn acquire(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) -> bool;
     fn release(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) -> Released;
     fn fence(&mut self, node: &str, log: &mut dyn FnMut(LogLine)) -> FenceResult;
+    /// Whether every resource of the group says it runs.
+    fn monitor(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) -> bool;
 }
 
 /// A finished job.
@@ -40,6 +50,16 @@ pub trait Executor: Send {
 pub enum Outcome {
     Done(ActionDone),
     Reboot,
+    /// A monitoring check: whether the group runs.
+    Monitored {
+        group: GroupId,
+        running: bool,
+    },
+    /// A restart in place: whether the group runs again.
+    Restarted {
+        group: GroupId,
+        running: bool,
+    },
 }
 
 /// The worker thread and its two channels.
@@ -75,6 +95,17 @@ impl Worker {
                             node,
                             result: exec.fence(&name, &mut log),
                         }),
+                        Job::Monitor(group) => Outcome::Monitored {
+                            group,
+                            running: exec.monitor(group, &mut log),
+                        },
+                        Job::Restart(group) => match exec.release(group, &mut log) {
+                            Released::RebootRequired => Outcome::Reboot,
+                            Released::Ok => Outcome::Restarted {
+                                group,
+                                running: exec.acquire(group, &mut log),
+                            },
+                        },
                     };
                     if res_tx.send(outcome).is_err() {
                         return;
