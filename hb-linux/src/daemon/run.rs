@@ -247,7 +247,8 @@ struct Daemon {
     pinger: Option<Pinger>,
     monitor: Option<MonitorCfg>,
     watches: Vec<Watch>,
-    watchdog: Option<LinuxWatchdog>,
+    /// The device and its timeout in force.
+    watchdog: Option<(LinuxWatchdog, Duration)>,
     last_pet: Instant,
     sd_watchdog: Option<Duration>,
     last_sd_pet: Instant,
@@ -357,10 +358,19 @@ impl Daemon {
                     Ok(mut w) => {
                         let t = CoreDuration::from_millis(cfg.hacf.deadtime.as_millis() + 10);
                         logger.log(Priority::Notice, &format!("Using watchdog device: {dev}"));
-                        if let Err(e) = w.arm(t) {
-                            logger.error(&format!("Cannot set watchdog timeout on {dev}: {e:?}"));
-                        }
-                        Some(w)
+                        let timeout = match w.arm(t) {
+                            Ok(got) => Duration::from_millis(got.as_millis()),
+                            Err(e) => {
+                                logger.error(&format!(
+                                    "Cannot set watchdog timeout on {dev}: {e:?}"
+                                ));
+                                // The driver's own timeout, as far as we can tell.
+                                w.timeout()
+                                    .map(|d| Duration::from_millis(d.as_millis()))
+                                    .unwrap_or(Duration::from_secs(60))
+                            }
+                        };
+                        Some((w, timeout))
                     }
                     Err(e) => {
                         logger.error(&format!("Cannot open watchdog device: {dev} ({e:?})"));
@@ -675,7 +685,7 @@ impl Daemon {
                     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
                     match self.hb.handle_command(now, wall_secs(), Command::Shutdown) {
                         Ok(()) => {
-                            if let Some(w) = &mut self.watchdog {
+                            if let Some((w, _)) = &mut self.watchdog {
                                 // heartbeat closes the watchdog as resource release starts:
                                 // a hang while stopping resources must not reset the node.
                                 let _ = w.disarm();
@@ -1057,8 +1067,17 @@ impl Daemon {
     fn pet_watchdogs(&mut self) {
         let now = Instant::now();
         if now.duration_since(self.last_pet) >= self.pet_interval() {
+            let since = now.duration_since(self.last_pet);
             self.last_pet = now;
-            if let Some(w) = &mut self.watchdog {
+            if let Some((w, timeout)) = &mut self.watchdog {
+                // A loop that came within a quarter of the timeout was nearly the reason for
+                // a reset: say so while there is still time to look.
+                if since * 4 > *timeout * 3 {
+                    let (since, timeout) = (since.as_millis(), timeout.as_millis());
+                    self.logger.warn(&format!(
+                        "Watchdog petted {since} ms after the last pet, close to its {timeout} ms timeout: the heartbeat loop was held up"
+                    ));
+                }
                 if let Err(e) = w.pet() {
                     let path = w.path().display().to_string();
                     self.logger
@@ -1093,7 +1112,7 @@ impl Daemon {
             self.logger.log_line(&l);
         }
         self.worker.stop();
-        if let Some(w) = &mut self.watchdog {
+        if let Some((w, _)) = &mut self.watchdog {
             let _ = w.disarm();
         }
         let _ = std::fs::remove_file(&self.opts.socket);
