@@ -361,9 +361,8 @@ impl Daemon {
                         let timeout = match w.arm(t) {
                             Ok(got) => Duration::from_millis(got.as_millis()),
                             Err(e) => {
-                                logger.error(&format!(
-                                    "Cannot set watchdog timeout on {dev}: {e:?}"
-                                ));
+                                logger
+                                    .error(&format!("Cannot set watchdog timeout on {dev}: {e:?}"));
                                 // The driver's own timeout, as far as we can tell.
                                 w.timeout()
                                     .map(|d| Duration::from_millis(d.as_millis()))
