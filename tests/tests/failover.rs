@@ -375,3 +375,63 @@ fn monitoring_restarts_a_dead_service_then_moves_it() {
         .log()
         .contains("still fails after 1 restarts: giving it to the other node."));
 }
+
+/// A stop that fails (spec-behaviour §2.5): retried; if the resource then says it stopped,
+/// the release goes on with heartbeat's warnings; if it still runs, the node reboots — here
+/// its PID namespace, which the lab gives every daemon — and the peer takes over.
+#[test]
+fn a_failing_stop_is_retried_then_reboots_the_node() {
+    // `stuck OP`: start works; stop always fails; status says what /run/stuck-state says.
+    let stuck = "#!/bin/sh\ncase \"$1\" in\nstart) echo running > /run/stuck-state; exit 0;;\n\
+                 stop) exit 1;;\nstatus) cat /run/stuck-state 2>/dev/null || echo stopped; exit 0;;\nesac\n"
+        .to_string();
+    let knobs = "env STOPRETRYMAX=1".to_string();
+    let setup = Setup {
+        haresources: "node1 stuck\n".into(),
+        scripts: vec![("stuck".into(), stuck)],
+        extra: [knobs.clone(), knobs],
+        ..Setup::default()
+    };
+    let c = Cluster::new("failstop", &setup);
+    c.wait_status(0, "running its group", Duration::from_secs(30), |v| {
+        v["groups"][0]["state"] == "running" && v["groups"][0]["owner"] == "node1"
+    });
+    // Before anything can reboot: the daemon must be in a PID namespace of its own, so that a
+    // reboot ends that namespace and never the machine running the tests.
+    let pid = c.nodes[0].pid.unwrap();
+    let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let its = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_ne!(
+        ours, its,
+        "the daemon shares our PID namespace: not rebooting it"
+    );
+
+    let out = c.hbctl(0, "hb_standby", &[]);
+    assert!(out.status.success(), "{out:?}");
+    c.wait_log(
+        0,
+        "Retrying failed stop operation [stuck]",
+        Duration::from_secs(15),
+    );
+    c.wait_log(
+        0,
+        "Resource STOP failure. Reboot required!",
+        Duration::from_secs(10),
+    );
+    let start = Instant::now();
+    while !c.nodes[0].exited() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "node1 did not reboot"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = c.nodes[0].log();
+    assert_eq!(log.matches("Reboot required!").count(), 1, "{log}");
+    assert!(log.contains("Killing heartbeat ungracefully!"), "{log}");
+    assert!(!log.contains("Unable to force reboot"), "{log}");
+    c.wait_log(1, "node node1: is dead", Duration::from_secs(5));
+    c.wait_status(1, "holding the group", Duration::from_secs(15), |v| {
+        v["groups"][0]["owner"] == "node2" && v["groups"][0]["state"] == "running"
+    });
+}

@@ -1010,7 +1010,11 @@ impl Daemon {
                 let name = self.node(n).to_string();
                 self.worker.submit(Job::Fence { node: n, name });
             }
-            Event::Reboot => self.reboot(),
+            Event::Reboot => {
+                self.logger
+                    .log(Priority::Crit, "Resource STOP failure. Reboot required!");
+                self.reboot();
+            }
             Event::Exit { restart } => {
                 self.exit = Some(if restart { Exit::Restart } else { Exit::Stop });
             }
@@ -1093,10 +1097,9 @@ impl Daemon {
         }
     }
 
-    /// A resource would not stop (spec-behaviour §2.5): reboot now, as heartbeat does.
+    /// Reboots now, as heartbeat does when a resource will not stop (spec-behaviour §2.5) or a
+    /// failfast child died; the caller has logged why.
     fn reboot(&mut self) {
-        self.logger
-            .log(Priority::Crit, "Resource STOP failure. Reboot required!");
         self.logger
             .log(Priority::Crit, "Killing heartbeat ungracefully!");
         nix::unistd::sync();
