@@ -221,6 +221,13 @@ enum Ev {
     Rotate {
         node: Option<usize>,
     },
+    /// An input that waited for a stalled daemon: lost if the node stopped meanwhile (a reset
+    /// or reboot empties its socket buffers).
+    Deferred {
+        node: usize,
+        epoch: u32,
+        ev: Box<Ev>,
+    },
 }
 
 impl Ev {
@@ -633,11 +640,20 @@ impl<'s> World<'s> {
 
     fn process(&mut self, ev: Ev) {
         // A stalled daemon takes nothing: its input waits (packets in the socket buffer).
-        if let Some(until) = ev.taker().and_then(|i| self.nodes[i].stalled_until) {
-            self.schedule(until, ev);
-            return;
+        if let Some(node) = ev.taker() {
+            if let Some(until) = self.nodes[node].stalled_until {
+                let epoch = self.nodes[node].epoch;
+                let ev = Box::new(ev);
+                self.schedule(until, Ev::Deferred { node, epoch, ev });
+                return;
+            }
         }
         match ev {
+            Ev::Deferred { node, epoch, ev } => {
+                if self.nodes[node].epoch == epoch {
+                    self.process(*ev);
+                }
+            }
             Ev::Deliver {
                 to,
                 medium,

@@ -142,9 +142,10 @@
 //!   those `ip-request`s); ours we ask for again, as at comm-up.
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
-//! * A standby request our own side ignores (cluster in flux, an exchange running) is not sent:
-//!   3.0.6 sends it and ignores it itself, the peer accepts it, answers `other` and then waits
-//!   an hour for a `done` that never comes, refusing every other standby meanwhile.
+//! * A standby request our own side ignores (cluster in flux, an exchange running, our comm not
+//!   up yet) is not sent: 3.0.6 sends it and ignores it itself, the peer accepts it, answers
+//!   `other` and then waits an hour for a `done` that never comes, refusing every other
+//!   standby meanwhile.
 //! * The start-failure hand-over waits while a standby exchange runs, the cluster is in flux or
 //!   no peer is up, hand-overs due together go as one request, and one that gets no answer (or
 //!   is cancelled by the peer's death) is made again. 3.0.6 sends each at once, once: one that
@@ -1694,6 +1695,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 let send = if self.comm_up && self.nice_failback() {
                     self.ask_for_resources(me, true, set, StandbyInfo::Me);
                     self.going == StandbyState::Me
+                } else if self.nice_failback() {
+                    // Before our comm-up our side cannot take it (3.0.6 registers the handler
+                    // at comm-up and sends it all the same): the same hour-long wait.
+                    self.log(LogMsg::StandbyIgnoredLocalInFlux {
+                        info: StandbyInfo::Me,
+                        from: me,
+                    });
+                    false
                 } else {
                     if self.comm_up {
                         self.ask_for_resources(me, true, set, StandbyInfo::Me);

@@ -566,6 +566,24 @@ fn legacy_drops_a_queued_takeover_of_a_peer_that_restarted() {
 }
 
 #[test]
+fn a_standby_before_our_comm_up_is_not_sent() {
+    let mut m = machine("node2", AutoFailback::On, false);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.handle_command(at(10), Command::Standby(StandbySet::All))
+        .unwrap();
+    // The peer would accept it and wait an hour for a `done` we never send.
+    assert!(messages(&mut m).is_empty());
+    assert_eq!(
+        logs(&mut m),
+        [
+            "info: Going standby [all].",
+            "WARN: standby message [me] from node2 ignored.  local resources in flux."
+        ]
+    );
+}
+
+#[test]
 fn legacy_reports_no_resource_state() {
     let mut m = machine("node1", AutoFailback::Legacy, false);
     m.node_event(at(0), NodeEvent::Up(NODE2));
