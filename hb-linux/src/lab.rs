@@ -401,6 +401,153 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Starts a foreign daemon on `node` (one that daemonizes itself, as heartbeat 3.0.6
+    /// does): `argv` runs inside the node's namespaces, prepared as for [`Lab::start`], after
+    /// `prelude` (shell commands, e.g. directories the daemon expects under the private
+    /// `/run`). Waits until a process named `comm` below the node's init has the pid written
+    /// in `/run/<comm>.pid` (a pid inside the node's PID namespace) and `ready(pid)` holds of
+    /// it (bounded: `within`). Returns the daemon's pid as the host sees it.
+    pub fn start_foreign(
+        &mut self,
+        node: &mut Node,
+        prelude: &str,
+        argv: &[&str],
+        comm: &str,
+        within: Duration,
+        ready: impl Fn(i32) -> bool,
+    ) -> LabResult<i32> {
+        let r = node.root.display().to_string();
+        let mut script = format!(
+            "set -e; \
+             mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc,workdir={r}/etc-work /etc; \
+             mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var,workdir={r}/var-work /var; \
+             mount --bind {r}/etc/ha.d /etc/ha.d; \
+             mount --bind {r}/var/lib/heartbeat /var/lib/heartbeat; \
+             mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/heartbeat; \
+             hostname {name}; {prelude}\n",
+            name = node.name,
+        );
+        let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+        script.push_str(&cmd.join(" "));
+        // The shell stays PID 1 (init): the daemon's first process forks and exits, and the
+        // daemon proper is reparented to it.
+        script.push_str(" & set +e; while :; do wait; sleep 0.2; done");
+        let stderr = fs::File::create(node.root.join("stderr"))
+            .map_err(|e| format!("{}: {e}", node.root.display()))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &node.ns])
+            .args([
+                "unshare",
+                "--mount",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", node.name))?;
+        let top = child.id() as i32;
+        self.children.push(child);
+        let deadline = Instant::now() + within;
+        loop {
+            // The namespace's init: the first process below us that is PID 1 inside.
+            let init = find_ns_init(top);
+            if let Some(init) = init {
+                node.init = Some(init);
+                let pidfile = format!("/proc/{init}/root/run/{comm}.pid");
+                let inner: Option<i32> = fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                if let Some(host) = inner.and_then(|inner| find_descendant_nspid(init, comm, inner))
+                {
+                    if ready(host) {
+                        node.pid = Some(host);
+                        return Ok(host);
+                    }
+                }
+            }
+            let child = self.children.last_mut().expect("just pushed");
+            if let Ok(Some(st)) = child.try_wait() {
+                return Err(format!(
+                    "{}'s namespace exited ({st}): {}",
+                    node.name,
+                    fs::read_to_string(node.root.join("stderr")).unwrap_or_default()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{}'s {comm} did not start within {within:?} (no process named {comm} \
+                     with the pid in /run/{comm}.pid, or not ready); stderr: {}",
+                    node.name,
+                    fs::read_to_string(node.root.join("stderr")).unwrap_or_default()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The innermost pid of `pid` (the last field of the `NSpid` line of its status).
+fn ns_pid(pid: i32) -> Option<i32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|x| x.parse::<i32>().ok())
+        })
+}
+
+/// The first process below `top` that is PID 1 of its own PID namespace.
+fn find_ns_init(top: i32) -> Option<i32> {
+    let mut frontier = vec![top];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for p in &frontier {
+            for c in children_of(*p) {
+                if ns_pid(c) == Some(1) {
+                    return Some(c);
+                }
+                next.push(c);
+            }
+        }
+        frontier = next;
+    }
+    None
+}
+
+/// The process below `top` named `comm` whose pid in its innermost PID namespace is `inner`
+/// (the `NSpid` line of its status); its pid on the host.
+pub fn find_descendant_nspid(top: i32, comm: &str, inner: i32) -> Option<i32> {
+    let mut frontier = vec![top];
+    for _ in 0..6 {
+        let mut next = Vec::new();
+        for p in &frontier {
+            for c in children_of(*p) {
+                let named =
+                    fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|s| s.trim() == comm);
+                if named && !is_zombie(c) && ns_pid(c) == Some(inner) {
+                    return Some(c);
+                }
+                next.push(c);
+            }
+        }
+        frontier = next;
+    }
+    None
+}
+
 /// Whether the daemon `pid` has taken its pid file (it is then past start-up).
 fn pid_file_written(pid: i32) -> bool {
     // The daemon's /run is private: look through its root.

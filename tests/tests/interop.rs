@@ -1,0 +1,397 @@
+//! Interoperation with the real heartbeat 3.0.6 (Debian's `heartbeat` package): a mixed
+//! cluster (node1 runs 3.0.6, node2 runs hb) over a crossover bcast link and a serial line
+//! (classic format), sha1 authentication, a LAN with a client probing the service IP; and the
+//! package's own resource script `IPaddr2` (resource-agents' OCF IPaddr2) as a resource of an
+//! hb-only cluster. Root and the packages are needed; the tests fail, never skip, without them.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const GROUP1: &str = "node1 198.51.100.80 hbsvc::198.51.100.80\n";
+const GROUP2: &str = "node2 198.51.100.80 hbsvc::198.51.100.80\n";
+
+/// The real daemon's path (Debian 12 installs it in /usr/libexec, older ones in /usr/lib).
+fn real_heartbeat() -> &'static str {
+    const PATHS: [&str; 2] = [
+        "/usr/lib/heartbeat/heartbeat",
+        "/usr/libexec/heartbeat/heartbeat",
+    ];
+    let found = PATHS.into_iter().find(|p| Path::new(p).exists());
+    let need = [
+        "/etc/ha.d/resource.d/IPaddr",
+        "/etc/ha.d/resource.d/IPaddr2",
+        "/etc/ha.d/shellfuncs",
+        "/usr/lib/ocf/resource.d/heartbeat/IPaddr",
+        "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
+        "/usr/bin/cl_status",
+        "/usr/share/heartbeat/hb_standby",
+    ];
+    let missing: Vec<&str> = need
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    match found {
+        Some(p) if missing.is_empty() => p,
+        _ => panic!(
+            "heartbeat 3.0.6 is not installed (no {} or missing {missing:?}): install heartbeat \
+             resource-agents (apt-get install heartbeat resource-agents net-tools)",
+            PATHS.join(" or ")
+        ),
+    }
+}
+
+/// Copies the package's `/etc/ha.d` (resource scripts, shellfuncs, harc, rc.d) into a node's
+/// own `/etc/ha.d`, keeping the files the test wrote.
+fn install_package_ha_d(dest: &Path) {
+    let out = std::process::Command::new("cp")
+        .args(["-rn", "/etc/ha.d/.", dest.to_str().unwrap()])
+        .output()
+        .expect("cp");
+    assert!(out.status.success(), "cp /etc/ha.d: {out:?}");
+}
+
+/// What 3.0.6 expects under its private /run and /var/lib/heartbeat (the package's
+/// tmpfiles.d and directories).
+const PRELUDE: &str = "mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd \
+     /run/heartbeat/rsctmp /run/resource-agents /run/crm \
+     /var/lib/heartbeat/cores/root /var/lib/heartbeat/cores/hacluster \
+     /var/lib/heartbeat/cores/nobody; \
+     chown -R hacluster:haclient /run/heartbeat /run/crm /var/lib/heartbeat/cores/hacluster; \
+     chmod 750 /run/heartbeat; chmod 1777 /run/heartbeat/rsctmp; ";
+
+fn mixed_setup(haresources: &str) -> Setup {
+    Setup {
+        serial: true,
+        lan: true,
+        media: ["bcast eth1".into(), "bcast eth1".into()],
+        extra: [
+            "logfile /var/log/ha-log\nauto_failback on".into(),
+            "logfile /var/log/ha-log\nauto_failback on".into(),
+        ],
+        haresources: haresources.into(),
+        scripts: vec![("hbsvc".into(), service_script())],
+        timing: (100, 300, 500),
+        ..Setup::default()
+    }
+}
+
+/// Builds the mixed cluster and starts both daemons: 3.0.6 on node1, hb on node2.
+fn mixed(tag: &str, haresources: &str) -> Cluster {
+    let hb306 = real_heartbeat();
+    let mut c = Cluster::build(tag, &mixed_setup(haresources));
+    install_package_ha_d(&c.nodes[0].etc().join("ha.d"));
+    let mut n = std::mem::replace(&mut c.nodes[0], c.lab.node("spare", "a").unwrap());
+    let r = c.lab.start_foreign(
+        &mut n,
+        PRELUDE,
+        &[hb306],
+        "heartbeat",
+        Duration::from_secs(20),
+        |_| true,
+    );
+    c.nodes[0] = n;
+    r.unwrap_or_else(|e| panic!("3.0.6 on node1: {e}\nlog:\n{}", c.nodes[0].log()));
+    c.start(1);
+    c
+}
+
+/// `cl_status ARGS…` on the 3.0.6 node: its standard output.
+fn cl_status_of(c: &Cluster, args: &[&str]) -> String {
+    let mut argv = vec!["cl_status"];
+    argv.extend_from_slice(args);
+    let out = c.nodes[0].exec(&argv).unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `cl_status nodestatus NODE` on the 3.0.6 node.
+fn cl_status(c: &Cluster, node: &str) -> String {
+    cl_status_of(c, &["nodestatus", node])
+}
+
+/// Both implementations see each other: hb says node1 active with every link up, 3.0.6 logs
+/// node2 active and its API says so.
+fn see_each_other(c: &Cluster) {
+    let v = c.wait_status(
+        1,
+        "seeing 3.0.6's node1 active on both links",
+        Duration::from_secs(20),
+        |v| {
+            let l = links(v, "node1");
+            peer_state(v, "node1") == "active" && l.len() == 2 && l.iter().all(|(_, s)| s == "up")
+        },
+    );
+    eprintln!("hb sees node1: {:?}", links(&v, "node1"));
+    c.wait_log(
+        0,
+        "Status update for node node2: status active",
+        Duration::from_secs(20),
+    );
+    let start = Instant::now();
+    loop {
+        let s = cl_status(c, "node2");
+        if s == "active" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "3.0.6's cl_status nodestatus node2: {s:?}\nlog:\n{}",
+            c.nodes[0].log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // 3.0.6 hears hb on both media: the bcast link and the serial line (classic format).
+    let start = Instant::now();
+    loop {
+        let listed = cl_status_of(c, &["listhblinks", "node2"]);
+        let names: Vec<&str> = listed.split_whitespace().collect();
+        let states: Vec<String> = names
+            .iter()
+            .map(|l| cl_status_of(c, &["hblinkstatus", "node2", l]))
+            .collect();
+        if names.len() == 2 && states.iter().all(|s| s == "up") {
+            eprintln!("3.0.6 sees node2 on {names:?}: {states:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "3.0.6's links to node2: {names:?} {states:?}\nlog:\n{}",
+            c.nodes[0].log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// 3.0.6's and hb's complaints (ERROR/WARN lines), shown with the test's output.
+fn show_complaints(c: &Cluster) {
+    if std::env::var_os("HB_SHOW_LOGS").is_some() {
+        eprintln!("{}", logs(c));
+    }
+    for (i, who) in [(0, "3.0.6 node1"), (1, "hb node2")] {
+        for l in c.nodes[i].log().lines() {
+            if l.contains("ERROR") || l.contains("WARN") || l.contains("CRIT") {
+                eprintln!("{who}: {l}");
+            }
+        }
+    }
+}
+
+fn logs(c: &Cluster) -> String {
+    format!(
+        "--- node1 (3.0.6) log:\n{}\n--- node2 (hb) log:\n{}",
+        c.nodes[0].log(),
+        c.nodes[1].log()
+    )
+}
+
+/// 3.0.6 is active (preferred), hb stands by; 3.0.6's node loses power; hb takes over.
+#[test]
+fn hb_takes_over_from_heartbeat_306() {
+    let c = mixed("interop-306", GROUP1);
+    see_each_other(&c);
+    let p = Prober::start(&c);
+    // 3.0.6 negotiates about 10 s before it acquires its resources.
+    let t0 = Instant::now();
+    p.wait_for("node1", t0, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("3.0.6's node1 never served:\n{}", logs(&c)));
+    eprintln!("3.0.6's node1 serves after {:?}", t0.elapsed());
+    c.wait_status(
+        1,
+        "seeing node1 own the group",
+        Duration::from_secs(10),
+        |v| v["groups"][0]["owner"] == "node1",
+    );
+
+    std::thread::sleep(Duration::from_millis(500 + jitter(100)));
+    let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    c.serial.as_ref().unwrap().set(false);
+    let back = p
+        .wait_for("node2", cut, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("hb's node2 never took over:\n{}", logs(&c)));
+    let gap = back.duration_since(cut).as_millis();
+    eprintln!(
+        "power-off of 3.0.6's node1 -> hb's node2 serving: {gap} ms (deadtime 500 ms); client \
+         saw {:?}",
+        p.answers(cut, back)
+    );
+    show_complaints(&c);
+    assert!(gap < 2000, "takeover took {gap} ms");
+}
+
+/// hb is active (preferred); hb_standby on hb hands the service to 3.0.6, 3.0.6's hb_standby
+/// hands it back, and when hb's node loses power 3.0.6 takes over.
+#[test]
+fn heartbeat_306_and_hb_hand_over_both_ways() {
+    let c = mixed("interop-hb", GROUP2);
+    see_each_other(&c);
+    let p = Prober::start(&c);
+    let t0 = Instant::now();
+    p.wait_for("node2", t0, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("hb's node2 never served:\n{}", logs(&c)));
+    eprintln!("hb's node2 serves after {:?}", t0.elapsed());
+    // 3.0.6 must have settled its own resource negotiation before a standby.
+    std::thread::sleep(Duration::from_secs(2));
+
+    // hb_standby on hb: 3.0.6 takes the service.
+    let out = c.hbctl(1, "hb_standby", &[]);
+    assert!(out.status.success(), "hb_standby on hb: {out:?}");
+    let asked = Instant::now();
+    let at = p
+        .wait_for("node1", asked, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("hb's hb_standby moved nothing to 3.0.6:\n{}", logs(&c)));
+    eprintln!(
+        "hb_standby on hb -> 3.0.6 serving: {} ms; client saw {:?}",
+        at.duration_since(asked).as_millis(),
+        p.answers(asked, at)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    // 3.0.6's hb_standby: hb takes it back.
+    let out = c.nodes[0]
+        .exec(&["/usr/share/heartbeat/hb_standby"])
+        .unwrap();
+    assert!(out.status.success(), "3.0.6's hb_standby: {out:?}");
+    let asked = Instant::now();
+    let at = p
+        .wait_for("node2", asked, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("3.0.6's hb_standby moved nothing to hb:\n{}", logs(&c)));
+    eprintln!(
+        "hb_standby on 3.0.6 -> hb serving: {} ms; client saw {:?}",
+        at.duration_since(asked).as_millis(),
+        p.answers(asked, at)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    // hb's node loses power: 3.0.6 takes over.
+    let cut = c.lab.power_off("b", &["eth0", "eth1"]).unwrap();
+    c.serial.as_ref().unwrap().set(false);
+    let back = p
+        .wait_for("node1", cut, Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("3.0.6 never took over from hb:\n{}", logs(&c)));
+    let gap = back.duration_since(cut).as_millis();
+    eprintln!(
+        "power-off of hb's node2 -> 3.0.6's node1 serving: {gap} ms (deadtime 500 ms); client \
+         saw {:?}",
+        p.answers(cut, back)
+    );
+    show_complaints(&c);
+    assert!(gap < 3000, "takeover took {gap} ms");
+}
+
+/// The addresses on `eth0` of node `i`.
+fn eth0_addrs(c: &Cluster, i: usize) -> String {
+    let out = c.nodes[i]
+        .exec(&["ip", "-o", "-4", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_addr(c: &Cluster, i: usize, present: bool, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let a = eth0_addrs(c, i);
+        if a.contains(&format!("{VIP}/24")) == present {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{}: {VIP} {} within {within:?}: {a}\nlog:\n{}",
+            c.nodes[i].name,
+            if present {
+                "never appeared"
+            } else {
+                "still there"
+            },
+            c.nodes[i].log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The package's `resource.d/IPaddr2` (resource-agents' OCF IPaddr2) as a resource of hb:
+/// the address comes and goes with the group, on start, failover and hb_standby.
+#[test]
+fn package_ipaddr2_script_as_hb_resource() {
+    real_heartbeat();
+    let setup = Setup {
+        serial: true,
+        lan: true,
+        haresources: format!("node1 IPaddr2::{VIP}/24/eth0 hbsvc::{VIP}\n"),
+        scripts: vec![("hbsvc".into(), service_script())],
+        timing: (100, 300, 500),
+        ..Setup::default()
+    };
+    let mut c = Cluster::build("interop-ra", &setup);
+    for n in &c.nodes {
+        let d = n.etc().join("ha.d");
+        for f in [
+            "resource.d/IPaddr2",
+            "resource.d/hto-mapfuncs",
+            "shellfuncs",
+        ] {
+            std::fs::copy(Path::new("/etc/ha.d").join(f), d.join(f)).unwrap();
+        }
+    }
+    c.start(0);
+    c.start(1);
+    // Paths the OCF agent uses for its state.
+    for i in 0..2 {
+        c.nodes[i]
+            .exec(&[
+                "mkdir",
+                "-p",
+                "/run/resource-agents",
+                "/run/heartbeat/rsctmp",
+            ])
+            .unwrap();
+    }
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
+    wait_addr(&c, 0, true, Duration::from_secs(5));
+    eprintln!("node1 eth0: {}", eth0_addrs(&c, 0));
+    assert!(
+        !eth0_addrs(&c, 1).contains(VIP),
+        "node2 holds the address too"
+    );
+
+    // hb_standby on node1: IPaddr2 stop removes the address; node2 takes it.
+    let out = c.hbctl(0, "hb_standby", &[]);
+    assert!(out.status.success(), "{out:?}");
+    let asked = Instant::now();
+    let at = p
+        .wait_for("node2", asked, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("hb_standby moved nothing:\n{}", c.nodes[0].log()));
+    eprintln!(
+        "hb_standby with IPaddr2: node2 serving after {} ms",
+        at.duration_since(asked).as_millis()
+    );
+    wait_addr(&c, 0, false, Duration::from_secs(5));
+    wait_addr(&c, 1, true, Duration::from_secs(5));
+
+    // Back to node1 (hb_takeover there), then power it off: node2's IPaddr2 takes over.
+    let out = c.hbctl(0, "hb_takeover", &[]);
+    assert!(out.status.success(), "{out:?}");
+    let asked = Instant::now();
+    p.wait_for("node1", asked, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("hb_takeover moved nothing:\n{}", c.nodes[0].log()));
+    wait_addr(&c, 1, false, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300 + jitter(100)));
+    let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
+    c.serial.as_ref().unwrap().set(false);
+    let back = p
+        .wait_for("node2", cut, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("node2 never took over:\n{}", c.nodes[1].log()));
+    eprintln!(
+        "power-off failover with IPaddr2: {} ms",
+        back.duration_since(cut).as_millis()
+    );
+    wait_addr(&c, 1, true, Duration::from_secs(5));
+    // The package's script ran, not hb's built-in IPaddr2.
+    for n in &c.nodes {
+        let ran = format!("Running /etc/ha.d/resource.d/IPaddr2 {VIP}/24/eth0 start");
+        assert!(n.log().contains(&ran), "{}:\n{}", n.name, n.log());
+    }
+}
