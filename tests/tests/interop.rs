@@ -83,6 +83,13 @@ fn mixed(tag: &str, haresources: &str) -> Cluster {
     let hb306 = real_heartbeat();
     let mut c = Cluster::build(tag, &mixed_setup(haresources));
     install_package_ha_d(&c.nodes[0].etc().join("ha.d"));
+    start_306(&mut c, hb306);
+    c.start(1);
+    c
+}
+
+/// Starts (or starts again) 3.0.6 on node1.
+fn start_306(c: &mut Cluster, hb306: &str) {
     let mut n = std::mem::replace(&mut c.nodes[0], c.lab.node("spare", "a").unwrap());
     let r = c.lab.start_foreign(
         &mut n,
@@ -94,8 +101,6 @@ fn mixed(tag: &str, haresources: &str) -> Cluster {
     );
     c.nodes[0] = n;
     r.unwrap_or_else(|e| panic!("3.0.6 on node1: {e}\nlog:\n{}", c.nodes[0].log()));
-    c.start(1);
-    c
 }
 
 /// `cl_status ARGS…` on the 3.0.6 node: its standard output.
@@ -186,10 +191,11 @@ fn logs(c: &Cluster) -> String {
     )
 }
 
-/// 3.0.6 is active (preferred), hb stands by; 3.0.6's node loses power; hb takes over.
+/// 3.0.6 is active (preferred), hb stands by; 3.0.6's node loses power; hb takes over; 3.0.6
+/// comes back (a new generation) and, with auto_failback on, gets its service back from hb.
 #[test]
 fn hb_takes_over_from_heartbeat_306() {
-    let c = mixed("interop-306", GROUP1);
+    let mut c = mixed("interop-306", GROUP1);
     see_each_other(&c);
     let p = Prober::start(&c);
     // 3.0.6 negotiates about 10 s before it acquires its resources.
@@ -216,8 +222,47 @@ fn hb_takes_over_from_heartbeat_306() {
          saw {:?}",
         p.answers(cut, back)
     );
-    show_complaints(&c);
     assert!(gap < 2000, "takeover took {gap} ms");
+    c.wait_status(1, "owning the group", Duration::from_secs(10), |v| {
+        v["groups"][0]["owner"] == "node2" && v["groups"][0]["state"] == "running"
+    });
+
+    // 3.0.6's node powers up again: links up, daemon started; the service comes home. A real
+    // power cycle loses the addresses; the lab's power-off keeps them: drop the service IP.
+    let _ = c.lab.exec(
+        "a",
+        &["ip", "addr", "del", &format!("{VIP}/24"), "dev", "eth0"],
+    );
+    c.lab.link("a", "eth0", true).unwrap();
+    c.lab.link("a", "eth1", true).unwrap();
+    c.serial.as_ref().unwrap().set(true);
+    let log_before = c.nodes[0].log().len();
+    start_306(&mut c, real_heartbeat());
+    let returned = Instant::now();
+    let home = p
+        .wait_for("node1", returned, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("never failed back to 3.0.6:\n{}", logs(&c)));
+    eprintln!(
+        "3.0.6 restarted -> serving again after {:?} (auto_failback on); client saw {:?}",
+        home.duration_since(returned),
+        p.answers(returned, home)
+    );
+    c.wait_status(
+        1,
+        "seeing node1 own the group",
+        Duration::from_secs(10),
+        |v| {
+            v["groups"][0]["owner"] == "node1"
+                && peer_state(v, "node1") == "active"
+                && links(v, "node1").iter().all(|(_, s)| s == "up")
+        },
+    );
+    let again = c.nodes[0].log()[log_before..].to_string();
+    assert!(
+        again.contains("Status update for node node2: status active"),
+        "3.0.6 after its restart:\n{again}"
+    );
+    show_complaints(&c);
 }
 
 /// hb is active (preferred); hb_standby on hb hands the service to 3.0.6, 3.0.6's hb_standby
