@@ -46,11 +46,19 @@ fn real_heartbeat() -> &'static str {
 /// Copies the package's `/etc/ha.d` (resource scripts, shellfuncs, harc, rc.d) into a node's
 /// own `/etc/ha.d`, keeping the files the test wrote.
 fn install_package_ha_d(dest: &Path) {
-    let out = std::process::Command::new("cp")
-        .args(["-rn", "/etc/ha.d/.", dest.to_str().unwrap()])
-        .output()
-        .expect("cp");
-    assert!(out.status.success(), "cp /etc/ha.d: {out:?}");
+    fn copy_missing(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if src.is_dir() {
+                copy_missing(&src, &dst);
+            } else if !dst.exists() {
+                std::fs::copy(&src, &dst)
+                    .unwrap_or_else(|err| panic!("{} -> {}: {err}", src.display(), dst.display()));
+            }
+        }
+    }
+    copy_missing(Path::new("/etc/ha.d"), dest);
 }
 
 /// What 3.0.6 expects under its private /run and /var/lib/heartbeat (the package's
