@@ -29,10 +29,17 @@ fn real_heartbeat() -> &'static str {
         "/usr/bin/cl_status",
         "/usr/share/heartbeat/hb_standby",
     ];
-    let missing: Vec<&str> = need
+    let mut missing: Vec<&str> = need
         .into_iter()
         .filter(|p| !Path::new(p).exists())
         .collect();
+    // resource-agents' IPaddr (3.0.6's default address resource) runs ifconfig.
+    if !["/usr/sbin/ifconfig", "/sbin/ifconfig"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+    {
+        missing.push("ifconfig (net-tools)");
+    }
     match found {
         Some(p) if missing.is_empty() => p,
         _ => panic!(
