@@ -16,6 +16,7 @@ pub mod lab;
 pub mod log;
 pub mod media;
 pub mod ping;
+pub mod relay;
 pub mod respawn;
 pub mod rsc;
 pub mod state;

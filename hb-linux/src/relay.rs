@@ -1,0 +1,1333 @@
+//! The host side of the relay board (issue 6 item 5, `hb-firmware/PROTOCOL.md`): one serial
+//! port to the relay carries three things at once, so one [`RelayChannel`] owns the port and
+//! serves three roles:
+//!
+//! - **medium**: [`RelayChannel::send`] writes a compact-encoded heartbeat packet, the relay
+//!   forwards it to every other host; [`RelayChannel::recv`] hands out the other hosts'
+//!   heartbeat frames as they were on the wire (like the `serial` medium with compact
+//!   encoding), and keeps the relay's own frames (header bit 7) for itself;
+//! - **watchdog**: [`RelayChannel`] implements [`watchdog::Watchdog`] (arm, pet, disarm); the
+//!   protocol is [`watchdog::relay::RelayWatchdog`]'s — hello/identify, pets, answers, replay
+//!   guard — run over an in-memory outbox whose bytes the channel writes to the tty;
+//! - **STONITH**: [`FenceHandle::fence`] asks the relay to reset (or power off/on) a port's line
+//!   and blocks until the relay answers or a timeout; [`HbRelay`] is the `hbrelay`
+//!   [`crate::stonith::Plugin`] built on it.
+//!
+//! # Threads: the loop owns the port, the worker holds a handle
+//!
+//! The daemon's heartbeat loop owns the [`RelayChannel`] (no threads, no locks: a
+//! non-blocking descriptor in its `poll`). A fence is a blocking call made by the action
+//! worker, so the worker gets a [`FenceHandle`] (`Clone + Send`): `fence` puts the request on
+//! an `mpsc` channel, writes a byte on a socket pair whose read end the loop polls
+//! ([`RelayChannel::wake_fd`]), and waits on its own reply channel with a timeout. The loop,
+//! on that readiness (and at [`RelayChannel::poll_timeout`]), calls
+//! [`RelayChannel::service`], which sends the request on the link, and answers the worker when
+//! the relay's fence result arrives (read by [`RelayChannel::recv`]). One request is on the
+//! line at a time (the relay answers `busy` to a second one); the others wait their turn. A
+//! request for a host *name* first asks the relay for its status to learn which port that host
+//! said hello on, then fences that port with the name, which the relay checks again.
+//!
+//! Outside the daemon (`hbctl stonith -t hbrelay`), [`RelayChannel::call_blocking`] runs the same
+//! steps on one thread.
+//!
+//! # Config spellings
+//!
+//! - `relay /dev/ttyUSB0 [baud]` — the medium ([`parse_medium`]). A directive of its own
+//!   rather than `serial /dev/ttyUSB0`: a `serial` line speaks heartbeat 3.0.6's classic text
+//!   (or our compact frames to another hb node) at the global `baud`, with 3.0.6's flow control
+//!   and lock file, while a relay line needs the relay's protocol on top, its own speed
+//!   (default [`DEFAULT_BAUD`], what the boards run) and no RTS/CTS (the boards wire TX, RX and
+//!   ground only). A 3.0.6 node ignores the directive's medium type it does not know only with a
+//!   warning; it never misreads the line as a serial peer.
+//! - `watchdog relay:/dev/ttyUSB0` — the watchdog ([`parse_watchdog`]). heartbeat's `watchdog`
+//!   takes a device path; a path cannot begin with `relay:` (`/dev/...` is absolute, and a
+//!   relative path with a colon is no device anyone uses), so the prefix is unambiguous and the
+//!   directive keeps its one-value shape.
+//! - `stonith_host * hbrelay /dev/ttyUSB0 [node=port ...]` — the STONITH device
+//!   ([`parse_stonith`]), cluster-glue style: one parameter, `ttydev`, which as the last (only)
+//!   parameter takes the rest of the line. Its first word is the tty; optional `node=port` words
+//!   pin a host to a relay port, for a host that has not said hello since the relay booted
+//!   (without them, the relay's status names the ports).
+//!
+//! All three may name the same device: they then share one channel ([`RelayConfig`] groups
+//! them by device). A device named by `relay` and also by `serial` is refused.
+//!
+//! # The line
+//!
+//! Raw 8N1, `CLOCAL|CREAD`, no flow control, no input or output processing (8-bit COBS frames),
+//! `O_NONBLOCK|O_NOCTTY`, and an exclusive `flock` so that a second hb process (the daemon and
+//! a `stonith` command, two daemons) cannot interleave frames on one port. Writes go through a
+//! queue of whole frames ([`TX_QUEUE_BYTES`]); a frame that does not fit is dropped whole and
+//! counted, so the relay only ever sees whole frames.
+
+use crate::log::LogLine;
+use crate::media::{CompactReader, MediumError, MediumErrorKind};
+use crate::stonith::{InfoKind, Log, Plugin, ResetAction, StonithError};
+use hb_core::auth::Keyring;
+use hb_core::msg::compact::Frame;
+use hb_core::relay::{self as wire, FenceAction, FenceOutcome, PortFlags};
+use hb_core::resources::FenceResult;
+use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use watchdog::relay::{ClientError, ClientEvent, ClientStats, LinkState, RelayWatchdog};
+use watchdog::Watchdog;
+
+pub use watchdog::relay::LinkState as RelayLinkState;
+
+/// The relay boards' UART speed (`boards/*`): 115 200 baud, 11.5 bytes per millisecond, so a
+/// 59-byte heartbeat takes 5 ms on the line.
+pub const DEFAULT_BAUD: u32 = 115_200;
+/// Bytes queued for the tty at most: eight of the longest relay-forwarded frames. A frame that
+/// does not fit is dropped whole (the relay is not reading: powered off, unplugged).
+pub const TX_QUEUE_BYTES: usize = 8 * wire::MAX_FRAME_LEN;
+/// How often an unlinked channel says hello again: once a second, a tenth of the shortest
+/// pet timeout, so a rebooted relay is linked again long before any watchdog matters.
+pub const HELLO_RETRY: Duration = Duration::from_secs(1);
+/// Default bound on one fence: the relay answers at the end of its 500 ms pulse; ten seconds
+/// leaves room for a hello after a relay reboot and a status round trip.
+pub const FENCE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read from the tty per `read(2)`.
+const READ_CHUNK: usize = 1024;
+
+/// A port of the relay as its last status described it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    pub port: u8,
+    pub flags: PortFlags,
+    /// The name the host on this port said hello with (empty if none).
+    pub name: String,
+    pub timeout_ms: u32,
+    pub resets: u32,
+    pub fences: u32,
+}
+
+/// What the loop may want to log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelEvent {
+    /// The relay answered our hello: we are on `port` of its `ports`.
+    Linked { port: u8, ports: u8 },
+    /// A pet was acknowledged; the relay's watchdog for us runs with `timeout_ms` (0: off).
+    PetAck { timeout_ms: u32 },
+}
+
+/// Counters of a channel (besides the protocol client's, [`RelayChannel::client_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    pub heartbeats_in: u64,
+    pub heartbeats_out: u64,
+    pub relay_frames_in: u64,
+    /// Relay frames that failed the MAC, link or counter checks (forged, replayed, stale).
+    pub rejected: u64,
+    /// Frames dropped because the send queue was full.
+    pub tx_dropped: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+/// Whom to fence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FenceTarget {
+    /// The relay port; `name`, if not empty, must be the name its host said hello with.
+    Port { port: u8, name: String },
+    /// The host that said hello with this name (found through the relay's status).
+    Host(String),
+}
+
+/// How a fence request ended, seen from the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceReply {
+    /// The relay answered: `Done` or why not.
+    Relay(FenceOutcome),
+    /// No port of the relay has a host of that name (and none was pinned in the config).
+    NoSuchHost,
+    /// No answer in time (the relay is unlinked, unplugged or rebooting).
+    Timeout,
+    /// The channel is gone (the loop ended) or the request could not be sent.
+    Failed,
+}
+
+impl FenceReply {
+    /// heartbeat's view: `Ok` only when the line did what was asked.
+    pub fn result(self) -> FenceResult {
+        match self {
+            FenceReply::Relay(FenceOutcome::Done) => FenceResult::Ok,
+            FenceReply::Relay(FenceOutcome::BadTarget | FenceOutcome::NameMismatch)
+            | FenceReply::NoSuchHost => FenceResult::BadHost,
+            _ => FenceResult::Failed,
+        }
+    }
+}
+
+/// An answer to a [`FenceHandle`] call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Fence(FenceReply),
+    Status(Vec<PortInfo>),
+    Timeout,
+}
+
+#[derive(Debug)]
+enum CallKind {
+    Fence {
+        target: FenceTarget,
+        action: FenceAction,
+    },
+    Status,
+}
+
+#[derive(Debug)]
+struct Call {
+    kind: CallKind,
+    deadline: Instant,
+    reply: mpsc::Sender<Reply>,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Waiting for a status (to answer it, or to find a host's port).
+    Status,
+    /// Waiting for the fence result echoing `counter`.
+    Fence { counter: u32 },
+}
+
+#[derive(Debug)]
+struct InFlight {
+    call: Call,
+    stage: Stage,
+}
+
+/// The protocol client's port: frames are encoded into it, and the channel moves them to the
+/// tty's queue. Never fails.
+#[derive(Debug, Default)]
+pub struct Outbox(Vec<u8>);
+
+impl embedded_io::ErrorType for Outbox {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Outbox {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// The worker thread's side of a [`RelayChannel`]: see the module docs.
+#[derive(Clone, Debug)]
+pub struct FenceHandle {
+    device: String,
+    calls: mpsc::Sender<Call>,
+    wake: Arc<UnixStream>,
+}
+
+impl FenceHandle {
+    /// The channel's tty.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// Asks the relay to act on `target`'s reset line and waits at most `timeout` for its
+    /// answer (the relay answers at the end of the pulse).
+    pub fn fence(&self, target: FenceTarget, action: FenceAction, timeout: Duration) -> FenceReply {
+        match self.call(CallKind::Fence { target, action }, timeout) {
+            Reply::Fence(r) => r,
+            Reply::Timeout => FenceReply::Timeout,
+            Reply::Status(_) => FenceReply::Failed,
+        }
+    }
+
+    /// The relay's ports as its status describes them, `None` without an answer in time.
+    pub fn status(&self, timeout: Duration) -> Option<Vec<PortInfo>> {
+        match self.call(CallKind::Status, timeout) {
+            Reply::Status(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn call(&self, kind: CallKind, timeout: Duration) -> Reply {
+        let (tx, rx) = mpsc::channel();
+        let call = Call {
+            kind,
+            deadline: Instant::now() + timeout,
+            reply: tx,
+        };
+        if self.calls.send(call).is_err() {
+            return Reply::Fence(FenceReply::Failed);
+        }
+        let _ = (&*self.wake).write(&[1]);
+        match rx.recv_timeout(timeout + Duration::from_millis(50)) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => Reply::Timeout,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Reply::Fence(FenceReply::Failed),
+        }
+    }
+}
+
+/// One serial port to the relay board: see the module docs.
+pub struct RelayChannel {
+    label: String,
+    device: String,
+    tty: nix::fcntl::Flock<File>,
+    client: RelayWatchdog<Outbox>,
+    reader: CompactReader,
+    inbuf: Box<[u8; READ_CHUNK]>,
+    in_pos: usize,
+    in_len: usize,
+    scratch: Vec<u8>,
+    txq: VecDeque<u8>,
+    last_hello: Option<Instant>,
+    calls_rx: mpsc::Receiver<Call>,
+    calls_tx: mpsc::Sender<Call>,
+    wake_rx: UnixStream,
+    wake_tx: Arc<UnixStream>,
+    pending: VecDeque<Call>,
+    inflight: Option<InFlight>,
+    ports: Vec<PortInfo>,
+    events: VecDeque<ChannelEvent>,
+    stats: ChannelStats,
+}
+
+impl std::fmt::Debug for RelayChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayChannel")
+            .field("device", &self.device)
+            .field("state", &self.client.state())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An owned copy of what a relay frame told us (the client's events borrow the frame).
+enum Told {
+    Linked { port: u8, ports: u8 },
+    PetAck { timeout_ms: u32 },
+    FenceResult { counter: u32, outcome: FenceOutcome },
+    Status(Vec<PortInfo>),
+}
+
+impl RelayChannel {
+    /// Opens and sets up the tty (module docs), and says hello as `name` (this node's name),
+    /// signing with the active key of `keys` (the cluster's authkeys). The session seed comes
+    /// from the kernel's random source.
+    pub fn open(
+        device: &str,
+        baud: u32,
+        keys: Keyring,
+        name: &str,
+    ) -> Result<RelayChannel, MediumError> {
+        let label = format!("relay {device}");
+        let err = |kind| MediumError::new(label.clone(), kind);
+        let speed = baud_rate(baud).ok_or_else(|| err(MediumErrorKind::Baud(baud)))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(device)
+            .map_err(|e| {
+                err(if e.kind() == ErrorKind::NotFound {
+                    MediumErrorKind::NoSuchDevice
+                } else {
+                    MediumErrorKind::Open(e)
+                })
+            })?;
+        let tty = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| {
+                err(MediumErrorKind::Open(std::io::Error::other(format!(
+                    "in use by another process ({})",
+                    std::io::Error::from(e)
+                ))))
+            })?;
+        setup_line(&tty, speed).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
+        let client = RelayWatchdog::new(Outbox::default(), keys, name.as_bytes(), session_seed())
+            .map_err(|e| err(client_err(e)))?;
+        let (wake_rx, wake_tx) = UnixStream::pair().map_err(|e| err(MediumErrorKind::Open(e)))?;
+        wake_rx
+            .set_nonblocking(true)
+            .map_err(|e| err(MediumErrorKind::Open(e)))?;
+        let (calls_tx, calls_rx) = mpsc::channel();
+        let mut ch = RelayChannel {
+            label,
+            device: device.to_string(),
+            tty,
+            client,
+            reader: CompactReader::new(),
+            inbuf: Box::new([0; READ_CHUNK]),
+            in_pos: 0,
+            in_len: 0,
+            scratch: Vec::with_capacity(wire::MAX_FRAME_LEN),
+            txq: VecDeque::with_capacity(TX_QUEUE_BYTES),
+            last_hello: None,
+            calls_rx,
+            calls_tx,
+            wake_rx,
+            wake_tx: Arc::new(wake_tx),
+            pending: VecDeque::new(),
+            inflight: None,
+            ports: Vec::new(),
+            events: VecDeque::new(),
+            stats: ChannelStats::default(),
+        };
+        ch.service(Instant::now())?;
+        Ok(ch)
+    }
+
+    /// The device path (the link name in `hbctl status`).
+    pub fn link_name(&self) -> &str {
+        &self.device
+    }
+
+    /// The ha.cf directive of the medium role.
+    pub fn kind(&self) -> &'static str {
+        "relay"
+    }
+
+    /// Where we stand with the relay (for `hbctl status`: up when linked).
+    pub fn link_state(&self) -> LinkState {
+        self.client.state()
+    }
+
+    pub fn is_linked(&self) -> bool {
+        matches!(self.client.state(), LinkState::Linked { .. })
+    }
+
+    /// The relay's ports as its last status described them.
+    pub fn ports(&self) -> &[PortInfo] {
+        &self.ports
+    }
+
+    pub fn stats(&self) -> ChannelStats {
+        self.stats
+    }
+
+    pub fn client_stats(&self) -> ClientStats {
+        self.client.stats()
+    }
+
+    /// The next thing worth logging, oldest first.
+    pub fn next_event(&mut self) -> Option<ChannelEvent> {
+        self.events.pop_front()
+    }
+
+    /// A handle for the action worker (module docs).
+    pub fn fence_handle(&self) -> FenceHandle {
+        FenceHandle {
+            device: self.device.clone(),
+            calls: self.calls_tx.clone(),
+            wake: self.wake_tx.clone(),
+        }
+    }
+
+    /// Readable when a [`FenceHandle`] has a request: then call [`RelayChannel::service`].
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake_rx.as_fd()
+    }
+
+    // ---- medium role ----
+
+    /// Queues one compact-encoded heartbeat packet (a whole wire frame, 0x00-terminated) for
+    /// the relay to forward, and writes what the tty takes now.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), MediumError> {
+        if bytes.len() > wire::MAX_FRAME_LEN || bytes.last() != Some(&0) {
+            return Err(self.err(MediumErrorKind::TooBig {
+                len: bytes.len(),
+                room: wire::MAX_FRAME_LEN,
+            }));
+        }
+        if self.enqueue(bytes) {
+            self.stats.heartbeats_out += 1;
+        }
+        self.flush()
+    }
+
+    /// [`RelayChannel::send`] under the name the issue gives it.
+    pub fn send_heartbeat(&mut self, bytes: &[u8]) -> Result<(), MediumError> {
+        self.send(bytes)
+    }
+
+    /// The next heartbeat frame another host sent through the relay, as it was on the wire,
+    /// or `None` when the line has nothing more: **call it until `None`** after readiness. The
+    /// relay's own frames are taken on the way (answers to pets and fences).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, MediumError> {
+        loop {
+            while self.in_pos < self.in_len {
+                let (used, frame) = self.reader.feed(&self.inbuf[self.in_pos..self.in_len]);
+                self.in_pos += used;
+                let Some(frame) = frame else { continue };
+                if is_relay_wire(frame) {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(frame);
+                    self.take_relay_frame();
+                    continue;
+                }
+                self.stats.heartbeats_in += 1;
+                return match buf.get_mut(..frame.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(frame);
+                        Ok(Some(frame.len()))
+                    }
+                    None => {
+                        let (len, room) = (frame.len(), buf.len());
+                        Err(self.err(MediumErrorKind::TooBig { len, room }))
+                    }
+                };
+            }
+            match self.tty.read(&mut self.inbuf[..]) {
+                Ok(0) => return Err(self.err(MediumErrorKind::Hangup)),
+                Ok(n) => {
+                    self.stats.bytes_read += n as u64;
+                    self.in_pos = 0;
+                    self.in_len = n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                    return Err(self.err(MediumErrorKind::Hangup))
+                }
+                Err(e) => return Err(self.err(MediumErrorKind::Read(e))),
+            }
+        }
+    }
+
+    /// Whether the loop should also wait for the tty to become writable.
+    pub fn wants_writable(&self) -> bool {
+        !self.txq.is_empty()
+    }
+
+    /// Writes queued output (call when the tty is writable).
+    pub fn poll_tx(&mut self, _now: Instant) -> Result<(), MediumError> {
+        self.flush()
+    }
+
+    /// When [`RelayChannel::service`] must next run (a hello to repeat, a request to expire).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        if !self.is_linked() {
+            at(self
+                .last_hello
+                .map_or_else(Instant::now, |h| h + HELLO_RETRY));
+        }
+        if let Some(f) = &self.inflight {
+            at(f.call.deadline);
+        }
+        for c in &self.pending {
+            at(c.deadline);
+        }
+        t
+    }
+
+    /// The medium-shaped name of [`RelayChannel::poll_timeout`].
+    pub fn tx_deadline(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+
+    /// Takes the worker's requests, repeats an unanswered hello, expires requests, starts the
+    /// next request, and writes. Early or repeated calls are harmless.
+    pub fn service(&mut self, now: Instant) -> Result<(), MediumError> {
+        let mut drain = [0u8; 64];
+        while matches!((&self.wake_rx).read(&mut drain), Ok(n) if n > 0) {}
+        while let Ok(call) = self.calls_rx.try_recv() {
+            self.pending.push_back(call);
+        }
+        if self
+            .inflight
+            .as_ref()
+            .is_some_and(|f| f.call.deadline <= now)
+        {
+            if let Some(f) = self.inflight.take() {
+                let _ = f.call.reply.send(Reply::Timeout);
+            }
+            // No answer: the relay may have forgotten us (rebooted). Link again.
+            self.hello(now)?;
+        }
+        while self.pending.front().is_some_and(|c| c.deadline <= now) {
+            if let Some(c) = self.pending.pop_front() {
+                let _ = c.reply.send(Reply::Timeout);
+            }
+        }
+        if !self.is_linked() && self.last_hello.is_none_or(|h| now >= h + HELLO_RETRY) {
+            self.hello(now)?;
+        }
+        self.start_next();
+        self.flush()
+    }
+
+    /// Runs one request on this thread (no daemon loop: the `stonith` command): submits it,
+    /// then reads, services and waits on the tty until the answer or `timeout`. Heartbeat
+    /// frames that arrive meanwhile are dropped.
+    pub fn call_blocking(
+        &mut self,
+        what: Option<(FenceTarget, FenceAction)>,
+        timeout: Duration,
+    ) -> Reply {
+        let (tx, rx) = mpsc::channel();
+        let kind = match what {
+            Some((target, action)) => CallKind::Fence { target, action },
+            None => CallKind::Status,
+        };
+        let deadline = Instant::now() + timeout;
+        self.pending.push_back(Call {
+            kind,
+            deadline,
+            reply: tx,
+        });
+        let mut buf = vec![0u8; crate::media::COMPACT_FRAME_MAX];
+        loop {
+            let now = Instant::now();
+            if self.service(now).is_err() {
+                return Reply::Fence(FenceReply::Failed);
+            }
+            if let Ok(r) = rx.try_recv() {
+                return r;
+            }
+            if now >= deadline {
+                return Reply::Timeout;
+            }
+            let wait = self
+                .poll_timeout()
+                .unwrap_or(deadline)
+                .min(deadline)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            let mut fds = [nix::poll::PollFd::new(
+                self.tty.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+            loop {
+                match self.recv(&mut buf) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => break,
+                }
+            }
+            if let Ok(r) = rx.try_recv() {
+                return r;
+            }
+        }
+    }
+
+    // ---- inside ----
+
+    fn err(&self, kind: MediumErrorKind) -> MediumError {
+        MediumError::new(self.label.clone(), kind)
+    }
+
+    fn hello(&mut self, now: Instant) -> Result<(), MediumError> {
+        self.last_hello = Some(now);
+        self.client.hello().map_err(|e| self.err(client_err(e)))?;
+        self.flush()
+    }
+
+    /// Moves the client's frames to the send queue and writes.
+    fn flush(&mut self) -> Result<(), MediumError> {
+        let out = std::mem::take(&mut self.client.port_mut().0);
+        // The outbox holds whole frames, each ending in 0x00.
+        for frame in out.split_inclusive(|&b| b == 0) {
+            self.enqueue(frame);
+        }
+        let mut back = out;
+        back.clear();
+        self.client.port_mut().0 = back;
+        while !self.txq.is_empty() {
+            let (head, _) = self.txq.as_slices();
+            match self.tty.write(head) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.stats.bytes_written += n as u64;
+                    self.txq.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                    return Err(self.err(MediumErrorKind::Hangup))
+                }
+                Err(e) => return Err(self.err(MediumErrorKind::Write(e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a whole frame if it fits; counts it dropped otherwise.
+    fn enqueue(&mut self, frame: &[u8]) -> bool {
+        if self.txq.len() + frame.len() > TX_QUEUE_BYTES {
+            self.stats.tx_dropped += 1;
+            return false;
+        }
+        self.txq.extend(frame);
+        true
+    }
+
+    fn take_relay_frame(&mut self) {
+        self.stats.relay_frames_in += 1;
+        let told = {
+            let Ok(frame) = Frame::unstuff(&mut self.scratch) else {
+                return;
+            };
+            match self.client.handle_frame(&frame) {
+                Ok(Some(ClientEvent::Linked { port, ports, .. })) => Told::Linked { port, ports },
+                Ok(Some(ClientEvent::PetAck { timeout_ms })) => Told::PetAck { timeout_ms },
+                Ok(Some(ClientEvent::FenceResult {
+                    counter, outcome, ..
+                })) => Told::FenceResult { counter, outcome },
+                Ok(Some(ClientEvent::Status(s))) => Told::Status(
+                    s.ports()
+                        .enumerate()
+                        .map(|(i, p)| PortInfo {
+                            port: i as u8,
+                            flags: p.flags,
+                            name: String::from_utf8_lossy(p.name).into_owned(),
+                            timeout_ms: p.timeout_ms,
+                            resets: p.resets,
+                            fences: p.fences,
+                        })
+                        .collect(),
+                ),
+                Ok(None) => return,
+                Err(_) => {
+                    self.stats.rejected += 1;
+                    return;
+                }
+            }
+        };
+        match told {
+            Told::Linked { port, ports } => {
+                self.events.push_back(ChannelEvent::Linked { port, ports });
+                // The relay takes our name, and retires our old link, only once we use the
+                // new one (PROTOCOL.md §4). Armed, the client has just pet on it; if not, a
+                // status request uses it, and tells us the other ports' hosts.
+                if self.client.timeout().is_none() {
+                    let _ = self.client.request_status();
+                }
+            }
+            Told::PetAck { timeout_ms } => {
+                self.events.push_back(ChannelEvent::PetAck { timeout_ms });
+            }
+            Told::FenceResult { counter, outcome } => {
+                if matches!(self.inflight, Some(InFlight { stage: Stage::Fence { counter: c }, .. }) if c == counter)
+                {
+                    if let Some(f) = self.inflight.take() {
+                        let _ = f.call.reply.send(Reply::Fence(FenceReply::Relay(outcome)));
+                    }
+                }
+            }
+            Told::Status(ports) => {
+                self.ports = ports;
+                if matches!(
+                    self.inflight,
+                    Some(InFlight {
+                        stage: Stage::Status,
+                        ..
+                    })
+                ) {
+                    if let Some(f) = self.inflight.take() {
+                        self.status_answered(f);
+                    }
+                }
+            }
+        }
+        self.start_next();
+        let _ = self.flush();
+    }
+
+    /// A status came for the request in flight: answer it, or fence the host's port.
+    fn status_answered(&mut self, f: InFlight) {
+        match f.call.kind {
+            CallKind::Status => {
+                let _ = f.call.reply.send(Reply::Status(self.ports.clone()));
+            }
+            CallKind::Fence {
+                target: FenceTarget::Host(ref name),
+                action,
+            } => {
+                let port = self
+                    .ports
+                    .iter()
+                    .find(|p| {
+                        p.flags.contains(PortFlags::LINKED) && p.name.eq_ignore_ascii_case(name)
+                    })
+                    .or_else(|| {
+                        self.ports
+                            .iter()
+                            .find(|p| p.name.eq_ignore_ascii_case(name))
+                    })
+                    .map(|p| (p.port, p.name.clone()));
+                let Some((port, name)) = port else {
+                    let _ = f.call.reply.send(Reply::Fence(FenceReply::NoSuchHost));
+                    return;
+                };
+                self.send_fence(f.call, port, &name, action);
+            }
+            CallKind::Fence { .. } => {
+                let _ = f.call.reply.send(Reply::Fence(FenceReply::Failed));
+            }
+        }
+    }
+
+    fn send_fence(&mut self, call: Call, port: u8, name: &str, action: FenceAction) {
+        match self.client.fence(port, action, name.as_bytes()) {
+            Ok(counter) => {
+                self.inflight = Some(InFlight {
+                    call,
+                    stage: Stage::Fence { counter },
+                });
+            }
+            Err(_) => {
+                // Not linked after all (a spent counter, a bad name): wait in line again.
+                if wire::name_is_valid(name.as_bytes()) {
+                    self.pending.push_front(call);
+                } else {
+                    let _ = call.reply.send(Reply::Fence(FenceReply::Failed));
+                }
+            }
+        }
+    }
+
+    /// Puts the next waiting request on the line, if the line is free and linked.
+    fn start_next(&mut self) {
+        if self.inflight.is_some() || !self.is_linked() {
+            return;
+        }
+        let Some(call) = self.pending.pop_front() else {
+            return;
+        };
+        match &call.kind {
+            CallKind::Fence {
+                target: FenceTarget::Port { port, name },
+                action,
+            } => {
+                let (port, name, action) = (*port, name.clone(), *action);
+                self.send_fence(call, port, &name, action);
+            }
+            CallKind::Fence {
+                target: FenceTarget::Host(_),
+                ..
+            }
+            | CallKind::Status => match self.client.request_status() {
+                Ok(_) => {
+                    self.inflight = Some(InFlight {
+                        call,
+                        stage: Stage::Status,
+                    })
+                }
+                Err(_) => self.pending.push_front(call),
+            },
+        }
+    }
+}
+
+/// The watchdog role: [`RelayWatchdog`]'s, with the frames written to the tty.
+impl Watchdog for RelayChannel {
+    type Error = MediumError;
+
+    fn arm(&mut self, timeout: watchdog::Duration) -> Result<watchdog::Duration, MediumError> {
+        let t = self
+            .client
+            .arm(timeout)
+            .map_err(|e| self.err(client_err(e)))?;
+        self.flush()?;
+        Ok(t)
+    }
+
+    fn pet(&mut self) -> Result<(), MediumError> {
+        self.client.pet().map_err(|e| self.err(client_err(e)))?;
+        self.flush()
+    }
+
+    fn disarm(&mut self) -> Result<(), MediumError> {
+        self.client.disarm().map_err(|e| self.err(client_err(e)))?;
+        self.flush()
+    }
+}
+
+impl AsFd for RelayChannel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.tty.as_fd()
+    }
+}
+
+impl AsRawFd for RelayChannel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.tty.as_raw_fd()
+    }
+}
+
+/// Whether a complete wire frame (COBS-stuffed, 0x00-terminated) is a relay frame: header bit
+/// 7. The first COBS code byte says where the first zero is; a code of 1 means the header
+/// byte itself is 0 (an unsigned class-0 frame).
+fn is_relay_wire(frame: &[u8]) -> bool {
+    match frame {
+        [1, ..] => false,
+        [_, header, ..] => header & 0x80 != 0,
+        _ => false,
+    }
+}
+
+fn client_err(e: ClientError<core::convert::Infallible>) -> MediumErrorKind {
+    match e {
+        ClientError::Io(never) => match never {},
+        ClientError::Encode(e) => {
+            MediumErrorKind::Write(std::io::Error::other(format!("relay frame: {e}")))
+        }
+        ClientError::NotLinked => MediumErrorKind::Write(std::io::Error::other(
+            "the relay has not answered our hello",
+        )),
+    }
+}
+
+/// An unpredictable session seed from the kernel (PROTOCOL.md §4); the clock and pid if the
+/// random source cannot be read.
+fn session_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+fn baud_rate(baud: u32) -> Option<BaudRate> {
+    Some(match baud {
+        9600 => BaudRate::B9600,
+        19_200 => BaudRate::B19200,
+        38_400 => BaudRate::B38400,
+        57_600 => BaudRate::B57600,
+        115_200 => BaudRate::B115200,
+        230_400 => BaudRate::B230400,
+        460_800 => BaudRate::B460800,
+        _ => return None,
+    })
+}
+
+fn setup_line(tty: &File, speed: BaudRate) -> nix::Result<()> {
+    let mut t = termios::tcgetattr(tty)?;
+    termios::cfmakeraw(&mut t);
+    t.control_flags &= !(ControlFlags::CSIZE
+        | ControlFlags::PARENB
+        | ControlFlags::CSTOPB
+        | ControlFlags::CRTSCTS);
+    t.control_flags |= ControlFlags::CS8 | ControlFlags::CREAD | ControlFlags::CLOCAL;
+    t.control_chars[termios::SpecialCharacterIndices::VMIN as usize] = 1;
+    t.control_chars[termios::SpecialCharacterIndices::VTIME as usize] = 0;
+    termios::cfsetspeed(&mut t, speed)?;
+    termios::tcsetattr(tty, SetArg::TCSANOW, &t)?;
+    termios::tcflush(tty, termios::FlushArg::TCIOFLUSH)
+}
+
+// ---- configuration ----
+
+/// `relay <device> [baud]` (the value after the directive): the device and its speed.
+pub fn parse_medium(value: &str) -> Result<(String, u32), String> {
+    let mut words = value.split_whitespace();
+    let device = words
+        .next()
+        .ok_or("relay: needs a device (relay /dev/ttyUSB0 [baud])")?;
+    check_device(device)?;
+    let baud = match words.next() {
+        None => DEFAULT_BAUD,
+        Some(b) => {
+            let baud = b
+                .parse::<u32>()
+                .map_err(|_| format!("relay {device}: `{b}` is not a baud rate"))?;
+            baud_rate(baud)
+                .map(|_| baud)
+                .ok_or_else(|| format!("relay {device}: unsupported baud rate {baud}"))?
+        }
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!("relay {device}: unexpected `{extra}`"));
+    }
+    Ok((device.to_string(), baud))
+}
+
+/// `watchdog relay:<device>`: the device, or `None` for an ordinary watchdog device path.
+pub fn parse_watchdog(value: &str) -> Option<Result<String, String>> {
+    let device = value.trim().strip_prefix("relay:")?;
+    Some(check_device(device).map(|()| device.to_string()))
+}
+
+/// The parameters of `stonith_host <from> hbrelay <device> [node=port ...]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StonithParams {
+    pub device: String,
+    /// Hosts pinned to relay ports, names lowercased.
+    pub pinned: Vec<(String, u8)>,
+}
+
+/// Parses the `ttydev` parameter of `hbrelay` (module docs).
+pub fn parse_stonith(value: &str) -> Result<StonithParams, String> {
+    let mut words = value
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .filter(|w| !w.is_empty());
+    let device = words.next().ok_or("hbrelay: needs the relay's tty")?;
+    check_device(device)?;
+    let mut pinned = Vec::new();
+    for w in words {
+        let (node, port) = w
+            .split_once('=')
+            .ok_or_else(|| format!("hbrelay: `{w}` is not node=port"))?;
+        let port: u8 = port
+            .parse()
+            .ok()
+            .filter(|&p| usize::from(p) < wire::MAX_PORTS)
+            .ok_or_else(|| {
+                format!(
+                    "hbrelay: `{port}` is not a relay port (0-{})",
+                    wire::MAX_PORTS - 1
+                )
+            })?;
+        if node.is_empty() || !wire::name_is_valid(node.as_bytes()) {
+            return Err(format!("hbrelay: `{node}` is not a host name"));
+        }
+        pinned.push((node.to_ascii_lowercase(), port));
+    }
+    Ok(StonithParams {
+        device: device.to_string(),
+        pinned,
+    })
+}
+
+fn check_device(device: &str) -> Result<(), String> {
+    if device.starts_with('/') && !device.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!("`{device}` is not a device path (/dev/ttyUSB0)"))
+    }
+}
+
+/// The roles one relay device serves on this node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayUse {
+    pub device: String,
+    pub baud: u32,
+    /// `relay <device>`: a heartbeat medium.
+    pub medium: bool,
+    /// `watchdog relay:<device>`.
+    pub watchdog: bool,
+    /// `stonith_host ... hbrelay <device>` applies to this node.
+    pub stonith: Option<StonithParams>,
+}
+
+/// The relay devices of a configuration, one [`RelayChannel`] each (module docs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayConfig {
+    pub devices: Vec<RelayUse>,
+}
+
+impl RelayConfig {
+    /// Groups the relay lines by device: `relay` values, the `watchdog` value, the `hbrelay`
+    /// parameters that apply to this node, and the `serial` devices (which must not be
+    /// relays). Errors say which line is wrong.
+    pub fn from_lines<'a>(
+        media: impl IntoIterator<Item = &'a str>,
+        watchdog: Option<&str>,
+        stonith: Option<&str>,
+        serial_devices: impl IntoIterator<Item = &'a str>,
+    ) -> Result<RelayConfig, String> {
+        let mut cfg = RelayConfig::default();
+        for m in media {
+            let (device, baud) = parse_medium(m)?;
+            let u = cfg.entry(&device);
+            if u.medium {
+                return Err(format!("relay {device}: listed twice"));
+            }
+            u.medium = true;
+            u.baud = baud;
+        }
+        if let Some(w) = watchdog.and_then(parse_watchdog) {
+            cfg.entry(&w?).watchdog = true;
+        }
+        if let Some(s) = stonith {
+            let p = parse_stonith(s)?;
+            let device = p.device.clone();
+            cfg.entry(&device).stonith = Some(p);
+        }
+        for s in serial_devices {
+            if cfg.devices.iter().any(|u| u.device == s) {
+                return Err(format!(
+                    "serial {s}: the device is a relay's; a relay line is `relay {s}`, not also `serial`"
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn entry(&mut self, device: &str) -> &mut RelayUse {
+        let at = match self.devices.iter().position(|u| u.device == device) {
+            Some(i) => i,
+            None => {
+                self.devices.push(RelayUse {
+                    device: device.to_string(),
+                    baud: DEFAULT_BAUD,
+                    ..RelayUse::default()
+                });
+                self.devices.len() - 1
+            }
+        };
+        &mut self.devices[at]
+    }
+}
+
+// ---- the STONITH plugin ----
+
+/// How the `hbrelay` plugin reaches the relay.
+#[derive(Debug)]
+enum Reach {
+    /// Through the daemon loop's channel.
+    Handle(FenceHandle),
+    /// By opening the tty itself (the `stonith` command), signing with `keys` as `name`.
+    Open { keys: Box<Keyring>, name: String },
+}
+
+/// The `hbrelay` STONITH plugin (module docs). In the daemon it is made with
+/// [`HbRelay::with_handle`]; the `stonith` command makes it with [`HbRelay::standalone`] and it
+/// opens the tty for each call.
+#[derive(Debug)]
+pub struct HbRelay {
+    reach: Reach,
+    params: Option<StonithParams>,
+}
+
+impl HbRelay {
+    pub fn with_handle(handle: FenceHandle) -> HbRelay {
+        HbRelay {
+            reach: Reach::Handle(handle),
+            params: None,
+        }
+    }
+
+    pub fn standalone(keys: Keyring, name: &str) -> HbRelay {
+        HbRelay {
+            reach: Reach::Open {
+                keys: Box::new(keys),
+                name: name.to_string(),
+            },
+            params: None,
+        }
+    }
+
+    fn call(
+        &mut self,
+        what: Option<(FenceTarget, FenceAction)>,
+        timeout: Duration,
+    ) -> Result<Reply, StonithError> {
+        let params = self
+            .params
+            .as_ref()
+            .ok_or_else(|| StonithError::Invalid("unconfigured hbrelay device".into()))?;
+        match &self.reach {
+            Reach::Handle(h) => Ok(match what {
+                Some((t, a)) => Reply::Fence(h.fence(t, a, timeout)),
+                None => h.status(timeout).map_or(Reply::Timeout, Reply::Status),
+            }),
+            Reach::Open { keys, name } => {
+                let mut ch =
+                    RelayChannel::open(&params.device, DEFAULT_BAUD, (**keys).clone(), name)
+                        .map_err(|e| StonithError::Access(e.to_string()))?;
+                Ok(ch.call_blocking(what, timeout))
+            }
+        }
+    }
+}
+
+impl Plugin for HbRelay {
+    fn kind(&self) -> &str {
+        "hbrelay"
+    }
+
+    fn info(&mut self, what: InfoKind) -> Option<String> {
+        Some(match what {
+            InfoKind::DeviceId => "hb relay board".to_string(),
+            InfoKind::DeviceName => self.params.as_ref().map_or_else(String::new, |p| p.device.clone()),
+            InfoKind::Description => {
+                "hb's relay board: resets a host by its reset line, on an authenticated request over the serial line".to_string()
+            }
+            InfoKind::Url => return None,
+            InfoKind::Xml => TTYDEV_XML.to_string(),
+        })
+    }
+
+    fn config_names(&mut self) -> Result<Vec<String>, StonithError> {
+        Ok(vec!["ttydev".to_string()])
+    }
+
+    fn configure(&mut self, params: &[(String, String)]) -> Result<(), StonithError> {
+        if self.params.is_some() {
+            return Err(StonithError::Oops("already configured".into()));
+        }
+        let value = params
+            .iter()
+            .find(|(n, _)| n == "ttydev")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let p = parse_stonith(value).map_err(StonithError::BadConfig)?;
+        if let Reach::Handle(h) = &self.reach {
+            if h.device() != p.device {
+                return Err(StonithError::BadConfig(format!(
+                    "hbrelay {}: the daemon's relay channel is on {}",
+                    p.device,
+                    h.device()
+                )));
+            }
+        }
+        self.params = Some(p);
+        Ok(())
+    }
+
+    fn status(&mut self, timeout: Duration, _log: Log<'_>) -> Result<(), StonithError> {
+        match self.call(None, timeout)? {
+            Reply::Status(_) => Ok(()),
+            _ => Err(StonithError::Timeout("the relay did not answer".into())),
+        }
+    }
+
+    fn hosts(&mut self, timeout: Duration, _log: Log<'_>) -> Result<Vec<String>, StonithError> {
+        let mut hosts: Vec<String> = self
+            .params
+            .iter()
+            .flat_map(|p| p.pinned.iter().map(|(n, _)| n.clone()))
+            .collect();
+        if let Reply::Status(ports) = self.call(None, timeout)? {
+            for p in ports {
+                let n = p.name.to_ascii_lowercase();
+                if !n.is_empty() && !hosts.contains(&n) {
+                    hosts.push(n);
+                }
+            }
+        }
+        Ok(hosts)
+    }
+
+    fn reset(
+        &mut self,
+        node: &str,
+        action: ResetAction,
+        timeout: Duration,
+        log: Log<'_>,
+    ) -> FenceResult {
+        let action = match action {
+            ResetAction::Reset => FenceAction::Reset,
+            ResetAction::Off => FenceAction::Off,
+            ResetAction::On => FenceAction::On,
+        };
+        let pinned = self
+            .params
+            .as_ref()
+            .and_then(|p| p.pinned.iter().find(|(n, _)| n.eq_ignore_ascii_case(node)))
+            .map(|(_, port)| *port);
+        let target = match pinned {
+            Some(port) => FenceTarget::Port {
+                port,
+                name: node.to_string(),
+            },
+            None => FenceTarget::Host(node.to_string()),
+        };
+        let reply = match self.call(Some((target, action)), timeout) {
+            Ok(Reply::Fence(r)) => r,
+            Ok(Reply::Timeout) => FenceReply::Timeout,
+            Ok(Reply::Status(_)) => FenceReply::Failed,
+            Err(e) => {
+                log(LogLine::error(format!("hbrelay: {e}")));
+                return FenceResult::Failed;
+            }
+        };
+        if reply != FenceReply::Relay(FenceOutcome::Done) {
+            log(LogLine::warn(format!(
+                "hbrelay: {} of {node}: {}",
+                action.name(),
+                match reply {
+                    FenceReply::Relay(o) => o.name(),
+                    FenceReply::NoSuchHost => "no relay port has this host",
+                    FenceReply::Timeout => "no answer from the relay",
+                    FenceReply::Failed => "the relay channel is gone",
+                }
+            )));
+        }
+        reply.result()
+    }
+
+    fn default_timeout(&self) -> Duration {
+        FENCE_TIMEOUT
+    }
+}
+
+const TTYDEV_XML: &str = "<parameters>\n\
+<parameter name=\"ttydev\" unique=\"1\" required=\"1\">\n\
+<content type=\"string\" />\n\
+<shortdesc lang=\"en\">\nRelay tty\n</shortdesc>\n\
+<longdesc lang=\"en\">\nThe relay board's serial device, then optional node=port pairs\n</longdesc>\n\
+</parameter>\n\
+</parameters>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings() {
+        assert_eq!(
+            parse_medium("/dev/ttyUSB0"),
+            Ok(("/dev/ttyUSB0".into(), DEFAULT_BAUD))
+        );
+        assert_eq!(
+            parse_medium("/dev/ttyS1 57600"),
+            Ok(("/dev/ttyS1".into(), 57_600))
+        );
+        assert!(parse_medium("/dev/ttyS1 1234").is_err());
+        assert!(parse_medium("ttyS1").is_err());
+        assert_eq!(
+            parse_watchdog("relay:/dev/ttyUSB0"),
+            Some(Ok("/dev/ttyUSB0".into()))
+        );
+        assert_eq!(parse_watchdog("/dev/watchdog"), None);
+        assert!(matches!(parse_watchdog("relay:x"), Some(Err(_))));
+        assert_eq!(
+            parse_stonith("/dev/ttyUSB0 Node1=0,node2=1"),
+            Ok(StonithParams {
+                device: "/dev/ttyUSB0".into(),
+                pinned: vec![("node1".into(), 0), ("node2".into(), 1)],
+            })
+        );
+        assert!(parse_stonith("/dev/ttyUSB0 node1=9").is_err());
+        assert!(parse_stonith("/dev/ttyUSB0 node1").is_err());
+        let cfg = RelayConfig::from_lines(
+            ["/dev/ttyUSB0"],
+            Some("relay:/dev/ttyUSB0"),
+            Some("/dev/ttyUSB0"),
+            ["/dev/ttyS0"],
+        )
+        .unwrap();
+        assert_eq!(cfg.devices.len(), 1);
+        let u = &cfg.devices[0];
+        assert!(u.medium && u.watchdog && u.stonith.is_some());
+        assert!(RelayConfig::from_lines(["/dev/ttyS0"], None, None, ["/dev/ttyS0"]).is_err());
+    }
+
+    #[test]
+    fn relay_frames_are_told_apart_on_the_wire() {
+        assert!(!is_relay_wire(&[1, 1, 0]));
+        assert!(is_relay_wire(&[3, 0xb1, 1, 0]));
+        assert!(!is_relay_wire(&[3, 0x31, 1, 0]));
+        assert_eq!(
+            FenceReply::Relay(FenceOutcome::NameMismatch).result(),
+            FenceResult::BadHost
+        );
+        assert_eq!(FenceReply::Timeout.result(), FenceResult::Failed);
+    }
+}
