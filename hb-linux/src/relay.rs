@@ -93,6 +93,11 @@ pub const HELLO_RETRY: Duration = Duration::from_secs(1);
 /// Default bound on one fence: the relay answers at the end of its 500 ms pulse; ten seconds
 /// leaves room for a hello after a relay reboot and a status round trip.
 pub const FENCE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a linked channel whose watchdog is not armed (and so sends no pets, which the
+/// relay acknowledges) asks for the relay's status, to notice a relay that rebooted and
+/// forgot the link: with no answer by the next check, it says hello again. Five seconds keeps
+/// `hbctl status` honest at the cost of one ~125-byte status frame per host.
+pub const LINK_CHECK: Duration = Duration::from_secs(5);
 /// Bytes read from the tty per `read(2)`.
 const READ_CHUNK: usize = 1024;
 
@@ -286,6 +291,11 @@ pub struct RelayChannel {
     scratch: Vec<u8>,
     txq: VecDeque<u8>,
     last_hello: Option<Instant>,
+    /// When the last relay frame came, or the last link check was sent.
+    last_check: Instant,
+    /// A link check is out and no relay frame has come since.
+    check_outstanding: bool,
+    link_check: Duration,
     calls_rx: mpsc::Receiver<Call>,
     calls_tx: mpsc::Sender<Call>,
     wake_rx: UnixStream,
@@ -343,8 +353,8 @@ impl RelayChannel {
         let tty = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| {
                 err(MediumErrorKind::Open(std::io::Error::other(format!(
-                    "in use by another process ({})",
-                    std::io::Error::from(e)
+                    "in use by another process (flock: {})",
+                    crate::errno_text(&std::io::Error::from(e))
                 ))))
             })?;
         setup_line(&tty, speed).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
@@ -367,6 +377,9 @@ impl RelayChannel {
             scratch: Vec::with_capacity(wire::MAX_FRAME_LEN),
             txq: VecDeque::with_capacity(TX_QUEUE_BYTES),
             last_hello: None,
+            last_check: Instant::now(),
+            check_outstanding: false,
+            link_check: LINK_CHECK,
             calls_rx,
             calls_tx,
             wake_rx,
@@ -416,6 +429,11 @@ impl RelayChannel {
     /// The next thing worth logging, oldest first.
     pub fn next_event(&mut self) -> Option<ChannelEvent> {
         self.events.pop_front()
+    }
+
+    /// Changes the [`LINK_CHECK`] interval (tests; a site that wants quicker detection).
+    pub fn set_link_check(&mut self, every: Duration) {
+        self.link_check = every;
     }
 
     /// A handle for the action worker (module docs).
@@ -517,6 +535,9 @@ impl RelayChannel {
                 .last_hello
                 .map_or_else(Instant::now, |h| h + HELLO_RETRY));
         }
+        if self.needs_check() {
+            at(self.last_check + self.link_check);
+        }
         if let Some(f) = &self.inflight {
             at(f.call.deadline);
         }
@@ -557,6 +578,15 @@ impl RelayChannel {
         }
         if !self.is_linked() && self.last_hello.is_none_or(|h| now >= h + HELLO_RETRY) {
             self.hello(now)?;
+        }
+        if self.needs_check() && now >= self.last_check + self.link_check {
+            self.last_check = now;
+            if std::mem::take(&mut self.check_outstanding) {
+                // Nothing from the relay since the last check: it lost the link.
+                self.hello(now)?;
+            } else if self.client.request_status().is_ok() {
+                self.check_outstanding = true;
+            }
         }
         self.start_next();
         self.flush()
@@ -622,6 +652,16 @@ impl RelayChannel {
 
     fn err(&self, kind: MediumErrorKind) -> MediumError {
         MediumError::new(self.label.clone(), kind)
+    }
+
+    /// Whether the link is checked by status requests: linked, unarmed (pets are acknowledged
+    /// and the client counts the missing acks itself) and no request of the worker's in flight
+    /// (which has its own deadline).
+    fn needs_check(&self) -> bool {
+        self.is_linked()
+            && self.client.timeout().is_none()
+            && self.inflight.is_none()
+            && self.pending.is_empty()
     }
 
     fn hello(&mut self, now: Instant) -> Result<(), MediumError> {
@@ -701,6 +741,9 @@ impl RelayChannel {
                 }
             }
         };
+        // Any fresh, authentic frame from the relay shows the link works.
+        self.check_outstanding = false;
+        self.last_check = Instant::now();
         match told {
             Told::Linked { port, ports } => {
                 self.events.push_back(ChannelEvent::Linked { port, ports });

@@ -145,6 +145,10 @@ struct Board {
 
 impl Board {
     fn new() -> Board {
+        Board::with_ptys([pty(), pty()])
+    }
+
+    fn with_ptys(ptys: [Pty; 2]) -> Board {
         let clock = Rc::new(Cell::new(0u64));
         let wires: [Rc<RefCell<Wire>>; 2] = std::array::from_fn(|_| Rc::default());
         let pins: [PinLog; 2] = std::array::from_fn(|_| Rc::default());
@@ -163,7 +167,7 @@ impl Board {
         Board {
             relay,
             wires,
-            ptys: [pty(), pty()],
+            ptys,
             pins,
             clock,
             events: Vec::new(),
@@ -205,6 +209,23 @@ impl Board {
             }
         }
         self.clock.set(self.now() + STEP_MS);
+    }
+
+    /// The relay reboots: a fresh state machine with another boot id on the same lines and
+    /// pins (its lines start released; it knows no link).
+    fn reboot(&mut self, boot_id: u32) {
+        self.relay = Relay::new(
+            Config {
+                boot_id,
+                reset_active: Level::Low,
+            },
+            keys(),
+            std::array::from_fn(|i| Port(self.wires[i].clone())),
+            std::array::from_fn(|i| Pin {
+                clock: self.clock.clone(),
+                log: self.pins[i].clone(),
+            }),
+        );
     }
 
     /// Bytes straight onto the relay's port `i`, as if its host wrote them.
@@ -660,4 +681,96 @@ fn forged_and_replayed_requests_are_refused() {
     board.inject_to_host(1, &out[..n]);
     run(&mut board, &mut [&mut a, &mut b], 5);
     assert_eq!(b.ch.stats().rejected, rejected + 1);
+}
+
+#[test]
+fn the_stonith_command_opens_the_port_itself_and_a_second_opener_is_refused() {
+    // The board runs on its own thread here: the test thread blocks in the plugin, as the
+    // `stonith` command does. node1 is linked by a channel on the board's thread.
+    let ptys = [pty(), pty()];
+    let path1 = ptys[1].path.clone();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let board = std::thread::spawn(move || {
+        let mut board = Board::with_ptys(ptys);
+        let mut a = Host::open(&board, 0, "node1");
+        run_until(&mut board, &mut [&mut a], 400, |_, h| h[0].ch.is_linked());
+        ready_tx.send(()).unwrap();
+        let start = Instant::now();
+        while stop_rx.try_recv().is_err() && start.elapsed() < Duration::from_secs(10) {
+            run(&mut board, &mut [&mut a], 1);
+        }
+        board.pulses(0)
+    });
+    ready_rx.recv().unwrap();
+    let mut plugin = HbRelay::standalone(keys(), "node2");
+    plugin
+        .configure(&[("ttydev".into(), path1.clone())])
+        .unwrap();
+    let t = Duration::from_secs(5);
+    let hosts = plugin.hosts(t, &mut |_| {}).unwrap();
+    assert!(hosts.contains(&"node1".to_string()), "{hosts:?}");
+    let mut lines = Vec::new();
+    let r = plugin.reset("node1", ResetAction::Reset, t, &mut |l| lines.push(l));
+    assert_eq!(r, hb_core::resources::FenceResult::Ok, "{lines:?}");
+    // While one process holds the port, another cannot open it.
+    let held = RelayChannel::open(&path1, 115_200, keys(), "node2").unwrap();
+    let again = RelayChannel::open(&path1, 115_200, keys(), "node2");
+    assert!(again.is_err());
+    println!("{}", again.unwrap_err());
+    drop(held);
+    stop_tx.send(()).unwrap();
+    let pulses = board.join().unwrap();
+    assert_eq!(pulses.len(), 1, "{pulses:?}");
+    assert_eq!(pulses[0].1.map(|h| h - pulses[0].0), Some(PULSE));
+}
+
+#[test]
+fn after_a_relay_reboot_both_hosts_link_again_and_fencing_works() {
+    let mut board = Board::new();
+    let (mut a, mut b) = linked(&mut board);
+    // node1 is armed (its pets' acknowledgements show the link); node2 is not, and checks the
+    // link with status requests.
+    a.ch.arm(watchdog::Duration::from_secs(2)).unwrap();
+    b.ch.set_link_check(Duration::from_millis(50));
+    run(&mut board, &mut [&mut a, &mut b], 20);
+    let (RelayLinkState::Linked { link: la, .. }, RelayLinkState::Linked { link: lb, .. }) =
+        (a.ch.link_state(), b.ch.link_state())
+    else {
+        panic!()
+    };
+    board.reboot(0x5eed_0002);
+    // node1 pets as its loop would; node2 just runs.
+    let start = Instant::now();
+    loop {
+        run(&mut board, &mut [&mut a, &mut b], 20);
+        a.ch.pet().unwrap();
+        let relinked = |h: &Host, old| matches!(h.ch.link_state(), RelayLinkState::Linked { link, .. } if link != old);
+        if relinked(&a, la) && relinked(&b, lb) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?} {:?}",
+            a.ch.link_state(),
+            b.ch.link_state()
+        );
+    }
+    println!(
+        "both hosts linked again {:?} after the relay's reboot",
+        start.elapsed()
+    );
+    assert!(a.ch.client_stats().lost_links >= 1);
+    assert!(board.pulses(0).is_empty() && board.pulses(1).is_empty());
+    let handle = b.ch.fence_handle();
+    let worker = std::thread::spawn(move || {
+        handle.fence(
+            FenceTarget::Host("node1".into()),
+            FenceAction::Off,
+            Duration::from_secs(5),
+        )
+    });
+    let reply = pump_until_joined(&mut board, &mut [&mut a, &mut b], worker);
+    assert_eq!(reply, FenceReply::Relay(FenceOutcome::Done));
+    assert_eq!(board.pulses(0), [(board.pulses(0)[0].0, None)], "held off");
 }
