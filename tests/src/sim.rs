@@ -670,7 +670,12 @@ impl<'s> World<'s> {
                         self.log(Some(node), || {
                             format!("action done: acquire group {} ok={ok}", group.0)
                         });
-                        self.start_failed[group.0 as usize] = !ok;
+                        // Legacy leaves a group stopped after its preferred node failed to
+                        // start it: another node's start, lost with that node, changes nothing.
+                        let g = group.0 as usize;
+                        if !ok || self.sc.groups[g] == node {
+                            self.start_failed[g] = !ok;
+                        }
                         if !ok {
                             // The daemon stopped the group again.
                             self.nodes[node].held &= !(1 << group.0);

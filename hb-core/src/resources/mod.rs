@@ -1605,6 +1605,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.multi || !self.nice_failback() {
             return;
         }
+        // Both nodes' hand-overs may have gone unanswered because they crossed (each ignores
+        // the other's `me` while its own runs): offered again after the same interval they
+        // would cross again, for good. The second node in `ha.cf` waits one interval more.
+        let retry = Duration::from_millis(
+            self.timing.auto_failback_retry.as_millis() * (1 + self.table.local.ix() as u64),
+        );
         for g in 0..self.table.groups.len() {
             let set = if self.is_local_group(g) {
                 RscSet::LOCAL
@@ -1616,7 +1622,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 && grp.failed_at.is_none()
                 && self.i_hold.intersects(set)
             {
-                grp.failed_at = Some(self.now + self.timing.auto_failback_retry);
+                grp.failed_at = Some(self.now + retry);
             }
         }
     }
