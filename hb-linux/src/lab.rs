@@ -181,6 +181,9 @@ pub struct Lab {
     dir: tempfile::TempDir,
     namespaces: Vec<String>,
     children: Vec<Child>,
+    /// The addresses [`Lab::addr`] configured (namespace, interface, cidr): what a node
+    /// comes back with after [`Lab::power_on`].
+    addrs: std::sync::Mutex<Vec<(String, String, String)>>,
 }
 
 impl Lab {
@@ -197,6 +200,7 @@ impl Lab {
             dir,
             namespaces: Vec::new(),
             children: Vec::new(),
+            addrs: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -243,6 +247,9 @@ impl Lab {
 
     /// Adds `cidr` to `iface` with the broadcast address set (`brd +`: a bcast medium needs it).
     pub fn addr(&self, ns: &str, iface: &str, cidr: &str) -> LabResult<()> {
+        if let Ok(mut a) = self.addrs.lock() {
+            a.push((ns.to_string(), iface.to_string(), cidr.to_string()));
+        }
         ip(&[
             "-n",
             &self.ns(ns),
@@ -272,6 +279,22 @@ impl Lab {
             ip(&["-n", &n, "link", "set", i, "down"])?;
         }
         Ok(at)
+    }
+
+    /// Powers namespace `ns` back on after [`Lab::power_off`]: its interfaces come up with
+    /// the addresses the lab gave them and nothing else (a service address held before the
+    /// failure is gone, as after a real power cycle).
+    pub fn power_on(&self, ns: &str, ifaces: &[&str]) -> LabResult<()> {
+        let n = self.ns(ns);
+        let addrs = self.addrs.lock().map(|a| a.clone()).unwrap_or_default();
+        for i in ifaces {
+            ip(&["-n", &n, "addr", "flush", "dev", i])?;
+            for (_, _, cidr) in addrs.iter().filter(|(a, b, _)| a == ns && b == i) {
+                ip(&["-n", &n, "addr", "add", cidr, "brd", "+", "dev", i])?;
+            }
+            ip(&["-n", &n, "link", "set", i, "up"])?;
+        }
+        Ok(())
     }
 
     /// Runs a command inside namespace `ns` (network only).

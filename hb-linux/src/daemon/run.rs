@@ -897,8 +897,6 @@ impl Daemon {
                 "Resource group {key} still fails after {restarts} restarts: giving it to the other node."
             ),
         );
-        self.logger
-            .info(&format!("Going standby [{}].", set.as_str()));
         let now = self.now();
         if let Err(e) = self
             .hb
@@ -1209,9 +1207,8 @@ impl Daemon {
                 let Some(set) = StandbySet::from_wire(what) else {
                     return json!({"ok": false, "error": format!("{what}: not one of local, foreign, all, failback")});
                 };
+                // The core logs `Going standby [<set>].` itself.
                 let c = if cmd == "standby" {
-                    self.logger
-                        .info(&format!("Going standby [{}].", set.as_str()));
                     Command::Standby(set)
                 } else {
                     Command::Takeover(set)
