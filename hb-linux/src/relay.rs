@@ -30,6 +30,27 @@
 //! Outside the daemon (`hbctl stonith -t hbrelay`), [`RelayChannel::call_blocking`] runs the same
 //! steps on one thread.
 //!
+//! # Wiring into the daemon
+//!
+//! One channel per relay device ([`RelayConfig::from_lines`]), opened at start-up with the
+//! cluster's keyring and the node's name ([`RelayChannel::open`]), whatever its roles: even a
+//! channel that is only a watchdog or a STONITH device must be read, because the relay's
+//! answers come on it and the other hosts' heartbeats arrive anyway (they are then dropped).
+//! In the loop:
+//! - poll [`RelayChannel::as_fd`] for `POLLIN` (and `POLLOUT` while
+//!   [`RelayChannel::wants_writable`]) and [`RelayChannel::wake_fd`] for `POLLIN`; wake up at
+//!   [`RelayChannel::poll_timeout`];
+//! - on readiness: [`RelayChannel::recv`] until `None` (hand the frames to the core as the
+//!   medium's packets, or drop them), [`RelayChannel::poll_tx`] when writable, and
+//!   [`RelayChannel::service`] on the wake fd, at the timeout, or every round (it is cheap);
+//! - medium role: [`RelayChannel::send`] for the core's compact-encoded packets (at most
+//!   [`hb_core::relay::MAX_FRAME_LEN`] bytes on the wire: the relay forwards nothing longer);
+//!   the link is up in `hbctl status` while [`RelayChannel::is_linked`];
+//! - watchdog role: the [`Watchdog`] methods on the channel, from where the daemon pets
+//!   `/dev/watchdog` now; at a clean stop, `disarm` then [`RelayChannel::close`];
+//! - STONITH role: `Stonith::from_plugin(Box::new(HbRelay::with_handle(ch.fence_handle())))`
+//!   configured with the `stonith_host` parameters, moved to the action worker as today.
+//!
 //! # Config spellings
 //!
 //! - `relay /dev/ttyUSB0 [baud]` — the medium ([`parse_medium`]). A directive of its own
@@ -361,9 +382,11 @@ impl RelayChannel {
         let client = RelayWatchdog::new(Outbox::default(), keys, name.as_bytes(), session_seed())
             .map_err(|e| err(client_err(e)))?;
         let (wake_rx, wake_tx) = UnixStream::pair().map_err(|e| err(MediumErrorKind::Open(e)))?;
-        wake_rx
-            .set_nonblocking(true)
-            .map_err(|e| err(MediumErrorKind::Open(e)))?;
+        // Both ends non-blocking: a worker never blocks on a loop that is not draining.
+        for s in [&wake_rx, &wake_tx] {
+            s.set_nonblocking(true)
+                .map_err(|e| err(MediumErrorKind::Open(e)))?;
+        }
         let (calls_tx, calls_rx) = mpsc::channel();
         let mut ch = RelayChannel {
             label,
@@ -645,6 +668,34 @@ impl RelayChannel {
             if let Ok(r) = rx.try_recv() {
                 return r;
             }
+        }
+    }
+
+    /// Writes what is queued, waiting at most `timeout` for the tty: for a clean shutdown,
+    /// after [`Watchdog::disarm`], so that the disarming pet is on the line before the port
+    /// closes (else the relay would reset a host that stopped on purpose). Returns whether
+    /// everything was written.
+    pub fn close(mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.flush().is_err() {
+                return false;
+            }
+            if self.txq.is_empty() {
+                // The kernel holds the bytes; wait for them to leave the UART, within bounds.
+                let _ = termios::tcdrain(&*self.tty);
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let ms = u16::try_from((deadline - now).as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [nix::poll::PollFd::new(
+                self.tty.as_fd(),
+                nix::poll::PollFlags::POLLOUT,
+            )];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
         }
     }
 

@@ -453,6 +453,18 @@ fn pets_hold_off_the_relay_watchdog_and_silence_resets_the_host() {
         .events
         .iter()
         .any(|(_, e)| *e == Event::Disarmed { port: 1 }));
+    // A clean stop: disarm, close (the pet is written before the port closes), and no reset.
+    a.ch.arm(watchdog::Duration::from_secs(1)).unwrap();
+    run(&mut board, &mut [&mut a, &mut b], 10);
+    a.ch.disarm().unwrap();
+    assert!(a.ch.close(Duration::from_millis(100)));
+    let pulses = board.pulses(0).len();
+    run(&mut board, &mut [&mut b], (2000 / STEP_MS) as usize);
+    assert_eq!(board.pulses(0).len(), pulses);
+    assert_eq!(
+        board.events.last().map(|(_, e)| *e),
+        Some(Event::Disarmed { port: 0 })
+    );
 }
 
 /// Runs the board and both hosts' loops until the worker thread is done.
