@@ -119,6 +119,8 @@ pub const FENCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// forgot the link: with no answer by the next check, it says hello again. Five seconds keeps
 /// `hbctl status` honest at the cost of one ~125-byte status frame per host.
 pub const LINK_CHECK: Duration = Duration::from_secs(5);
+/// Where the `stonith` command's `hbrelay` reads the cluster's keys ([`HbRelay::from_system`]).
+pub const AUTHKEYS: &str = "/etc/ha.d/authkeys";
 /// Bytes read from the tty per `read(2)`.
 const READ_CHUNK: usize = 1024;
 
@@ -1187,6 +1189,9 @@ enum Reach {
     Handle(FenceHandle),
     /// By opening the tty itself (the `stonith` command), signing with `keys` as `name`.
     Open { keys: Box<Keyring>, name: String },
+    /// Like `Open`, with the keys read from this `authkeys` file and this node's name from
+    /// `uname -n` at the first call.
+    System { authkeys: std::path::PathBuf },
 }
 
 /// The `hbrelay` STONITH plugin (module docs). In the daemon it is made with
@@ -1216,6 +1221,18 @@ impl HbRelay {
         }
     }
 
+    /// The plugin the `stonith` command makes by type name (`stonith -t hbrelay`): it signs
+    /// with the keys of `authkeys` (`/etc/ha.d/authkeys`, [`AUTHKEYS`]) as this node
+    /// (`uname -n`), read when it is first used.
+    pub fn from_system(authkeys: impl Into<std::path::PathBuf>) -> HbRelay {
+        HbRelay {
+            reach: Reach::System {
+                authkeys: authkeys.into(),
+            },
+            params: None,
+        }
+    }
+
     fn call(
         &mut self,
         what: Option<(FenceTarget, FenceAction)>,
@@ -1225,7 +1242,29 @@ impl HbRelay {
             .params
             .as_ref()
             .ok_or_else(|| StonithError::Invalid("unconfigured hbrelay device".into()))?;
+        if let Reach::System { authkeys } = &self.reach {
+            let text = std::fs::read_to_string(authkeys).map_err(|e| {
+                StonithError::Access(format!("{}: {}", authkeys.display(), crate::errno_text(&e)))
+            })?;
+            let keys = hb_core::config::authkeys::AuthKeys::parse(&text, &mut |_| {})
+                .map_err(|_| {
+                    StonithError::BadConfig(format!(
+                        "{}: not a valid authkeys file",
+                        authkeys.display()
+                    ))
+                })?
+                .keyring();
+            let name = nix::unistd::gethostname()
+                .map_err(|e| StonithError::Oops(format!("uname: {e}")))?
+                .to_string_lossy()
+                .into_owned();
+            self.reach = Reach::Open {
+                keys: Box::new(keys),
+                name,
+            };
+        }
         match &self.reach {
+            Reach::System { .. } => Err(StonithError::Oops("no keys".into())),
             Reach::Handle(h) => Ok(match what {
                 Some((t, a)) => Reply::Fence(h.fence(t, a, timeout)),
                 None => h.status(timeout).map_or(Reply::Timeout, Reply::Status),
@@ -1297,13 +1336,18 @@ impl Plugin for HbRelay {
             .iter()
             .flat_map(|p| p.pinned.iter().map(|(n, _)| n.clone()))
             .collect();
-        if let Reply::Status(ports) = self.call(None, timeout)? {
-            for p in ports {
-                let n = p.name.to_ascii_lowercase();
-                if !n.is_empty() && !hosts.contains(&n) {
-                    hosts.push(n);
+        match self.call(None, timeout)? {
+            Reply::Status(ports) => {
+                for p in ports {
+                    let n = p.name.to_ascii_lowercase();
+                    if !n.is_empty() && !hosts.contains(&n) {
+                        hosts.push(n);
+                    }
                 }
             }
+            // The pinned hosts are known without the relay; nothing else is.
+            _ if !hosts.is_empty() => {}
+            _ => return Err(StonithError::Timeout("the relay did not answer".into())),
         }
         Ok(hosts)
     }

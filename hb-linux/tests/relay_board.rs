@@ -29,7 +29,7 @@ const PULSE: u64 = RESET_PULSE.as_millis();
 
 fn keys() -> Keyring {
     let mut k = Keyring::new();
-    k.insert(1, Method::Sha1, b"cluster secret").unwrap();
+    k.insert(1, Method::Sha1, b"cluster-secret").unwrap();
     k.set_active(1).unwrap();
     k
 }
@@ -669,7 +669,11 @@ fn the_stonith_command_opens_the_port_itself_and_a_second_opener_is_refused() {
         board.pulses(0)
     });
     ready_rx.recv().unwrap();
-    let mut plugin = HbRelay::standalone(keys(), "node2");
+    // As `stonith -t hbrelay -p <tty> -T reset node1` makes it: keys from an authkeys file.
+    let dir = tempfile::tempdir().unwrap();
+    let authkeys = dir.path().join("authkeys");
+    std::fs::write(&authkeys, "auth 1\n1 sha1 cluster-secret\n").unwrap();
+    let mut plugin = HbRelay::from_system(&authkeys);
     plugin
         .configure(&[("ttydev".into(), path1.clone())])
         .unwrap();
