@@ -435,3 +435,58 @@ fn a_failing_stop_is_retried_then_reboots_the_node() {
         v["groups"][0]["owner"] == "node2" && v["groups"][0]["state"] == "running"
     });
 }
+
+/// Keepalives leave on time while a resource script runs for a whole minute (the worker runs
+/// it; the heartbeat loop never waits), and the group then runs.
+#[test]
+fn a_minute_long_start_costs_no_heartbeat() {
+    // `slow OP`: start takes 60 s, then the resource runs.
+    let slow = "#!/bin/sh\ncase \"$1\" in\nstart) sleep 60; echo running > /run/slow-state;;\n\
+                status) cat /run/slow-state 2>/dev/null || echo stopped;;\nesac\nexit 0\n"
+        .to_string();
+    let knobs = "env HB_START_TIMEOUT=120".to_string();
+    let setup = Setup {
+        haresources: "node1 slow\n".into(),
+        scripts: vec![("slow".into(), slow)],
+        extra: [knobs.clone(), knobs],
+        timing: (100, 400, 800),
+        ..Setup::default()
+    };
+    let c = Cluster::new("slow", &setup);
+    c.wait_log(
+        0,
+        "Running /etc/ha.d/resource.d/slow start",
+        Duration::from_secs(30),
+    );
+    let started = Instant::now();
+    // Meanwhile both nodes stay members and see each other's heartbeats on time.
+    while started.elapsed() < Duration::from_secs(55) {
+        for i in 0..2 {
+            let peer = ["node2", "node1"][i];
+            let v = c.status(i);
+            assert_eq!(peer_state(&v, peer), "active", "{v:#}");
+            // warntime is 400 ms: every gap between heartbeats stayed below it.
+            let worst = v["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["name"] == peer)
+                .and_then(|n| n["worst_gap_ms"].as_u64())
+                .unwrap();
+            assert!(worst < 400, "{peer}'s worst gap {worst} ms");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    c.wait_status(0, "running the slow group", Duration::from_secs(20), |v| {
+        v["groups"][0]["state"] == "running" && v["groups"][0]["owner"] == "node1"
+    });
+    eprintln!("slow start done after {:?}", started.elapsed());
+    for n in &c.nodes {
+        assert!(
+            !n.log().contains("Late heartbeat"),
+            "{}:\n{}",
+            n.name,
+            n.log()
+        );
+    }
+}
