@@ -297,6 +297,22 @@ impl Lab {
         Ok(())
     }
 
+    /// Runs `f` on a thread that has entered namespace `ns`'s network (a socket made there
+    /// stays in that namespace).
+    pub fn within<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> LabResult<T> {
+        let path = format!("/run/netns/{}", self.ns(ns));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let file = fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| format!("setns {path}: {e}"))?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| "the namespace thread panicked".to_string())?
+        })
+    }
+
     /// Runs a command inside namespace `ns` (network only).
     pub fn exec(&self, ns: &str, argv: &[&str]) -> LabResult<Output> {
         run(Command::new("ip")

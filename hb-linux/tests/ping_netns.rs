@@ -1,7 +1,7 @@
 //! ICMP echo to ping nodes between two network namespaces this test makes itself:
 //!
 //! ```text
-//!   hbping-<pid>-<test>-a                 hbping-<pid>-<test>-b
+//!   hblab-<pid>-ping-<test>-a             hblab-<pid>-ping-<test>-b
 //!   a1 198.51.100.1/24 ──── veth ──── b1 198.51.100.2/24
 //! ```
 //!
@@ -15,10 +15,10 @@
 //! Both socket kinds are exercised: raw (root), and the unprivileged datagram socket after
 //! widening `net.ipv4.ping_group_range` inside namespace a only.
 
+use hb_linux::lab::{ip, Lab};
 use hb_linux::ping::{PingTarget, Pinger, SocketKind};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long to wait for an echo reply that must come.
@@ -29,167 +29,40 @@ const PEER: &str = "198.51.100.2";
 /// Nobody has this address.
 const NOBODY: &str = "198.51.100.3";
 
-fn prerequisites() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the ping namespace tests must run as root (they create namespaces and veth pairs); \
-         CI runs them as root"
-    );
-    let ip = Command::new("ip")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        matches!(ip, Ok(s) if s.success()),
-        "the ping namespace tests need iproute2's `ip` (apt-get install iproute2)"
-    );
-}
-
-/// Runs `ip` with a bounded wait; returns its stderr on failure.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let mut child = Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut err = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut s, &mut err);
-            }
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("ip {}: {}", args.join(" "), err.trim()))
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("ip {}: still running after 10 s", args.join(" ")));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn remove_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("hbping-")
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = ip(&["netns", "del", &name]);
-        }
-    }
-}
-
-/// Two namespaces joined by one veth pair, deleted on drop.
+/// Two namespaces joined by one veth pair (hb_linux::lab: root, bounded, removed on drop).
 struct Pair {
-    a: String,
+    lab: Lab,
+    /// Namespace b's full name.
     b: String,
-    made: Vec<String>,
 }
 
 impl Pair {
     fn new(test: &str) -> Pair {
-        prerequisites();
-        remove_stale_namespaces();
-        let pid = std::process::id();
-        let mut pair = Pair {
-            a: format!("hbping-{pid}-{test}-a"),
-            b: format!("hbping-{pid}-{test}-b"),
-            made: Vec::new(),
-        };
-        for ns in [pair.a.clone(), pair.b.clone()] {
-            ip(&["netns", "add", &ns]).unwrap();
-            pair.made.push(ns);
-        }
-        let (a, b) = (pair.a.as_str(), pair.b.as_str());
-        let steps: [&[&str]; 7] = [
-            &[
-                "-n", a, "link", "add", "a1", "type", "veth", "peer", "name", "b1", "netns", b,
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                "198.51.100.1/24",
-                "brd",
-                "+",
-                "dev",
-                "a1",
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                "198.51.100.2/24",
-                "brd",
-                "+",
-                "dev",
-                "b1",
-            ],
-            &["-n", a, "link", "set", "lo", "up"],
-            &["-n", b, "link", "set", "lo", "up"],
-            &["-n", a, "link", "set", "a1", "up"],
-            &["-n", b, "link", "set", "b1", "up"],
-        ];
-        for step in steps {
-            ip(step).unwrap();
-        }
-        pair
-    }
-
-    /// Runs `f` on a thread that has entered namespace `ns`.
-    fn within<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{ns}");
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let file = std::fs::File::open(&path).unwrap();
-                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .expect("setns into the test namespace");
-                f()
-            })
-            .join()
-            .expect("the namespace thread panicked")
-        })
+        let mut lab = Lab::new(&format!("ping-{test}")).unwrap_or_else(|e| panic!("{e}"));
+        lab.add_ns("a").unwrap();
+        let b = lab.add_ns("b").unwrap();
+        lab.veth("a", "a1", "b", "b1").unwrap();
+        lab.addr("a", "a1", "198.51.100.1/24").unwrap();
+        lab.addr("b", "b1", "198.51.100.2/24").unwrap();
+        Pair { lab, b }
     }
 
     fn pinger(&self, targets: Vec<PingTarget>, kind: SocketKind) -> Pinger {
-        self.within(&self.a, || {
-            Pinger::open_with(targets, kind).unwrap_or_else(|e| panic!("{e}"))
-        })
+        self.lab
+            .within("a", || {
+                Pinger::open_with(targets, kind).unwrap_or_else(|e| panic!("{e}"))
+            })
+            .unwrap()
     }
 
     /// Allows unprivileged ICMP datagram sockets in namespace a (a per-namespace sysctl).
     fn allow_datagram_ping(&self) {
-        self.within(&self.a, || {
-            std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
-                .expect("set ping_group_range inside the test namespace")
-        });
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.made {
-            if let Err(e) = ip(&["netns", "del", ns]) {
-                eprintln!("cleanup: {e}");
-            }
-        }
+        self.lab
+            .within("a", || {
+                std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
+                    .expect("set ping_group_range inside the test namespace")
+            })
+            .unwrap();
     }
 }
 
