@@ -1,7 +1,7 @@
 //! Native IPaddr / IPaddr2 in network namespaces this test makes itself:
 //!
 //! ```text
-//!   hbtest-<pid>-rsc<n>-a                     hbtest-<pid>-rsc<n>-b
+//!   hblab-<pid>-rsc-<test>-a                  hblab-<pid>-rsc-<test>-b
 //!   ra0 198.51.100.1/24 ──── veth ──── rb0 198.51.100.2/24
 //! ```
 //!
@@ -15,12 +15,13 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hb_core::config::haresources::{HaResources, ResourceGroup};
+use hb_linux::lab::{self, Lab};
 use hb_linux::log::LogLine;
 use hb_linux::rsc::{
     ArpBurst, GroupOutcome, Runner, RunnerOptions, IPADDR2_ARP, IPADDR_ARP, IPV6ADDR_NA,
@@ -30,165 +31,38 @@ use socket2::{Domain, Protocol, Socket, Type};
 const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_IPV6: u16 = 0x86dd;
 
-fn prerequisites() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the native IPaddr namespace tests must run as root (they create namespaces, veth \
-         pairs and addresses); CI runs them as root"
-    );
-    let ip = Command::new("ip")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        matches!(ip, Ok(s) if s.success()),
-        "the native IPaddr namespace tests need iproute2's `ip` (apt-get install iproute2)"
-    );
-}
-
-/// Runs `ip` with a bounded wait; returns its stdout, or its stderr as the error.
+/// `ip ARGS…` (bounded, hb_linux::lab): its standard output, or what went wrong.
 fn ip(args: &[&str]) -> Result<String, String> {
-    let mut child = Command::new("ip")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let (mut out, mut err) = (String::new(), String::new());
-            if let Some(mut s) = child.stdout.take() {
-                let _ = s.read_to_string(&mut out);
-            }
-            if let Some(mut s) = child.stderr.take() {
-                let _ = s.read_to_string(&mut err);
-            }
-            return if status.success() {
-                Ok(out)
-            } else {
-                Err(format!("ip {}: {}", args.join(" "), err.trim()))
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("ip {}: still running after 10 s", args.join(" ")));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    lab::check(Command::new("ip").args(args))
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// Deletes namespaces left by runs that were killed before their guards ran.
-fn remove_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("hbtest-")
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = ip(&["netns", "del", &name]);
-        }
-    }
-}
-
-/// Two namespaces joined by a veth pair, deleted on drop.
+/// Two namespaces joined by a veth pair (hb_linux::lab: root, removed on drop).
 struct Pair {
+    lab: Lab,
+    /// The namespaces' full names.
     a: String,
     b: String,
-    made: Vec<String>,
 }
 
 impl Pair {
     fn new(test: &str) -> Pair {
-        prerequisites();
-        remove_stale_namespaces();
-        let pid = std::process::id();
-        let mut pair = Pair {
-            a: format!("hbtest-{pid}-{test}-a"),
-            b: format!("hbtest-{pid}-{test}-b"),
-            made: Vec::new(),
-        };
-        for ns in [pair.a.clone(), pair.b.clone()] {
-            ip(&["netns", "add", &ns]).unwrap();
-            pair.made.push(ns);
+        let mut lab = Lab::new(&format!("rsc-{test}")).unwrap_or_else(|e| panic!("{e}"));
+        let a = lab.add_ns("a").unwrap();
+        let b = lab.add_ns("b").unwrap();
+        lab.veth("a", "ra0", "b", "rb0").unwrap();
+        lab.addr("a", "ra0", "198.51.100.1/24").unwrap();
+        lab.addr("b", "rb0", "198.51.100.2/24").unwrap();
+        for (ns, dev, addr) in [(&a, "ra0", "2001:db8::1/64"), (&b, "rb0", "2001:db8::2/64")] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev, "nodad"]).unwrap();
         }
-        let (a, b) = (pair.a.as_str(), pair.b.as_str());
-        let steps: [&[&str]; 9] = [
-            &[
-                "-n", a, "link", "add", "ra0", "type", "veth", "peer", "name", "rb0", "netns", b,
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                "198.51.100.1/24",
-                "brd",
-                "+",
-                "dev",
-                "ra0",
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                "198.51.100.2/24",
-                "brd",
-                "+",
-                "dev",
-                "rb0",
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                "2001:db8::1/64",
-                "dev",
-                "ra0",
-                "nodad",
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                "2001:db8::2/64",
-                "dev",
-                "rb0",
-                "nodad",
-            ],
-            &["-n", a, "link", "set", "lo", "up"],
-            &["-n", b, "link", "set", "lo", "up"],
-            &["-n", a, "link", "set", "ra0", "up"],
-            &["-n", b, "link", "set", "rb0", "up"],
-        ];
-        for step in steps {
-            ip(step).unwrap();
-        }
-        pair
+        Pair { lab, a, b }
     }
 
-    /// Runs `f` on a thread that has entered namespace `ns`.
+    /// Runs `f` on a thread that has entered namespace `ns` (a full name).
     fn within<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{ns}");
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&path);
-                f()
-            })
-            .join()
-            .expect("the namespace thread panicked")
-        })
+        let short = if ns == self.a { "a" } else { "b" };
+        self.lab.within(short, f).unwrap()
     }
 
     /// The IPv4 addresses of `dev` in `ns`, one `ip -o` line each.
@@ -198,16 +72,6 @@ impl Pair {
             .lines()
             .map(str::to_string)
             .collect()
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.made {
-            if let Err(e) = ip(&["netns", "del", ns]) {
-                eprintln!("cleanup: {e}");
-            }
-        }
     }
 }
 
