@@ -356,16 +356,9 @@ impl Lab {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> LabResult<i32> {
-        let r = node.root.display().to_string();
         let mut script = format!(
-            "set -e; \
-             mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc,workdir={r}/etc-work /etc; \
-             mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var,workdir={r}/var-work /var; \
-             mount --bind {r}/etc/ha.d /etc/ha.d; \
-             mount --bind {r}/var/lib/heartbeat /var/lib/heartbeat; \
-             mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/heartbeat; \
-             hostname {name}; \
-             {wd}{hb} -f",
+            "{boot}{wd}{hb} -f",
+            boot = boot_script(node),
             // systemd names the process its watchdog is for; emulate it for a daemon started
             // with WATCHDOG_USEC (its PID inside the namespace is known only once forked).
             wd = if env.iter().any(|(k, _)| *k == "WATCHDOG_USEC") {
@@ -373,7 +366,6 @@ impl Lab {
             } else {
                 ""
             },
-            name = node.name,
             hb = heartbeat.display()
         );
         for a in args {
@@ -385,32 +377,7 @@ impl Lab {
         // process in it), and the daemon gets signals the ordinary way (PID 1 ignores those
         // it has no handler for). The daemon is the shell's first child: PID 2 inside.
         script.push_str(" & set +e; while :; do wait; sleep 0.2; done");
-        let stderr = fs::File::create(node.root.join("stderr"))
-            .map_err(|e| format!("{}: {e}", node.root.display()))?;
-        let child = Command::new("ip")
-            .envs(env.iter().copied())
-            .args(["netns", "exec", &node.ns])
-            .args([
-                "unshare",
-                "--mount",
-                "--uts",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", node.name))?;
-        let top = child.id() as i32;
-        self.children.push(child);
+        let top = self.spawn_node(node, &script, env)?;
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         loop {
             if let Some(pid) = find_descendant(top, "heartbeat") {
@@ -456,47 +423,13 @@ impl Lab {
         within: Duration,
         ready: impl Fn(i32) -> bool,
     ) -> LabResult<i32> {
-        let r = node.root.display().to_string();
-        let mut script = format!(
-            "set -e; \
-             mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc,workdir={r}/etc-work /etc; \
-             mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var,workdir={r}/var-work /var; \
-             mount --bind {r}/etc/ha.d /etc/ha.d; \
-             mount --bind {r}/var/lib/heartbeat /var/lib/heartbeat; \
-             mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/heartbeat; \
-             hostname {name}; {prelude}\n",
-            name = node.name,
-        );
+        let mut script = format!("{}{prelude}\n", boot_script(node));
         let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
         script.push_str(&cmd.join(" "));
         // The shell stays PID 1 (init): the daemon's first process forks and exits, and the
         // daemon proper is reparented to it.
         script.push_str(" & set +e; while :; do wait; sleep 0.2; done");
-        let stderr = fs::File::create(node.root.join("stderr"))
-            .map_err(|e| format!("{}: {e}", node.root.display()))?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &node.ns])
-            .args([
-                "unshare",
-                "--mount",
-                "--uts",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", node.name))?;
-        let top = child.id() as i32;
-        self.children.push(child);
+        let top = self.spawn_node(node, &script, &[])?;
         let deadline = Instant::now() + within;
         loop {
             // The namespace's init: the first process below us that is PID 1 inside.
@@ -585,6 +518,57 @@ pub fn find_descendant_nspid(top: i32, comm: &str, inner: i32) -> Option<i32> {
         frontier = next;
     }
     None
+}
+
+impl Lab {
+    /// Runs `script` as PID 1 of new mount, UTS and PID namespaces inside `node`'s network
+    /// namespace, its standard error to the node's `stderr` file; the pid of the process we
+    /// started (the namespace's init is its child).
+    fn spawn_node(&mut self, node: &Node, script: &str, env: &[(&str, &str)]) -> LabResult<i32> {
+        let stderr = fs::File::create(node.root.join("stderr"))
+            .map_err(|e| format!("{}: {e}", node.root.display()))?;
+        let child = Command::new("ip")
+            .envs(env.iter().copied())
+            .args(["netns", "exec", &node.ns])
+            .args([
+                "unshare",
+                "--mount",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", node.name))?;
+        let top = child.id() as i32;
+        self.children.push(child);
+        Ok(top)
+    }
+}
+
+/// The start of a node's init script: its private `/etc` and `/var` overlays, its own
+/// `/etc/ha.d` and `/var/lib/heartbeat`, a fresh `/run`, its host name.
+fn boot_script(node: &Node) -> String {
+    let r = node.root.display().to_string();
+    format!(
+        "set -e; \
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc,workdir={r}/etc-work /etc; \
+         mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var,workdir={r}/var-work /var; \
+         mount --bind {r}/etc/ha.d /etc/ha.d; \
+         mount --bind {r}/var/lib/heartbeat /var/lib/heartbeat; \
+         mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/heartbeat; \
+         hostname {name}; ",
+        name = node.name
+    )
 }
 
 /// Whether the daemon `pid` has taken its pid file (it is then past start-up).
