@@ -87,6 +87,8 @@ pub const DEFAULT_HOPFUDGE: u8 = 1;
 pub const DEFAULT_UDPPORT: u16 = 694;
 /// heartbeat: `baud 19200`.
 pub const DEFAULT_BAUD: u32 = 19_200;
+/// The speed of a `relay` line without one: the relay boards' UART speed (`boards/*`).
+pub const DEFAULT_RELAY_BAUD: u32 = 115_200;
 /// heartbeat: `debug 0` (its `-d` option raises it; the core sees no command line).
 pub const DEFAULT_DEBUG: u8 = 0;
 /// heartbeat: `conn_logd_time 60`, i.e. 60 s.
@@ -191,6 +193,7 @@ pub const DIRECTIVES: &[&str] = &[
     "ping_group",
     "rds",
     "tipc",
+    "relay",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -487,6 +490,11 @@ pub enum Medium {
     },
     /// `ping6 <host>`.
     Ping6 { host: Host },
+    /// `relay <device> [baud]`: hb's own medium, a serial line to the relay board
+    /// (`hb-firmware/PROTOCOL.md`), which forwards compact heartbeat frames to the other hosts
+    /// wired to it. Not a heartbeat 3.0.6 directive (3.0.6 refuses the line), so only hb
+    /// nodes' ha.cf may carry it.
+    Relay { device: Path, baud: u32 },
     /// Media hb does not model, kept as written for the daemon to accept or refuse.
     Other { kind: OtherMedium, args: Args },
 }
@@ -565,6 +573,7 @@ impl Medium {
             Medium::PingGroup { .. } => "ping_group",
             Medium::Mcast6 { .. } => "mcast6",
             Medium::Ping6 { .. } => "ping6",
+            Medium::Relay { .. } => "relay",
             Medium::Other { kind, .. } => kind.directive(),
         }
     }
@@ -578,7 +587,7 @@ impl Medium {
             | Medium::Mcast { iface, .. }
             | Medium::Ucast { iface, .. }
             | Medium::Mcast6 { iface, .. } => iface,
-            Medium::Serial { device, .. } => device,
+            Medium::Serial { device, .. } | Medium::Relay { device, .. } => device,
             Medium::Ping { host } | Medium::Ping6 { host } => host,
             Medium::PingGroup { name, .. } => name,
             Medium::Other { args, .. } => args,
@@ -971,6 +980,7 @@ impl Builder {
             "mcast6" => return self.mcast6(r, name, line_words),
             "ucast" => return self.ucast(r, name, line_words),
             "ping_group" => return self.ping_group(r, name, line_words),
+            "relay" => return self.relay(r, name, line_words),
             "rds" => return self.other_line_medium(r, name, OtherMedium::Rds, line_words),
             "tipc" => return self.other_line_medium(r, name, OtherMedium::Tipc, line_words),
             "ucast6" => return self.other_line_medium(r, name, OtherMedium::Ucast6, line_words),
@@ -1117,6 +1127,21 @@ impl Builder {
                     return r.error(at, format_args!("Watchdog device multiply specified."));
                 }
                 self.watchdog_seen = true;
+                // hb's relay board as the watchdog: `relay:` and the relay's tty, which must
+                // be a full path as a `relay` line's (heartbeat's value is a path, so a real
+                // device path never starts with `relay:`).
+                if let Some(dev) = v.strip_prefix("relay:") {
+                    if !dev.starts_with('/') {
+                        return r.error(
+                            at,
+                            format_args!(
+                                "watchdog [{}]: the relay's device is not a full pathname \
+                                (watchdog relay:/dev/ttyUSB0)",
+                                Shown(v)
+                            ),
+                        );
+                    }
+                }
                 self.cf.watchdog = path(r, "watchdog", w);
             }
             Opt::Logfile => self.cf.logfile = path(r, "logfile", w).or(self.cf.logfile.take()),
@@ -1534,6 +1559,19 @@ impl Builder {
                 let Some(device) = path(r, "serial", w) else {
                     return;
                 };
+                let relay =
+                    self.cf.media.iter().any(
+                        |m| matches!(&m.value, Medium::Relay { device: d, .. } if *d == device),
+                    );
+                if relay {
+                    return r.error(
+                        w.at,
+                        format_args!(
+                            "serial [{device}]: the device is a relay's (`relay {device}` above); \
+                            a relay's line is never also `serial`"
+                        ),
+                    );
+                }
                 let baud = *self.serial_baud.get_or_insert(self.cf.baud);
                 Medium::Serial { device, baud }
             }
@@ -1675,6 +1713,61 @@ impl Builder {
         warn_extra_words(r, "ucast", d, words);
         let port = *self.ucast_port.get_or_insert(self.cf.udpport);
         self.push_medium(r, dev.at, Medium::Ucast { iface, peer, port });
+    }
+
+    /// `relay <device> [baud]`: the device must be a full path (as `serial`'s), the speed one
+    /// of `baud`'s, [`DEFAULT_RELAY_BAUD`] when left out (the boards' speed, whatever the
+    /// global `baud` says: that one is the speed of the peer-to-peer serial lines).
+    fn relay(&mut self, r: &mut Reporter<'_>, name: Word<'_>, mut words: Words<'_>) {
+        const SYNTAX: &str = "syntax: relay <device> [baud]";
+        let Some(dev) = words.next() else {
+            return r.error(name.at, format_args!("relay: missing device ({SYNTAX})"));
+        };
+        if !dev.text.starts_with('/') {
+            return r.error(
+                dev.at,
+                format_args!(
+                    "relay: device [{}] is not a full pathname ({SYNTAX})",
+                    Shown(dev.text)
+                ),
+            );
+        }
+        let Some(device) = path(r, "relay", dev) else {
+            return;
+        };
+        let baud = match words.next() {
+            None => DEFAULT_RELAY_BAUD,
+            Some(b) => {
+                let rate = parse_decimal(b.text)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .filter(|v| BAUD_RATES.contains(v));
+                let Some(rate) = rate else {
+                    return r.error(
+                        b.at,
+                        format_args!(
+                            "relay [{device}]: invalid baudrate [{}]. Use one of 9600, 19200, \
+                            38400, 57600, 115200, 230400, 460800.",
+                            Shown(b.text)
+                        ),
+                    );
+                };
+                rate
+            }
+        };
+        warn_extra_words(r, "relay", Shown(dev.text), words);
+        let taken = self.cf.media.iter().any(|m| {
+            matches!(&m.value, Medium::Relay { device: d, .. } | Medium::Serial { device: d, .. } if *d == device)
+        });
+        if taken {
+            return r.error(
+                dev.at,
+                format_args!(
+                    "relay [{device}]: the device is already a medium above (one line per device; \
+                    a relay's line is `relay`, never also `serial`)"
+                ),
+            );
+        }
+        self.push_medium(r, dev.at, Medium::Relay { device, baud });
     }
 
     fn ping_group(&mut self, r: &mut Reporter<'_>, name: Word<'_>, mut words: Words<'_>) {
@@ -2963,6 +3056,80 @@ mod tests {
     fn many_problems_are_all_reported() {
         let diags = refused("bogus\nkeepalive 2s x\nnode a\nmcast eth0 10.0.0.1 694 1 0\nbaud 1\n");
         assert_eq!(diags.len(), 7, "{diags:#?}");
+    }
+
+    #[test]
+    fn relay_medium_default_and_given_speed() {
+        let (cf, diags) = ok(&with(
+            "baud 19200\nrelay /dev/ttyUSB0\nrelay /dev/ttyACM0 57600\nserial /dev/ttyS0\n",
+        ));
+        assert!(diags.is_empty(), "{diags:?}");
+        let m = media(&cf);
+        // The global baud is the peer serial lines' speed, not the relay's.
+        assert_eq!(
+            m[1..],
+            [
+                Medium::Relay {
+                    device: s("/dev/ttyUSB0"),
+                    baud: DEFAULT_RELAY_BAUD
+                },
+                Medium::Relay {
+                    device: s("/dev/ttyACM0"),
+                    baud: 57_600
+                },
+                Medium::Serial {
+                    device: s("/dev/ttyS0"),
+                    baud: 19_200
+                },
+            ]
+        );
+        assert_eq!(m[1].link_name(), "/dev/ttyUSB0");
+        assert_eq!(m[1].directive(), "relay");
+        assert!(!m[1].is_ping());
+    }
+
+    #[test]
+    fn broken_relay_lines() {
+        assert_eq!(
+            refused(&with("relay\n")),
+            ["8:1: relay: missing device (syntax: relay <device> [baud])"]
+        );
+        assert_eq!(
+            refused(&with("relay ttyUSB0\n")),
+            ["8:7: relay: device [ttyUSB0] is not a full pathname (syntax: relay <device> [baud])"]
+        );
+        assert_eq!(
+            refused(&with("relay /dev/ttyUSB0 fast\n")),
+            ["8:20: relay [/dev/ttyUSB0]: invalid baudrate [fast]. Use one of 9600, 19200, 38400, 57600, 115200, 230400, 460800."]
+        );
+        assert_eq!(
+            refused(&with("relay /dev/ttyUSB0\nrelay /dev/ttyUSB0\n")),
+            ["9:7: relay [/dev/ttyUSB0]: the device is already a medium above (one line per device; a relay's line is `relay`, never also `serial`)"]
+        );
+        assert_eq!(
+            refused(&with("serial /dev/ttyUSB0\nrelay /dev/ttyUSB0\n")),
+            ["9:7: relay [/dev/ttyUSB0]: the device is already a medium above (one line per device; a relay's line is `relay`, never also `serial`)"]
+        );
+        assert_eq!(
+            refused(&with("relay /dev/ttyUSB0\nserial /dev/ttyUSB0\n")),
+            ["9:8: serial [/dev/ttyUSB0]: the device is a relay's (`relay /dev/ttyUSB0` above); a relay's line is never also `serial`"]
+        );
+        let (_, diags) = ok(&with("relay /dev/ttyUSB0 115200 extra\n"));
+        assert_eq!(
+            diags,
+            ["8:27: warning: relay [/dev/ttyUSB0]: extra word [extra] ignored"]
+        );
+    }
+
+    #[test]
+    fn relay_watchdog() {
+        let (cf, diags) = ok(&with("watchdog relay:/dev/ttyUSB0\n"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(cf.watchdog.as_deref(), Some("relay:/dev/ttyUSB0"));
+        assert_eq!(
+            refused(&with("watchdog relay:ttyUSB0\n")),
+            ["8:10: watchdog [relay:ttyUSB0]: the relay's device is not a full pathname (watchdog relay:/dev/ttyUSB0)"]
+        );
     }
 
     // --- broken files: exact text and position ------------------------------------------

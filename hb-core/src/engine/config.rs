@@ -133,6 +133,8 @@ impl EngineConfig {
                 | Medium::Ucast { .. }
                 | Medium::Mcast6 { .. } => Encoding::Netstring,
                 Medium::Serial { .. } => Encoding::Classic,
+                // The relay board speaks only compact frames (hb-firmware/PROTOCOL.md).
+                Medium::Relay { .. } => Encoding::Compact,
                 Medium::Ping { host } | Medium::Ping6 { host } => {
                     let name =
                         NodeName::try_from(host.as_str()).map_err(|_| SetupError::TooManyNodes)?;

@@ -178,6 +178,17 @@ fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
                 )),
                 Ok(_) => {}
             },
+            Medium::Relay { device, .. } => match std::fs::metadata(device.as_str()) {
+                Err(_) => out.push(err(
+                    m.at,
+                    format!("Nonexistent relay device [{device}] in config file"),
+                )),
+                Ok(md) if !md.file_type().is_char_device() => out.push(err(
+                    m.at,
+                    format!("Relay device [{device}] not a char device in config file"),
+                )),
+                Ok(_) => {}
+            },
             _ => {}
         }
     }
