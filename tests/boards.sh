@@ -4,6 +4,8 @@
 # (tests/relay-qemu) against the MPS2 AN385 image and its test-hang variant.
 # Needs the thumbv6m/thumbv7m/thumbv7em targets, qemu-system-arm and binutils-arm-none-eabi
 # (.ci/run installs them). Prints `N passed, N failed` last.
+# With --build-only: builds the images into $CARGO_TARGET_DIR/images and stops (the daemon
+# tests in tests/tests/relay_board.rs use the QEMU image so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,6 +33,7 @@ echo "boards built in $(( $(date +%s) - start )) s"
 
 echo "image sizes (text = flash; data + bss = static RAM; the stack comes on top, see boards/README.md):"
 arm-none-eabi-size "$out"/*.elf
+[ "${1:-}" = --build-only ] && exit 0
 
 unset CARGO_TARGET_DIR HB_RELAY_AUTHKEYS
 cargo build -p relay-qemu --locked

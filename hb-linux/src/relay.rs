@@ -1201,6 +1201,8 @@ enum Reach {
 pub struct HbRelay {
     reach: Reach,
     params: Option<StonithParams>,
+    /// Channels a daemon holds: the one on the configured tty replaces `reach`.
+    handles: Vec<FenceHandle>,
 }
 
 impl HbRelay {
@@ -1208,6 +1210,7 @@ impl HbRelay {
         HbRelay {
             reach: Reach::Handle(handle),
             params: None,
+            handles: Vec::new(),
         }
     }
 
@@ -1218,6 +1221,7 @@ impl HbRelay {
                 name: name.to_string(),
             },
             params: None,
+            handles: Vec::new(),
         }
     }
 
@@ -1230,6 +1234,17 @@ impl HbRelay {
                 authkeys: authkeys.into(),
             },
             params: None,
+            handles: Vec::new(),
+        }
+    }
+
+    /// The plugin made by type name ([`crate::stonith::new_plugin`]): through the daemon's
+    /// channel when one of `handles` is on the tty it is configured with, else as
+    /// [`HbRelay::from_system`].
+    pub fn in_env(authkeys: impl Into<std::path::PathBuf>, handles: Vec<FenceHandle>) -> HbRelay {
+        HbRelay {
+            handles,
+            ..HbRelay::from_system(authkeys)
         }
     }
 
@@ -1310,6 +1325,9 @@ impl Plugin for HbRelay {
             .map(|(_, v)| v.as_str())
             .unwrap_or_default();
         let p = parse_stonith(value).map_err(StonithError::BadConfig)?;
+        if let Some(h) = self.handles.iter().find(|h| h.device() == p.device) {
+            self.reach = Reach::Handle(h.clone());
+        }
         if let Reach::Handle(h) = &self.reach {
             if h.device() != p.device {
                 return Err(StonithError::BadConfig(format!(

@@ -44,6 +44,7 @@ fn plugin_dir() -> (tempfile::TempDir, PluginEnv) {
     let env = PluginEnv {
         external_dirs: vec![dir.path().join("nothing-here"), ext],
         meatware_dir: dir.path().to_path_buf(),
+        relays: vec![],
     };
     (dir, env)
 }
@@ -193,6 +194,7 @@ fn null_resets_only_its_hosts() {
     let env = PluginEnv {
         external_dirs: vec![],
         meatware_dir: "/nonexistent".into(),
+        relays: vec![],
     };
     let mut s = Stonith::new("null", "node1 node2", &env).unwrap();
     let mut log = Vec::new();
@@ -218,6 +220,7 @@ fn meat_env() -> (tempfile::TempDir, PluginEnv) {
     let env = PluginEnv {
         external_dirs: vec![],
         meatware_dir: dir.path().to_path_buf(),
+        relays: vec![],
     };
     (dir, env)
 }
@@ -388,7 +391,7 @@ fn stonith_command_lists_helps_and_resets() {
         run(&env, &["-L"]),
         (
             0,
-            "external/recorder\nmeatware\nnull\n".into(),
+            "external/recorder\nhbrelay\nmeatware\nnull\n".into(),
             String::new()
         )
     );
@@ -485,7 +488,7 @@ fn hbctl_answers_as_stonith_and_meatclient() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "external/recorder\nmeatware\nnull\n"
+        "external/recorder\nhbrelay\nmeatware\nnull\n"
     );
     let link = dir.path().join("stonith");
     std::os::unix::fs::symlink(hbctl, &link).unwrap();

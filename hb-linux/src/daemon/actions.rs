@@ -4,8 +4,9 @@
 use super::startup::Loaded;
 use super::worker::{Executor, Released};
 use crate::log::{LogLine, Logger};
+use crate::relay::FenceHandle;
 use crate::rsc::{self, GroupOutcome, Runner, RunnerOptions, ScriptEnv};
-use crate::stonith::Stonith;
+use crate::stonith::{PluginEnv, Stonith};
 use hb_core::config::HaResources;
 use hb_core::resources::{FenceResult, GroupId};
 use std::path::PathBuf;
@@ -21,7 +22,11 @@ pub struct Resources {
 
 impl Resources {
     /// Errors name the ha.cf line of a STONITH device that cannot be set up.
-    pub fn new(cfg: &Loaded, logger: Arc<Logger>) -> Result<Resources, String> {
+    pub fn new(
+        cfg: &Loaded,
+        relays: &[FenceHandle],
+        logger: Arc<Logger>,
+    ) -> Result<Resources, String> {
         let cf = &cfg.hacf;
         let mut env = ScriptEnv::new(&cfg.dir, cfg.node.clone());
         let file = |p: &Option<hb_core::config::hacf::Path>| {
@@ -76,7 +81,11 @@ impl Resources {
             t.status.as_secs()
         ));
         opts.env = env;
-        let stonith = Stonith::from_config(cf, &cfg.node)?;
+        let env = PluginEnv {
+            relays: relays.to_vec(),
+            ..PluginEnv::default()
+        };
+        let stonith = Stonith::from_config_with(cf, &cfg.node, &env)?;
         Ok(Resources {
             runner: Runner::new(opts),
             groups: cfg.haresources.clone(),

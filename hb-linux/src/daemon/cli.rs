@@ -184,7 +184,10 @@ fn stop(pid_file: &Path) -> u8 {
 /// Carries out resource actions with the resource scripts and native IP takeover.
 fn default_executor(
     cfg: &startup::Loaded,
+    relays: &[crate::relay::FenceHandle],
     logger: Arc<Logger>,
 ) -> Result<Box<dyn Executor>, String> {
-    Ok(Box::new(super::actions::Resources::new(cfg, logger)?))
+    Ok(Box::new(super::actions::Resources::new(
+        cfg, relays, logger,
+    )?))
 }

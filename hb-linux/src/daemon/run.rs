@@ -7,6 +7,7 @@ use crate::control;
 use crate::log::{LogConfig, Logger, Priority};
 use crate::media::{Medium, OpenOptions};
 use crate::ping::{self, PingTarget, Pinger};
+use crate::relay::{ChannelEvent, FenceHandle, RelayChannel};
 use crate::respawn::{RespawnConfig, Respawner};
 use crate::state::{PidFile, PidFileError, StateDir};
 use hb_core::engine::{MediumId, NodeId, NodeKind};
@@ -45,7 +46,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Builds the worker's executor from the configuration (errors name the ha.cf line).
-pub type MakeExecutor = fn(&Loaded, Arc<Logger>) -> Result<Box<dyn Executor>, String>;
+/// `relays` are the daemon's relay channels, for an `hbrelay` STONITH device on one of them.
+pub type MakeExecutor =
+    fn(&Loaded, &[FenceHandle], Arc<Logger>) -> Result<Box<dyn Executor>, String>;
 
 /// How the daemon was started.
 #[derive(Clone, Debug)]
@@ -237,7 +240,13 @@ struct Daemon {
     cfg: Loaded,
     logger: Arc<Logger>,
     hb: Box<Node>,
+    /// The core's media (index = `MediumId`), then the relay channels that serve only as
+    /// watchdog or STONITH device (read for their answers; heartbeats on them are dropped).
     media: Vec<Medium>,
+    /// How many of `media` are the core's.
+    core_media: usize,
+    /// Per relay line in `media`: whether it was linked at the last look (to log changes).
+    relay_linked: Vec<bool>,
     link_names: Vec<String>,
     listener: UnixListener,
     conns: Vec<Conn>,
@@ -248,7 +257,7 @@ struct Daemon {
     monitor: Option<MonitorCfg>,
     watches: Vec<Watch>,
     /// The device and its timeout in force.
-    watchdog: Option<(LinuxWatchdog, Duration)>,
+    watchdog: Option<(WatchdogDev, Duration)>,
     last_pet: Instant,
     sd_watchdog: Option<Duration>,
     last_sd_pet: Instant,
@@ -280,6 +289,52 @@ impl hb_core::ipfail::Names for Daemon {
     fn link(&self, medium: MediumId) -> &str {
         Names::link(self, medium)
     }
+}
+
+/// The device that resets this machine when the loop stops petting it.
+enum WatchdogDev {
+    Linux(LinuxWatchdog),
+    /// `watchdog relay:<tty>`: the relay channel at this index of the media.
+    Relay(usize),
+}
+
+/// Opens a relay line (`relay <tty>`, or a relay that is only watchdog or STONITH device),
+/// saying hello as this node with the cluster's keys.
+fn open_relay(
+    device: &str,
+    baud: u32,
+    cfg: &Loaded,
+) -> Result<(Medium, Vec<crate::log::LogLine>), crate::media::MediumError> {
+    let ch = RelayChannel::open(device, baud, cfg.keys.clone(), &cfg.node)?;
+    let line = crate::log::LogLine::info(format!(
+        "Relay board line started on {device} at {baud} baud"
+    ));
+    Ok((Medium::Relay(Box::new(ch)), vec![line]))
+}
+
+/// The relay ttys this node needs for roles other than the medium: `watchdog relay:<tty>` and
+/// the `stonith_host … hbrelay <tty>` lines that apply to it, each with its ha.cf line (0 for
+/// the watchdog, whose line is not recorded). Errors start with the line number.
+fn relay_role_devices(
+    cf: &hb_core::config::HaCf,
+    node: &str,
+) -> Result<Vec<(u32, String)>, String> {
+    let mut out = Vec::new();
+    if let Some(w) = cf
+        .watchdog
+        .as_deref()
+        .and_then(crate::relay::parse_watchdog)
+    {
+        out.push((0, w.map_err(|e| format!(" watchdog: {e}"))?));
+    }
+    for s in cf.stonith_hosts_for(node) {
+        if s.value.kind.as_str() == "hbrelay" {
+            let p = crate::relay::parse_stonith(&s.value.params)
+                .map_err(|e| format!("{}: {e}", s.at.line))?;
+            out.push((s.at.line, p.device));
+        }
+    }
+    Ok(out)
 }
 
 fn wall_secs() -> u64 {
@@ -350,33 +405,6 @@ impl Daemon {
             make_realtime(&logger, cfg.hacf.rtprio);
         }
 
-        let watchdog =
-            cfg.hacf
-                .watchdog
-                .as_deref()
-                .and_then(|dev| match LinuxWatchdog::open(dev) {
-                    Ok(mut w) => {
-                        let t = CoreDuration::from_millis(cfg.hacf.deadtime.as_millis() + 10);
-                        logger.log(Priority::Notice, &format!("Using watchdog device: {dev}"));
-                        let timeout = match w.arm(t) {
-                            Ok(got) => Duration::from_millis(got.as_millis()),
-                            Err(e) => {
-                                logger
-                                    .error(&format!("Cannot set watchdog timeout on {dev}: {e:?}"));
-                                // The driver's own timeout, as far as we can tell.
-                                w.timeout()
-                                    .map(|d| Duration::from_millis(d.as_millis()))
-                                    .unwrap_or(Duration::from_secs(60))
-                            }
-                        };
-                        Some((w, timeout))
-                    }
-                    Err(e) => {
-                        logger.error(&format!("Cannot open watchdog device: {dev} ({e:?})"));
-                        None
-                    }
-                });
-
         let seed = {
             let mut b = [0u8; 8];
             std::fs::File::open("/dev/urandom")
@@ -396,11 +424,16 @@ impl Daemon {
         .map_err(|e| fail(&logger, format!("cannot set up this node: {e}")))?;
 
         let open_opts = OpenOptions::default();
+        let hacf_path = cfg.dir.join("ha.cf");
         let mut media = Vec::new();
         let mut link_names = Vec::new();
         for m in &hb_cfg.engine.media {
             let line = &cfg.hacf.media[usize::from(m.hacf_index)];
-            match Medium::open(&line.value, &open_opts) {
+            let opened = match &line.value {
+                hb_core::config::Medium::Relay { device, baud } => open_relay(device, *baud, &cfg),
+                other => Medium::open(other, &open_opts),
+            };
+            match opened {
                 Ok((medium, lines)) => {
                     for l in &lines {
                         logger.log_line(l);
@@ -413,13 +446,46 @@ impl Daemon {
                         &logger,
                         format!(
                             "{}:{}: cannot open medium: {e}",
-                            cfg.dir.join("ha.cf").display(),
+                            hacf_path.display(),
                             line.at.line
                         ),
                     ))
                 }
             }
         }
+        let core_media = media.len();
+        // A relay that is only the watchdog or a STONITH device still needs its channel.
+        let roles = relay_role_devices(&cfg.hacf, &cfg.node)
+            .map_err(|e| fail(&logger, format!("{}:{e}", hacf_path.display())))?;
+        for (line, device) in roles {
+            if media
+                .iter()
+                .any(|m| m.relay().is_some_and(|r| r.link_name() == device))
+            {
+                continue;
+            }
+            match open_relay(&device, crate::relay::DEFAULT_BAUD, &cfg) {
+                Ok((medium, lines)) => {
+                    for l in &lines {
+                        logger.log_line(l);
+                    }
+                    link_names.push(device);
+                    media.push(medium);
+                }
+                Err(e) => {
+                    return Err(fail(
+                        &logger,
+                        format!("{}:{line}: cannot open the relay: {e}", hacf_path.display()),
+                    ))
+                }
+            }
+        }
+        let relay_handles: Vec<FenceHandle> = media
+            .iter()
+            .filter_map(|m| m.relay().map(RelayChannel::fence_handle))
+            .collect();
+
+        let watchdog = Self::open_watchdog(&cfg, &mut media, &logger);
 
         let targets = PingTarget::from_hacf(&cfg.hacf)
             .map_err(|e| fail(&logger, format!("{}: {e}", cfg.dir.join("ha.cf").display())))?;
@@ -489,7 +555,8 @@ impl Daemon {
             Node::new(&hb_cfg, now, wall_secs())
                 .map_err(|e| fail(&logger, format!("cannot start this node: {e}")))?,
         );
-        let exec = (opts.executor)(&cfg, logger.clone()).map_err(|e| fail(&logger, e))?;
+        let exec =
+            (opts.executor)(&cfg, &relay_handles, logger.clone()).map_err(|e| fail(&logger, e))?;
         let worker = Worker::start(exec, logger.clone())
             .map_err(|e| fail(&logger, format!("cannot start the action worker: {e}")))?;
         let mut usec = 0;
@@ -501,7 +568,9 @@ impl Daemon {
             cfg,
             logger,
             hb,
+            relay_linked: vec![false; media.len()],
             media,
+            core_media,
             link_names,
             listener,
             conns: Vec::new(),
@@ -526,6 +595,87 @@ impl Daemon {
         };
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         Ok(Started::Running(Box::new(d)))
+    }
+
+    /// Opens and arms the `watchdog` device, or the relay channel `watchdog relay:<tty>`
+    /// names: its timeout is the deadtime plus 10 ms, as heartbeat's (which the kernel rounds
+    /// up to whole seconds; the relay keeps milliseconds).
+    fn open_watchdog(
+        cfg: &Loaded,
+        media: &mut [Medium],
+        logger: &Logger,
+    ) -> Option<(WatchdogDev, Duration)> {
+        let dev = cfg.hacf.watchdog.as_deref()?;
+        let t = CoreDuration::from_millis(cfg.hacf.deadtime.as_millis() + 10);
+        if let Some(Ok(tty)) = crate::relay::parse_watchdog(dev) {
+            let i = media
+                .iter()
+                .position(|m| m.relay().is_some_and(|r| r.link_name() == tty))?;
+            let ch = media[i].relay_mut()?;
+            logger.log(Priority::Notice, &format!("Using watchdog device: {dev}"));
+            return match ch.arm(t) {
+                Ok(got) => Some((
+                    WatchdogDev::Relay(i),
+                    Duration::from_millis(got.as_millis()),
+                )),
+                Err(e) => {
+                    logger.error(&format!("Cannot arm the relay watchdog on {tty}: {e}"));
+                    None
+                }
+            };
+        }
+        match LinuxWatchdog::open(dev) {
+            Ok(mut w) => {
+                logger.log(Priority::Notice, &format!("Using watchdog device: {dev}"));
+                let timeout = match w.arm(t) {
+                    Ok(got) => Duration::from_millis(got.as_millis()),
+                    Err(e) => {
+                        logger.error(&format!("Cannot set watchdog timeout on {dev}: {e:?}"));
+                        // The driver's own timeout, as far as we can tell.
+                        w.timeout()
+                            .map(|d| Duration::from_millis(d.as_millis()))
+                            .unwrap_or(Duration::from_secs(60))
+                    }
+                };
+                Some((WatchdogDev::Linux(w), timeout))
+            }
+            Err(e) => {
+                logger.error(&format!("Cannot open watchdog device: {dev} ({e:?})"));
+                None
+            }
+        }
+    }
+
+    /// Pets the watchdog; an error says what failed.
+    fn watchdog_pet(&mut self) -> Result<(), String> {
+        match &mut self.watchdog {
+            Some((WatchdogDev::Linux(w), _)) => w.pet().map_err(|e| {
+                let path = w.path().display().to_string();
+                format!("Watchdog write failure: closing {path}! ({e:?})")
+            }),
+            Some((WatchdogDev::Relay(i), _)) => match self.media[*i].relay_mut() {
+                Some(ch) => ch
+                    .pet()
+                    .map_err(|e| format!("Relay watchdog pet failed: {e}")),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Disarms and forgets the watchdog (a clean stop: the node must not be reset).
+    fn watchdog_close(&mut self) {
+        match self.watchdog.take() {
+            Some((WatchdogDev::Linux(mut w), _)) => {
+                let _ = w.disarm();
+            }
+            Some((WatchdogDev::Relay(i), _)) => {
+                if let Some(ch) = self.media[i].relay_mut() {
+                    let _ = ch.disarm();
+                }
+            }
+            None => {}
+        }
     }
 
     fn now(&self) -> CoreInstant {
@@ -554,6 +704,7 @@ impl Daemon {
             self.hb.handle_timeout(now, wall_secs());
             self.pump(now);
             self.service_media_tx();
+            self.service_relays();
             self.service_children();
             self.service_monitor();
             self.pet_watchdogs();
@@ -623,6 +774,10 @@ impl Daemon {
             }
             fds.push(PollFd::new(m.as_fd(), f));
         }
+        // A fence request from the worker for a relay channel.
+        for ch in self.media.iter().filter_map(Medium::relay) {
+            fds.push(PollFd::new(ch.wake_fd(), PollFlags::POLLIN));
+        }
         if let Some(p) = &self.pinger {
             for fd in p.fds() {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
@@ -655,7 +810,12 @@ impl Daemon {
                 self.receive(i);
             }
         }
-        if ready[3 + n_conns + n_media..].iter().any(|f| any(*f)) {
+        let n_wakes = self.media.iter().filter(|m| m.relay().is_some()).count();
+        let wakes = 3 + n_conns + n_media;
+        if ready[wakes..wakes + n_wakes].iter().any(|f| any(*f)) {
+            self.service_relays();
+        }
+        if ready[wakes + n_wakes..].iter().any(|f| any(*f)) {
             self.ping_replies();
         }
         let mut done = Vec::new();
@@ -683,14 +843,9 @@ impl Daemon {
                 Signal::SIGTERM | Signal::SIGINT => {
                     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
                     match self.hb.handle_command(now, wall_secs(), Command::Shutdown) {
-                        Ok(()) => {
-                            if let Some((w, _)) = &mut self.watchdog {
-                                // heartbeat closes the watchdog as resource release starts:
-                                // a hang while stopping resources must not reset the node.
-                                let _ = w.disarm();
-                            }
-                            self.watchdog = None;
-                        }
+                        // heartbeat closes the watchdog as resource release starts: a hang
+                        // while stopping resources must not reset the node.
+                        Ok(()) => self.watchdog_close(),
                         Err(e) => self.logger.info(&format!("Shutdown: {e}")),
                     }
                 }
@@ -763,6 +918,8 @@ impl Daemon {
             let got = self.media[i].recv(&mut self.rx);
             match got {
                 Ok(None) => break,
+                // A relay that is not our medium still forwards the others' heartbeats.
+                Ok(Some(_)) if i >= self.core_media => {}
                 Ok(Some(n)) => {
                     let now = self.now();
                     if let Err(e) =
@@ -1051,6 +1208,49 @@ impl Daemon {
         }
     }
 
+    /// Runs the relay channels' protocol (the worker's requests, hellos, link checks) and logs
+    /// what changed on their links.
+    fn service_relays(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.media.len() {
+            let Some(ch) = self.media[i].relay_mut() else {
+                continue;
+            };
+            let r = ch.service(now);
+            let mut lines = Vec::new();
+            while let Some(ev) = ch.next_event() {
+                match ev {
+                    ChannelEvent::Linked { port, ports } => lines.push((
+                        Priority::Info,
+                        format!(
+                            "Relay board on {}: linked as port {port} of {ports}",
+                            ch.link_name()
+                        ),
+                    )),
+                    ChannelEvent::PetAck { .. } => {}
+                }
+            }
+            let linked = ch.is_linked();
+            if self.relay_linked[i] && !linked {
+                lines.push((
+                    Priority::Warn,
+                    format!(
+                        "Relay board on {}: link lost (relay restarted or not answering); saying hello again",
+                        ch.link_name()
+                    ),
+                ));
+            }
+            self.relay_linked[i] = linked;
+            for (p, l) in lines {
+                self.logger.log(p, &l);
+            }
+            if let Err(e) = r {
+                let what = format!("{e}");
+                self.complain(i * 2 + 1, Priority::Error, &what);
+            }
+        }
+    }
+
     fn service_media_tx(&mut self) {
         let now = Instant::now();
         for i in 0..self.media.len() {
@@ -1070,7 +1270,7 @@ impl Daemon {
         if now.duration_since(self.last_pet) >= self.pet_interval() {
             let since = now.duration_since(self.last_pet);
             self.last_pet = now;
-            if let Some((w, timeout)) = &mut self.watchdog {
+            if let Some((_, timeout)) = &self.watchdog {
                 // A loop that came within a quarter of the timeout was nearly the reason for
                 // a reset: say so while there is still time to look.
                 if since * 4 > *timeout * 3 {
@@ -1079,11 +1279,11 @@ impl Daemon {
                         "Watchdog petted {since} ms after the last pet, close to its {timeout} ms timeout: the heartbeat loop was held up"
                     ));
                 }
-                if let Err(e) = w.pet() {
-                    let path = w.path().display().to_string();
-                    self.logger
-                        .error(&format!("Watchdog write failure: closing {path}! ({e:?})"));
-                    self.watchdog = None;
+                if let Err(e) = self.watchdog_pet() {
+                    self.logger.error(&e);
+                    if matches!(self.watchdog, Some((WatchdogDev::Linux(_), _))) {
+                        self.watchdog = None;
+                    }
                 }
             }
         }
@@ -1112,8 +1312,18 @@ impl Daemon {
             self.logger.log_line(&l);
         }
         self.worker.stop();
-        if let Some((w, _)) = &mut self.watchdog {
-            let _ = w.disarm();
+        self.watchdog_close();
+        // The disarming pet must be on the line before the port closes, or the relay would
+        // reset a node that stopped on purpose.
+        for m in std::mem::take(&mut self.media) {
+            if let Medium::Relay(ch) = m {
+                let dev = ch.link_name().to_string();
+                if !ch.close(Duration::from_secs(1)) {
+                    self.logger.warn(&format!(
+                        "Relay line {dev}: not everything was written at stop"
+                    ));
+                }
+            }
         }
         let _ = std::fs::remove_file(&self.opts.socket);
         let node = self.cfg.node.clone();
@@ -1262,7 +1472,7 @@ impl Daemon {
             if local || n.kind() == NodeKind::Ping {
                 continue;
             }
-            for (i, m) in self.media.iter().enumerate() {
+            for (i, m) in self.media[..self.core_media].iter().enumerate() {
                 let up = hb.link_up(id, MediumId(i as u8));
                 links.push(json!({
                     "node": n.name(),
@@ -1306,8 +1516,41 @@ impl Daemon {
             "giveup_pending": ipf.pending_giveup().is_some(),
         });
         let cf = &self.cfg.hacf;
+        let mut relays = Vec::new();
+        for (i, m) in self.media.iter().enumerate() {
+            let Some(ch) = m.relay() else { continue };
+            let (port, ports) = match ch.link_state() {
+                crate::relay::RelayLinkState::Linked { port, ports, .. } => {
+                    (Some(port), Some(ports))
+                }
+                _ => (None, None),
+            };
+            let watchdog = matches!(self.watchdog, Some((WatchdogDev::Relay(w), _)) if w == i);
+            let st = ch.stats();
+            relays.push(json!({
+                "device": ch.link_name(),
+                "medium": i < self.core_media,
+                "watchdog": watchdog,
+                "linked": ch.is_linked(),
+                "port": port,
+                "ports": ports,
+                "heartbeats_in": st.heartbeats_in,
+                "heartbeats_out": st.heartbeats_out,
+                "rejected": st.rejected,
+                "board": ch.ports().iter().map(|p| json!({
+                    "port": p.port,
+                    "host": p.name,
+                    "linked": p.flags.contains(hb_core::relay::PortFlags::LINKED),
+                    "armed": p.flags.contains(hb_core::relay::PortFlags::ARMED),
+                    "timeout_ms": p.timeout_ms,
+                    "resets": p.resets,
+                    "fences": p.fences,
+                })).collect::<Vec<_>>(),
+            }));
+        }
         json!({
             "ipfail": ipfail,
+            "relays": relays,
             "ok": true,
             "node": self.cfg.node,
             "status": hb.local_status().as_str(),

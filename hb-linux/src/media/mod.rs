@@ -37,6 +37,7 @@ pub use serial::{
 pub use udp::{Bcast, Mcast, Ucast};
 
 use crate::log::LogLine;
+use crate::relay::RelayChannel;
 use hb_core::config;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
@@ -81,6 +82,10 @@ pub enum Medium {
     Ucast(Ucast),
     /// Boxed: a serial line carries its reader and writer state.
     Serial(Box<Serial>),
+    /// `relay <tty>`: a line to the relay board ([`crate::relay`]); opened by the daemon with
+    /// the cluster's keys and this node's name ([`RelayChannel::open`]), not by
+    /// [`Medium::open`]. Besides heartbeats it may carry the watchdog and STONITH roles.
+    Relay(Box<RelayChannel>),
 }
 
 impl Medium {
@@ -123,6 +128,22 @@ impl Medium {
             Medium::Mcast(_) => "mcast",
             Medium::Ucast(_) => "ucast",
             Medium::Serial(_) => "serial",
+            Medium::Relay(_) => "relay",
+        }
+    }
+
+    /// The relay channel, if this is a relay line.
+    pub fn relay(&self) -> Option<&RelayChannel> {
+        match self {
+            Medium::Relay(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn relay_mut(&mut self) -> Option<&mut RelayChannel> {
+        match self {
+            Medium::Relay(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -133,6 +154,7 @@ impl Medium {
             Medium::Mcast(m) => m.link_name(),
             Medium::Ucast(m) => m.link_name(),
             Medium::Serial(m) => m.link_name(),
+            Medium::Relay(m) => m.link_name(),
         }
     }
 
@@ -143,6 +165,7 @@ impl Medium {
             Medium::Mcast(m) => m.send(bytes),
             Medium::Ucast(m) => m.send(bytes),
             Medium::Serial(m) => m.send(bytes),
+            Medium::Relay(m) => m.send(bytes),
         }
     }
 
@@ -153,6 +176,7 @@ impl Medium {
             Medium::Mcast(m) => m.recv(buf),
             Medium::Ucast(m) => m.recv(buf),
             Medium::Serial(m) => m.recv(buf),
+            Medium::Relay(m) => m.recv(buf),
         }
     }
 
@@ -160,6 +184,8 @@ impl Medium {
     pub fn tx_deadline(&self) -> Option<Instant> {
         match self {
             Medium::Serial(m) => m.tx_deadline(),
+            // A relay line also has hellos to repeat and requests to expire: its service time.
+            Medium::Relay(m) => m.poll_timeout(),
             _ => None,
         }
     }
@@ -168,6 +194,7 @@ impl Medium {
     pub fn wants_writable(&self) -> bool {
         match self {
             Medium::Serial(m) => m.wants_writable(),
+            Medium::Relay(m) => m.wants_writable(),
             _ => false,
         }
     }
@@ -176,6 +203,7 @@ impl Medium {
     pub fn poll_tx(&mut self, now: Instant) -> Result<(), MediumError> {
         match self {
             Medium::Serial(m) => m.poll_tx(now),
+            Medium::Relay(m) => m.service(now),
             _ => Ok(()),
         }
     }
@@ -188,6 +216,7 @@ impl AsFd for Medium {
             Medium::Mcast(m) => m.as_fd(),
             Medium::Ucast(m) => m.as_fd(),
             Medium::Serial(m) => m.as_fd(),
+            Medium::Relay(m) => m.as_fd(),
         }
     }
 }

@@ -160,10 +160,13 @@ pub trait Plugin: Send {
 }
 
 /// Where plugins find their files.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct PluginEnv {
     pub external_dirs: Vec<PathBuf>,
     pub meatware_dir: PathBuf,
+    /// The daemon's relay channels: an `hbrelay` device on one of their ttys asks through the
+    /// channel the daemon already holds (the tty is locked to it) instead of opening the tty.
+    pub relays: Vec<crate::relay::FenceHandle>,
 }
 
 impl Default for PluginEnv {
@@ -179,6 +182,7 @@ impl Default for PluginEnv {
         PluginEnv {
             external_dirs,
             meatware_dir,
+            relays: Vec::new(),
         }
     }
 }
@@ -188,6 +192,10 @@ pub fn new_plugin(kind: &str, env: &PluginEnv) -> Option<Box<dyn Plugin>> {
     match kind {
         "null" => Some(Box::new(Null::new())),
         "meatware" => Some(Box::new(Meatware::new(&env.meatware_dir))),
+        "hbrelay" => Some(Box::new(crate::relay::HbRelay::in_env(
+            crate::relay::AUTHKEYS,
+            env.relays.clone(),
+        ))),
         _ => {
             let name = kind.strip_prefix("external/")?;
             External::find(name, &env.external_dirs).map(|p| Box::new(p) as Box<dyn Plugin>)
@@ -198,7 +206,11 @@ pub fn new_plugin(kind: &str, env: &PluginEnv) -> Option<Box<dyn Plugin>> {
 /// Every type [`new_plugin`] knows, sorted (`stonith -L`): the built-in ones and one
 /// `external/NAME` per usable executable in the external directories.
 pub fn types(env: &PluginEnv) -> Vec<String> {
-    let mut out = vec!["meatware".to_string(), "null".to_string()];
+    let mut out = vec![
+        "hbrelay".to_string(),
+        "meatware".to_string(),
+        "null".to_string(),
+    ];
     for name in external::list(&env.external_dirs) {
         let t = format!("external/{name}");
         if !out.contains(&t) {
@@ -473,6 +485,7 @@ mod tests {
         let env = PluginEnv {
             external_dirs: vec![],
             meatware_dir: "/nonexistent".into(),
+            relays: vec![],
         };
         assert_eq!(
             Stonith::new("baytech", "x", &env).unwrap_err().to_string(),
@@ -505,6 +518,7 @@ mod tests {
         let env = PluginEnv {
             external_dirs: vec![],
             meatware_dir: dir.path().into(),
+            relays: vec![],
         };
         let mut on1 = Stonith::from_config_with(&cf, "node1", &env)
             .unwrap()
@@ -539,6 +553,7 @@ mod tests {
         let env = PluginEnv {
             external_dirs: vec![],
             meatware_dir: "/nonexistent".into(),
+            relays: vec![],
         };
         let cf = HaCf::parse(
             "node node1\nbcast lo\nstonith_host * nosuch a b\n",
