@@ -248,6 +248,35 @@ fn refuses_to_start_on_bad_files_with_a_clear_line() {
         !d.path().join("hb.pid").exists(),
         "a refused start left its pid file"
     );
+
+    // The relay board's three roles: a tty that is not there is named with its ha.cf line.
+    for (line, at) in [
+        ("relay /dev/ttyHBrelay0", "5"),
+        ("watchdog relay:/dev/ttyHBrelay1", " watchdog relay:"),
+        ("stonith_host * hbrelay /dev/ttyHBrelay2", "5"),
+    ] {
+        let d = config_dir(
+            &good.replace("ucast lo", &format!("{line}\nucast lo")),
+            0o600,
+        );
+        let (code, err) = refused(d.path());
+        assert_ne!(code, 0, "{line}: {err}");
+        let dev = line.rsplit([' ', ':']).next().unwrap();
+        let want = format!("{}:{at}", d.path().join("ha.cf").display());
+        assert!(
+            err.lines().any(|l| l.contains(&want) && l.contains(dev)),
+            "{line}: {err}"
+        );
+    }
+    // A relay's tty cannot also be a serial peer line.
+    let d = config_dir(
+        &good.replace("ucast lo", "relay /dev/ttyS9\nserial /dev/ttyS9\nucast lo"),
+        0o600,
+    );
+    let (code, err) = refused(d.path());
+    assert_eq!(code, 6, "{err}");
+    let want = format!("{}:6:8:", d.path().join("ha.cf").display());
+    assert!(err.lines().any(|l| l.contains(&want)), "{err}");
 }
 
 #[test]

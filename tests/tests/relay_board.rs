@@ -456,6 +456,17 @@ fn daemons_see_each_other_only_through_the_relay() {
     }
     let resets = board.lines(booted, |l| l.starts_with("RESET ") && l.contains("ASSERT"));
     assert!(resets.is_empty(), "{resets:?}\n{}", board.log_text());
+
+    // A clean stop disarms node1's port first: the relay resets nobody, well past the timeout.
+    let pid = c.status(0)["pid"].as_u64().expect("pid").to_string();
+    let stopping = Instant::now();
+    let out = c.nodes[0].exec(&["kill", "-TERM", &pid]).unwrap();
+    assert!(out.status.success(), "kill -TERM: {out:?}");
+    c.wait_log(0, "Heartbeat shutdown complete.", MAX_WAIT);
+    board.wait_log(stopping, MAX_WAIT, |l| l.contains("Disarmed { port: 0 }"));
+    std::thread::sleep(Duration::from_millis(2500));
+    let resets = board.lines(booted, |l| l.starts_with("RESET ") && l.contains("ASSERT"));
+    assert!(resets.is_empty(), "{resets:?}\n{}", board.log_text());
 }
 
 /// SIGSTOP node1's daemon (it holds the service): its pets stop, the relay resets node1 within

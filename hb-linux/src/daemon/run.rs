@@ -313,25 +313,27 @@ fn open_relay(
 }
 
 /// The relay ttys this node needs for roles other than the medium: `watchdog relay:<tty>` and
-/// the `stonith_host … hbrelay <tty>` lines that apply to it, each with its ha.cf line (0 for
-/// the watchdog, whose line is not recorded). Errors start with the line number.
+/// the `stonith_host … hbrelay <tty>` lines that apply to it, each with where its ha.cf line
+/// is: the line number, or ` watchdog relay:<tty>` for the watchdog (whose line is not
+/// recorded). Errors start the same way, to follow the file name.
 fn relay_role_devices(
     cf: &hb_core::config::HaCf,
     node: &str,
-) -> Result<Vec<(u32, String)>, String> {
+) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     if let Some(w) = cf
         .watchdog
         .as_deref()
         .and_then(crate::relay::parse_watchdog)
     {
-        out.push((0, w.map_err(|e| format!(" watchdog: {e}"))?));
+        let dev = w.map_err(|e| format!(" watchdog: {e}"))?;
+        out.push((format!(" watchdog relay:{dev}"), dev));
     }
     for s in cf.stonith_hosts_for(node) {
         if s.value.kind.as_str() == "hbrelay" {
             let p = crate::relay::parse_stonith(&s.value.params)
                 .map_err(|e| format!("{}: {e}", s.at.line))?;
-            out.push((s.at.line, p.device));
+            out.push((s.at.line.to_string(), p.device));
         }
     }
     Ok(out)
@@ -457,7 +459,7 @@ impl Daemon {
         // A relay that is only the watchdog or a STONITH device still needs its channel.
         let roles = relay_role_devices(&cfg.hacf, &cfg.node)
             .map_err(|e| fail(&logger, format!("{}:{e}", hacf_path.display())))?;
-        for (line, device) in roles {
+        for (at, device) in roles {
             if media
                 .iter()
                 .any(|m| m.relay().is_some_and(|r| r.link_name() == device))
@@ -475,7 +477,7 @@ impl Daemon {
                 Err(e) => {
                     return Err(fail(
                         &logger,
-                        format!("{}:{line}: cannot open the relay: {e}", hacf_path.display()),
+                        format!("{}:{at}: cannot open the relay: {e}", hacf_path.display()),
                     ))
                 }
             }
