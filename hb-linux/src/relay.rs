@@ -119,6 +119,10 @@ pub const FENCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// forgot the link: with no answer by the next check, it says hello again. Five seconds keeps
 /// `hbctl status` honest at the cost of one ~125-byte status frame per host.
 pub const LINK_CHECK: Duration = Duration::from_secs(5);
+/// How often a linked channel asks the relay for its status, so that `hbctl status` shows the
+/// board (hosts, armed watchdogs, resets) as it is: one ~125-byte frame per host every ten
+/// seconds, and once right after each link.
+pub const STATUS_REFRESH: Duration = Duration::from_secs(10);
 /// Where the `stonith` command's `hbrelay` reads the cluster's keys ([`HbRelay::from_system`]).
 pub const AUTHKEYS: &str = "/etc/ha.d/authkeys";
 /// Bytes read from the tty per `read(2)`.
@@ -316,6 +320,10 @@ pub struct RelayChannel {
     last_hello: Option<Instant>,
     /// When the last relay frame came, or the last link check was sent.
     last_check: Instant,
+    /// When we last asked for the relay's status on our own (None: not on this link yet).
+    last_refresh: Option<Instant>,
+    /// When the last status arrived.
+    ports_at: Option<Instant>,
     /// A link check is out and no relay frame has come since.
     check_outstanding: bool,
     link_check: Duration,
@@ -403,6 +411,8 @@ impl RelayChannel {
             txq: VecDeque::with_capacity(TX_QUEUE_BYTES),
             last_hello: None,
             last_check: Instant::now(),
+            last_refresh: None,
+            ports_at: None,
             check_outstanding: false,
             link_check: LINK_CHECK,
             calls_rx,
@@ -441,6 +451,19 @@ impl RelayChannel {
     /// The relay's ports as its last status described them.
     pub fn ports(&self) -> &[PortInfo] {
         &self.ports
+    }
+
+    /// When the status [`RelayChannel::ports`] shows arrived.
+    pub fn ports_at(&self) -> Option<Instant> {
+        self.ports_at
+    }
+
+    /// When to ask for the relay's status next (`now` when never on this link).
+    fn refresh_due(&self, now: Instant) -> Option<Instant> {
+        if !self.is_linked() || self.inflight.is_some() || !self.pending.is_empty() {
+            return None;
+        }
+        Some(self.last_refresh.map_or(now, |t| t + STATUS_REFRESH))
     }
 
     pub fn stats(&self) -> ChannelStats {
@@ -566,6 +589,9 @@ impl RelayChannel {
         if let Some(f) = &self.inflight {
             at(f.call.deadline);
         }
+        if let Some(r) = self.refresh_due(Instant::now()) {
+            at(r);
+        }
         for c in &self.pending {
             at(c.deadline);
         }
@@ -612,6 +638,10 @@ impl RelayChannel {
             } else if self.client.request_status().is_ok() {
                 self.check_outstanding = true;
             }
+        }
+        if self.refresh_due(now).is_some_and(|t| now >= t) {
+            self.last_refresh = Some(now);
+            let _ = self.client.request_status();
         }
         self.start_next();
         self.flush()
@@ -805,6 +835,10 @@ impl RelayChannel {
                 // status request uses it, and tells us the other ports' hosts.
                 if self.client.timeout().is_none() {
                     let _ = self.client.request_status();
+                    self.last_refresh = Some(Instant::now());
+                } else {
+                    // Asked at the next service, behind the pet that takes the link.
+                    self.last_refresh = None;
                 }
             }
             Told::PetAck { timeout_ms } => {
@@ -820,6 +854,7 @@ impl RelayChannel {
             }
             Told::Status(ports) => {
                 self.ports = ports;
+                self.ports_at = Some(Instant::now());
                 if matches!(
                     self.inflight,
                     Some(InFlight {

@@ -441,6 +441,30 @@ fn daemons_see_each_other_only_through_the_relay() {
             c.nodes[i].log()
         );
     }
+    // hbctl status shows the board as the relay reports it: both hosts, both watchdogs armed.
+    c.wait_status(0, "showing both hosts on the board", MAX_WAIT, |v| {
+        let board = &relays(v)[0]["board"];
+        (0..2).all(|p| {
+            board[p]["host"] == format!("node{}", p + 1)
+                && board[p]["armed"] == true
+                && board[p]["timeout_ms"] == 1010
+        })
+    });
+    let out = c.hbctl(0, "hbctl", &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "relay {}: linked on port 0 (medium, watchdog)",
+            board.tty(0)
+        )),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["1", "node2", "yes", "1010", "ms", "0", "0"]),
+        "{text}"
+    );
     // The relay armed both ports with the daemons' timeout.
     for port in 0..2 {
         board.wait_log(booted, MAX_WAIT, |l| {

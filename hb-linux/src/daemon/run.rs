@@ -1539,6 +1539,7 @@ impl Daemon {
                 "heartbeats_in": st.heartbeats_in,
                 "heartbeats_out": st.heartbeats_out,
                 "rejected": st.rejected,
+                "board_age_ms": ch.ports_at().map(|t| t.elapsed().as_millis() as u64),
                 "board": ch.ports().iter().map(|p| json!({
                     "port": p.port,
                     "host": p.name,

@@ -133,6 +133,64 @@ fn write_table(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
     }
+    write_relays(v, out)
+}
+
+/// The relay boards this node is wired to: our link, then each port as the board last said.
+fn write_relays(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    for r in arr(v, "relays") {
+        let roles: Vec<&str> = [("medium", "medium"), ("watchdog", "watchdog")]
+            .into_iter()
+            .filter(|(k, _)| r.get(*k) == Some(&Value::Bool(true)))
+            .map(|(_, name)| name)
+            .collect();
+        let link = match (r.get("port").and_then(Value::as_u64), r.get("linked")) {
+            (Some(p), Some(Value::Bool(true))) => format!("linked on port {p}"),
+            _ => "not linked".to_string(),
+        };
+        writeln!(out)?;
+        writeln!(
+            out,
+            "relay {}: {link}{}",
+            s(r, "device"),
+            if roles.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", roles.join(", "))
+            }
+        )?;
+        let board = arr(r, "board");
+        if board.is_empty() {
+            continue;
+        }
+        writeln!(
+            out,
+            "{:<6} {:<20} {:<7} {:>12} {:>7} {:>7}",
+            "PORT", "HOST", "LINKED", "WATCHDOG", "RESETS", "FENCES"
+        )?;
+        for p in board {
+            let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let yes = |k: &str| p.get(k) == Some(&Value::Bool(true));
+            let host = p
+                .get("host")
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty());
+            writeln!(
+                out,
+                "{:<6} {:<20} {:<7} {:>12} {:>7} {:>7}",
+                n("port"),
+                host.unwrap_or("-"),
+                if yes("linked") { "yes" } else { "no" },
+                if yes("armed") {
+                    format!("{} ms", n("timeout_ms"))
+                } else {
+                    "off".to_string()
+                },
+                n("resets"),
+                n("fences")
+            )?;
+        }
+    }
     Ok(())
 }
 
