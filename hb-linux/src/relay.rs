@@ -32,7 +32,8 @@
 //!
 //! # Wiring into the daemon
 //!
-//! One channel per relay device ([`RelayConfig::from_lines`]), opened at start-up with the
+//! One channel per relay device (the daemon's `relay` media, then the ttys of its
+//! `watchdog relay:` and `hbrelay` lines that are not media), opened at start-up with the
 //! cluster's keyring and the node's name ([`RelayChannel::open`]), whatever its roles: even a
 //! channel that is only a watchdog or a STONITH device must be read, because the relay's
 //! answers come on it and the other hosts' heartbeats arrive anyway (they are then dropped).
@@ -48,18 +49,20 @@
 //!   the link is up in `hbctl status` while [`RelayChannel::is_linked`];
 //! - watchdog role: the [`Watchdog`] methods on the channel, from where the daemon pets
 //!   `/dev/watchdog` now; at a clean stop, `disarm` then [`RelayChannel::close`];
-//! - STONITH role: `Stonith::from_plugin(Box::new(HbRelay::with_handle(ch.fence_handle())))`
-//!   configured with the `stonith_host` parameters, moved to the action worker as today.
+//! - STONITH role: the channels' [`FenceHandle`]s go in [`crate::stonith::PluginEnv::relays`];
+//!   the `hbrelay` plugin made from the `stonith_host` line ([`HbRelay::in_env`]) takes the one
+//!   on its tty, and moves with the rest of the STONITH device to the action worker.
 //!
 //! # Config spellings
 //!
-//! - `relay /dev/ttyUSB0 [baud]` — the medium ([`parse_medium`]). A directive of its own
+//! - `relay /dev/ttyUSB0 [baud]` — the medium (parsed with ha.cf:
+//!   [`hb_core::config::Medium::Relay`]). A directive of its own
 //!   rather than `serial /dev/ttyUSB0`: a `serial` line speaks heartbeat 3.0.6's classic text
 //!   (or our compact frames to another hb node) at the global `baud`, with 3.0.6's flow control
 //!   and lock file, while a relay line needs the relay's protocol on top, its own speed
 //!   (default [`DEFAULT_BAUD`], what the boards run) and no RTS/CTS (the boards wire TX, RX and
-//!   ground only). A 3.0.6 node ignores the directive's medium type it does not know only with a
-//!   warning; it never misreads the line as a serial peer.
+//!   ground only). heartbeat 3.0.6 refuses the unknown directive (`Illegal directive`), so only
+//!   hb nodes' ha.cf name a relay, and a 3.0.6 node can never misread the line as a serial peer.
 //! - `watchdog relay:/dev/ttyUSB0` — the watchdog ([`parse_watchdog`]). heartbeat's `watchdog`
 //!   takes a device path; a path cannot begin with `relay:` (`/dev/...` is absolute, and a
 //!   relative path with a colon is no device anyone uses), so the prefix is unambiguous and the
@@ -70,8 +73,8 @@
 //!   pin a host to a relay port, for a host that has not said hello since the relay booted
 //!   (without them, the relay's status names the ports).
 //!
-//! All three may name the same device: they then share one channel ([`RelayConfig`] groups
-//! them by device). A device named by `relay` and also by `serial` is refused.
+//! All three may name the same device: they then share one channel. A device named by `relay`
+//! and also by `serial` is refused (ha.cf's parser).
 //!
 //! # The line
 //!
@@ -1063,30 +1066,6 @@ fn setup_line(tty: &File, speed: BaudRate) -> nix::Result<()> {
 
 // ---- configuration ----
 
-/// `relay <device> [baud]` (the value after the directive): the device and its speed.
-pub fn parse_medium(value: &str) -> Result<(String, u32), String> {
-    let mut words = value.split_whitespace();
-    let device = words
-        .next()
-        .ok_or("relay: needs a device (relay /dev/ttyUSB0 [baud])")?;
-    check_device(device)?;
-    let baud = match words.next() {
-        None => DEFAULT_BAUD,
-        Some(b) => {
-            let baud = b
-                .parse::<u32>()
-                .map_err(|_| format!("relay {device}: `{b}` is not a baud rate"))?;
-            baud_rate(baud)
-                .map(|_| baud)
-                .ok_or_else(|| format!("relay {device}: unsupported baud rate {baud}"))?
-        }
-    };
-    if let Some(extra) = words.next() {
-        return Err(format!("relay {device}: unexpected `{extra}`"));
-    }
-    Ok((device.to_string(), baud))
-}
-
 /// `watchdog relay:<device>`: the device, or `None` for an ordinary watchdog device path.
 pub fn parse_watchdog(value: &str) -> Option<Result<String, String>> {
     let device = value.trim().strip_prefix("relay:")?;
@@ -1139,79 +1118,6 @@ fn check_device(device: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("`{device}` is not a device path (/dev/ttyUSB0)"))
-    }
-}
-
-/// The roles one relay device serves on this node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RelayUse {
-    pub device: String,
-    pub baud: u32,
-    /// `relay <device>`: a heartbeat medium.
-    pub medium: bool,
-    /// `watchdog relay:<device>`.
-    pub watchdog: bool,
-    /// `stonith_host ... hbrelay <device>` applies to this node.
-    pub stonith: Option<StonithParams>,
-}
-
-/// The relay devices of a configuration, one [`RelayChannel`] each (module docs).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RelayConfig {
-    pub devices: Vec<RelayUse>,
-}
-
-impl RelayConfig {
-    /// Groups the relay lines by device: `relay` values, the `watchdog` value, the `hbrelay`
-    /// parameters that apply to this node, and the `serial` devices (which must not be
-    /// relays). Errors say which line is wrong.
-    pub fn from_lines<'a>(
-        media: impl IntoIterator<Item = &'a str>,
-        watchdog: Option<&str>,
-        stonith: Option<&str>,
-        serial_devices: impl IntoIterator<Item = &'a str>,
-    ) -> Result<RelayConfig, String> {
-        let mut cfg = RelayConfig::default();
-        for m in media {
-            let (device, baud) = parse_medium(m)?;
-            let u = cfg.entry(&device);
-            if u.medium {
-                return Err(format!("relay {device}: listed twice"));
-            }
-            u.medium = true;
-            u.baud = baud;
-        }
-        if let Some(w) = watchdog.and_then(parse_watchdog) {
-            cfg.entry(&w?).watchdog = true;
-        }
-        if let Some(s) = stonith {
-            let p = parse_stonith(s)?;
-            let device = p.device.clone();
-            cfg.entry(&device).stonith = Some(p);
-        }
-        for s in serial_devices {
-            if cfg.devices.iter().any(|u| u.device == s) {
-                return Err(format!(
-                    "serial {s}: the device is a relay's; a relay line is `relay {s}`, not also `serial`"
-                ));
-            }
-        }
-        Ok(cfg)
-    }
-
-    fn entry(&mut self, device: &str) -> &mut RelayUse {
-        let at = match self.devices.iter().position(|u| u.device == device) {
-            Some(i) => i,
-            None => {
-                self.devices.push(RelayUse {
-                    device: device.to_string(),
-                    baud: DEFAULT_BAUD,
-                    ..RelayUse::default()
-                });
-                self.devices.len() - 1
-            }
-        };
-        &mut self.devices[at]
     }
 }
 
@@ -1473,16 +1379,6 @@ mod tests {
     #[test]
     fn spellings() {
         assert_eq!(
-            parse_medium("/dev/ttyUSB0"),
-            Ok(("/dev/ttyUSB0".into(), DEFAULT_BAUD))
-        );
-        assert_eq!(
-            parse_medium("/dev/ttyS1 57600"),
-            Ok(("/dev/ttyS1".into(), 57_600))
-        );
-        assert!(parse_medium("/dev/ttyS1 1234").is_err());
-        assert!(parse_medium("ttyS1").is_err());
-        assert_eq!(
             parse_watchdog("relay:/dev/ttyUSB0"),
             Some(Ok("/dev/ttyUSB0".into()))
         );
@@ -1497,17 +1393,6 @@ mod tests {
         );
         assert!(parse_stonith("/dev/ttyUSB0 node1=9").is_err());
         assert!(parse_stonith("/dev/ttyUSB0 node1").is_err());
-        let cfg = RelayConfig::from_lines(
-            ["/dev/ttyUSB0"],
-            Some("relay:/dev/ttyUSB0"),
-            Some("/dev/ttyUSB0"),
-            ["/dev/ttyS0"],
-        )
-        .unwrap();
-        assert_eq!(cfg.devices.len(), 1);
-        let u = &cfg.devices[0];
-        assert!(u.medium && u.watchdog && u.stonith.is_some());
-        assert!(RelayConfig::from_lines(["/dev/ttyS0"], None, None, ["/dev/ttyS0"]).is_err());
     }
 
     #[test]
