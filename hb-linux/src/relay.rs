@@ -312,6 +312,7 @@ impl FenceHandle {
 pub struct RelayChannel {
     label: String,
     device: String,
+    baud: u32,
     tty: nix::fcntl::Flock<File>,
     client: RelayWatchdog<Outbox>,
     reader: CompactReader,
@@ -404,6 +405,7 @@ impl RelayChannel {
         let mut ch = RelayChannel {
             label,
             device: device.to_string(),
+            baud,
             tty,
             client,
             reader: CompactReader::new(),
@@ -430,6 +432,46 @@ impl RelayChannel {
         };
         ch.service(Instant::now())?;
         Ok(ch)
+    }
+
+    /// Opens the tty again after a hang-up (a USB adapter unplugged and plugged back in) and
+    /// says hello: a new link. Half-read input and queued output are dropped; the worker's
+    /// requests stay queued.
+    pub fn reopen(&mut self) -> Result<(), MediumError> {
+        let err = |kind| MediumError::new(self.label.clone(), kind);
+        let speed = baud_rate(self.baud).ok_or_else(|| err(MediumErrorKind::Baud(self.baud)))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(&self.device)
+            .map_err(|e| {
+                err(if e.kind() == ErrorKind::NotFound {
+                    MediumErrorKind::NoSuchDevice
+                } else {
+                    MediumErrorKind::Open(e)
+                })
+            })?;
+        // flock locks of two open descriptions of one file conflict even within a process:
+        // the dead descriptor lets go first.
+        // SAFETY: flock(2) on a descriptor we own; no memory is involved.
+        unsafe {
+            libc::flock(self.tty.as_raw_fd(), libc::LOCK_UN);
+        }
+        let tty = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| {
+                err(MediumErrorKind::Open(std::io::Error::other(format!(
+                    "in use by another process (flock: {})",
+                    crate::errno_text(&std::io::Error::from(e))
+                ))))
+            })?;
+        setup_line(&tty, speed).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
+        self.tty = tty;
+        self.reader = CompactReader::new();
+        self.in_pos = 0;
+        self.in_len = 0;
+        self.txq.clear();
+        self.hello(Instant::now())
     }
 
     /// The device path (the link name in `hbctl status`).

@@ -17,6 +17,7 @@ use hb_core::msg::compact::Frame;
 use hb_core::relay::{self, Body, RelayFrame, MAX_FRAME_LEN};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,72 +77,111 @@ fn keyring() -> Keyring {
         .keyring()
 }
 
-/// A pty whose master is joined to one of QEMU's UART sockets: the daemon opens the slave as
-/// its tty. Bytes for a tty nobody reads are dropped when its buffer is full (as a UART with
-/// nothing listening), so the relay never stalls on a powered-off host.
-struct Bridge {
-    path: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// A pty, raw from the start: a cooked slave would echo the relay's frames back to it before
+/// the daemon opens the line. The master is non-blocking: bytes for a tty nobody reads are
+/// dropped when its buffer is full (as a UART with nothing listening), so the relay never
+/// stalls on a powered-off host.
+struct Pty {
+    master: std::fs::File,
     // Held so the master never sees a hang-up while no daemon has the tty open.
     _slave: OwnedFd,
 }
 
-impl Bridge {
-    fn new(sock: UnixStream) -> Bridge {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let pty = nix::pty::openpty(None, None).expect("openpty");
-        // Raw from the start: a cooked slave would echo the relay's frames back to it before
-        // the daemon opens the line.
-        let mut t = nix::sys::termios::tcgetattr(&pty.slave).expect("tcgetattr");
+impl Pty {
+    fn new() -> (Pty, String) {
+        use nix::fcntl::OFlag;
+        // Close-on-exec from the start (openpty's are not): a daemon started meanwhile by a
+        // parallel test must not inherit our master, or closing it would hang nothing up.
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .expect("posix_openpt");
+        nix::pty::grantpt(&master).expect("grantpt");
+        nix::pty::unlockpt(&master).expect("unlockpt");
+        let path = nix::pty::ptsname_r(&master).expect("ptsname");
+        let slave: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc_o_noctty())
+            .open(&path)
+            .expect("open pty slave")
+            .into();
+        let mut t = nix::sys::termios::tcgetattr(&slave).expect("tcgetattr");
         nix::sys::termios::cfmakeraw(&mut t);
-        nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &t)
+        nix::sys::termios::tcsetattr(&slave, nix::sys::termios::SetArg::TCSANOW, &t)
             .expect("tcsetattr");
-        let path = nix::unistd::ttyname(&pty.slave)
-            .expect("ttyname")
-            .to_string_lossy()
-            .into_owned();
-        let flags = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
-        let mut master = std::fs::File::from(pty.master);
-        let mut sock = sock;
+        let master: OwnedFd = master.into();
+        let flags = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+        let p = Pty {
+            master: std::fs::File::from(master),
+            _slave: slave,
+        };
+        (p, path)
+    }
+}
+
+fn libc_o_noctty() -> i32 {
+    nix::fcntl::OFlag::O_NOCTTY.bits()
+}
+
+/// One of QEMU's host UARTs joined to a pty, which the daemon opens through a symlink (as a
+/// udev `/dev/serial/by-id/…` name): `unplug` closes the pty (the daemon's tty hangs up, as
+/// when a USB adapter is pulled), `plug` makes a new one behind the same name.
+struct Bridge {
+    link: PathBuf,
+    pty: Arc<Mutex<Option<Pty>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Bridge {
+    fn new(sock: UnixStream, link: PathBuf) -> Bridge {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let pty: Arc<Mutex<Option<Pty>>> = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let (s, current) = (stop.clone(), pty.clone());
+        let mut sock = sock;
         let thread = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while !s.load(Ordering::Relaxed) {
+                let mut guard = current.lock().unwrap();
                 let (from_tty, from_relay) = {
-                    let mut fds = [
-                        PollFd::new(master.as_fd(), PollFlags::POLLIN),
-                        PollFd::new(sock.as_fd(), PollFlags::POLLIN),
-                    ];
-                    if poll(&mut fds, PollTimeout::from(50u16)).is_err() {
+                    let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+                    if let Some(p) = guard.as_ref() {
+                        fds.push(PollFd::new(p.master.as_fd(), PollFlags::POLLIN));
+                    }
+                    if poll(&mut fds, PollTimeout::from(20u16)).is_err() {
                         continue;
                     }
                     let r = |f: &PollFd| f.revents().is_some_and(|e| !e.is_empty());
-                    (r(&fds[0]), r(&fds[1]))
+                    (fds.get(1).is_some_and(r), r(&fds[0]))
                 };
-                if from_tty {
-                    match master.read(&mut buf) {
+                if let (true, Some(p)) = (from_tty, guard.as_mut()) {
+                    match p.master.read(&mut buf) {
                         Ok(n) if n > 0 => {
                             if sock.write_all(&buf[..n]).is_err() {
                                 return;
                             }
                         }
-                        _ => std::thread::sleep(Duration::from_millis(5)),
+                        _ => {
+                            drop(guard);
+                            std::thread::sleep(Duration::from_millis(5));
+                            guard = current.lock().unwrap();
+                        }
                     }
                 }
                 if from_relay {
                     match sock.read(&mut buf) {
                         Ok(0) | Err(_) => return, // QEMU is gone
                         Ok(n) => {
-                            let mut rest = &buf[..n];
-                            while !rest.is_empty() {
-                                match master.write(rest) {
-                                    Ok(k) => rest = &rest[k..],
-                                    // Nobody reads the tty: drop, like a UART would.
-                                    Err(_) => break,
+                            // Unplugged, or nobody reads the tty: dropped, like a UART would.
+                            if let Some(p) = guard.as_mut() {
+                                let mut rest = &buf[..n];
+                                while !rest.is_empty() {
+                                    match p.master.write(rest) {
+                                        Ok(k) => rest = &rest[k..],
+                                        Err(_) => break,
+                                    }
                                 }
                             }
                         }
@@ -149,12 +189,27 @@ impl Bridge {
                 }
             }
         });
-        Bridge {
-            path,
+        let b = Bridge {
+            link,
+            pty,
             stop,
             thread: Some(thread),
-            _slave: pty.slave,
-        }
+        };
+        b.plug();
+        b
+    }
+
+    fn unplug(&self) {
+        *self.pty.lock().unwrap() = None;
+    }
+
+    fn plug(&self) {
+        let (p, path) = Pty::new();
+        let tmp = self.link.with_extension("new");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&path, &tmp).expect("symlink");
+        std::fs::rename(&tmp, &self.link).expect("rename symlink");
+        *self.pty.lock().unwrap() = Some(p);
     }
 }
 
@@ -280,7 +335,11 @@ impl Board {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        let bridges = streams.into_iter().map(Bridge::new).collect();
+        let bridges = streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| Bridge::new(s, dir.path().join(format!("ttyRELAY{i}"))))
+            .collect();
         let board = Board {
             qemu,
             log,
@@ -295,8 +354,9 @@ impl Board {
         board
     }
 
+    /// The tty name of `port`'s host (a symlink to its current pty).
     fn tty(&self, port: usize) -> &str {
-        &self.bridges[port].path
+        self.bridges[port].link.to_str().expect("utf-8 path")
     }
 
     fn log_text(&self) -> String {
@@ -633,6 +693,98 @@ fn a_hung_relay_is_rebooted_by_its_watchdog_and_the_daemons_link_again() {
         second[0] > first[0] && second[1] > first[1],
         "{first:?} -> {second:?}"
     );
+    c.both_up();
+    for i in 0..2 {
+        let log = c.nodes[i].log();
+        assert!(!log.contains("is dead"), "{log}");
+    }
+    let resets = board.lines(before, |l| l.starts_with("RESET ") && l.contains("ASSERT"));
+    assert!(resets.is_empty(), "{resets:?}\n{}", board.log_text());
+}
+
+/// CPU time (user + system, in clock ticks) of process `pid` in node `i`'s PID namespace.
+fn cpu_ticks(c: &Cluster, i: usize, pid: &str) -> u64 {
+    let out = c.nodes[i]
+        .exec(&["cat", &format!("/proc/{pid}/stat")])
+        .unwrap();
+    let stat = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Fields after the parenthesised command: state is the 3rd, utime the 14th, stime the 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    assert!(f.len() > 13, "/proc/{pid}/stat: {stat:?}");
+    f[11] + f[12]
+}
+
+/// node1's relay cable is pulled (its tty hangs up, as a USB adapter's does) and plugged back
+/// in: the daemon says so once, keeps running (no busy loop on the dead tty, hbctl answers),
+/// reopens the tty by its name when it is back, links again and heartbeats flow; with a
+/// deadtime that covers the gap nobody is declared dead or reset.
+#[test]
+fn an_unplugged_relay_line_is_reopened_when_it_comes_back() {
+    let board = Board::start();
+    // A deadtime longer than the outage, which outlasts every timer of the relay channel
+    // (hello retry 1 s, status refresh 10 s): none of them may spin on the dead tty.
+    let mut setup = relay_setup(&board, (500, 3000, 15000), false);
+    for e in &mut setup.extra {
+        e.push_str("initdead 30\n");
+    }
+    let c = Cluster::new("relay-unplug", &setup);
+    c.both_up();
+    both_linked(&c);
+    let pid = c.status(0)["pid"].as_u64().expect("pid").to_string();
+    let before = Instant::now();
+    board.bridges[0].unplug();
+    c.wait_log(0, "the line hung up", MAX_WAIT);
+    let cpu0 = cpu_ticks(&c, 0, &pid);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(12));
+    // The loop is alive and idle while the tty is gone.
+    let v = c.status(0);
+    assert_eq!(relays(&v)[0]["linked"], false, "{v:#}");
+    assert_eq!(relays(&v)[0]["hung_up"], true, "{v:#}");
+    let spent = cpu_ticks(&c, 0, &pid) - cpu0;
+    let hz = 100; // USER_HZ on Linux
+    let share = spent as f64 / hz as f64 / t0.elapsed().as_secs_f64();
+    eprintln!(
+        "daemon CPU while its relay tty was gone: {:.1} %",
+        share * 100.0
+    );
+    assert!(
+        share < 0.05,
+        "the daemon spun on the dead tty: {share:.2} of a core"
+    );
+    let log = c.nodes[0].log();
+    assert_eq!(log.matches("the line hung up").count(), 1, "{log}");
+
+    board.bridges[0].plug();
+    let plugged = Instant::now();
+    c.wait_log(0, &format!("relay {}: reopened", board.tty(0)), MAX_WAIT);
+    let text = format!("Relay board on {}: linked as port 0", board.tty(0));
+    let start = Instant::now();
+    while c.nodes[0].log().matches(&text).count() < 2 {
+        assert!(
+            start.elapsed() < MAX_WAIT,
+            "never linked again:\n{}\nrelay:\n{}",
+            c.nodes[0].log(),
+            board.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "relay line plugged back -> linked again: {} ms",
+        plugged.elapsed().as_millis()
+    );
+    let heard = |c: &Cluster| {
+        relays(&c.status(0))[0]["heartbeats_in"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let h = heard(&c);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(heard(&c) > h, "no heartbeats after the replug");
     c.both_up();
     for i in 0..2 {
         let log = c.nodes[i].log();

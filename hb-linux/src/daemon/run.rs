@@ -42,6 +42,8 @@ const CONTROL_DEADLINE: Duration = Duration::from_secs(2);
 const CONTROL_CONNS: usize = 16;
 /// The loop never sleeps longer than this, whatever the core says.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// How often a hung-up tty (serial or relay line) is opened again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// The same receive or send problem is logged at most once per this interval.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -264,6 +266,8 @@ struct Daemon {
     start: Instant,
     heard: Vec<Heard>,
     rx_errors: u64,
+    /// Per medium: hung up (a tty whose device went away), and when to try to reopen it.
+    hung: Vec<Option<Instant>>,
     complained: Vec<Option<Instant>>,
     exit: Option<Exit>,
     rx: Vec<u8>,
@@ -589,6 +593,7 @@ impl Daemon {
             start,
             heard: vec![Heard::default(); NODES],
             rx_errors: 0,
+            hung: vec![None; n_media],
             complained: vec![None; n_media * 2 + 1],
             exit: None,
             rx: vec![0; PACKET_MAX],
@@ -655,6 +660,8 @@ impl Daemon {
                 let path = w.path().display().to_string();
                 format!("Watchdog write failure: closing {path}! ({e:?})")
             }),
+            // A hung-up tty cannot carry pets; its reopening is logged on its own.
+            Some((WatchdogDev::Relay(i), _)) if self.hung[*i].is_some() => Ok(()),
             Some((WatchdogDev::Relay(i), _)) => match self.media[*i].relay_mut() {
                 Some(ch) => ch
                     .pet()
@@ -693,7 +700,7 @@ impl Daemon {
         self.pump(now);
         loop {
             let timeout = self.sleep_time();
-            let ready = match self.wait(timeout) {
+            let (ready, polled) = match self.wait(timeout) {
                 Ok(r) => r,
                 Err(e) => {
                     self.logger.error(&format!("poll failed: {e}"));
@@ -701,7 +708,8 @@ impl Daemon {
                     continue;
                 }
             };
-            self.handle_ready(&ready);
+            self.handle_ready(&ready, &polled);
+            self.reopen_hung();
             let now = self.now();
             self.hb.handle_timeout(now, wall_secs());
             self.pump(now);
@@ -724,9 +732,14 @@ impl Daemon {
         if let Some(t) = self.hb.poll_timeout() {
             until = until.min(self.to_std(t));
         }
-        for m in &self.media {
-            if let Some(t) = m.tx_deadline() {
-                until = until.min(t);
+        for (m, hung) in self.media.iter().zip(&self.hung) {
+            match hung {
+                Some(t) => until = until.min(*t),
+                None => {
+                    if let Some(t) = m.tx_deadline() {
+                        until = until.min(t);
+                    }
+                }
             }
         }
         if self.watchdog.is_some() {
@@ -753,8 +766,10 @@ impl Daemon {
         Duration::from_millis(self.cfg.hacf.keepalive.as_millis().max(10))
     }
 
-    /// Waits; returns the readiness of [signals, wake, listener, conns…, media…].
-    fn wait(&self, timeout: Duration) -> nix::Result<Vec<PollFlags>> {
+    /// Waits; returns the readiness of [signals, wake, listener, conns…, polled media…, relay
+    /// wakes…, ping…] and which media were polled (a hung-up tty is not: it is always
+    /// "ready").
+    fn wait(&self, timeout: Duration) -> nix::Result<(Vec<PollFlags>, Vec<usize>)> {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round up so that a deadline 0.4 ms away does not spin.
         let ms = if timeout > Duration::from_millis(ms as u64) {
@@ -769,12 +784,17 @@ impl Daemon {
         for c in &self.conns {
             fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
         }
-        for m in &self.media {
+        let mut polled = Vec::with_capacity(self.media.len());
+        for (i, m) in self.media.iter().enumerate() {
+            if self.hung[i].is_some() {
+                continue;
+            }
             let mut f = PollFlags::POLLIN;
             if m.wants_writable() {
                 f |= PollFlags::POLLOUT;
             }
             fds.push(PollFd::new(m.as_fd(), f));
+            polled.push(i);
         }
         // A fence request from the worker for a relay channel.
         for ch in self.media.iter().filter_map(Medium::relay) {
@@ -790,13 +810,14 @@ impl Daemon {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),
         }
-        Ok(fds
+        let ready = fds
             .iter()
             .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect())
+            .collect();
+        Ok((ready, polled))
     }
 
-    fn handle_ready(&mut self, ready: &[PollFlags]) {
+    fn handle_ready(&mut self, ready: &[PollFlags], polled: &[usize]) {
         let any = |f: PollFlags| !f.is_empty();
         if any(ready[0]) {
             self.handle_signals();
@@ -805,11 +826,11 @@ impl Daemon {
             self.handle_results();
         }
         let n_conns = self.conns.len();
-        let n_media = self.media.len();
+        let n_media = polled.len();
         // Media first: heartbeats matter more than clients.
-        for (i, f) in ready[3 + n_conns..3 + n_conns + n_media].iter().enumerate() {
+        for (k, f) in ready[3 + n_conns..3 + n_conns + n_media].iter().enumerate() {
             if any(*f) {
-                self.receive(i);
+                self.receive(polled[k]);
             }
         }
         let n_wakes = self.media.iter().filter(|m| m.relay().is_some()).count();
@@ -940,8 +961,41 @@ impl Daemon {
                     self.track_heard(now);
                     self.pump(now);
                 }
+                Err(e) if e.is_hangup() => {
+                    self.hung[i] = Some(Instant::now() + REOPEN_EVERY);
+                    self.logger.error(&format!(
+                        "{e} (the device went away, or its other end closed): reopening it every {} s",
+                        REOPEN_EVERY.as_secs()
+                    ));
+                    break;
+                }
                 Err(e) => {
                     self.rx_errors += 1;
+                    let what = format!("{e}");
+                    self.complain(i * 2, Priority::Warn, &what);
+                    // poll(2) is level-triggered: what is left is read next round, and an
+                    // error that repeats cannot hold the loop here.
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Tries to reopen the hung-up ttys that are due.
+    fn reopen_hung(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.media.len() {
+            if self.hung[i].is_none_or(|t| t > now) {
+                continue;
+            }
+            match self.media[i].reopen() {
+                Ok(()) => {
+                    self.hung[i] = None;
+                    let (kind, link) = (self.media[i].kind(), self.media[i].link_name());
+                    self.logger.info(&format!("{kind} {link}: reopened"));
+                }
+                Err(e) => {
+                    self.hung[i] = Some(now + REOPEN_EVERY);
                     let what = format!("{e}");
                     self.complain(i * 2, Priority::Warn, &what);
                 }
@@ -1124,6 +1178,9 @@ impl Daemon {
                 busy = true;
                 for m in t.media.iter() {
                     let i = m.index();
+                    if self.hung.get(i).is_some_and(Option::is_some) {
+                        continue; // reported when it hung up; the core sees the link die
+                    }
                     if let Some(medium) = self.media.get_mut(i) {
                         if let Err(e) = medium.send(&self.tx[..t.len]) {
                             let what = format!("{e}");
@@ -1215,6 +1272,10 @@ impl Daemon {
     fn service_relays(&mut self) {
         let now = Instant::now();
         for i in 0..self.media.len() {
+            if self.hung[i].is_some() {
+                // Its worker requests time out on their own; the reopening says hello.
+                continue;
+            }
             let Some(ch) = self.media[i].relay_mut() else {
                 continue;
             };
@@ -1256,6 +1317,9 @@ impl Daemon {
     fn service_media_tx(&mut self) {
         let now = Instant::now();
         for i in 0..self.media.len() {
+            if self.hung[i].is_some() {
+                continue;
+            }
             let due = self.media[i].tx_deadline().is_some_and(|t| t <= now)
                 || self.media[i].wants_writable();
             if due {
@@ -1533,7 +1597,8 @@ impl Daemon {
                 "device": ch.link_name(),
                 "medium": i < self.core_media,
                 "watchdog": watchdog,
-                "linked": ch.is_linked(),
+                "linked": ch.is_linked() && self.hung[i].is_none(),
+                "hung_up": self.hung[i].is_some(),
                 "port": port,
                 "ports": ports,
                 "heartbeats_in": st.heartbeats_in,

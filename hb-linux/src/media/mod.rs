@@ -199,6 +199,16 @@ impl Medium {
         }
     }
 
+    /// Opens a serial or relay line again after a hang-up ([`MediumError::is_hangup`]);
+    /// other media never hang up.
+    pub fn reopen(&mut self) -> Result<(), MediumError> {
+        match self {
+            Medium::Serial(m) => m.reopen(),
+            Medium::Relay(m) => m.reopen(),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes queued output that is due at `now`.
     pub fn poll_tx(&mut self, now: Instant) -> Result<(), MediumError> {
         match self {
@@ -237,6 +247,11 @@ pub struct MediumError {
 }
 
 impl MediumError {
+    /// The line hung up: the device is gone (or its other end closed) until reopened.
+    pub fn is_hangup(&self) -> bool {
+        matches!(self.kind, MediumErrorKind::Hangup)
+    }
+
     pub(crate) fn new(medium: impl Into<String>, kind: MediumErrorKind) -> Self {
         MediumError {
             medium: medium.into(),

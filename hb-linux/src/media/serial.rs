@@ -184,6 +184,41 @@ impl Serial {
         Ok((serial, log))
     }
 
+    /// Opens the device again after a hang-up (a USB adapter unplugged and plugged back in, a
+    /// pty whose other end went away and came back), keeping the lock. What was half read and
+    /// what was queued are dropped: the peer sees at worst a lost heartbeat.
+    pub fn reopen(&mut self) -> Result<(), MediumError> {
+        let label = self.label.clone();
+        let err = |kind| MediumError::new(label.clone(), kind);
+        let speed = baud_rate(self.baud).ok_or_else(|| err(MediumErrorKind::Baud(self.baud)))?;
+        let tty = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(&self.device)
+            .map_err(|e| {
+                err(if e.kind() == ErrorKind::NotFound {
+                    MediumErrorKind::NoSuchDevice
+                } else {
+                    MediumErrorKind::Open(e)
+                })
+            })?;
+        setup_line(&tty, speed, self.encoding)
+            .map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
+        self.tty = tty;
+        self.rx = match self.encoding {
+            SerialEncoding::Classic => Receiver::Classic(ClassicReader::new()),
+            SerialEncoding::Compact => Receiver::Compact(CompactReader::new()),
+        };
+        self.in_pos = 0;
+        self.in_len = 0;
+        self.tx = TxQueue::new(
+            self.encoding == SerialEncoding::Classic,
+            fragment_delay(self.baud),
+        );
+        Ok(())
+    }
+
     /// The device path.
     pub fn link_name(&self) -> &str {
         &self.device
