@@ -66,6 +66,8 @@ pub enum KeyError {
     NotConfigured,
     /// `crc` with a key, or an HMAC method without one.
     KeyMismatch,
+    /// Every slot of a keyring sized for fewer than 16 keys holds another key.
+    Full,
 }
 
 /// Why a message failed authentication.
@@ -140,20 +142,24 @@ impl Slot {
     }
 }
 
-/// The keys of `authkeys`, ready to sign and verify.
+/// The keys of `authkeys`, ready to sign and verify: room for `K` of them, any of the key
+/// indexes 0..=15 each. The default holds every index `authkeys` allows; a relay board built
+/// with one key keeps one slot (88 bytes rather than 1.4 KiB).
 #[derive(Clone)]
-pub struct Keyring {
-    slots: [Option<Slot>; MAX_KEYS],
+pub struct Keyring<const K: usize = MAX_KEYS> {
+    slots: [Option<Slot>; K],
+    /// The key index each slot holds.
+    indexes: [u8; K],
     active: Option<u8>,
 }
 
-impl core::fmt::Debug for Keyring {
+impl<const K: usize> core::fmt::Debug for Keyring<K> {
     // Key material stays out of logs: show only which indexes use which method.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut l = f.debug_map();
-        for (i, s) in self.slots.iter().enumerate() {
-            if let Some(s) = s {
-                l.entry(&i, &s.method());
+        for i in 0..MAX_KEYS as u8 {
+            if let Some(m) = self.method(i) {
+                l.entry(&usize::from(i), &m);
             }
         }
         l.finish()?;
@@ -168,23 +174,47 @@ impl Default for Keyring {
 }
 
 impl Keyring {
-    /// No keys. A `const fn`, so a keyring can live in a `static` and be filled in place.
+    /// No keys, room for all 16 indexes. A `const fn`, so a keyring can live in a `static`
+    /// and be filled in place.
     pub const fn new() -> Self {
+        Self::empty()
+    }
+}
+
+impl<const K: usize> Keyring<K> {
+    /// No keys, room for `K` (`Keyring::<1>::empty()` for a relay built with one key).
+    pub const fn empty() -> Self {
         Keyring {
-            slots: [const { None }; MAX_KEYS],
+            slots: [const { None }; K],
+            indexes: [0; K],
             active: None,
         }
     }
 
-    /// Adds (or replaces) key `index`.
+    /// The slot that holds key `index`.
+    fn position(&self, index: u8) -> Option<usize> {
+        self.slots
+            .iter()
+            .zip(&self.indexes)
+            .position(|(s, &i)| s.is_some() && i == index)
+    }
+
+    fn slot(&self, index: u8) -> Option<&Slot> {
+        self.slots.get(self.position(index)?)?.as_ref()
+    }
+
+    /// Adds (or replaces) key `index`; [`KeyError::Full`] when all `K` slots hold other keys.
     pub fn insert(&mut self, index: u8, method: Method, key: &[u8]) -> Result<(), KeyError> {
-        let slot = self
-            .slots
-            .get_mut(usize::from(index))
-            .ok_or(KeyError::IndexOutOfRange)?;
+        if usize::from(index) >= MAX_KEYS {
+            return Err(KeyError::IndexOutOfRange);
+        }
         if method.takes_key() == key.is_empty() {
             return Err(KeyError::KeyMismatch);
         }
+        let at = self
+            .position(index)
+            .or_else(|| self.slots.iter().position(Option::is_none))
+            .ok_or(KeyError::Full)?;
         // HMAC accepts keys of any length (longer than a block they are hashed first).
         let keyed = match method {
             Method::Crc => Slot::Crc,
@@ -192,19 +222,22 @@ impl Keyring {
             Method::Sha1 => Slot::Sha1(keyed(key)?),
             Method::Sha256 => Slot::Sha256(keyed(key)?),
         };
-        *slot = Some(keyed);
+        if let (Some(slot), Some(i)) = (self.slots.get_mut(at), self.indexes.get_mut(at)) {
+            *slot = Some(keyed);
+            *i = index;
+        }
         Ok(())
     }
 
     /// Chooses the signing key (`auth N`).
     pub fn set_active(&mut self, index: u8) -> Result<(), KeyError> {
-        match self.slots.get(usize::from(index)) {
-            None => Err(KeyError::IndexOutOfRange),
-            Some(None) => Err(KeyError::NotConfigured),
-            Some(Some(_)) => {
-                self.active = Some(index);
-                Ok(())
-            }
+        if usize::from(index) >= MAX_KEYS {
+            Err(KeyError::IndexOutOfRange)
+        } else if self.position(index).is_none() {
+            Err(KeyError::NotConfigured)
+        } else {
+            self.active = Some(index);
+            Ok(())
         }
     }
 
@@ -213,15 +246,12 @@ impl Keyring {
     }
 
     pub fn method(&self, index: u8) -> Option<Method> {
-        self.slots
-            .get(usize::from(index))?
-            .as_ref()
-            .map(Slot::method)
+        self.slot(index).map(Slot::method)
     }
 
     /// A digest computation with key `index`; feed it bytes through [`Sink`].
     pub fn hasher(&self, index: u8) -> Option<Hasher> {
-        let state = match self.slots.get(usize::from(index))?.as_ref()? {
+        let state = match self.slot(index)? {
             Slot::Crc => State::Crc(CKSUM.digest()),
             Slot::Md5(m) => State::Md5(resume(m)),
             Slot::Sha1(m) => State::Sha1(resume(m)),
@@ -312,6 +342,12 @@ impl Hasher {
     }
 
     pub fn finish(self) -> Digest {
+        self.digest()
+    }
+
+    /// [`Hasher::finish`] by reference: a caller that keeps its hasher in place (the compact
+    /// framing's writer) makes no copy of the HMAC state for it.
+    pub(crate) fn digest(&self) -> Digest {
         let mut out = Digest {
             index: self.index,
             hex: [0; MAX_DIGEST_HEX],
@@ -498,6 +534,32 @@ mod tests {
         );
         assert_eq!(k.set_active(3), Err(KeyError::NotConfigured));
         assert!(k.signer().is_err());
+    }
+
+    #[test]
+    fn a_small_keyring_holds_any_indexes_up_to_its_size() {
+        let mut k: Keyring<2> = Keyring::empty();
+        k.insert(9, Method::Sha1, b"old").unwrap();
+        k.insert(14, Method::Sha256, b"new").unwrap();
+        assert_eq!(k.insert(3, Method::Crc, b""), Err(KeyError::Full));
+        assert_eq!(
+            k.insert(16, Method::Crc, b""),
+            Err(KeyError::IndexOutOfRange)
+        );
+        // Replacing a key it holds needs no free slot.
+        k.insert(9, Method::Md5, b"old").unwrap();
+        assert_eq!(k.method(9), Some(Method::Md5));
+        assert_eq!(k.method(3), None);
+        assert_eq!(k.set_active(3), Err(KeyError::NotConfigured));
+        k.set_active(14).unwrap();
+        let mut big = Keyring::new();
+        big.insert(14, Method::Sha256, b"new").unwrap();
+        big.set_active(14).unwrap();
+        assert_eq!(k.digest(14, b"x"), big.digest(14, b"x"));
+        assert_eq!(k.signer().unwrap().index(), 14);
+        let mut s = heapless::String::<128>::new();
+        core::fmt::write(&mut s, format_args!("{k:?}")).unwrap();
+        assert_eq!(s, "{9: Md5, 14: Sha256} active=Some(14)");
     }
 
     #[test]

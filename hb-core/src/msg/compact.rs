@@ -384,56 +384,58 @@ pub fn encode(
     })
 }
 
-/// Seals `body` as one frame of class `class` (header bit 7; [`RELAY_CLASS`] for the relay's
-/// own frames, see [`crate::relay`]), signed by the active key of `keys`: header, body, MAC,
-/// CRC, COBS and the trailing 0x00, exactly as [`encode`] frames a message.
-pub(crate) fn seal(
+/// Seals what `body` writes as one frame of class `class` (header bit 7; [`RELAY_CLASS`] for
+/// the relay's own frames, see [`crate::relay`]), signed by the active key of `keys`: header,
+/// body, MAC, CRC, COBS and the trailing 0x00, exactly as [`encode`] frames a message. The body
+/// goes straight through the stuffing into `out`: no buffer of its own on the stack.
+pub(crate) fn seal<const K: usize>(
     class: u8,
-    body: &[u8],
-    keys: &Keyring,
+    keys: &Keyring<K>,
     out: &mut [u8],
+    body: impl FnOnce(&mut Writer<'_, '_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {
-    write_frame(class & RELAY_CLASS, Some(keys), out, |w| w.put(body))
+    write_frame(class & RELAY_CLASS, Some(keys), out, body)
 }
 
 /// Writes one frame: the header (`class`, method and key index), what `body` puts, the MAC
 /// when `keys` sign, the CRC, the COBS stuffing and the delimiter; returns the wire length.
-fn write_frame(
+fn write_frame<const K: usize>(
     class: u8,
-    keys: Option<&Keyring>,
+    keys: Option<&Keyring<K>>,
     out: &mut [u8],
-    body: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>,
+    body: impl FnOnce(&mut Writer<'_, '_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {
-    let (header, signer) = match keys {
-        None => (class, None),
-        Some(keys) => {
-            let h = keys.signer()?;
-            let method = keys.method(h.index()).ok_or(EncodeError::NoKey)?;
-            (
-                class | method_code(method) << 4 | h.index(),
-                Some((h, method)),
-            )
-        }
+    // The signing state (up to ≈ 150 bytes) stays in this one place: the writer borrows it
+    // and the MAC is read from it, where moving it into and out of the writer made a copy on
+    // the stack at each step.
+    let mut signer = match keys {
+        None => None,
+        Some(keys) => Some(keys.signer()?),
     };
-    let (mac, method) = signer.unzip();
+    let method = match (keys, &signer) {
+        (Some(keys), Some(h)) => Some(keys.method(h.index()).ok_or(EncodeError::NoKey)?),
+        _ => None,
+    };
+    let header = match (&signer, method) {
+        (Some(h), Some(method)) => class | method_code(method) << 4 | h.index(),
+        _ => class,
+    };
     // The delimiter goes after what the COBS encoder writes.
     let stuffed_room = out.len().checked_sub(1).ok_or(EncodeError::BufferFull)?;
     let (stuffed, _) = out.split_at_mut(stuffed_room);
     let mut w = Writer {
         cobs: cobs::CobsEncoder::new(stuffed),
         crc: CRC32C.digest(),
-        mac,
+        mac: signer.as_mut(),
     };
     w.put(&[header])?;
     body(&mut w)?;
     let Writer {
-        mut cobs,
-        mut crc,
-        mac,
+        mut cobs, mut crc, ..
     } = w;
-    if let (Some(h), Some(method)) = (mac, method) {
+    if let (Some(h), Some(method)) = (&signer, method) {
         let mut buf = [0u8; MAX_MAC];
-        let tag = truncated_mac(&h.finish(), method, &mut buf);
+        let tag = truncated_mac(&h.digest(), method, &mut buf);
         crc.update(tag);
         cobs.push(tag).map_err(|_| EncodeError::BufferFull)?;
     }
@@ -593,7 +595,7 @@ pub struct CompactPacket<'a, const N: usize = DEFAULT_FIELDS> {
 
 impl<const N: usize> CompactPacket<'_, N> {
     /// Authenticates the frame; returns the key index that verified (see [`FrameAuth::verify`]).
-    pub fn verify(&self, keys: &Keyring) -> Result<u8, AuthError> {
+    pub fn verify<const K: usize>(&self, keys: &Keyring<K>) -> Result<u8, AuthError> {
         self.auth.ok_or(AuthError::Missing)?.verify(keys)
     }
 }
@@ -614,7 +616,7 @@ impl FrameAuth<'_> {
     /// ([`AuthError::UnknownKey`]) and use the method the header names, and the MAC must match
     /// (otherwise [`AuthError::Mismatch`]). The comparison takes the same time wherever the
     /// first difference is.
-    pub fn verify(&self, keys: &Keyring) -> Result<u8, AuthError> {
+    pub fn verify<const K: usize>(&self, keys: &Keyring<K>) -> Result<u8, AuthError> {
         let index = self.index;
         let method = keys.method(index).ok_or(AuthError::UnknownKey { index })?;
         if method != self.method {
@@ -760,13 +762,13 @@ impl<const N: usize> Deframer<N> {
 }
 
 /// Where [`encode`] writes: COBS stuffing on the way out, the CRC and the MAC alongside.
-struct Writer<'o> {
+pub(crate) struct Writer<'o, 'h> {
     cobs: cobs::CobsEncoder<'o>,
     crc: crc::Digest<'static, u32>,
-    mac: Option<Hasher>,
+    mac: Option<&'h mut Hasher>,
 }
 
-impl Sink for Writer<'_> {
+impl Sink for Writer<'_, '_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         self.crc.update(bytes);
         if let Some(h) = &mut self.mac {
