@@ -11,8 +11,9 @@
 //! each index verifies with its own key, so a key rotation with two listed keys works.
 
 use crate::msg::{EncodeError, Sink};
-use hmac::digest::block_api::CoreProxy;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::digest::block_api::{Buffer, CoreProxy, FixedOutputCore, UpdateCore};
+use hmac::digest::Output;
+use hmac::{Hmac, KeyInit};
 
 /// Key indexes 0..=15 (heartbeat's `MAXAUTH`).
 pub const MAX_KEYS: usize = 16;
@@ -121,14 +122,31 @@ where
     Ok(core)
 }
 
-/// A hasher from a keyed core, with an empty block buffer.
-fn resume<D>(core: &HmacCore<D>) -> Hmac<D>
+/// An HMAC under way: the keyed core and its block buffer, as `Hmac` keeps them, but apart, so
+/// that it can be finished in place. `Hmac` finishes only by value, and a hasher kept in place
+/// (the compact framing's) then needs a copy of the whole state (≈ 150 bytes) to finish.
+struct Running<D: hmac::EagerHash> {
+    core: HmacCore<D>,
+    buffer: Buffer<HmacCore<D>>,
+}
+
+impl<D> Running<D>
 where
     D: hmac::EagerHash,
-    Hmac<D>: CoreProxy,
-    HmacCore<D>: Clone,
+    Hmac<D>: CoreProxy<Core = hmac::block_api::HmacCore<D>>,
 {
-    Hmac::<D>::compose(core.clone(), Default::default())
+    /// A hasher from a keyed core, with an empty block buffer.
+    fn resume(core: &HmacCore<D>) -> Self {
+        Running {
+            core: core.clone(),
+            buffer: Default::default(),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        let Running { core, buffer } = self;
+        buffer.digest_blocks(data, |blocks| core.update_blocks(blocks));
+    }
 }
 
 impl Slot {
@@ -253,9 +271,9 @@ impl<const K: usize> Keyring<K> {
     pub fn hasher(&self, index: u8) -> Option<Hasher> {
         let state = match self.slot(index)? {
             Slot::Crc => State::Crc(CKSUM.digest()),
-            Slot::Md5(m) => State::Md5(resume(m)),
-            Slot::Sha1(m) => State::Sha1(resume(m)),
-            Slot::Sha256(m) => State::Sha256(resume(m)),
+            Slot::Md5(m) => State::Md5(Running::resume(m)),
+            Slot::Sha1(m) => State::Sha1(Running::resume(m)),
+            Slot::Sha256(m) => State::Sha256(Running::resume(m)),
         };
         Some(Hasher { index, state })
     }
@@ -310,10 +328,13 @@ pub fn parse_auth_text(text: &[u8]) -> Result<(u8, &[u8]), AuthError> {
 
 enum State {
     Crc(crc::Digest<'static, u32>),
-    Md5(Hmac<md5::Md5>),
-    Sha1(Hmac<sha1::Sha1>),
-    Sha256(Hmac<sha2::Sha256>),
+    Md5(Running<md5::Md5>),
+    Sha1(Running<sha1::Sha1>),
+    Sha256(Running<sha2::Sha256>),
 }
+
+/// The longest raw digest: SHA-256's.
+pub(crate) const MAX_RAW_DIGEST: usize = 32;
 
 /// A digest being computed with one key of a [`Keyring`].
 pub struct Hasher {
@@ -341,43 +362,58 @@ impl Hasher {
         }
     }
 
-    pub fn finish(self) -> Digest {
-        self.digest()
-    }
-
-    /// [`Hasher::finish`] by reference: a caller that keeps its hasher in place (the compact
-    /// framing's writer) makes no copy of the HMAC state for it.
-    pub(crate) fn digest(&self) -> Digest {
+    pub fn finish(mut self) -> Digest {
+        let mut raw = [0u8; MAX_RAW_DIGEST];
+        let n = self.finish_raw(&mut raw);
         let mut out = Digest {
             index: self.index,
             hex: [0; MAX_DIGEST_HEX],
             len: 0,
         };
-        match &self.state {
-            State::Crc(d) => {
-                let mut b = [0u8; 16];
-                let v = d.clone().finalize();
-                out.set(crate::msg::format_hex(u64::from(v), &mut b).as_bytes());
+        match (&self.state, raw.get(..n)) {
+            (State::Crc(_), Some(&[a, b, c, d])) => {
+                // heartbeat prints the CRC as a number (`%lx`), not as bytes.
+                let mut text = [0u8; 16];
+                let v = u32::from_le_bytes([a, b, c, d]);
+                out.set(crate::msg::format_hex(u64::from(v), &mut text).as_bytes());
             }
-            State::Md5(m) => finish_hmac(m, &mut out),
-            State::Sha1(m) => finish_hmac(m, &mut out),
-            State::Sha256(m) => finish_hmac(m, &mut out),
+            (_, raw) => out.set_hex(raw.unwrap_or_default()),
         }
         out
     }
+
+    /// Finishes the computation in place and writes the raw digest into `out` (`crc`: the
+    /// CRC-32/CKSUM value, 4 bytes little-endian); returns its length. The hasher is spent:
+    /// feed it nothing more. Kept in place, its state is never copied (the compact framing
+    /// signs and verifies with this).
+    pub(crate) fn finish_raw(&mut self, out: &mut [u8; MAX_RAW_DIGEST]) -> usize {
+        match &mut self.state {
+            State::Crc(d) => {
+                let v = d.clone().finalize().to_le_bytes();
+                out[..4].copy_from_slice(&v);
+                4
+            }
+            State::Md5(m) => finish_hmac(m, out),
+            State::Sha1(m) => finish_hmac(m, out),
+            State::Sha256(m) => finish_hmac(m, out),
+        }
+    }
 }
 
-/// Finalises one HMAC into `out`. Not inlined, and given the state by reference (the copy that
-/// `finalize` consumes is made here): otherwise the three methods' states and finalisations
-/// (padding blocks, inner digest, outer state) each took their own stack in `finish`, 0.7 KiB
-/// together on a Cortex-M3, where only one ever runs.
+/// Finalises one HMAC in place into `out`; returns the digest's length. Not inlined: otherwise
+/// the three methods' finalisations (padding blocks, inner digest, outer state) each took their
+/// own stack in the caller, 0.7 KiB together on a Cortex-M3, where only one ever runs.
 #[inline(never)]
-fn finish_hmac<D>(m: &Hmac<D>, out: &mut Digest)
+fn finish_hmac<D>(m: &mut Running<D>, out: &mut [u8; MAX_RAW_DIGEST]) -> usize
 where
     D: hmac::EagerHash,
-    Hmac<D>: Mac + Clone,
 {
-    out.set_hex(&m.clone().finalize().into_bytes());
+    let mut digest = Output::<HmacCore<D>>::default();
+    let Running { core, buffer } = m;
+    core.finalize_fixed_core(buffer, &mut digest);
+    let n = digest.len().min(MAX_RAW_DIGEST);
+    out[..n].copy_from_slice(&digest[..n]);
+    n
 }
 
 impl Sink for Hasher {

@@ -155,7 +155,7 @@ use super::{
     check_name, format_hex, list_is_valid, netstring, EncodeError, Field, FieldType, Message,
     Scratch, Sink, DEFAULT_FIELDS,
 };
-use crate::auth::{AuthError, Digest, Hasher, Keyring, Method};
+use crate::auth::{AuthError, Hasher, Keyring, Method, MAX_RAW_DIGEST};
 use crc::{Crc, CRC_32_ISCSI};
 
 /// Field names with a one-byte tag; the index is the tag.
@@ -289,8 +289,6 @@ static CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 
 const CRC_LEN: usize = 4;
 const UUID_LEN: usize = 16;
-/// Longest MAC in a frame (sha256, truncated to 128 bits).
-const MAX_MAC: usize = 16;
 /// Header bit 7: not a message of this format (a relay frame, or a later format).
 const FUTURE_FORMAT: u8 = 0x80;
 /// Header bit 7 on the relay's own frames ([`crate::relay`]), which share this framing.
@@ -433,9 +431,9 @@ fn write_frame<const K: usize>(
     let Writer {
         mut cobs, mut crc, ..
     } = w;
-    if let (Some(h), Some(method)) = (&signer, method) {
-        let mut buf = [0u8; MAX_MAC];
-        let tag = truncated_mac(&h.digest(), method, &mut buf);
+    if let (Some(h), Some(method)) = (&mut signer, method) {
+        let mut buf = [0u8; MAX_RAW_DIGEST];
+        let tag = truncated_mac(h, method, &mut buf);
         crc.update(tag);
         cobs.push(tag).map_err(|_| EncodeError::BufferFull)?;
     }
@@ -624,8 +622,8 @@ impl FrameAuth<'_> {
         }
         let mut h = keys.hasher(index).ok_or(AuthError::UnknownKey { index })?;
         h.update(self.signed);
-        let mut buf = [0u8; MAX_MAC];
-        let mine = truncated_mac(&h.finish(), method, &mut buf);
+        let mut buf = [0u8; MAX_RAW_DIGEST];
+        let mine = truncated_mac(&mut h, method, &mut buf);
         let same = mine.len() == self.mac.len()
             && mine
                 .iter()
@@ -1141,22 +1139,15 @@ pub const fn mac_len(method: Method) -> usize {
     }
 }
 
-/// The frame's MAC from a finished digest: `crc` as a 32-bit little-endian number, the HMACs'
+/// Finishes `h` and gives the frame's MAC: `crc` as a 32-bit little-endian number, the HMACs'
 /// first bytes.
-fn truncated_mac<'b>(d: &Digest, method: Method, buf: &'b mut [u8; MAX_MAC]) -> &'b [u8] {
-    let hex = d.as_bytes();
-    let len = mac_len(method);
-    if method == Method::Crc {
-        // `%lx` text: 1–8 digits.
-        let v = super::parse_hex(hex).unwrap_or(0) as u32;
-        buf[..4].copy_from_slice(&v.to_le_bytes());
-    } else {
-        for (o, pair) in buf[..len].iter_mut().zip(hex.chunks_exact(2)) {
-            let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            *o = nibble(pair[0]) << 4 | nibble(pair[1]);
-        }
-    }
-    &buf[..len]
+fn truncated_mac<'b>(
+    h: &mut Hasher,
+    method: Method,
+    buf: &'b mut [u8; MAX_RAW_DIGEST],
+) -> &'b [u8] {
+    let n = h.finish_raw(buf);
+    buf.get(..mac_len(method).min(n)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1280,11 +1271,32 @@ mod tests {
         );
         // The MAC is the first 12 bytes of the full HMAC-SHA1 over header and body.
         let full = keys(Method::Sha1).digest(1, &c[..41]).unwrap();
-        let mut buf = [0u8; MAX_MAC];
-        assert_eq!(auth.mac, truncated_mac(&full, Method::Sha1, &mut buf));
         let hex: std::string::String = auth.mac.iter().map(|b| std::format!("{b:02x}")).collect();
         assert_eq!(hex, full.as_str()[..24]);
         assert_eq!(&c[41..], auth.mac);
+    }
+
+    #[test]
+    fn the_mac_is_the_digest_heartbeat_prints_truncated() {
+        for method in [Method::Crc, Method::Md5, Method::Sha1, Method::Sha256] {
+            let k = keys(method);
+            let mut wire = [0u8; 256];
+            let n = encode(&status(), Some(&k), &mut wire).unwrap();
+            let frame = Frame::unstuff(&mut wire[..n]).unwrap();
+            let auth = frame.auth().unwrap().unwrap();
+            let text = k.digest(1, auth.signed).unwrap();
+            let want: Vec<u8> = if method == Method::Crc {
+                // `%lx` text of the CRC-32/CKSUM value, sent as 4 bytes little-endian.
+                let v = u32::from_str_radix(text.as_str(), 16).unwrap();
+                v.to_le_bytes().to_vec()
+            } else {
+                (0..mac_len(method))
+                    .map(|i| u8::from_str_radix(&text.as_str()[2 * i..2 * i + 2], 16).unwrap())
+                    .collect()
+            };
+            assert_eq!(auth.mac, &want[..], "{method:?}");
+            assert_eq!(auth.verify(&k), Ok(1));
+        }
     }
 
     #[test]
