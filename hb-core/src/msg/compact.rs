@@ -614,6 +614,9 @@ impl FrameAuth<'_> {
     /// ([`AuthError::UnknownKey`]) and use the method the header names, and the MAC must match
     /// (otherwise [`AuthError::Mismatch`]). The comparison takes the same time wherever the
     /// first difference is.
+    // Not inlined: its hasher (≈ 150 bytes) would otherwise stay in the caller's frame — on a
+    // relay board the main loop's — under the answer that is then signed with a second one.
+    #[inline(never)]
     pub fn verify<const K: usize>(&self, keys: &Keyring<K>) -> Result<u8, AuthError> {
         let index = self.index;
         let method = keys.method(index).ok_or(AuthError::UnknownKey { index })?;
