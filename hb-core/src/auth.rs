@@ -11,8 +11,9 @@
 //! each index verifies with its own key, so a key rotation with two listed keys works.
 
 use crate::msg::{EncodeError, Sink};
-use hmac::digest::block_api::CoreProxy;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::digest::block_api::{Buffer, CoreProxy, FixedOutputCore, UpdateCore};
+use hmac::digest::Output;
+use hmac::{Hmac, KeyInit};
 
 /// Key indexes 0..=15 (heartbeat's `MAXAUTH`).
 pub const MAX_KEYS: usize = 16;
@@ -66,6 +67,8 @@ pub enum KeyError {
     NotConfigured,
     /// `crc` with a key, or an HMAC method without one.
     KeyMismatch,
+    /// Every slot of a keyring sized for fewer than 16 keys holds another key.
+    Full,
 }
 
 /// Why a message failed authentication.
@@ -119,14 +122,31 @@ where
     Ok(core)
 }
 
-/// A hasher from a keyed core, with an empty block buffer.
-fn resume<D>(core: &HmacCore<D>) -> Hmac<D>
+/// An HMAC under way: the keyed core and its block buffer, as `Hmac` keeps them, but apart, so
+/// that it can be finished in place. `Hmac` finishes only by value, and a hasher kept in place
+/// (the compact framing's) then needs a copy of the whole state (≈ 150 bytes) to finish.
+struct Running<D: hmac::EagerHash> {
+    core: HmacCore<D>,
+    buffer: Buffer<HmacCore<D>>,
+}
+
+impl<D> Running<D>
 where
     D: hmac::EagerHash,
-    Hmac<D>: CoreProxy,
-    HmacCore<D>: Clone,
+    Hmac<D>: CoreProxy<Core = hmac::block_api::HmacCore<D>>,
 {
-    Hmac::<D>::compose(core.clone(), Default::default())
+    /// A hasher from a keyed core, with an empty block buffer.
+    fn resume(core: &HmacCore<D>) -> Self {
+        Running {
+            core: core.clone(),
+            buffer: Default::default(),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        let Running { core, buffer } = self;
+        buffer.digest_blocks(data, |blocks| core.update_blocks(blocks));
+    }
 }
 
 impl Slot {
@@ -140,20 +160,24 @@ impl Slot {
     }
 }
 
-/// The keys of `authkeys`, ready to sign and verify.
+/// The keys of `authkeys`, ready to sign and verify: room for `K` of them, any of the key
+/// indexes 0..=15 each. The default holds every index `authkeys` allows; a relay board built
+/// with one key keeps one slot (88 bytes rather than 1.4 KiB).
 #[derive(Clone)]
-pub struct Keyring {
-    slots: [Option<Slot>; MAX_KEYS],
+pub struct Keyring<const K: usize = MAX_KEYS> {
+    slots: [Option<Slot>; K],
+    /// The key index each slot holds.
+    indexes: [u8; K],
     active: Option<u8>,
 }
 
-impl core::fmt::Debug for Keyring {
+impl<const K: usize> core::fmt::Debug for Keyring<K> {
     // Key material stays out of logs: show only which indexes use which method.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut l = f.debug_map();
-        for (i, s) in self.slots.iter().enumerate() {
-            if let Some(s) = s {
-                l.entry(&i, &s.method());
+        for i in 0..MAX_KEYS as u8 {
+            if let Some(m) = self.method(i) {
+                l.entry(&usize::from(i), &m);
             }
         }
         l.finish()?;
@@ -168,23 +192,47 @@ impl Default for Keyring {
 }
 
 impl Keyring {
-    /// No keys. A `const fn`, so a keyring can live in a `static` and be filled in place.
+    /// No keys, room for all 16 indexes. A `const fn`, so a keyring can live in a `static`
+    /// and be filled in place.
     pub const fn new() -> Self {
+        Self::empty()
+    }
+}
+
+impl<const K: usize> Keyring<K> {
+    /// No keys, room for `K` (`Keyring::<1>::empty()` for a relay built with one key).
+    pub const fn empty() -> Self {
         Keyring {
-            slots: [const { None }; MAX_KEYS],
+            slots: [const { None }; K],
+            indexes: [0; K],
             active: None,
         }
     }
 
-    /// Adds (or replaces) key `index`.
+    /// The slot that holds key `index`.
+    fn position(&self, index: u8) -> Option<usize> {
+        self.slots
+            .iter()
+            .zip(&self.indexes)
+            .position(|(s, &i)| s.is_some() && i == index)
+    }
+
+    fn slot(&self, index: u8) -> Option<&Slot> {
+        self.slots.get(self.position(index)?)?.as_ref()
+    }
+
+    /// Adds (or replaces) key `index`; [`KeyError::Full`] when all `K` slots hold other keys.
     pub fn insert(&mut self, index: u8, method: Method, key: &[u8]) -> Result<(), KeyError> {
-        let slot = self
-            .slots
-            .get_mut(usize::from(index))
-            .ok_or(KeyError::IndexOutOfRange)?;
+        if usize::from(index) >= MAX_KEYS {
+            return Err(KeyError::IndexOutOfRange);
+        }
         if method.takes_key() == key.is_empty() {
             return Err(KeyError::KeyMismatch);
         }
+        let at = self
+            .position(index)
+            .or_else(|| self.slots.iter().position(Option::is_none))
+            .ok_or(KeyError::Full)?;
         // HMAC accepts keys of any length (longer than a block they are hashed first).
         let keyed = match method {
             Method::Crc => Slot::Crc,
@@ -192,19 +240,22 @@ impl Keyring {
             Method::Sha1 => Slot::Sha1(keyed(key)?),
             Method::Sha256 => Slot::Sha256(keyed(key)?),
         };
-        *slot = Some(keyed);
+        if let (Some(slot), Some(i)) = (self.slots.get_mut(at), self.indexes.get_mut(at)) {
+            *slot = Some(keyed);
+            *i = index;
+        }
         Ok(())
     }
 
     /// Chooses the signing key (`auth N`).
     pub fn set_active(&mut self, index: u8) -> Result<(), KeyError> {
-        match self.slots.get(usize::from(index)) {
-            None => Err(KeyError::IndexOutOfRange),
-            Some(None) => Err(KeyError::NotConfigured),
-            Some(Some(_)) => {
-                self.active = Some(index);
-                Ok(())
-            }
+        if usize::from(index) >= MAX_KEYS {
+            Err(KeyError::IndexOutOfRange)
+        } else if self.position(index).is_none() {
+            Err(KeyError::NotConfigured)
+        } else {
+            self.active = Some(index);
+            Ok(())
         }
     }
 
@@ -213,19 +264,16 @@ impl Keyring {
     }
 
     pub fn method(&self, index: u8) -> Option<Method> {
-        self.slots
-            .get(usize::from(index))?
-            .as_ref()
-            .map(Slot::method)
+        self.slot(index).map(Slot::method)
     }
 
     /// A digest computation with key `index`; feed it bytes through [`Sink`].
     pub fn hasher(&self, index: u8) -> Option<Hasher> {
-        let state = match self.slots.get(usize::from(index))?.as_ref()? {
+        let state = match self.slot(index)? {
             Slot::Crc => State::Crc(CKSUM.digest()),
-            Slot::Md5(m) => State::Md5(resume(m)),
-            Slot::Sha1(m) => State::Sha1(resume(m)),
-            Slot::Sha256(m) => State::Sha256(resume(m)),
+            Slot::Md5(m) => State::Md5(Running::resume(m)),
+            Slot::Sha1(m) => State::Sha1(Running::resume(m)),
+            Slot::Sha256(m) => State::Sha256(Running::resume(m)),
         };
         Some(Hasher { index, state })
     }
@@ -280,10 +328,13 @@ pub fn parse_auth_text(text: &[u8]) -> Result<(u8, &[u8]), AuthError> {
 
 enum State {
     Crc(crc::Digest<'static, u32>),
-    Md5(Hmac<md5::Md5>),
-    Sha1(Hmac<sha1::Sha1>),
-    Sha256(Hmac<sha2::Sha256>),
+    Md5(Running<md5::Md5>),
+    Sha1(Running<sha1::Sha1>),
+    Sha256(Running<sha2::Sha256>),
 }
+
+/// The longest raw digest: SHA-256's.
+pub(crate) const MAX_RAW_DIGEST: usize = 32;
 
 /// A digest being computed with one key of a [`Keyring`].
 pub struct Hasher {
@@ -311,37 +362,58 @@ impl Hasher {
         }
     }
 
-    pub fn finish(self) -> Digest {
+    pub fn finish(mut self) -> Digest {
+        let mut raw = [0u8; MAX_RAW_DIGEST];
+        let n = self.finish_raw(&mut raw);
         let mut out = Digest {
             index: self.index,
             hex: [0; MAX_DIGEST_HEX],
             len: 0,
         };
-        match &self.state {
-            State::Crc(d) => {
-                let mut b = [0u8; 16];
-                let v = d.clone().finalize();
-                out.set(crate::msg::format_hex(u64::from(v), &mut b).as_bytes());
+        match (&self.state, raw.get(..n)) {
+            (State::Crc(_), Some(&[a, b, c, d])) => {
+                // heartbeat prints the CRC as a number (`%lx`), not as bytes.
+                let mut text = [0u8; 16];
+                let v = u32::from_le_bytes([a, b, c, d]);
+                out.set(crate::msg::format_hex(u64::from(v), &mut text).as_bytes());
             }
-            State::Md5(m) => finish_hmac(m, &mut out),
-            State::Sha1(m) => finish_hmac(m, &mut out),
-            State::Sha256(m) => finish_hmac(m, &mut out),
+            (_, raw) => out.set_hex(raw.unwrap_or_default()),
         }
         out
     }
+
+    /// Finishes the computation in place and writes the raw digest into `out` (`crc`: the
+    /// CRC-32/CKSUM value, 4 bytes little-endian); returns its length. The hasher is spent:
+    /// feed it nothing more. Kept in place, its state is never copied (the compact framing
+    /// signs and verifies with this).
+    pub(crate) fn finish_raw(&mut self, out: &mut [u8; MAX_RAW_DIGEST]) -> usize {
+        match &mut self.state {
+            State::Crc(d) => {
+                let v = d.clone().finalize().to_le_bytes();
+                out[..4].copy_from_slice(&v);
+                4
+            }
+            State::Md5(m) => finish_hmac(m, out),
+            State::Sha1(m) => finish_hmac(m, out),
+            State::Sha256(m) => finish_hmac(m, out),
+        }
+    }
 }
 
-/// Finalises one HMAC into `out`. Not inlined, and given the state by reference (the copy that
-/// `finalize` consumes is made here): otherwise the three methods' states and finalisations
-/// (padding blocks, inner digest, outer state) each took their own stack in `finish`, 0.7 KiB
-/// together on a Cortex-M3, where only one ever runs.
+/// Finalises one HMAC in place into `out`; returns the digest's length. Not inlined: otherwise
+/// the three methods' finalisations (padding blocks, inner digest, outer state) each took their
+/// own stack in the caller, 0.7 KiB together on a Cortex-M3, where only one ever runs.
 #[inline(never)]
-fn finish_hmac<D>(m: &Hmac<D>, out: &mut Digest)
+fn finish_hmac<D>(m: &mut Running<D>, out: &mut [u8; MAX_RAW_DIGEST]) -> usize
 where
     D: hmac::EagerHash,
-    Hmac<D>: Mac + Clone,
 {
-    out.set_hex(&m.clone().finalize().into_bytes());
+    let mut digest = Output::<HmacCore<D>>::default();
+    let Running { core, buffer } = m;
+    core.finalize_fixed_core(buffer, &mut digest);
+    let n = digest.len().min(MAX_RAW_DIGEST);
+    out[..n].copy_from_slice(&digest[..n]);
+    n
 }
 
 impl Sink for Hasher {
@@ -498,6 +570,32 @@ mod tests {
         );
         assert_eq!(k.set_active(3), Err(KeyError::NotConfigured));
         assert!(k.signer().is_err());
+    }
+
+    #[test]
+    fn a_small_keyring_holds_any_indexes_up_to_its_size() {
+        let mut k: Keyring<2> = Keyring::empty();
+        k.insert(9, Method::Sha1, b"old").unwrap();
+        k.insert(14, Method::Sha256, b"new").unwrap();
+        assert_eq!(k.insert(3, Method::Crc, b""), Err(KeyError::Full));
+        assert_eq!(
+            k.insert(16, Method::Crc, b""),
+            Err(KeyError::IndexOutOfRange)
+        );
+        // Replacing a key it holds needs no free slot.
+        k.insert(9, Method::Md5, b"old").unwrap();
+        assert_eq!(k.method(9), Some(Method::Md5));
+        assert_eq!(k.method(3), None);
+        assert_eq!(k.set_active(3), Err(KeyError::NotConfigured));
+        k.set_active(14).unwrap();
+        let mut big = Keyring::new();
+        big.insert(14, Method::Sha256, b"new").unwrap();
+        big.set_active(14).unwrap();
+        assert_eq!(k.digest(14, b"x"), big.digest(14, b"x"));
+        assert_eq!(k.signer().unwrap().index(), 14);
+        let mut s = heapless::String::<128>::new();
+        core::fmt::write(&mut s, format_args!("{k:?}")).unwrap();
+        assert_eq!(s, "{9: Md5, 14: Sha256} active=Some(14)");
     }
 
     #[test]

@@ -26,7 +26,7 @@
 
 use crate::auth::{AuthError, Keyring};
 use crate::msg::compact::{self, CompactError, Frame, FrameAuth, RELAY_CLASS};
-use crate::msg::{EncodeError, Sink, SliceSink};
+use crate::msg::{EncodeError, Sink};
 use crate::time::Duration;
 
 /// The protocol version this code speaks, carried in [`Body::Hello`] and [`Body::Identify`].
@@ -78,9 +78,17 @@ const FENCE_RESULT: u8 = 0x83;
 const STATUS: u8 = 0x84;
 
 /// The longest body [`encode`] writes (type, link, counter and fields, without header, MAC
-/// and CRC): a status of [`MAX_PORTS`] reports with the longest names. The buffer it is built
-/// in, on the stack of a relay board, need be no larger.
+/// and CRC): a status of [`MAX_PORTS`] reports with the longest names.
 const MAX_BODY: usize = 1 + 8 + 4 + 4 + 1 + MAX_PORTS * (1 + 6 * 4 + 1 + MAX_NAME_LEN);
+
+// Every body `encode` can write makes a frame of at most `MAX_FRAME_LEN`: header, body, the
+// longest MAC (16) and the CRC (4), one COBS code byte per 254 bytes and one more, and the
+// delimiter. So `encode` needs no body length check of its own.
+const _: () = {
+    let content = 1 + MAX_BODY + 16 + 4;
+    let wire = content + content / 254 + 1 + 1;
+    assert!(wire <= MAX_FRAME_LEN);
+};
 
 /// The value of a status report's last-pet age that means "never petted".
 const NEVER: u32 = u32::MAX;
@@ -459,13 +467,29 @@ impl From<AuthError> for RelayError {
 
 /// Encodes `frame` as one complete wire frame (COBS, trailing 0x00), signed with the active key
 /// of `keys`; returns its length. At most [`MAX_FRAME_LEN`] bytes.
-pub fn encode(
+pub fn encode<const K: usize>(
     frame: &RelayFrame<'_>,
-    keys: &Keyring,
+    keys: &Keyring<K>,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut body = [0u8; MAX_BODY];
-    let mut w = SliceSink::new(&mut body);
+    // A bad name is refused before the key is looked for or anything is written, as when
+    // the body was built apart first.
+    let names_ok = match frame.body {
+        Body::Hello { name, .. } | Body::Fence { name, .. } => name_is_valid(name),
+        Body::Status(s) => s.ports().all(|p| name_is_valid(p.name)),
+        _ => true,
+    };
+    if !names_ok {
+        return Err(EncodeError::BadValue);
+    }
+    let cap = out.len().min(MAX_FRAME_LEN);
+    let out = out.get_mut(..cap).unwrap_or_default();
+    // The body is written straight into the framing (MAC, CRC, stuffing): a body buffer would
+    // be 378 bytes of a relay board's stack.
+    compact::seal(RELAY_CLASS, keys, out, |w| put_body(frame, w))
+}
+
+fn put_body<S: Sink>(frame: &RelayFrame<'_>, w: &mut S) -> Result<(), EncodeError> {
     w.put(&[frame.body.code()])?;
     w.put(&frame.link.to_le_bytes())?;
     w.put(&frame.counter.to_le_bytes())?;
@@ -477,7 +501,7 @@ pub fn encode(
         } => {
             w.put(&[version])?;
             w.put(&session.to_le_bytes())?;
-            put_name(&mut w, name)?;
+            put_name(w, name)?;
         }
         Body::Pet { timeout_ms } => w.put(&timeout_ms.to_le_bytes())?,
         Body::Fence {
@@ -486,7 +510,7 @@ pub fn encode(
             name,
         } => {
             w.put(&[target, action.code()])?;
-            put_name(&mut w, name)?;
+            put_name(w, name)?;
         }
         Body::StatusRequest | Body::Hang => {}
         Body::Identify {
@@ -531,20 +555,15 @@ pub fn encode(
                 for v in [p.timeout_ms, age, p.resets, p.fences, p.rejected, p.garbage] {
                     w.put(&v.to_le_bytes())?;
                 }
-                put_name(&mut w, p.name)?;
+                put_name(w, p.name)?;
             }
         }
     }
-    let len = w.len();
-    let cap = out.len().min(MAX_FRAME_LEN);
-    let out = out.get_mut(..cap).unwrap_or_default();
-    compact::seal(RELAY_CLASS, body.get(..len).unwrap_or_default(), keys, out)
+    Ok(())
 }
 
-fn put_name(w: &mut SliceSink<'_>, name: &[u8]) -> Result<(), EncodeError> {
-    if !name_is_valid(name) {
-        return Err(EncodeError::BadValue);
-    }
+/// Writes a name [`encode`] has checked.
+fn put_name<S: Sink>(w: &mut S, name: &[u8]) -> Result<(), EncodeError> {
     w.put(&[name.len() as u8])?;
     w.put(name)
 }
@@ -574,7 +593,10 @@ pub fn open<'a>(frame: &Frame<'a>) -> Result<Sealed<'a>, RelayError> {
 }
 
 /// Verifies and parses a checked frame: [`open`] then [`Sealed::verify`].
-pub fn decode<'a>(frame: &Frame<'a>, keys: &Keyring) -> Result<RelayFrame<'a>, RelayError> {
+pub fn decode<'a, const K: usize>(
+    frame: &Frame<'a>,
+    keys: &Keyring<K>,
+) -> Result<RelayFrame<'a>, RelayError> {
     open(frame)?.verify(keys)
 }
 
@@ -587,7 +609,7 @@ pub struct Sealed<'a> {
 
 impl<'a> Sealed<'a> {
     /// Checks the MAC with `keys` (see [`FrameAuth::verify`]), then parses the fields.
-    pub fn verify(&self, keys: &Keyring) -> Result<RelayFrame<'a>, RelayError> {
+    pub fn verify<const K: usize>(&self, keys: &Keyring<K>) -> Result<RelayFrame<'a>, RelayError> {
         self.auth.verify(keys)?;
         self.parse_unverified()
     }
@@ -955,6 +977,10 @@ mod tests {
             body: Body::Status(Status::new(u32::MAX, &big)),
         });
         assert!(n <= MAX_FRAME_LEN, "{n}");
+        // Its body is the longest: header, body, a sha1 MAC (12), the CRC, at least one COBS
+        // code byte, the delimiter.
+        let least = 1 + MAX_BODY + 12 + 4 + 1 + 1;
+        assert!(n >= least, "{n}");
         // An age of u32::MAX would read as "never": it saturates one below.
         let aged = [PortReport {
             last_pet_age_ms: Some(u32::MAX),
@@ -1041,7 +1067,7 @@ mod tests {
         let k = keys();
         let sign = |body: &[u8]| {
             let mut out = [0u8; 256];
-            let n = compact::seal(RELAY_CLASS, body, &k, &mut out).unwrap();
+            let n = compact::seal(RELAY_CLASS, &k, &mut out, |w| w.put(body)).unwrap();
             let mut frame = Vec::from(&out[..n]);
             let f = Frame::unstuff(&mut frame).unwrap();
             decode(&f, &k).map(|_| ())
@@ -1174,7 +1200,7 @@ mod tests {
             }
             let _ = parse(&body);
             let mut out = [0u8; 512];
-            let n = compact::seal(RELAY_CLASS, &body, &k, &mut out).unwrap();
+            let n = compact::seal(RELAY_CLASS, &k, &mut out, |w| w.put(&body)).unwrap();
             let f = Frame::unstuff(&mut out[..n]).unwrap();
             if let Ok(RelayFrame {
                 body: Body::Status(s),

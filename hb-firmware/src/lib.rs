@@ -19,8 +19,8 @@
 //! - **Self-watchdog**: [`Relay::healthy`] says whether the chip's watchdog may be fed.
 //!
 //! **Memory.** Everything the relay keeps besides its ports and pins — receive buffers, send
-//! queues, host state, keys, events — is a [`Storage`]: 7.3 KiB for four ports on a Cortex-M
-//! (`boards/README.md` has the breakdown). A board puts it in a `static` `MaybeUninit`, builds
+//! queues, host state, keys, events — is a [`Storage`]: 6 KiB for four ports and one key on a
+//! Cortex-M (`boards/README.md` has the breakdown). A board puts it in a `static` `MaybeUninit`, builds
 //! it in place with [`Storage::init`], loads the keys into [`Storage::keys_mut`] and hands it
 //! to [`Relay::with_storage`], so it is never on the stack; [`Relay::new`] owns its storage
 //! (host tests).

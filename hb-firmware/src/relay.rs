@@ -7,7 +7,7 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 use embedded_hal::digital::OutputPin;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
-use hb_core::auth::Keyring;
+use hb_core::auth::{Keyring, MAX_KEYS};
 use hb_core::msg::compact::{self, Frame};
 use hb_core::msg::EncodeError;
 use hb_core::relay::{
@@ -121,10 +121,10 @@ impl PortStats {
 /// The relay: ports, reset lines, links and watchdogs. See the crate docs.
 ///
 /// Its memory apart from the ports and pins is a [`Storage`], which the relay owns (`S` =
-/// `Storage<N>`, [`Relay::new`]) or borrows (`S` = `&'static mut Storage<N>`,
+/// `Storage<N>`, [`Relay::new`]) or borrows (`S` = `&'static mut Storage<N, K>`,
 /// [`Relay::with_storage`]): a board keeps the storage in a static built in place, so none of
-/// it is ever on the stack.
-pub struct Relay<P, R, const N: usize, S = Storage<N>> {
+/// it is ever on the stack. `K` is the number of keys the storage has room for.
+pub struct Relay<P, R, const N: usize, S = Storage<N>, const K: usize = MAX_KEYS> {
     ports: [P; N],
     lines: [ResetLine<R>; N],
     storage: S,
@@ -137,7 +137,9 @@ pub struct Relay<P, R, const N: usize, S = Storage<N>> {
     events_lost: u32,
 }
 
-impl<P, R, const N: usize, S: BorrowMut<Storage<N>>> core::fmt::Debug for Relay<P, R, N, S> {
+impl<P, R, const N: usize, S: BorrowMut<Storage<N, K>>, const K: usize> core::fmt::Debug
+    for Relay<P, R, N, S, K>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Relay")
             .field("ports", &N)
@@ -151,10 +153,12 @@ impl<P, R, const N: usize, S: BorrowMut<Storage<N>>> core::fmt::Debug for Relay<
 }
 
 /// The relay's memory besides its ports and pins: the keys, a receive buffer and a send queue
-/// per port, what it knows of each host, and its events. A board builds it in place in a static with [`Storage::init`], loads the keys with
-/// [`Storage::keys_mut`] and lends it to [`Relay::with_storage`].
-pub struct Storage<const N: usize> {
-    keys: Keyring,
+/// per port, what it knows of each host, and its events. A board builds it in place in a
+/// static with [`Storage::init`], loads the keys with [`Storage::keys_mut`] and lends it to
+/// [`Relay::with_storage`]. It has room for `K` keys (88 bytes each): a board sizes it for the
+/// keys of the `authkeys` it is built with.
+pub struct Storage<const N: usize, const K: usize = MAX_KEYS> {
+    keys: Keyring<K>,
     /// Each port's frame being received, still stuffed: a heartbeat is forwarded from here
     /// byte for byte, a relay frame is unstuffed in place here.
     rx: [LineBuf<MAX_FRAME_LEN>; N],
@@ -164,7 +168,7 @@ pub struct Storage<const N: usize> {
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
 }
 
-impl<const N: usize> core::fmt::Debug for Storage<N> {
+impl<const N: usize, const K: usize> core::fmt::Debug for Storage<N, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Storage")
             .field("keys", &self.keys)
@@ -173,17 +177,17 @@ impl<const N: usize> core::fmt::Debug for Storage<N> {
     }
 }
 
-impl<const N: usize> Default for Storage<N> {
+impl<const N: usize, const K: usize> Default for Storage<N, K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> Storage<N> {
+impl<const N: usize, const K: usize> Storage<N, K> {
     /// Empty: no keys, no hosts, nothing queued.
     pub const fn new() -> Self {
         Storage {
-            keys: Keyring::new(),
+            keys: Keyring::empty(),
             rx: [const { LineBuf::new() }; N],
             tx: [const { TxQueue::new() }; N],
             hosts: [const { Host::new() }; N],
@@ -196,8 +200,8 @@ impl<const N: usize> Storage<N> {
     /// the whole value on the stack first (measured: 6 KiB of stack for four ports), and a
     /// `static` initialised with `Storage::new()` lands in `.data`, a copy in flash, because
     /// an empty keyring is not all zeros.
-    // Not inlined: the empty keyring is still built on the stack (1.4 KiB), and inlined into
-    // the board's `main` that frame would stay for good, under every `poll`.
+    // Not inlined: the empty keyring is still built on the stack (88 bytes a key), and inlined
+    // into the board's `main` that frame would stay for good, under every `poll`.
     #[inline(never)]
     #[allow(unsafe_code)]
     pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
@@ -207,7 +211,7 @@ impl<const N: usize> Storage<N> {
         // reading or referencing the uninitialised memory, so the whole is initialised before
         // `assume_init_mut`.
         unsafe {
-            addr_of_mut!((*p).keys).write(Keyring::new());
+            addr_of_mut!((*p).keys).write(Keyring::empty());
             let rx = addr_of_mut!((*p).rx).cast::<LineBuf<MAX_FRAME_LEN>>();
             let tx = addr_of_mut!((*p).tx).cast::<TxQueue<TX_QUEUE_LEN>>();
             let hosts = addr_of_mut!((*p).hosts).cast::<Host>();
@@ -223,7 +227,7 @@ impl<const N: usize> Storage<N> {
 
     /// The keys the relay verifies and signs with (the cluster's `authkeys`; the active key
     /// signs its answers). Load them before [`Relay::with_storage`].
-    pub fn keys_mut(&mut self) -> &mut Keyring {
+    pub fn keys_mut(&mut self) -> &mut Keyring<K> {
         &mut self.keys
     }
 }
@@ -370,11 +374,11 @@ where
     }
 }
 
-impl<P, R, const N: usize, S> Relay<P, R, N, S>
+impl<P, R, const N: usize, S, const K: usize> Relay<P, R, N, S, K>
 where
     P: Read + Write + ReadReady + WriteReady,
     R: OutputPin,
-    S: BorrowMut<Storage<N>>,
+    S: BorrowMut<Storage<N, K>>,
 {
     const PORTS_OK: () = assert!(N >= 1 && N <= MAX_PORTS, "a relay has 1 to 4 ports");
 
@@ -1101,7 +1105,11 @@ where
 }
 
 /// Encodes `frame` straight into `tx`; false if it did not fit (nothing is queued then).
-fn enqueue(tx: &mut TxQueue<TX_QUEUE_LEN>, keys: &Keyring, frame: &RelayFrame<'_>) -> bool {
+fn enqueue<const K: usize>(
+    tx: &mut TxQueue<TX_QUEUE_LEN>,
+    keys: &Keyring<K>,
+    frame: &RelayFrame<'_>,
+) -> bool {
     match relay::encode(frame, keys, tx.free_contiguous()) {
         Ok(n) => {
             tx.commit(n);

@@ -39,10 +39,10 @@ const HOST_RX_IRQS: [u16; PORTS] = [0, 2, 4, 18];
 /// How often the stack's high-water mark is checked (and logged when it grew).
 const STACK_CHECK_MS: u64 = 1000;
 
-type BoardRelay = Relay<Uart, ResetLine, PORTS, &'static mut Storage<PORTS>>;
+type BoardRelay = Relay<Uart, ResetLine, PORTS, &'static mut Storage<PORTS, KEYS>, KEYS>;
 
 /// The relay's buffers and host state, in `.bss`: built in place at boot, never on the stack.
-static mut STORAGE: MaybeUninit<Storage<PORTS>> = MaybeUninit::uninit();
+static mut STORAGE: MaybeUninit<Storage<PORTS, KEYS>> = MaybeUninit::uninit();
 
 #[entry]
 fn main() -> ! {

@@ -55,10 +55,10 @@ type Uart1 = UartPeripheral<
     ),
 >;
 type ResetPin = Pin<DynPinId, FunctionSio<SioOutput>, PullDown>;
-type BoardRelay = Relay<HostUart, ResetPin, PORTS, &'static mut Storage<PORTS>>;
+type BoardRelay = Relay<HostUart, ResetPin, PORTS, &'static mut Storage<PORTS, KEYS>, KEYS>;
 
 /// The relay's buffers and host state, in `.bss`: built in place at boot, never on the stack.
-static mut STORAGE: MaybeUninit<Storage<PORTS>> = MaybeUninit::uninit();
+static mut STORAGE: MaybeUninit<Storage<PORTS, KEYS>> = MaybeUninit::uninit();
 
 #[hal::entry]
 fn main() -> ! {

@@ -39,10 +39,10 @@ const SYSCLK_HZ: u32 = 100_000_000;
 const BAUD: u32 = 115_200;
 
 type ResetPin = AnyPin<Output<PushPull>>;
-type BoardRelay = Relay<HostPort, ResetPin, PORTS, &'static mut Storage<PORTS>>;
+type BoardRelay = Relay<HostPort, ResetPin, PORTS, &'static mut Storage<PORTS, KEYS>, KEYS>;
 
 /// The relay's buffers and host state, in `.bss`: built in place at boot, never on the stack.
-static mut STORAGE: MaybeUninit<Storage<PORTS>> = MaybeUninit::uninit();
+static mut STORAGE: MaybeUninit<Storage<PORTS, KEYS>> = MaybeUninit::uninit();
 
 static USART1_PORT: IsrSlot<pac::USART1> = IsrSlot::new(core::cell::RefCell::new(None));
 static USART2_PORT: IsrSlot<pac::USART2> = IsrSlot::new(core::cell::RefCell::new(None));

@@ -155,7 +155,7 @@ use super::{
     check_name, format_hex, list_is_valid, netstring, EncodeError, Field, FieldType, Message,
     Scratch, Sink, DEFAULT_FIELDS,
 };
-use crate::auth::{AuthError, Digest, Hasher, Keyring, Method};
+use crate::auth::{AuthError, Hasher, Keyring, Method, MAX_RAW_DIGEST};
 use crc::{Crc, CRC_32_ISCSI};
 
 /// Field names with a one-byte tag; the index is the tag.
@@ -289,8 +289,6 @@ static CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 
 const CRC_LEN: usize = 4;
 const UUID_LEN: usize = 16;
-/// Longest MAC in a frame (sha256, truncated to 128 bits).
-const MAX_MAC: usize = 16;
 /// Header bit 7: not a message of this format (a relay frame, or a later format).
 const FUTURE_FORMAT: u8 = 0x80;
 /// Header bit 7 on the relay's own frames ([`crate::relay`]), which share this framing.
@@ -384,56 +382,58 @@ pub fn encode(
     })
 }
 
-/// Seals `body` as one frame of class `class` (header bit 7; [`RELAY_CLASS`] for the relay's
-/// own frames, see [`crate::relay`]), signed by the active key of `keys`: header, body, MAC,
-/// CRC, COBS and the trailing 0x00, exactly as [`encode`] frames a message.
-pub(crate) fn seal(
+/// Seals what `body` writes as one frame of class `class` (header bit 7; [`RELAY_CLASS`] for
+/// the relay's own frames, see [`crate::relay`]), signed by the active key of `keys`: header,
+/// body, MAC, CRC, COBS and the trailing 0x00, exactly as [`encode`] frames a message. The body
+/// goes straight through the stuffing into `out`: no buffer of its own on the stack.
+pub(crate) fn seal<const K: usize>(
     class: u8,
-    body: &[u8],
-    keys: &Keyring,
+    keys: &Keyring<K>,
     out: &mut [u8],
+    body: impl FnOnce(&mut Writer<'_, '_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {
-    write_frame(class & RELAY_CLASS, Some(keys), out, |w| w.put(body))
+    write_frame(class & RELAY_CLASS, Some(keys), out, body)
 }
 
 /// Writes one frame: the header (`class`, method and key index), what `body` puts, the MAC
 /// when `keys` sign, the CRC, the COBS stuffing and the delimiter; returns the wire length.
-fn write_frame(
+fn write_frame<const K: usize>(
     class: u8,
-    keys: Option<&Keyring>,
+    keys: Option<&Keyring<K>>,
     out: &mut [u8],
-    body: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>,
+    body: impl FnOnce(&mut Writer<'_, '_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {
-    let (header, signer) = match keys {
-        None => (class, None),
-        Some(keys) => {
-            let h = keys.signer()?;
-            let method = keys.method(h.index()).ok_or(EncodeError::NoKey)?;
-            (
-                class | method_code(method) << 4 | h.index(),
-                Some((h, method)),
-            )
-        }
+    // The signing state (up to ≈ 150 bytes) stays in this one place: the writer borrows it
+    // and the MAC is read from it, where moving it into and out of the writer made a copy on
+    // the stack at each step.
+    let mut signer = match keys {
+        None => None,
+        Some(keys) => Some(keys.signer()?),
     };
-    let (mac, method) = signer.unzip();
+    let method = match (keys, &signer) {
+        (Some(keys), Some(h)) => Some(keys.method(h.index()).ok_or(EncodeError::NoKey)?),
+        _ => None,
+    };
+    let header = match (&signer, method) {
+        (Some(h), Some(method)) => class | method_code(method) << 4 | h.index(),
+        _ => class,
+    };
     // The delimiter goes after what the COBS encoder writes.
     let stuffed_room = out.len().checked_sub(1).ok_or(EncodeError::BufferFull)?;
     let (stuffed, _) = out.split_at_mut(stuffed_room);
     let mut w = Writer {
         cobs: cobs::CobsEncoder::new(stuffed),
         crc: CRC32C.digest(),
-        mac,
+        mac: signer.as_mut(),
     };
     w.put(&[header])?;
     body(&mut w)?;
     let Writer {
-        mut cobs,
-        mut crc,
-        mac,
+        mut cobs, mut crc, ..
     } = w;
-    if let (Some(h), Some(method)) = (mac, method) {
-        let mut buf = [0u8; MAX_MAC];
-        let tag = truncated_mac(&h.finish(), method, &mut buf);
+    if let (Some(h), Some(method)) = (&mut signer, method) {
+        let mut buf = [0u8; MAX_RAW_DIGEST];
+        let tag = truncated_mac(h, method, &mut buf);
         crc.update(tag);
         cobs.push(tag).map_err(|_| EncodeError::BufferFull)?;
     }
@@ -593,7 +593,7 @@ pub struct CompactPacket<'a, const N: usize = DEFAULT_FIELDS> {
 
 impl<const N: usize> CompactPacket<'_, N> {
     /// Authenticates the frame; returns the key index that verified (see [`FrameAuth::verify`]).
-    pub fn verify(&self, keys: &Keyring) -> Result<u8, AuthError> {
+    pub fn verify<const K: usize>(&self, keys: &Keyring<K>) -> Result<u8, AuthError> {
         self.auth.ok_or(AuthError::Missing)?.verify(keys)
     }
 }
@@ -614,7 +614,10 @@ impl FrameAuth<'_> {
     /// ([`AuthError::UnknownKey`]) and use the method the header names, and the MAC must match
     /// (otherwise [`AuthError::Mismatch`]). The comparison takes the same time wherever the
     /// first difference is.
-    pub fn verify(&self, keys: &Keyring) -> Result<u8, AuthError> {
+    // Not inlined: its hasher (≈ 150 bytes) would otherwise stay in the caller's frame — on a
+    // relay board the main loop's — under the answer that is then signed with a second one.
+    #[inline(never)]
+    pub fn verify<const K: usize>(&self, keys: &Keyring<K>) -> Result<u8, AuthError> {
         let index = self.index;
         let method = keys.method(index).ok_or(AuthError::UnknownKey { index })?;
         if method != self.method {
@@ -622,8 +625,8 @@ impl FrameAuth<'_> {
         }
         let mut h = keys.hasher(index).ok_or(AuthError::UnknownKey { index })?;
         h.update(self.signed);
-        let mut buf = [0u8; MAX_MAC];
-        let mine = truncated_mac(&h.finish(), method, &mut buf);
+        let mut buf = [0u8; MAX_RAW_DIGEST];
+        let mine = truncated_mac(&mut h, method, &mut buf);
         let same = mine.len() == self.mac.len()
             && mine
                 .iter()
@@ -760,13 +763,13 @@ impl<const N: usize> Deframer<N> {
 }
 
 /// Where [`encode`] writes: COBS stuffing on the way out, the CRC and the MAC alongside.
-struct Writer<'o> {
+pub(crate) struct Writer<'o, 'h> {
     cobs: cobs::CobsEncoder<'o>,
     crc: crc::Digest<'static, u32>,
-    mac: Option<Hasher>,
+    mac: Option<&'h mut Hasher>,
 }
 
-impl Sink for Writer<'_> {
+impl Sink for Writer<'_, '_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         self.crc.update(bytes);
         if let Some(h) = &mut self.mac {
@@ -1139,22 +1142,15 @@ pub const fn mac_len(method: Method) -> usize {
     }
 }
 
-/// The frame's MAC from a finished digest: `crc` as a 32-bit little-endian number, the HMACs'
+/// Finishes `h` and gives the frame's MAC: `crc` as a 32-bit little-endian number, the HMACs'
 /// first bytes.
-fn truncated_mac<'b>(d: &Digest, method: Method, buf: &'b mut [u8; MAX_MAC]) -> &'b [u8] {
-    let hex = d.as_bytes();
-    let len = mac_len(method);
-    if method == Method::Crc {
-        // `%lx` text: 1–8 digits.
-        let v = super::parse_hex(hex).unwrap_or(0) as u32;
-        buf[..4].copy_from_slice(&v.to_le_bytes());
-    } else {
-        for (o, pair) in buf[..len].iter_mut().zip(hex.chunks_exact(2)) {
-            let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            *o = nibble(pair[0]) << 4 | nibble(pair[1]);
-        }
-    }
-    &buf[..len]
+fn truncated_mac<'b>(
+    h: &mut Hasher,
+    method: Method,
+    buf: &'b mut [u8; MAX_RAW_DIGEST],
+) -> &'b [u8] {
+    let n = h.finish_raw(buf);
+    buf.get(..mac_len(method).min(n)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1278,11 +1274,32 @@ mod tests {
         );
         // The MAC is the first 12 bytes of the full HMAC-SHA1 over header and body.
         let full = keys(Method::Sha1).digest(1, &c[..41]).unwrap();
-        let mut buf = [0u8; MAX_MAC];
-        assert_eq!(auth.mac, truncated_mac(&full, Method::Sha1, &mut buf));
         let hex: std::string::String = auth.mac.iter().map(|b| std::format!("{b:02x}")).collect();
         assert_eq!(hex, full.as_str()[..24]);
         assert_eq!(&c[41..], auth.mac);
+    }
+
+    #[test]
+    fn the_mac_is_the_digest_heartbeat_prints_truncated() {
+        for method in [Method::Crc, Method::Md5, Method::Sha1, Method::Sha256] {
+            let k = keys(method);
+            let mut wire = [0u8; 256];
+            let n = encode(&status(), Some(&k), &mut wire).unwrap();
+            let frame = Frame::unstuff(&mut wire[..n]).unwrap();
+            let auth = frame.auth().unwrap().unwrap();
+            let text = k.digest(1, auth.signed).unwrap();
+            let want: Vec<u8> = if method == Method::Crc {
+                // `%lx` text of the CRC-32/CKSUM value, sent as 4 bytes little-endian.
+                let v = u32::from_str_radix(text.as_str(), 16).unwrap();
+                v.to_le_bytes().to_vec()
+            } else {
+                (0..mac_len(method))
+                    .map(|i| u8::from_str_radix(&text.as_str()[2 * i..2 * i + 2], 16).unwrap())
+                    .collect()
+            };
+            assert_eq!(auth.mac, &want[..], "{method:?}");
+            assert_eq!(auth.verify(&k), Ok(1));
+        }
     }
 
     #[test]

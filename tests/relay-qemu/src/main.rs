@@ -202,6 +202,31 @@ fn heartbeat(keys: &Keyring, from: &str, seq: usize) -> Vec<u8> {
     out[..n].to_vec()
 }
 
+/// A signed heartbeat message of exactly `MAX_FRAME_LEN` bytes on the wire, the longest the
+/// relay must forward. The COBS stuffing adds a byte per 254 without a zero, so a longer pad
+/// can step over the length; another sequence number moves the zeros (in the MAC and CRC).
+fn longest_heartbeat(keys: &Keyring, from: &str) -> Vec<u8> {
+    let mut out = [0u8; MAX_FRAME_LEN];
+    for seq in 0..1000 {
+        let seq = seq.to_string();
+        let mut pad = String::new();
+        loop {
+            let fields = [
+                Field::string("t", "status"),
+                Field::string("src", from),
+                Field::string("seq", &seq),
+                Field::string("pad", &pad),
+            ];
+            match compact::encode(&fields, Some(keys), &mut out) {
+                Ok(n) if n == MAX_FRAME_LEN => return out.to_vec(),
+                Ok(_) => pad.push('x'),
+                Err(_) => break,
+            }
+        }
+    }
+    panic!("no heartbeat of exactly {MAX_FRAME_LEN} bytes");
+}
+
 /// A relay frame on `link` with `counter`, signed with `keys`.
 fn relay_frame(keys: &Keyring, link: u64, counter: u32, body: Body<'_>) -> Vec<u8> {
     let mut out = [0u8; MAX_FRAME_LEN];
@@ -637,7 +662,9 @@ fn chip_watchdog(ctx: &Ctx) -> Result<String, String> {
 }
 
 /// Without `test-hang`, a signed `hang` frame is refused like any unknown type, and the
-/// relay goes on (no reboot).
+/// relay goes on (no reboot). The stack peak it reports is taken after the relay's deepest
+/// paths have run: a longest heartbeat forwarded to every other port (byte for byte), a fence
+/// answered, a status of every port.
 fn hang_refused_in_production(ctx: &Ctx) -> Result<String, String> {
     let mut rig = ctx.rig(&ctx.elf)?;
     let link0 = ctx.link(&mut rig, 0)?;
@@ -655,6 +682,29 @@ fn hang_refused_in_production(ctx: &Ctx) -> Result<String, String> {
     check(rig.hosts[0].answers.len() > acks, || {
         "pets not acknowledged after the hang frame".into()
     })?;
+    let longest = longest_heartbeat(&ctx.keys, "node1");
+    rig.hosts[0].send_raw(&longest);
+    let forwarded = rig.run_until(rig::MAX_WAIT, &[0], PET_EVERY, |r| {
+        (1..HOSTS).all(|j| r.hosts[j].heartbeats.iter().any(|(_, f)| *f == longest))
+    });
+    check(forwarded, || {
+        format!("a longest heartbeat ({MAX_FRAME_LEN} bytes) was not forwarded to every port")
+    })?;
+    // `on` for an idle line: nothing to do, answered at once; no host is reset.
+    rig.hosts[0]
+        .client()
+        .fence(1, FenceAction::On, b"")
+        .map_err(|e| format!("fence: {e:?}"))?;
+    rig.hosts[0]
+        .client()
+        .request_status()
+        .map_err(|e| format!("status: {e:?}"))?;
+    let answered = rig.run_until(rig::MAX_WAIT, &[0], PET_EVERY, |r| {
+        let a = &r.hosts[0].answers;
+        a.iter().any(|(_, a)| matches!(a, Answer::Status(_)))
+            && a.iter().any(|(_, a)| matches!(a, Answer::Fence { .. }))
+    });
+    check(answered, || "no fence result or no status".into())?;
     let log = rig.log();
     let rebooted = log
         .iter()
