@@ -93,10 +93,9 @@ use hb_core::relay::{self as wire, FenceAction, FenceOutcome, PortFlags};
 use hb_core::resources::FenceResult;
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -373,25 +372,8 @@ impl RelayChannel {
         let label = format!("relay {device}");
         let err = |kind| MediumError::new(label.clone(), kind);
         let speed = baud_rate(baud).ok_or_else(|| err(MediumErrorKind::Baud(baud)))?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(device)
-            .map_err(|e| {
-                err(if e.kind() == ErrorKind::NotFound {
-                    MediumErrorKind::NoSuchDevice
-                } else {
-                    MediumErrorKind::Open(e)
-                })
-            })?;
-        let tty = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| {
-                err(MediumErrorKind::Open(std::io::Error::other(format!(
-                    "in use by another process (flock: {})",
-                    crate::errno_text(&std::io::Error::from(e))
-                ))))
-            })?;
+        let file = crate::media::open_tty(device).map_err(err)?;
+        let tty = lock_tty(file).map_err(err)?;
         setup_line(&tty, speed).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
         let client = RelayWatchdog::new(Outbox::default(), keys, name.as_bytes(), session_seed())
             .map_err(|e| err(client_err(e)))?;
@@ -440,31 +422,14 @@ impl RelayChannel {
     pub fn reopen(&mut self) -> Result<(), MediumError> {
         let err = |kind| MediumError::new(self.label.clone(), kind);
         let speed = baud_rate(self.baud).ok_or_else(|| err(MediumErrorKind::Baud(self.baud)))?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(&self.device)
-            .map_err(|e| {
-                err(if e.kind() == ErrorKind::NotFound {
-                    MediumErrorKind::NoSuchDevice
-                } else {
-                    MediumErrorKind::Open(e)
-                })
-            })?;
+        let file = crate::media::open_tty(&self.device).map_err(err)?;
         // flock locks of two open descriptions of one file conflict even within a process:
         // the dead descriptor lets go first.
         // SAFETY: flock(2) on a descriptor we own; no memory is involved.
         unsafe {
             libc::flock(self.tty.as_raw_fd(), libc::LOCK_UN);
         }
-        let tty = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| {
-                err(MediumErrorKind::Open(std::io::Error::other(format!(
-                    "in use by another process (flock: {})",
-                    crate::errno_text(&std::io::Error::from(e))
-                ))))
-            })?;
+        let tty = lock_tty(file).map_err(err)?;
         setup_line(&tty, speed).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
         self.tty = tty;
         self.reader = CompactReader::new();
@@ -1088,6 +1053,16 @@ fn baud_rate(baud: u32) -> Option<BaudRate> {
         230_400 => BaudRate::B230400,
         460_800 => BaudRate::B460800,
         _ => return None,
+    })
+}
+
+/// Takes the exclusive `flock` on the line (module docs).
+fn lock_tty(file: File) -> Result<nix::fcntl::Flock<File>, MediumErrorKind> {
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        MediumErrorKind::Open(std::io::Error::other(format!(
+            "in use by another process (flock: {})",
+            crate::errno_text(&std::io::Error::from(e))
+        )))
     })
 }
 

@@ -305,3 +305,62 @@ fn a_locked_line_is_refused_and_released_on_drop() {
     drop(serial);
     let _again = p.open(19_200, SerialEncoding::Classic);
 }
+
+/// A pty behind a stable name (a symlink, as udev's `/dev/serial/by-id/…`), whose master can go
+/// away (the adapter is pulled) and come back as a new pty under the same name.
+fn replaceable_pty(link: &std::path::Path) -> File {
+    use nix::fcntl::OFlag;
+    // Close-on-exec from the start, so no child of a parallel test keeps the master open.
+    let m = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+    nix::pty::grantpt(&m).unwrap();
+    nix::pty::unlockpt(&m).unwrap();
+    let path = nix::pty::ptsname_r(&m).unwrap();
+    let tmp = link.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&path, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
+    let master = File::from(OwnedFd::from(m));
+    nix::fcntl::fcntl(
+        &master,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    master
+}
+
+#[test]
+fn a_line_that_hung_up_is_reopened_by_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyUSB-test");
+    let master = replaceable_pty(&link);
+    let name = link.to_str().unwrap();
+    let (mut serial, _) =
+        Serial::open(name, 115_200, SerialEncoding::Compact, dir.path()).expect("open");
+    let mut frame = [0u8; 64];
+    let n = compact::encode(&[Field::string("t", "status")], None, &mut frame).unwrap();
+    let frame = &frame[..n];
+
+    // Pulled: the next read says so (and keeps saying so: nothing hides it).
+    drop(master);
+    assert!(readable(&serial, WAIT), "no readiness after the hang-up");
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..2 {
+        let e = serial.recv(&mut buf).expect_err("a hung-up line");
+        assert!(e.is_hangup(), "{e}");
+    }
+    // Still gone: reopening fails with a clear error, the medium stays as it was.
+    std::fs::remove_file(&link).unwrap();
+    let e = serial.reopen().expect_err("no device");
+    assert_eq!(e.to_string(), format!("serial {name}: no such device"));
+
+    // Back (a new pty under the same name): reopened, frames flow both ways, same lock.
+    let mut master = replaceable_pty(&link);
+    serial.reopen().expect("reopen");
+    master.write_all(frame).unwrap();
+    assert_eq!(receive(&mut serial, 1), [frame.to_vec()]);
+    serial.send(frame).unwrap();
+    assert!(readable(&master, WAIT));
+    let mut out = vec![0u8; 256];
+    let got = master.read(&mut out).unwrap();
+    assert_eq!(&out[..got], frame);
+}

@@ -43,6 +43,24 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Opens a tty for a line (serial or relay): read-write, non-blocking, never our controlling
+/// terminal, close-on-exec. A missing device is [`MediumErrorKind::NoSuchDevice`].
+pub(crate) fn open_tty(device: &str) -> Result<std::fs::File, MediumErrorKind> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(device)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                MediumErrorKind::NoSuchDevice
+            } else {
+                MediumErrorKind::Open(e)
+            }
+        })
+}
+
 /// What heartbeat's GLib log handler puts before every message of a media plugin.
 pub const PLUGIN_PREFIX: &str = "glib: ";
 

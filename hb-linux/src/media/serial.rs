@@ -153,12 +153,7 @@ impl Serial {
             Ok(_) => {}
         }
         let lock = UucpLock::acquire(lock_dir, device).map_err(err)?;
-        let tty = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(device)
-            .map_err(|e| err(MediumErrorKind::Open(e)))?;
+        let tty = super::open_tty(device).map_err(err)?;
         setup_line(&tty, speed, encoding).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
         let rx = match encoding {
             SerialEncoding::Classic => Receiver::Classic(ClassicReader::new()),
@@ -191,18 +186,7 @@ impl Serial {
         let label = self.label.clone();
         let err = |kind| MediumError::new(label.clone(), kind);
         let speed = baud_rate(self.baud).ok_or_else(|| err(MediumErrorKind::Baud(self.baud)))?;
-        let tty = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(&self.device)
-            .map_err(|e| {
-                err(if e.kind() == ErrorKind::NotFound {
-                    MediumErrorKind::NoSuchDevice
-                } else {
-                    MediumErrorKind::Open(e)
-                })
-            })?;
+        let tty = super::open_tty(&self.device).map_err(err)?;
         setup_line(&tty, speed, self.encoding)
             .map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
         self.tty = tty;
