@@ -15,12 +15,13 @@ use common::*;
 use hb_core::auth::Keyring;
 use hb_core::msg::compact::Frame;
 use hb_core::relay::{self, Body, RelayFrame, MAX_FRAME_LEN};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use relay_qemu::Qemu;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -225,21 +226,13 @@ impl Drop for Bridge {
 /// QEMU with the relay image: UART0/1 bridged to ptys for node1/node2, UART2 for the test's
 /// own client (the `hang` command), UART3 read and ignored, UART4 the board's log.
 struct Board {
-    qemu: Child,
+    _qemu: Qemu,
     log: Arc<Mutex<Vec<(Instant, String)>>>,
     bridges: Vec<Bridge>,
     /// Bytes the relay sent on UART2.
     operator_in: Arc<Mutex<Vec<u8>>>,
     operator: UnixStream,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let _ = self.qemu.kill();
-        let _ = self.qemu.wait();
-        self.bridges.clear();
-    }
 }
 
 /// The client's port on the test's UART: frames go to the socket.
@@ -263,51 +256,9 @@ impl embedded_io::Write for Wire {
 
 impl Board {
     fn start() -> Board {
-        let elf = image();
+        let (qemu, mut streams) =
+            Qemu::start(&image(), false, MAX_WAIT).unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut cmd = Command::new("qemu-system-arm");
-        cmd.args(["-M", "mps2-an385", "-cpu", "cortex-m3"]).args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-nodefaults",
-        ]);
-        let mut listeners = Vec::new();
-        for i in 0..5 {
-            let path = dir.path().join(format!("uart{i}.sock"));
-            let l = UnixListener::bind(&path).expect("bind");
-            l.set_nonblocking(true).unwrap();
-            listeners.push(l);
-            cmd.arg("-chardev")
-                .arg(format!("socket,id=u{i},path={}", path.display()))
-                .arg("-serial")
-                .arg(format!("chardev:u{i}"));
-        }
-        cmd.arg("-kernel").arg(&elf);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut qemu = cmd
-            .spawn()
-            .expect("qemu-system-arm (apt-get install qemu-system-arm)");
-        let mut streams = Vec::new();
-        for (i, l) in listeners.iter().enumerate() {
-            let deadline = Instant::now() + MAX_WAIT;
-            let s = loop {
-                match l.accept() {
-                    Ok((s, _)) => break s,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(e) => {
-                        let _ = qemu.kill();
-                        panic!("QEMU did not connect UART{i}: {e}");
-                    }
-                }
-            };
-            streams.push(s);
-        }
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         let log_stream = streams.pop().unwrap();
@@ -341,7 +292,7 @@ impl Board {
             .map(|(i, s)| Bridge::new(s, dir.path().join(format!("ttyRELAY{i}"))))
             .collect();
         let board = Board {
-            qemu,
+            _qemu: qemu,
             log,
             bridges,
             operator_in,
@@ -459,6 +410,33 @@ fn relay_setup(b: &Board, timing: (u64, u64, u64), service: bool) -> Setup {
         },
         timing,
         ..Setup::default()
+    }
+}
+
+/// [`relay_setup`] without a service and with a deadtime (keepalive 500 ms) long enough to
+/// ride out what the test does to the relay.
+fn long_deadtime(b: &Board, deadtime_ms: u64) -> Setup {
+    let mut setup = relay_setup(b, (500, deadtime_ms / 2, deadtime_ms), false);
+    for e in &mut setup.extra {
+        // heartbeat wants initdead at least twice the deadtime.
+        e.push_str(&format!("initdead {}\n", deadtime_ms * 2 / 1000));
+    }
+    setup
+}
+
+/// Waits until node `i` logs its second link to the relay (after a reboot or a replug).
+fn linked_again(c: &Cluster, b: &Board, i: usize) {
+    let text = format!("Relay board on {}: linked as port {i}", b.tty(i));
+    let start = Instant::now();
+    while c.nodes[i].log().matches(&text).count() < 2 {
+        assert!(
+            start.elapsed() < MAX_WAIT,
+            "{} never linked again:\n{}\nrelay:\n{}",
+            c.nodes[i].name,
+            c.nodes[i].log(),
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -632,12 +610,7 @@ fn a_stopped_daemon_is_reset_by_the_relay_and_fenced_before_the_takeover() {
 #[test]
 fn a_hung_relay_is_rebooted_by_its_watchdog_and_the_daemons_link_again() {
     let board = Board::start();
-    let mut setup = relay_setup(&board, (500, 3000, 6000), false);
-    for e in &mut setup.extra {
-        // heartbeat wants initdead at least twice the deadtime.
-        e.push_str("initdead 12\n");
-    }
-    let c = Cluster::new("relay-hang", &setup);
+    let c = Cluster::new("relay-hang", &long_deadtime(&board, 6000));
     c.both_up();
     both_linked(&c);
     let before = Instant::now();
@@ -649,20 +622,9 @@ fn a_hung_relay_is_rebooted_by_its_watchdog_and_the_daemons_link_again() {
         "relay hung -> rebooted by its watchdog: {} ms",
         booted.duration_since(hung).as_millis()
     );
-    // Both daemons link again on the new boot (a second "linked" line in their logs).
+    // Both daemons link again on the new boot.
     for i in 0..2 {
-        let start = Instant::now();
-        let text = format!("Relay board on {}: linked as port {i}", board.tty(i));
-        while c.nodes[i].log().matches(&text).count() < 2 {
-            assert!(
-                start.elapsed() < MAX_WAIT,
-                "{} never linked again:\n{}\nrelay:\n{}",
-                c.nodes[i].name,
-                c.nodes[i].log(),
-                board.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        linked_again(&c, &board, i);
         assert!(
             c.nodes[i].log().contains("link lost"),
             "{}",
@@ -727,11 +689,7 @@ fn an_unplugged_relay_line_is_reopened_when_it_comes_back() {
     let board = Board::start();
     // A deadtime longer than the outage, which outlasts every timer of the relay channel
     // (hello retry 1 s, status refresh 10 s): none of them may spin on the dead tty.
-    let mut setup = relay_setup(&board, (500, 3000, 15000), false);
-    for e in &mut setup.extra {
-        e.push_str("initdead 30\n");
-    }
-    let c = Cluster::new("relay-unplug", &setup);
+    let c = Cluster::new("relay-unplug", &long_deadtime(&board, 15_000));
     c.both_up();
     both_linked(&c);
     let pid = c.status(0)["pid"].as_u64().expect("pid").to_string();
@@ -762,17 +720,7 @@ fn an_unplugged_relay_line_is_reopened_when_it_comes_back() {
     board.bridges[0].plug();
     let plugged = Instant::now();
     c.wait_log(0, &format!("relay {}: reopened", board.tty(0)), MAX_WAIT);
-    let text = format!("Relay board on {}: linked as port 0", board.tty(0));
-    let start = Instant::now();
-    while c.nodes[0].log().matches(&text).count() < 2 {
-        assert!(
-            start.elapsed() < MAX_WAIT,
-            "never linked again:\n{}\nrelay:\n{}",
-            c.nodes[0].log(),
-            board.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    linked_again(&c, &board, 0);
     eprintln!(
         "relay line plugged back -> linked again: {} ms",
         plugged.elapsed().as_millis()

@@ -8,11 +8,11 @@ use hb_core::auth::Keyring;
 use hb_core::msg::compact::Frame;
 use hb_core::relay::{self, FenceAction, FenceOutcome};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use relay_qemu::Qemu;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use watchdog::relay::{ClientEvent, LinkState, RelayWatchdog};
@@ -226,25 +226,6 @@ fn owned(ev: ClientEvent<'_>) -> Answer {
     }
 }
 
-/// QEMU, killed by PID when dropped.
-struct Qemu(Child);
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A scratch directory for the sockets, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A running relay and its lines. Fields drop in order: QEMU first, then the sockets.
 pub struct Rig {
     qemu: Qemu,
@@ -253,60 +234,13 @@ pub struct Rig {
     /// How many log lines the test has looked at (`next_log`).
     log_seen: usize,
     pub started: Instant,
-    _scratch: Scratch,
 }
-
-static RIGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Rig {
     /// Starts QEMU on `elf` and connects all five lines; waits for the boot banner.
     pub fn start(elf: &Path, verbose: bool) -> Result<Rig, String> {
-        let n = RIGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("relay-qemu-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let scratch = Scratch(dir.clone());
-        let mut listeners = Vec::new();
-        let mut cmd = Command::new(std::env::var("QEMU").unwrap_or("qemu-system-arm".into()));
-        cmd.args(["-M", "mps2-an385", "-cpu", "cortex-m3"]).args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-nodefaults",
-        ]);
-        for i in 0..=HOSTS {
-            let path = dir.join(format!("uart{i}.sock"));
-            let l = UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            l.set_nonblocking(true).map_err(|e| e.to_string())?;
-            listeners.push(l);
-            cmd.arg("-chardev")
-                .arg(format!("socket,id=u{i},path={}", path.display()))
-                .arg("-serial")
-                .arg(format!("chardev:u{i}"));
-        }
-        cmd.arg("-kernel").arg(elf);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        if !verbose {
-            // "nic lan9118.0 has no peer" on every start.
-            cmd.stderr(Stdio::null());
-        }
         let started = Instant::now();
-        let qemu = Qemu(cmd.spawn().map_err(|e| format!("starting QEMU: {e}"))?);
-        let mut streams = Vec::new();
-        for (i, l) in listeners.iter().enumerate() {
-            let deadline = Instant::now() + MAX_WAIT;
-            let s = loop {
-                match l.accept() {
-                    Ok((s, _)) => break s,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(e) => return Err(format!("QEMU did not connect UART{i}: {e}")),
-                }
-            };
-            streams.push(s);
-        }
+        let (qemu, mut streams) = Qemu::start(elf, verbose, MAX_WAIT)?;
         let log_stream = streams.pop().expect("five streams");
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&log);
@@ -346,7 +280,6 @@ impl Rig {
             log,
             log_seen: 0,
             started,
-            _scratch: scratch,
         };
         if rig
             .wait_log(MAX_WAIT, |l| l.text.starts_with("READY"))
@@ -397,7 +330,7 @@ impl Rig {
     }
 
     pub fn qemu_running(&mut self) -> bool {
-        matches!(self.qemu.0.try_wait(), Ok(None))
+        self.qemu.running()
     }
 
     /// Reads every host line, waiting up to `limit` for something to arrive.
