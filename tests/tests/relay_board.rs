@@ -440,6 +440,18 @@ fn linked_again(c: &Cluster, b: &Board, i: usize) {
     }
 }
 
+/// The cluster came through: both members up, neither ever declared dead, no reset line
+/// asserted since `since`.
+fn nothing_lost(c: &Cluster, b: &Board, since: Instant) {
+    c.both_up();
+    for i in 0..2 {
+        let log = c.nodes[i].log();
+        assert!(!log.contains("is dead"), "{log}");
+    }
+    let resets = b.lines(since, |l| l.starts_with("RESET ") && l.contains("ASSERT"));
+    assert!(resets.is_empty(), "{resets:?}\n{}", b.log_text());
+}
+
 fn relays(v: &serde_json::Value) -> Vec<serde_json::Value> {
     v["relays"].as_array().cloned().unwrap_or_default()
 }
@@ -655,13 +667,7 @@ fn a_hung_relay_is_rebooted_by_its_watchdog_and_the_daemons_link_again() {
         second[0] > first[0] && second[1] > first[1],
         "{first:?} -> {second:?}"
     );
-    c.both_up();
-    for i in 0..2 {
-        let log = c.nodes[i].log();
-        assert!(!log.contains("is dead"), "{log}");
-    }
-    let resets = board.lines(before, |l| l.starts_with("RESET ") && l.contains("ASSERT"));
-    assert!(resets.is_empty(), "{resets:?}\n{}", board.log_text());
+    nothing_lost(&c, &board, before);
 }
 
 /// CPU time (user + system, in clock ticks) of process `pid` in node `i`'s PID namespace.
@@ -733,11 +739,5 @@ fn an_unplugged_relay_line_is_reopened_when_it_comes_back() {
     let h = heard(&c);
     std::thread::sleep(Duration::from_secs(1));
     assert!(heard(&c) > h, "no heartbeats after the replug");
-    c.both_up();
-    for i in 0..2 {
-        let log = c.nodes[i].log();
-        assert!(!log.contains("is dead"), "{log}");
-    }
-    let resets = board.lines(before, |l| l.starts_with("RESET ") && l.contains("ASSERT"));
-    assert!(resets.is_empty(), "{resets:?}\n{}", board.log_text());
+    nothing_lost(&c, &board, before);
 }
