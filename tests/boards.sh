@@ -29,6 +29,15 @@ build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385
 build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-test-hang --features test-hang
 build stm32f411-blackpill thumbv7em-none-eabihf hb-relay-blackpill-f411 blackpill-f411
 build rp2040-pico thumbv6m-none-eabi hb-relay-pico pico
+# The Cortex-M3 image once more per authkeys method, for the RAM budget below: the hash of the
+# key decides the deepest stack.
+keydir=$out/keys
+mkdir -p "$keydir"
+for method in crc md5 sha1; do
+  if [ "$method" = crc ]; then printf 'auth 1\n1 crc\n'; else printf 'auth 1\n1 %s hb-relay-test-key-not-secret\n' "$method"; fi > "$keydir/$method"
+  chmod 600 "$keydir/$method"
+  HB_RELAY_AUTHKEYS=$keydir/$method build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 "keys/mps2-an385-$method"
+done
 echo "boards built in $(( $(date +%s) - start )) s"
 
 echo "image sizes (text = flash; data + bss = static RAM; the stack comes on top, see boards/README.md):"
@@ -38,4 +47,27 @@ arm-none-eabi-size "$out"/*.elf
 unset CARGO_TARGET_DIR HB_RELAY_AUTHKEYS
 cargo build -p relay-qemu --locked
 "$root/target/debug/relay-qemu" --elf "$out/mps2-an385.elf" \
-  --hang-elf "$out/mps2-an385-test-hang.elf"
+  --hang-elf "$out/mps2-an385-test-hang.elf" | tee "$out/relay-qemu.log"
+
+# The RAM goal of the Cortex-M3 image, 8 KiB, for a key of every method: static RAM (data +
+# bss) plus the stack peak the image paints and reports in QEMU after forwarding a longest
+# heartbeat, answering a fence and a status and refusing frames.
+budget=8192
+peak_of() { grep -o 'stack peak [0-9]*' "$1" | awk '{print $3}'; }
+static_of() { arm-none-eabi-size "$1" | awk 'NR == 2 {print $2 + $3}'; }
+echo "RAM of the mps2-an385 image per authkeys method (goal: at most $budget B):"
+over=0
+for method in crc md5 sha1 sha256; do
+  if [ "$method" = sha256 ]; then
+    elf=$out/mps2-an385.elf log=$out/relay-qemu.log
+  else
+    elf=$out/keys/mps2-an385-$method.elf log=$out/keys/$method.log
+    "$root/target/debug/relay-qemu" --elf "$elf" --hang-elf "$elf" \
+      --authkeys "$keydir/$method" hang_refused_in_production | tee "$log"
+  fi
+  s=$(static_of "$elf") p=$(peak_of "$log")
+  [ -n "$p" ] || { echo "no stack peak for $method"; exit 1; }
+  printf '  %-6s static %5d + stack %5d = %5d B\n' "$method" "$s" "$p" $((s + p))
+  [ $((s + p)) -le "$budget" ] || over=1
+done
+[ "$over" = 0 ] || { echo "over the RAM budget of $budget B"; exit 1; }
