@@ -1,7 +1,7 @@
-//! The UDP media between two network namespaces this test makes itself:
+//! The UDP media between two network namespaces this test makes itself (`hb_linux::lab`):
 //!
 //! ```text
-//!   hbtest-<pid>-<test>-a                       hbtest-<pid>-<test>-b
+//!   <lab>-a                                     <lab>-b
 //!   a1 198.51.100.1/24 ──── veth ──── b1 198.51.100.2/24
 //!   a2 203.0.113.1/24  ──── veth ──── b2 203.0.113.2/24
 //! ```
@@ -10,17 +10,17 @@
 //! MCAST-TEST-NET, with TTL 1) are used, every address is added with `brd +`, and nothing is
 //! done in the host's namespace: each medium is opened by a short-lived thread that first
 //! `setns`es into its namespace (a socket stays in the namespace it was made in; the test's
-//! own threads never move). The namespaces are deleted when the test ends, failed or not
-//! (a drop guard), and leftovers of killed runs are deleted when the next run starts.
+//! own threads never move). The lab deletes the namespaces when the test ends, failed or not,
+//! and leftovers of killed runs when the next run starts.
 //!
 //! Needs root and iproute2's `ip`: without them the tests fail saying so (CI runs as root).
 
 use hb_core::config;
+use hb_linux::lab::{ip, Lab};
 use hb_linux::media::{Bcast, Mcast, Medium, OpenOptions, Ucast};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The longest any wait for a packet or a command may take.
@@ -37,188 +37,45 @@ const B2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 /// MCAST-TEST-NET (RFC 5771), the documentation multicast range.
 const GROUP: Ipv4Addr = Ipv4Addr::new(233, 252, 0, 1);
 
-/// Two namespaces joined by two veth pairs, deleted on drop.
+/// Two namespaces, `a` and `b`, joined by two veth pairs ([`Lab`]: removed on drop, and
+/// leftovers of killed runs removed when the next starts).
 struct Pair {
-    a: String,
-    b: String,
-    made: Vec<String>,
-}
-
-fn prerequisites() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the network-namespace media tests must run as root (they create namespaces and \
-         veth pairs); CI runs them as root"
-    );
-    let ip = Command::new("ip")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        matches!(ip, Ok(s) if s.success()),
-        "the network-namespace media tests need iproute2's `ip` (apt-get install iproute2)"
-    );
-}
-
-/// Runs `ip` with a bounded wait; returns its stderr on failure.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let mut child = Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut err = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut s, &mut err);
-            }
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("ip {}: {}", args.join(" "), err.trim()))
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("ip {}: still running after 10 s", args.join(" ")));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Deletes namespaces left by runs that were killed before their guards ran.
-fn remove_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("hbtest-")
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = ip(&["netns", "del", &name]);
-        }
-    }
+    lab: Lab,
 }
 
 impl Pair {
     fn new(test: &str) -> Pair {
-        prerequisites();
-        remove_stale_namespaces();
-        let pid = std::process::id();
-        let mut pair = Pair {
-            a: format!("hbtest-{pid}-{test}-a"),
-            b: format!("hbtest-{pid}-{test}-b"),
-            made: Vec::new(),
-        };
-        for ns in [pair.a.clone(), pair.b.clone()] {
-            ip(&["netns", "add", &ns]).unwrap();
-            pair.made.push(ns);
+        let mut lab = Lab::new(test).unwrap_or_else(|e| panic!("{e}"));
+        lab.add_ns("a").unwrap();
+        lab.add_ns("b").unwrap();
+        lab.veth("a", "a1", "b", "b1").unwrap();
+        lab.veth("a", "a2", "b", "b2").unwrap();
+        for (ns, iface, cidr) in [
+            ("a", "a1", "198.51.100.1/24"),
+            ("a", "a2", "203.0.113.1/24"),
+            ("b", "b1", "198.51.100.2/24"),
+            ("b", "b2", "203.0.113.2/24"),
+        ] {
+            lab.addr(ns, iface, cidr).unwrap();
         }
-        let (a, b) = (pair.a.as_str(), pair.b.as_str());
-        let steps: [&[&str]; 12] = [
-            &[
-                "-n", a, "link", "add", "a1", "type", "veth", "peer", "name", "b1", "netns", b,
-            ],
-            &[
-                "-n", a, "link", "add", "a2", "type", "veth", "peer", "name", "b2", "netns", b,
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                "198.51.100.1/24",
-                "brd",
-                "+",
-                "dev",
-                "a1",
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                "203.0.113.1/24",
-                "brd",
-                "+",
-                "dev",
-                "a2",
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                "198.51.100.2/24",
-                "brd",
-                "+",
-                "dev",
-                "b1",
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                "203.0.113.2/24",
-                "brd",
-                "+",
-                "dev",
-                "b2",
-            ],
-            &["-n", a, "link", "set", "lo", "up"],
-            &["-n", b, "link", "set", "lo", "up"],
-            &["-n", a, "link", "set", "a1", "up"],
-            &["-n", a, "link", "set", "a2", "up"],
-            &["-n", b, "link", "set", "b1", "up"],
-            &["-n", b, "link", "set", "b2", "up"],
-        ];
-        for step in steps {
-            ip(step).unwrap();
-        }
-        pair
+        Pair { lab }
     }
 
-    /// Runs `f` on a thread that has entered namespace `ns`.
-    fn within<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{ns}");
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let file = std::fs::File::open(&path).unwrap();
-                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .expect("setns into the test namespace");
-                f()
-            })
-            .join()
-            .expect("the namespace thread panicked")
-        })
+    /// The full name of namespace `short` (`a` or `b`), for `ip -n`.
+    fn ns(&self, short: &str) -> String {
+        self.lab.ns(short)
     }
 
-    fn open(&self, ns: &str, cfg: config::Medium) -> Medium {
-        self.within(ns, || {
+    /// Runs `f` on a thread that has entered namespace `short`.
+    fn within<T: Send>(&self, short: &str, f: impl FnOnce() -> T + Send) -> T {
+        self.lab.within(short, f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn open(&self, short: &str, cfg: config::Medium) -> Medium {
+        self.within(short, || {
             Medium::open(&cfg, &OpenOptions::default()).unwrap_or_else(|e| panic!("{e}"))
         })
         .0
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in &self.made {
-            if let Err(e) = ip(&["netns", "del", ns]) {
-                eprintln!("cleanup: {e}");
-            }
-        }
     }
 }
 
@@ -318,10 +175,10 @@ fn local_port(m: &Medium) -> u16 {
 #[test]
 fn bcast_reaches_the_peer_and_the_sender_and_stays_on_its_interface() {
     let net = Pair::new("bcast");
-    let mut a1 = net.open(&net.a, bcast("a1"));
-    let mut a2 = net.open(&net.a, bcast("a2"));
-    let mut b1 = net.open(&net.b, bcast("b1"));
-    let mut b2 = net.open(&net.b, bcast("b2"));
+    let mut a1 = net.open("a", bcast("a1"));
+    let mut a2 = net.open("a", bcast("a2"));
+    let mut b1 = net.open("b", bcast("b1"));
+    let mut b2 = net.open("b", bcast("b2"));
     let Medium::Bcast(inner) = &a1 else {
         unreachable!()
     };
@@ -355,10 +212,10 @@ fn bcast_reaches_the_peer_and_the_sender_and_stays_on_its_interface() {
 #[test]
 fn mcast_reaches_members_on_the_right_interface_only() {
     let net = Pair::new("mcast");
-    let mut a1 = net.open(&net.a, mcast("a1", true));
-    let mut a2 = net.open(&net.a, mcast("a2", false));
-    let mut b1 = net.open(&net.b, mcast("b1", false));
-    let mut b2 = net.open(&net.b, mcast("b2", false));
+    let mut a1 = net.open("a", mcast("a1", true));
+    let mut a2 = net.open("a", mcast("a2", false));
+    let mut b1 = net.open("b", mcast("b1", false));
+    let mut b2 = net.open("b", mcast("b2", false));
     assert_eq!(local_port(&b1), PORT);
 
     let hello = b"mcast on a1";
@@ -381,7 +238,7 @@ fn mcast_reaches_members_on_the_right_interface_only() {
 #[test]
 fn ucast_reaches_its_peer_on_its_interface_only() {
     let net = Pair::new("ucast");
-    let (a1, log) = net.within(&net.a, || Ucast::open("a1", "198.51.100.2", PORT).unwrap());
+    let (a1, log) = net.within("a", || Ucast::open("a1", "198.51.100.2", PORT).unwrap());
     assert_eq!(
         log.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
         [
@@ -396,9 +253,9 @@ fn ucast_reaches_its_peer_on_its_interface_only() {
     );
     assert_eq!(a1.destination(), SocketAddrV4::new(B1, PORT));
     let mut a1 = Medium::Ucast(a1);
-    let mut a2 = net.open(&net.a, ucast("a2", B2));
-    let mut b1 = net.open(&net.b, ucast("b1", A1));
-    let mut b2 = net.open(&net.b, ucast("b2", A2));
+    let mut a2 = net.open("a", ucast("a2", B2));
+    let mut b1 = net.open("b", ucast("b1", A1));
+    let mut b2 = net.open("b", ucast("b2", A2));
     assert_eq!(local_port(&b1), PORT);
     assert_eq!(local_port(&b2), PORT);
 
@@ -424,12 +281,21 @@ fn open_errors_name_the_medium() {
     // An address added without `brd +` has no broadcast address.
     // (veth pairs inside one namespace: this kernel has no `dummy` driver.)
     ip(&[
-        "-n", &net.a, "link", "add", "nobrd", "type", "veth", "peer", "name", "nobrd-p",
+        "-n",
+        &net.ns("a"),
+        "link",
+        "add",
+        "nobrd",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "nobrd-p",
     ])
     .unwrap();
     ip(&[
         "-n",
-        &net.a,
+        &net.ns("a"),
         "addr",
         "add",
         "198.51.100.77/24",
@@ -437,21 +303,28 @@ fn open_errors_name_the_medium() {
         "nobrd",
     ])
     .unwrap();
-    let e = net.within(&net.a, || {
-        Bcast::open("nobrd", PORT).unwrap_err().to_string()
-    });
+    let e = net.within("a", || Bcast::open("nobrd", PORT).unwrap_err().to_string());
     assert_eq!(
         e,
         "bcast nobrd: interface has no IPv4 broadcast address (an address added without \
          `brd +`?)"
     );
-    let e = net.within(&net.b, || Bcast::open("a1", PORT).unwrap_err().to_string());
+    let e = net.within("b", || Bcast::open("a1", PORT).unwrap_err().to_string());
     assert_eq!(e, "bcast a1: interface does not exist");
     ip(&[
-        "-n", &net.b, "link", "add", "noaddr", "type", "veth", "peer", "name", "noaddr-p",
+        "-n",
+        &net.ns("b"),
+        "link",
+        "add",
+        "noaddr",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "noaddr-p",
     ])
     .unwrap();
-    let e = net.within(&net.b, || {
+    let e = net.within("b", || {
         Mcast::open("noaddr", GROUP, PORT, 1, false)
             .unwrap_err()
             .to_string()
@@ -460,14 +333,14 @@ fn open_errors_name_the_medium() {
         e,
         "mcast noaddr 233.252.0.1 694: interface has no IPv4 address"
     );
-    let (m, log) = net.within(&net.b, || Mcast::open("b1", GROUP, 700, 1, false).unwrap());
+    let (m, log) = net.within("b", || Mcast::open("b1", GROUP, 700, 1, false).unwrap());
     assert_eq!(
         log[0].text,
         "glib: UDP multicast heartbeat started for group 233.252.0.1 port 700 interface b1 \
          (ttl=1 loop=0)"
     );
     drop(m);
-    let (_, log) = net.within(&net.b, || Bcast::open("b1", PORT).unwrap());
+    let (_, log) = net.within("b", || Bcast::open("b1", PORT).unwrap());
     assert_eq!(
         log[0].text,
         "glib: UDP Broadcast heartbeat started on port 694 (694) interface b1"
