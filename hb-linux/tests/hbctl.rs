@@ -263,6 +263,25 @@ fn check_config_uses_this_machine_when_asked() {
     let expected = format!("{p}:5:1: Client child command [{cmd}] is not executable");
     assert!(out.contains(&expected), "{out}");
 
+    // A relay board's tty is checked as a serial port's.
+    let hacf = format!(
+        "bcast lo\nrelay /dev/hbtest-no-relay\nrelay {}\nnode alpha beta\n",
+        not_char.path().display()
+    );
+    let dir = config_dir(&hacf, "alpha 198.51.100.100/24/lo httpd\n", KEYS);
+    let (code, out) = check(dir.path(), &["--node", "alpha"]);
+    assert_eq!(code, 1, "{out}");
+    let p = dir.path().join("ha.cf").display().to_string();
+    for expected in [
+        format!("{p}:2:7: Nonexistent relay device [/dev/hbtest-no-relay] in config file"),
+        format!(
+            "{p}:3:7: Relay device [{}] not a char device in config file",
+            not_char.path().display()
+        ),
+    ] {
+        assert!(out.contains(&expected), "{expected}\n{out}");
+    }
+
     // nodeinfo names the node when --node is not given (heartbeat's get_localnodeinfo).
     std::fs::write(dir.path().join("nodeinfo"), "Gamma\n").unwrap();
     let (code, out) = check(dir.path(), &["--syntax-only"]);
