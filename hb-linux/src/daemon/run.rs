@@ -879,8 +879,9 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: re-read the files. A changed configuration is checked and reported; hb then
-    /// needs a restart to apply it (3.0.6 re-execs itself keeping its resources).
+    /// SIGHUP: re-read the files. A changed authkeys applies at once (a key rotation); a
+    /// changed ha.cf or haresources is checked and reported, and needs a restart to apply
+    /// (3.0.6 re-execs itself keeping its resources).
     fn reload(&mut self) {
         let mut warnings = Vec::new();
         match startup::load(&self.cfg.dir, Some(&self.cfg.node), &mut |w| {
@@ -896,7 +897,23 @@ impl Daemon {
             Ok(new) => {
                 if new.texts == self.cfg.texts {
                     self.logger.info("Configuration unchanged.");
-                } else {
+                    return;
+                }
+                // authkeys applies at once, as in 3.0.6: a key rotation needs no restart. The
+                // relay channels keep the key they opened with: the board's is in its image.
+                if new.texts[1] != self.cfg.texts[1] {
+                    self.logger.info("Rereading authentication file.");
+                    match self.hb.set_keys(new.keys.clone()) {
+                        Ok(()) => {
+                            self.cfg.keys = new.keys.clone();
+                            self.cfg.texts[1] = new.texts[1].clone();
+                        }
+                        Err(e) => self.logger.error(&format!(
+                            "authkeys not applied ({e:?}); still using the old keys"
+                        )),
+                    }
+                }
+                if new.texts[0] != self.cfg.texts[0] || new.texts[2] != self.cfg.texts[2] {
                     self.logger.warn(
                         "Configuration changed: restart heartbeat (hbctl standby, then a restart) to apply it",
                     );
