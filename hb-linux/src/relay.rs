@@ -106,7 +106,7 @@ pub use watchdog::relay::LinkState as RelayLinkState;
 
 /// The relay boards' UART speed (`boards/*`): 115 200 baud, 11.5 bytes per millisecond, so a
 /// 59-byte heartbeat takes 5 ms on the line.
-pub const DEFAULT_BAUD: u32 = 115_200;
+pub const DEFAULT_BAUD: u32 = hb_core::config::hacf::DEFAULT_RELAY_BAUD;
 /// Bytes queued for the tty at most: eight of the longest relay-forwarded frames. A frame that
 /// does not fit is dropped whole (the relay is not reading: powered off, unplugged).
 pub const TX_QUEUE_BYTES: usize = 8 * wire::MAX_FRAME_LEN;

@@ -1363,9 +1363,17 @@ impl Daemon {
                     ));
                 }
                 if let Err(e) = self.watchdog_pet() {
-                    self.logger.error(&e);
-                    if matches!(self.watchdog, Some((WatchdogDev::Linux(_), _))) {
-                        self.watchdog = None;
+                    match self.watchdog {
+                        // The line's problem, logged at most once per interval like its
+                        // other write errors; the next pet may get through.
+                        Some((WatchdogDev::Relay(i), _)) => {
+                            self.complain(i * 2 + 1, Priority::Error, &e)
+                        }
+                        // heartbeat closes a device it cannot write.
+                        _ => {
+                            self.logger.error(&e);
+                            self.watchdog = None;
+                        }
                     }
                 }
             }
