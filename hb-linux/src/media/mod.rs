@@ -61,6 +61,25 @@ pub(crate) fn open_tty(device: &str) -> Result<std::fs::File, MediumErrorKind> {
         })
 }
 
+/// One `read(2)` of a non-blocking tty into `buf`: `Some(n)` bytes, `None` when nothing is
+/// waiting. End of file and `EIO` are [`MediumErrorKind::Hangup`]: the device went away (or
+/// the other end of a pty closed) and stays so until reopened.
+pub(crate) fn read_tty(
+    tty: &mut impl std::io::Read,
+    buf: &mut [u8],
+) -> Result<Option<usize>, MediumErrorKind> {
+    loop {
+        match tty.read(buf) {
+            Ok(0) => return Err(MediumErrorKind::Hangup),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => return Err(MediumErrorKind::Hangup),
+            Err(e) => return Err(MediumErrorKind::Read(e)),
+        }
+    }
+}
+
 /// What heartbeat's GLib log handler puts before every message of a media plugin.
 pub const PLUGIN_PREFIX: &str = "glib: ";
 

@@ -282,19 +282,14 @@ impl Serial {
                     }
                 }
             }
-            match self.tty.read(&mut self.inbuf[..]) {
-                Ok(0) => return Err(self.err(MediumErrorKind::Hangup)),
-                Ok(n) => {
+            match super::read_tty(&mut self.tty, &mut self.inbuf[..]) {
+                Ok(Some(n)) => {
                     self.stats.bytes_read += n as u64;
                     self.in_pos = 0;
                     self.in_len = n;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
-                    return Err(self.err(MediumErrorKind::Hangup))
-                }
-                Err(e) => return Err(self.err(MediumErrorKind::Read(e))),
+                Ok(None) => return Ok(None),
+                Err(kind) => return Err(self.err(kind)),
             }
         }
     }
