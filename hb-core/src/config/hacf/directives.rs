@@ -1,5 +1,6 @@
 //! Directive names, the option directives and the per-line dispatch.
 
+use super::hbrelay::RELAY_WATCHDOG_PREFIX;
 use super::logging::LogFacility;
 use super::media::OtherMedium;
 use super::media::WordMedium;
@@ -367,7 +368,7 @@ impl Builder {
                 // hb's relay board as the watchdog: `relay:` and the relay's tty, which must
                 // be a full path as a `relay` line's (heartbeat's value is a path, so a real
                 // device path never starts with `relay:`).
-                if let Some(dev) = v.strip_prefix("relay:") {
+                if let Some(dev) = v.strip_prefix(RELAY_WATCHDOG_PREFIX) {
                     if !dev.starts_with('/') {
                         return r.error(
                             at,

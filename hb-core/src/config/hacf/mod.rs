@@ -23,6 +23,7 @@
 mod checks;
 mod clients;
 mod directives;
+mod hbrelay;
 mod logging;
 mod media;
 mod stonith;
@@ -34,6 +35,9 @@ mod tests;
 
 pub use clients::{ApiAuth, ClientChild, EnvVar};
 pub use directives::DIRECTIVES;
+pub use hbrelay::{
+    HbRelayError, HbRelayParams, PinnedPort, HBRELAY, MAX_HBRELAY_PINS, RELAY_WATCHDOG_PREFIX,
+};
 pub use logging::LogFacility;
 pub use media::{HostList, Medium, OtherMedium};
 pub use stonith::{Stonith, StonithHost};

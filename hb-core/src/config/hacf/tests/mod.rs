@@ -5,6 +5,7 @@ use heapless::String;
 
 mod broken;
 mod directives;
+mod hbrelay;
 mod media;
 use std::format;
 use std::string::{String as StdString, ToString};
