@@ -185,6 +185,7 @@
 mod log;
 mod msg;
 mod multi;
+mod timer;
 
 pub use log::{Level, LogLine, LogMsg, Origin as LogOrigin, RESOURCE_MANAGER};
 pub use msg::{
@@ -199,6 +200,7 @@ use crate::config::{AutoFailback, HaCf, HaResources, NodeName, ResourceGroup};
 use crate::time::{Duration, Instant};
 
 use log::Names;
+use timer::{Timer, TimerTable};
 
 // ---------------------------------------------------------------------------------------------
 // Timing defaults (heartbeat's constants).
@@ -720,19 +722,20 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
 
     // 3.0.6's hb_resource.c state.
     rstate: RscState,
+    /// RQSTDELAY, the standby exchange, the auto-failback retry, multi-node `starting` again,
+    /// the restart after a partition. (A peer's STONITH retry and a group's failed-start
+    /// hand-over stay with the peer and the group they belong to.)
+    timers: TimerTable,
     i_hold: RscSet,
     other_holds: RscSet,
     other_is_stable: bool,
     going: StandbyState,
     standby_set: RscSet,
-    standby_deadline: Option<Instant>,
     needs_failback: bool,
     takeover_in_progress: bool,
     local_work_done: bool,
     foreign_work_done: bool,
     announced: bool,
-    rqst_deadline: Option<Instant>,
-    failback_retry: Option<Instant>,
 
     comm_up: bool,
     shutdown_before_comm: Option<bool>,
@@ -740,7 +743,6 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     shutdown_in_progress: bool,
     giveup_started: bool,
     restart: bool,
-    restart_at: Option<Instant>,
     exited: bool,
     /// A group could not be stopped: we asked for a reboot and do nothing more.
     halted: bool,
@@ -755,8 +757,6 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     /// Multi-node: nodes whose `starting` we have yet to answer.
     owed_replies: u32,
     /// Multi-node: when to send `starting` again (a live peer has not answered it yet).
-    starting_again: Option<Instant>,
-
     loopback: Deque<Out, OUT_CAP>,
     out: Deque<Out, OUT_CAP>,
     actions: Deque<Action, OUT_CAP>,
@@ -817,26 +817,23 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             timing: cfg.timing,
             multi,
             rstate: RscState::Init,
+            timers: TimerTable::default(),
             i_hold: RscSet::NONE,
             other_holds: RscSet::NONE,
             other_is_stable: false,
             going: StandbyState::Not,
             standby_set: RscSet::ALL,
-            standby_deadline: None,
             needs_failback: false,
             takeover_in_progress: false,
             local_work_done: false,
             foreign_work_done: false,
             announced: false,
-            rqst_deadline: None,
-            failback_retry: None,
             comm_up: false,
             shutdown_before_comm: None,
             rsc_needs_shutdown: false,
             shutdown_in_progress: false,
             giveup_started: false,
             restart: false,
-            restart_at: None,
             exited: false,
             halted: false,
             peers: [Peer::NEW; NODES],
@@ -845,7 +842,6 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             remote: Deque::new(),
             sent_claims: None,
             owed_replies: 0,
-            starting_again: None,
             loopback: Deque::new(),
             out: Deque::new(),
             actions: Deque::new(),
@@ -1000,8 +996,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.heard = true;
                 p.fence = Fence::None;
                 p.unresolved = false;
-                if self.restart_at.is_none() && !self.shutdown_in_progress {
-                    self.restart_at = Some(now + self.timing.partition_restart);
+                if !self.timers.is_armed(Timer::Restart) && !self.shutdown_in_progress {
+                    self.timers
+                        .set(Timer::Restart, now + self.timing.partition_restart);
                 }
             }
         }
@@ -1177,18 +1174,17 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.check_standby_timer();
         // RQSTDELAY: take our local groups anyway.
-        if let Some(t) = self.rqst_deadline {
-            if now >= t && self.rstate == RscState::RscRcvd {
-                if self.multi {
-                    self.rstate = RscState::Stable;
-                    self.log(LogMsg::LocalTransitionCompleted);
-                } else if self.nice_failback() {
-                    self.rstate = RscState::Stable;
-                    self.req_our_resources(false);
-                    self.log(LogMsg::LocalTransitionCompleted);
-                    self.send_resources_held(true, None);
-                    self.audit();
-                }
+        // The timer stays armed: 3.0.6 sets it once, and it counts only while RscRcvd.
+        if self.timers.is_due(Timer::RqstDelay, now) && self.rstate == RscState::RscRcvd {
+            if self.multi {
+                self.rstate = RscState::Stable;
+                self.log(LogMsg::LocalTransitionCompleted);
+            } else if self.nice_failback() {
+                self.rstate = RscState::Stable;
+                self.req_our_resources(false);
+                self.log(LogMsg::LocalTransitionCompleted);
+                self.send_resources_held(true, None);
+                self.audit();
             }
         }
         for i in 0..self.table.nodes.len() {
@@ -1205,7 +1201,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         let mut handover = RscSet::NONE;
         let busy = self.nice_failback()
             && (self.going != StandbyState::Not
-                || self.standby_deadline.is_some()
+                || self.timers.is_armed(Timer::Standby)
                 || !self.other_is_stable
                 || self.local_in_flux()
                 || !self.peers[..self.table.nodes.len()]
@@ -1229,23 +1225,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if !handover.is_none() {
             self.hb_standby(handover);
         }
-        if let Some(t) = self.starting_again {
-            if now >= t {
-                self.starting_again = None;
-                self.multi_starting_again();
-            }
+        if self.timers.expire(Timer::StartingAgain, now) {
+            self.multi_starting_again();
         }
-        if let Some(t) = self.failback_retry {
-            if now >= t {
-                self.failback_retry = None;
-                self.perform_auto_failback();
-            }
+        if self.timers.expire(Timer::FailbackRetry, now) {
+            self.perform_auto_failback();
         }
-        if let Some(t) = self.restart_at {
-            if now >= t {
-                self.restart_at = None;
-                self.giveup_after_partition();
-            }
+        if self.timers.expire(Timer::Restart, now) {
+            self.giveup_after_partition();
         }
         self.settle();
     }
@@ -1255,19 +1242,15 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.halted {
             return None;
         }
-        let mut next: Option<Instant> = None;
+        let mut next: Option<Instant> = self.timers.next_timeout_without(Timer::RqstDelay);
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
         if self.rstate == RscState::RscRcvd {
-            consider(self.rqst_deadline);
+            consider(self.timers.get(Timer::RqstDelay));
         }
-        consider(self.standby_deadline);
-        consider(self.failback_retry);
-        consider(self.starting_again);
-        consider(self.restart_at);
         for p in &self.peers[..self.table.nodes.len()] {
             if let Fence::RetryAt(t) = p.fence {
                 consider(Some(t));
@@ -1431,7 +1414,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.other_is_stable
             && !self.takeover_in_progress
             && self.going == StandbyState::Not
-            && self.standby_deadline.is_none()
+            && !self.timers.is_armed(Timer::Standby)
             && self.jobs.is_empty()
             && matches!(
                 self.rstate,
@@ -1584,18 +1567,15 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     }
 
     fn check_standby_timer(&mut self) {
-        if let Some(t) = self.standby_deadline {
-            if self.now >= t {
-                self.standby_deadline = None;
-                self.other_is_stable = true;
-                self.going = StandbyState::Not;
-                self.jobs
-                    .retain(|j| !matches!(j.kind, JobKind::Standby { .. }));
-                self.log(LogMsg::NoStandbyReply);
-                // A failed group whose hand-over went unanswered is offered again.
-                self.rearm_failed_handovers();
-                self.shutdown_if_needed();
-            }
+        if self.timers.expire(Timer::Standby, self.now) {
+            self.other_is_stable = true;
+            self.going = StandbyState::Not;
+            self.jobs
+                .retain(|j| !matches!(j.kind, JobKind::Standby { .. }));
+            self.log(LogMsg::NoStandbyReply);
+            // A failed group whose hand-over went unanswered is offered again.
+            self.rearm_failed_handovers();
+            self.shutdown_if_needed();
         }
     }
 
@@ -1884,8 +1864,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     fn finish_process_resources(&mut self, newstate: RscState) {
         self.rstate = newstate;
-        if self.rstate == RscState::RscRcvd && self.rqst_deadline.is_none() {
-            self.rqst_deadline = Some(self.now + self.timing.rqstdelay);
+        if self.rstate == RscState::RscRcvd && !self.timers.is_armed(Timer::RqstDelay) {
+            self.timers
+                .set(Timer::RqstDelay, self.now + self.timing.rqstdelay);
         }
         self.audit();
         self.shutdown_if_needed();
@@ -1963,8 +1944,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         if self.going != StandbyState::Not || !self.other_is_stable || self.local_in_flux() {
             // "Auto failback delayed."
-            if self.failback_retry.is_none() {
-                self.failback_retry = Some(self.now + self.timing.auto_failback_retry);
+            if !self.timers.is_armed(Timer::FailbackRetry) {
+                self.timers.set(
+                    Timer::FailbackRetry,
+                    self.now + self.timing.auto_failback_retry,
+                );
             }
             return;
         }
@@ -1993,7 +1977,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         let now = self.now;
-        if let Some(t) = self.standby_deadline {
+        if let Some(t) = self.timers.get(Timer::Standby) {
             if now < t && info == StandbyInfo::Me {
                 let ms = t.saturating_since(now).as_millis();
                 self.log(LogMsg::StandbyInProgress {
@@ -2020,7 +2004,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     self.other_is_stable = false;
                     self.log(LogMsg::WantsToGoStandby { from, set: rtype });
                     if fromme {
-                        self.standby_deadline = Some(now + self.timing.standby_reply);
+                        self.timers
+                            .set(Timer::Standby, now + self.timing.standby_reply);
                         self.going = StandbyState::Me;
                     } else {
                         self.going = StandbyState::Other;
@@ -2028,7 +2013,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                             set: self.standby_set,
                             info: StandbyInfo::Other,
                         });
-                        self.standby_deadline = Some(now + self.timing.standby_resource);
+                        self.timers
+                            .set(Timer::Standby, now + self.timing.standby_resource);
                     }
                 } else {
                     ignored = true;
@@ -2037,7 +2023,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             StandbyState::Me => {
                 if !fromme {
                     self.standby_set = rtype;
-                    self.standby_deadline = Some(now + self.timing.standby_resource);
+                    self.timers
+                        .set(Timer::Standby, now + self.timing.standby_resource);
                     if info == StandbyInfo::Other {
                         self.log(LogMsg::StandbyCanTake { from, set: rtype });
                         self.go_standby(true, rtype);
@@ -2048,7 +2035,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     self.log(LogMsg::LocalStandbyCompleted(rtype));
                     self.going = StandbyState::Done;
                     self.i_hold = self.i_hold.minus(self.standby_set);
-                    self.standby_deadline = Some(now + self.timing.standby_resource);
+                    self.timers
+                        .set(Timer::Standby, now + self.timing.standby_resource);
                 } else {
                     ignored = true;
                 }
@@ -2056,7 +2044,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             StandbyState::Other => {
                 self.standby_set = rtype;
                 if info == StandbyInfo::Done {
-                    self.standby_deadline = Some(now + self.timing.standby_resource);
+                    self.timers
+                        .set(Timer::Standby, now + self.timing.standby_resource);
                     if !fromme {
                         self.log(LogMsg::StandbyAcquireFrom { from, set: rtype });
                         self.go_standby(false, self.standby_set);
@@ -2071,7 +2060,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             StandbyState::Done => {
                 self.standby_set = rtype;
                 if info == StandbyInfo::Done {
-                    self.standby_deadline = None;
+                    self.timers.stop(Timer::Standby);
                     self.going = StandbyState::Not;
                     if fromme {
                         self.log(LogMsg::StandbyAcquisitionDone(rtype));
@@ -2230,7 +2219,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     fn cancel_standby(&mut self) {
         self.log(LogMsg::CancellingStandby);
         self.going = StandbyState::Not;
-        self.standby_deadline = None;
+        self.timers.stop(Timer::Standby);
         if !self.other_is_stable && self.i_hold == RscSet::ALL {
             self.other_is_stable = true;
         }
@@ -2355,7 +2344,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         self.giveup_started = true;
-        self.restart_at = None;
+        self.timers.stop(Timer::Restart);
         // A take queued before the give-up (our own `ip-request-resp`, looped back while the
         // shutdown waited for stability) would start a group after `shutdone`: drop it.
         self.remote.retain(|k| !k.acquires());
