@@ -184,6 +184,7 @@
 
 mod jobs;
 mod log;
+mod monitor;
 mod msg;
 mod multi;
 mod queries;
@@ -194,6 +195,10 @@ mod timer;
 mod types;
 
 pub use log::{Level, LogLine, LogMsg, Origin as LogOrigin, RESOURCE_MANAGER};
+pub use monitor::{
+    MonitorConfig, MonitorRequest, MonitorResult, DEFAULT_MONITOR_FAILURES,
+    DEFAULT_MONITOR_RESTARTS,
+};
 pub use msg::{
     GroupMask, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
     StandbySet, StonithResult, F_GROUPS, T_ASKRESOURCES, T_IPREQUEST, T_IPREQUEST_RESP,
@@ -208,6 +213,7 @@ use crate::time::{Duration, Instant};
 
 use jobs::{Job, JobKind};
 use log::Names;
+use monitor::{MonitorQueue, Watch};
 use timer::TimerTable;
 
 // ---------------------------------------------------------------------------------------------
@@ -419,6 +425,10 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
 
     peers: [Peer; NODES],
     groups: [Group; GROUPS],
+    /// Resource monitoring ([`monitor`]): the settings, each group's watch, the requests out.
+    monitor: Option<MonitorConfig>,
+    watches: [Watch; GROUPS],
+    monitor_out: MonitorQueue,
     jobs: Vec<Job, JOB_CAP>,
     remote: Deque<JobKind, REMOTE_CAP>,
 
@@ -508,6 +518,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             halted: false,
             peers: [Peer::NEW; NODES],
             groups: [GROUP_NEW; GROUPS],
+            monitor: None,
+            watches: [Watch::NEW; GROUPS],
+            monitor_out: MonitorQueue::new(),
             jobs: Vec::new(),
             remote: Deque::new(),
             sent_claims: None,
@@ -643,6 +656,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.multi {
             self.multi_announce();
         }
+        self.service_monitor();
     }
 }
 

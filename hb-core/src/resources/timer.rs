@@ -123,6 +123,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.rstate == RscState::RscRcvd {
             consider(self.timers.get(Timer::RqstDelay));
         }
+        consider(self.monitor_deadline());
         for p in &self.peers[..self.table.nodes.len()] {
             if let Fence::RetryAt(t) = p.fence {
                 consider(Some(t));
