@@ -15,7 +15,6 @@ pub mod actions;
 pub mod cli;
 pub mod events;
 mod run;
-pub mod startup;
 pub mod worker;
 
 pub use run::{run, Options};

@@ -1,13 +1,13 @@
 //! Start-up and the heartbeat loop (module docs of [`super`]).
 
 use super::events::{self, Names};
-use super::startup::{self, Loaded};
 use super::worker::{Executor, Job, Outcome, Worker};
+use crate::config::{self, Loaded};
 use crate::control;
 use crate::log::{LogConfig, Logger, Priority};
+use crate::media::relay::{ChannelEvent, FenceHandle, RelayChannel};
 use crate::media::{Medium, OpenOptions};
 use crate::ping::{self, PingTarget, Pinger};
-use crate::relay::{ChannelEvent, FenceHandle, RelayChannel};
 use crate::respawn::{RespawnConfig, Respawner};
 use crate::state::{PidFile, PidFileError, StateDir};
 use hb_core::engine::{MediumId, NodeId, NodeKind};
@@ -73,7 +73,7 @@ pub struct Options {
 /// Runs the daemon; returns the process exit code.
 pub fn run(opts: Options) -> u8 {
     let mut warnings = Vec::new();
-    let loaded = match startup::load(&opts.config_dir, opts.node.as_deref(), &mut |w| {
+    let loaded = match config::load(&opts.config_dir, opts.node.as_deref(), &mut |w| {
         warnings.push(w)
     }) {
         Ok(l) => l,
@@ -328,14 +328,14 @@ fn relay_role_devices(
     if let Some(w) = cf
         .watchdog
         .as_deref()
-        .and_then(crate::relay::parse_watchdog)
+        .and_then(crate::media::relay::parse_watchdog)
     {
         let dev = w.map_err(|e| format!(" watchdog: {e}"))?;
         out.push((format!(" watchdog relay:{dev}"), dev));
     }
     for s in cf.stonith_hosts_for(node) {
         if s.value.kind.as_str() == "hbrelay" {
-            let p = crate::relay::parse_stonith(&s.value.params)
+            let p = crate::stonith::hbrelay::parse_stonith(&s.value.params)
                 .map_err(|e| format!("{}: {e}", s.at.line))?;
             out.push((s.at.line.to_string(), p.device));
         }
@@ -470,7 +470,7 @@ impl Daemon {
             {
                 continue;
             }
-            match open_relay(&device, crate::relay::DEFAULT_BAUD, &cfg) {
+            match open_relay(&device, crate::media::relay::DEFAULT_BAUD, &cfg) {
                 Ok((medium, lines)) => {
                     for l in &lines {
                         logger.log_line(l);
@@ -614,7 +614,7 @@ impl Daemon {
     ) -> Option<(WatchdogDev, Duration)> {
         let dev = cfg.hacf.watchdog.as_deref()?;
         let t = CoreDuration::from_millis(cfg.hacf.deadtime.as_millis() + 10);
-        if let Some(Ok(tty)) = crate::relay::parse_watchdog(dev) {
+        if let Some(Ok(tty)) = crate::media::relay::parse_watchdog(dev) {
             let i = media
                 .iter()
                 .position(|m| m.relay().is_some_and(|r| r.link_name() == tty))?;
@@ -884,7 +884,7 @@ impl Daemon {
     /// (3.0.6 re-execs itself keeping its resources).
     fn reload(&mut self) {
         let mut warnings = Vec::new();
-        match startup::load(&self.cfg.dir, Some(&self.cfg.node), &mut |w| {
+        match config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |w| {
             warnings.push(w)
         }) {
             Err(r) => {
@@ -1611,7 +1611,7 @@ impl Daemon {
         for (i, m) in self.media.iter().enumerate() {
             let Some(ch) = m.relay() else { continue };
             let (port, ports) = match ch.link_state() {
-                crate::relay::RelayLinkState::Linked { port, ports, .. } => {
+                crate::media::relay::RelayLinkState::Linked { port, ports, .. } => {
                     (Some(port), Some(ports))
                 }
                 _ => (None, None),
