@@ -3,4 +3,4 @@
 //! friends stay valid for code outside the crate. Nothing inside the crate uses this module.
 
 pub use crate::media::relay::*;
-pub use crate::stonith::hbrelay::{parse_stonith, HbRelay, StonithParams, AUTHKEYS};
+pub use crate::stonith::hbrelay::{HbRelay, AUTHKEYS};

@@ -30,20 +30,12 @@ pub(super) fn open_relay(
 /// recorded). Errors start the same way, to follow the file name.
 pub(super) fn role_devices(cf: &HaCf, node: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    if let Some(w) = cf
-        .watchdog
-        .as_deref()
-        .and_then(crate::media::relay::parse_watchdog)
-    {
-        let dev = w.map_err(|e| format!(" watchdog: {e}"))?;
-        out.push((format!(" watchdog relay:{dev}"), dev));
+    if let Some(dev) = cf.relay_watchdog() {
+        out.push((format!(" watchdog relay:{dev}"), dev.to_string()));
     }
-    for s in cf.stonith_hosts_for(node) {
-        if s.value.kind.as_str() == "hbrelay" {
-            let p = crate::stonith::hbrelay::parse_stonith(&s.value.params)
-                .map_err(|e| format!("{}: {e}", s.at.line))?;
-            out.push((s.at.line.to_string(), p.device));
-        }
+    for (at, params) in cf.hbrelays_for(node) {
+        let p = params.map_err(|e| format!("{}: {e}", at.line))?;
+        out.push((at.line.to_string(), p.device.to_string()));
     }
     Ok(out)
 }

@@ -164,7 +164,7 @@ fn open_device(
 ) -> Option<(WatchdogDev, Duration)> {
     let dev = cfg.hacf.watchdog.as_deref()?;
     let t = CoreDuration::from_millis(cfg.hacf.deadtime.as_millis() + 10);
-    if let Some(Ok(tty)) = crate::media::relay::parse_watchdog(dev) {
+    if let Some(tty) = cfg.hacf.relay_watchdog() {
         let i = media
             .iter()
             .position(|m| m.relay().is_some_and(|r| r.link_name() == tty))?;

@@ -63,13 +63,14 @@
 //!   (default [`DEFAULT_BAUD`], what the boards run) and no RTS/CTS (the boards wire TX, RX and
 //!   ground only). heartbeat 3.0.6 refuses the unknown directive (`Illegal directive`), so only
 //!   hb nodes' ha.cf name a relay, and a 3.0.6 node can never misread the line as a serial peer.
-//! - `watchdog relay:/dev/ttyUSB0` — the watchdog ([`parse_watchdog`]). heartbeat's `watchdog`
-//!   takes a device path; a path cannot begin with `relay:` (`/dev/...` is absolute, and a
-//!   relative path with a colon is no device anyone uses), so the prefix is unambiguous and the
-//!   directive keeps its one-value shape.
+//! - `watchdog relay:/dev/ttyUSB0` — the watchdog (typed in ha.cf:
+//!   [`hb_core::config::HaCf::relay_watchdog`]). heartbeat's `watchdog` takes a device path; a
+//!   path cannot begin with `relay:` (`/dev/...` is absolute, and a relative path with a colon
+//!   is no device anyone uses), so the prefix is unambiguous and the directive keeps its
+//!   one-value shape.
 //! - `stonith_host * hbrelay /dev/ttyUSB0 [node=port ...]` — the STONITH device
-//!   ([`crate::stonith::hbrelay::parse_stonith`]), cluster-glue style: one parameter, `ttydev`, which as the last (only)
-//!   parameter takes the rest of the line. Its first word is the tty; optional `node=port` words
+//!   (typed in ha.cf: [`hb_core::config::hacf::HbRelayParams`]), cluster-glue style: one
+//!   parameter, `ttydev`, which as the last (only) parameter takes the rest of the line. Its first word is the tty; optional `node=port` words
 //!   pin a host to a relay port, for a host that has not said hello since the relay booted
 //!   (without them, the relay's status names the ports).
 //!
@@ -1039,20 +1040,6 @@ fn session_seed() -> u64 {
 
 // ---- configuration ----
 
-/// `watchdog relay:<device>`: the device, or `None` for an ordinary watchdog device path.
-pub fn parse_watchdog(value: &str) -> Option<Result<String, String>> {
-    let device = value.trim().strip_prefix("relay:")?;
-    Some(check_device(device).map(|()| device.to_string()))
-}
-
-pub(crate) fn check_device(device: &str) -> Result<(), String> {
-    if device.starts_with('/') && !device.contains(char::is_whitespace) {
-        Ok(())
-    } else {
-        Err(format!("`{device}` is not a device path (/dev/ttyUSB0)"))
-    }
-}
-
 /// The relay line: raw, no flow control (the boards wire TX, RX and ground only), a read
 /// returns as soon as one byte is there.
 fn line_setup(speed: nix::sys::termios::BaudRate) -> LineSetup {
@@ -1068,16 +1055,6 @@ fn line_setup(speed: nix::sys::termios::BaudRate) -> LineSetup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn watchdog_spelling() {
-        assert_eq!(
-            parse_watchdog("relay:/dev/ttyUSB0"),
-            Some(Ok("/dev/ttyUSB0".into()))
-        );
-        assert_eq!(parse_watchdog("/dev/watchdog"), None);
-        assert!(matches!(parse_watchdog("relay:x"), Some(Err(_))));
-    }
 
     #[test]
     fn relay_frames_are_told_apart_on_the_wire() {

@@ -12,53 +12,13 @@ use super::{InfoKind, Log, Plugin, ResetAction, StonithError};
 use crate::log::LogLine;
 use crate::media::relay::{self, FenceHandle, FenceReply, FenceTarget, RelayChannel, Reply};
 use hb_core::auth::Keyring;
-use hb_core::relay::{self as wire, FenceAction, FenceOutcome};
+use hb_core::config::hacf::HbRelayParams;
+use hb_core::relay::{FenceAction, FenceOutcome};
 use hb_core::resources::FenceResult;
 use std::time::Duration;
 
 /// Where the `stonith` command's `hbrelay` reads the cluster's keys ([`HbRelay::from_system`]).
 pub const AUTHKEYS: &str = "/etc/ha.d/authkeys";
-
-/// The parameters of `stonith_host <from> hbrelay <device> [node=port ...]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StonithParams {
-    pub device: String,
-    /// Hosts pinned to relay ports, names lowercased.
-    pub pinned: Vec<(String, u8)>,
-}
-
-/// Parses the `ttydev` parameter of `hbrelay` (module docs).
-pub fn parse_stonith(value: &str) -> Result<StonithParams, String> {
-    let mut words = value
-        .split(|c: char| c.is_ascii_whitespace() || c == ',')
-        .filter(|w| !w.is_empty());
-    let device = words.next().ok_or("hbrelay: needs the relay's tty")?;
-    relay::check_device(device)?;
-    let mut pinned = Vec::new();
-    for w in words {
-        let (node, port) = w
-            .split_once('=')
-            .ok_or_else(|| format!("hbrelay: `{w}` is not node=port"))?;
-        let port: u8 = port
-            .parse()
-            .ok()
-            .filter(|&p| usize::from(p) < wire::MAX_PORTS)
-            .ok_or_else(|| {
-                format!(
-                    "hbrelay: `{port}` is not a relay port (0-{})",
-                    wire::MAX_PORTS - 1
-                )
-            })?;
-        if node.is_empty() || !wire::name_is_valid(node.as_bytes()) {
-            return Err(format!("hbrelay: `{node}` is not a host name"));
-        }
-        pinned.push((node.to_ascii_lowercase(), port));
-    }
-    Ok(StonithParams {
-        device: device.to_string(),
-        pinned,
-    })
-}
 
 /// How the `hbrelay` plugin reaches the relay.
 #[derive(Debug)]
@@ -78,7 +38,7 @@ enum Reach {
 #[derive(Debug)]
 pub struct HbRelay {
     reach: Reach,
-    params: Option<StonithParams>,
+    params: Option<HbRelayParams>,
     /// Channels a daemon holds: the one on the configured tty replaces `reach`.
     handles: Vec<FenceHandle>,
 }
@@ -163,9 +123,13 @@ impl HbRelay {
                 None => h.status(timeout).map_or(Reply::Timeout, Reply::Status),
             }),
             Reach::Open { keys, name } => {
-                let mut ch =
-                    RelayChannel::open(&params.device, relay::DEFAULT_BAUD, (**keys).clone(), name)
-                        .map_err(|e| StonithError::Access(e.to_string()))?;
+                let mut ch = RelayChannel::open(
+                    params.device.as_str(),
+                    relay::DEFAULT_BAUD,
+                    (**keys).clone(),
+                    name,
+                )
+                .map_err(|e| StonithError::Access(e.to_string()))?;
                 Ok(ch.call_blocking(what, timeout))
             }
         }
@@ -180,7 +144,7 @@ impl Plugin for HbRelay {
     fn info(&mut self, what: InfoKind) -> Option<String> {
         Some(match what {
             InfoKind::DeviceId => "hb relay board".to_string(),
-            InfoKind::DeviceName => self.params.as_ref().map_or_else(String::new, |p| p.device.clone()),
+            InfoKind::DeviceName => self.params.as_ref().map_or_else(String::new, |p| p.device.to_string()),
             InfoKind::Description => {
                 "hb's relay board: resets a host by its reset line, on an authenticated request over the serial line".to_string()
             }
@@ -202,12 +166,16 @@ impl Plugin for HbRelay {
             .find(|(n, _)| n == "ttydev")
             .map(|(_, v)| v.as_str())
             .unwrap_or_default();
-        let p = parse_stonith(value).map_err(StonithError::BadConfig)?;
-        if let Some(h) = self.handles.iter().find(|h| h.device() == p.device) {
+        let p = HbRelayParams::parse(value).map_err(|e| StonithError::BadConfig(e.to_string()))?;
+        if let Some(h) = self
+            .handles
+            .iter()
+            .find(|h| h.device() == p.device.as_str())
+        {
             self.reach = Reach::Handle(h.clone());
         }
         if let Reach::Handle(h) = &self.reach {
-            if h.device() != p.device {
+            if h.device() != p.device.as_str() {
                 return Err(StonithError::BadConfig(format!(
                     "hbrelay {}: the daemon's relay channel is on {}",
                     p.device,
@@ -230,7 +198,7 @@ impl Plugin for HbRelay {
         let mut hosts: Vec<String> = self
             .params
             .iter()
-            .flat_map(|p| p.pinned.iter().map(|(n, _)| n.clone()))
+            .flat_map(|p| p.pinned.iter().map(|pin| pin.node.to_string()))
             .collect();
         match self.call(None, timeout)? {
             Reply::Status(ports) => {
@@ -260,11 +228,7 @@ impl Plugin for HbRelay {
             ResetAction::Off => FenceAction::Off,
             ResetAction::On => FenceAction::On,
         };
-        let pinned = self
-            .params
-            .as_ref()
-            .and_then(|p| p.pinned.iter().find(|(n, _)| n.eq_ignore_ascii_case(node)))
-            .map(|(_, port)| *port);
+        let pinned = self.params.as_ref().and_then(|p| p.port_of(node));
         let target = match pinned {
             Some(port) => FenceTarget::Port {
                 port,
@@ -313,17 +277,44 @@ const TTYDEV_XML: &str = "<parameters>\n\
 mod tests {
     use super::*;
 
+    fn configured(ttydev: &str) -> Result<HbRelay, StonithError> {
+        let mut p = HbRelay::standalone(Keyring::new(), "alpha");
+        p.configure(&[("ttydev".to_string(), ttydev.to_string())])?;
+        Ok(p)
+    }
+
     #[test]
-    fn ttydev_spelling() {
+    fn ttydev_is_the_tty_and_pinned_ports() {
+        let mut p = configured("/dev/ttyUSB0 Node1=0,node2=1").unwrap();
         assert_eq!(
-            parse_stonith("/dev/ttyUSB0 Node1=0,node2=1"),
-            Ok(StonithParams {
-                device: "/dev/ttyUSB0".into(),
-                pinned: vec![("node1".into(), 0), ("node2".into(), 1)],
-            })
+            p.info(InfoKind::DeviceName).as_deref(),
+            Some("/dev/ttyUSB0")
         );
-        assert!(parse_stonith("/dev/ttyUSB0 node1=9").is_err());
-        assert!(parse_stonith("/dev/ttyUSB0 node1").is_err());
-        assert!(parse_stonith("ttyUSB0").is_err());
+        let params = p.params.as_ref().unwrap();
+        assert_eq!(params.port_of("NODE1"), Some(0));
+        assert_eq!(params.port_of("node2"), Some(1));
+        assert_eq!(params.port_of("node3"), None);
+        // A second configuration is refused, as cluster-glue's plugins do.
+        assert!(p
+            .configure(&[("ttydev".to_string(), "/dev/ttyUSB1".to_string())])
+            .is_err());
+    }
+
+    #[test]
+    fn a_bad_ttydev_is_a_config_error_saying_why() {
+        for (ttydev, why) in [
+            ("", "hbrelay: needs the relay's tty"),
+            ("ttyUSB0", "`ttyUSB0` is not a device path (/dev/ttyUSB0)"),
+            ("/dev/ttyUSB0 node1", "hbrelay: `node1` is not node=port"),
+        ] {
+            match configured(ttydev) {
+                Err(StonithError::BadConfig(e)) => assert_eq!(e, why),
+                other => panic!("{ttydev:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            configured("/dev/ttyUSB0 node1=9"),
+            Err(StonithError::BadConfig(e)) if e.starts_with("hbrelay: `9` is not a relay port")
+        ));
     }
 }
