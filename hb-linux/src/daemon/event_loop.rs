@@ -5,7 +5,6 @@
 //! is quiet. Every room it uses is a sibling module; none of them knows the loop.
 
 use super::control_server::{self, ControlServer, Request};
-use super::events::{self, Names};
 use super::monitor::{Monitoring, Verdict};
 use super::process::{self, wall_secs};
 use super::status::{self, Heard};
@@ -20,6 +19,7 @@ use crate::respawn::Respawner;
 use crate::state::PidFile;
 use hb_core::engine::{MediumId, NodeId};
 use hb_core::heartbeat::{Command, Event};
+use hb_core::log::Names;
 use hb_core::resources::{GroupId, GroupState, Holder, StandbySet};
 use hb_core::time::Instant as CoreInstant;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -79,6 +79,7 @@ pub(super) struct Daemon {
     pub(super) _pid: PidFile,
 }
 
+/// The names of the engine's and ipfail's log lines (the resource machine has its own).
 impl Names for Daemon {
     fn node(&self, id: NodeId) -> &str {
         self.hb.node(id).map_or("?", |n| n.name())
@@ -87,15 +88,6 @@ impl Names for Daemon {
         self.link_names
             .get(medium.index())
             .map_or("?", String::as_str)
-    }
-}
-
-impl hb_core::ipfail::Names for Daemon {
-    fn node(&self, id: NodeId) -> &str {
-        Names::node(self, id)
-    }
-    fn link(&self, medium: MediumId) -> &str {
-        Names::link(self, medium)
     }
 }
 
@@ -598,8 +590,8 @@ impl Daemon {
                         self.logger.log_line(&l);
                     }
                 }
-                if let Some(line) = events::engine_line(&e, &*self) {
-                    self.logger.log_line(&line);
+                if let Some(line) = hb_core::log::event_line(&e, &*self) {
+                    self.logger.log(line.level().into(), &line.to_string());
                 }
             }
             Event::Acquire(g) => self.worker.submit(Job::Acquire(g)),
@@ -618,7 +610,7 @@ impl Daemon {
             }
             Event::Log(msg) => {
                 let line = self.hb.log_line(msg);
-                let p = events::level_priority(line.level());
+                let p = line.level().into();
                 let text = line.to_string();
                 self.logger.log(p, &text);
             }
@@ -642,7 +634,7 @@ impl Daemon {
             }
             Event::Ipfail(m) => {
                 let text = m.line(&*self).to_string();
-                self.logger.log(events::level_priority(m.level()), &text);
+                self.logger.log(m.level().into(), &text);
             }
             Event::IpfailMessageNotSent { error } => {
                 self.logger
