@@ -6,12 +6,11 @@
 
 use super::control_server::{self, ControlServer, Request};
 use super::events::{self, Names};
-use super::monitor::{Monitoring, Verdict};
 use super::process::{self, wall_secs};
 use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
 use super::worker::{Job, Outcome, Worker};
-use super::{relays, Node, Options, GROUPS};
+use super::{relays, Node, Options};
 use crate::config::{self, Loaded};
 use crate::log::{Logger, Priority};
 use crate::media::Medium;
@@ -20,7 +19,7 @@ use crate::respawn::Respawner;
 use crate::state::PidFile;
 use hb_core::engine::{MediumId, NodeId};
 use hb_core::heartbeat::{Command, Event};
-use hb_core::resources::{GroupId, GroupState, Holder, StandbySet};
+use hb_core::resources::{MonitorRequest, MonitorResult};
 use hb_core::time::Instant as CoreInstant;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -65,7 +64,6 @@ pub(super) struct Daemon {
     pub(super) worker: Worker,
     pub(super) respawn: Respawner,
     pub(super) pinger: Option<Pinger>,
-    pub(super) monitor: Monitoring,
     pub(super) watchdogs: Watchdogs,
     pub(super) start: Instant,
     pub(super) heard: Vec<Heard>,
@@ -129,7 +127,6 @@ impl Daemon {
             self.service_media_tx();
             self.service_relays();
             self.service_children();
-            self.service_monitor();
             self.pet_watchdogs();
             self.control.expire();
             if let Some(exit) = self.exit {
@@ -160,7 +157,6 @@ impl Daemon {
         let deadlines = [
             self.watchdogs.next_due(self.cfg.hacf.keepalive),
             self.respawn.poll_timeout(),
-            self.monitor.next_due(),
             self.control.next_deadline(),
         ];
         for t in deadlines.into_iter().flatten() {
@@ -339,12 +335,12 @@ impl Daemon {
             match outcome {
                 Outcome::Done(done) => self.hb.handle_action_done(now, done),
                 Outcome::Reboot => process::reboot(&self.logger),
-                Outcome::Monitored { group, running } => self.monitored(group, running),
-                Outcome::Restarted { group, running } => {
-                    let key = self.group_key(group);
-                    let (p, line) = self.monitor.restarted(group, &key, running);
-                    self.logger.log(p, &line);
-                }
+                Outcome::Monitored { group, running } => self
+                    .hb
+                    .handle_monitor_result(now, MonitorResult::Checked { group, running }),
+                Outcome::Restarted { group, running } => self
+                    .hb
+                    .handle_monitor_result(now, MonitorResult::Restarted { group, running }),
             }
             self.pump(now);
         }
@@ -459,66 +455,6 @@ impl Daemon {
         })
     }
 
-    // ---- resource monitoring ----
-
-    fn group_key(&self, g: GroupId) -> String {
-        self.cfg
-            .haresources
-            .groups()
-            .get(usize::from(g.0))
-            .map_or_else(|| format!("#{}", g.0), |g| g.key().to_string())
-    }
-
-    /// Asks the worker to check the groups that are due.
-    fn service_monitor(&mut self) {
-        let groups = self.cfg.haresources.groups().len().min(GROUPS);
-        let stable = self.hb.is_stable();
-        let hb = &self.hb;
-        for g in self
-            .monitor
-            .due(Instant::now(), stable, groups, |g| runs_here(hb, g))
-        {
-            self.worker.submit(Job::Monitor(g));
-        }
-    }
-
-    fn monitored(&mut self, g: GroupId, running: bool) {
-        let key = self.group_key(g);
-        let here = runs_here(&self.hb, g);
-        let (lines, verdict) = self.monitor.checked(g, &key, running, here);
-        for (p, line) in &lines {
-            self.logger.log(*p, line);
-        }
-        match verdict {
-            Verdict::Keep => {}
-            Verdict::Restart => self.worker.submit(Job::Restart(g)),
-            Verdict::GiveAway => {
-                // Given away as heartbeat gives away a group that failed to start: hb_standby
-                // of the set it belongs to, from our side.
-                let preferred_here = self
-                    .cfg
-                    .haresources
-                    .groups()
-                    .get(usize::from(g.0))
-                    .is_some_and(|gr| gr.node() == self.cfg.node);
-                let set = if preferred_here {
-                    StandbySet::Local
-                } else {
-                    StandbySet::Foreign
-                };
-                let now = self.now();
-                if let Err(e) = self
-                    .hb
-                    .handle_command(now, wall_secs(), Command::Standby(set))
-                {
-                    self.logger
-                        .error(&format!("standby for resource group {key} refused: {e}"));
-                }
-                self.pump(now);
-            }
-        }
-    }
-
     // ---- the rest of a round ----
 
     /// Respawned children: reap the dead, restart what is due.
@@ -572,6 +508,14 @@ impl Daemon {
                         }
                     }
                 }
+            }
+            // Resource monitoring: the core says which group to check or restart.
+            while let Some(r) = self.hb.poll_monitor() {
+                busy = true;
+                self.worker.submit(match r {
+                    MonitorRequest::Check(g) => Job::Monitor(g),
+                    MonitorRequest::Restart(g) => Job::Restart(g),
+                });
             }
             while let Some(node) = self.hb.poll_ping() {
                 let index = ping::ping_target_index(&self.cfg.hacf, node);
@@ -741,9 +685,4 @@ impl Daemon {
         }
         0
     }
-}
-
-/// Whether group `g` runs here and nothing is being done to it.
-fn runs_here(hb: &Node, g: GroupId) -> bool {
-    hb.holder(g) == Holder::Local && hb.resources().group_state(g) == GroupState::Running
 }

@@ -18,7 +18,6 @@
 //!   `status` builds the status answer;
 //! - `watchdogs`: `/dev/watchdog` or the relay board's, and systemd's;
 //! - `relays`: the relay board lines besides the media (watchdog and STONITH roles);
-//! - `monitor`: hb's resource monitoring (`HB_MONITOR_*`);
 //! - [`worker`]: the action worker that runs resource scripts and fencing, with
 //!   [`actions`]' executor; [`events`]: the core's events in heartbeat's words; [`cli`]: the
 //!   command line.
@@ -31,7 +30,6 @@ pub mod cli;
 mod control_server;
 mod event_loop;
 pub mod events;
-mod monitor;
 mod process;
 mod relays;
 mod start;

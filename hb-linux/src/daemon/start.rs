@@ -3,12 +3,11 @@
 
 use super::control_server::ControlServer;
 use super::event_loop::{Daemon, PACKET_MAX};
-use super::monitor::{MonitorCfg, Monitoring};
 use super::process::{self, Fork};
 use super::relays::{open_relay, role_devices};
 use super::watchdogs::Watchdogs;
 use super::worker::Worker;
-use super::{Node, Options, GROUPS, NODES};
+use super::{Node, Options, NODES};
 use crate::config::{self, Loaded};
 use crate::log::{LogConfig, Logger};
 use crate::media::relay::{FenceHandle, RelayChannel};
@@ -238,9 +237,9 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         logger.log_line(l);
     }
 
-    let monitor = Monitoring::new(MonitorCfg::from_hacf(&cfg.hacf), GROUPS);
-    if let Some(line) = monitor.start_line() {
-        logger.info(&line);
+    // Resource monitoring is the core's (HeartbeatConfig::monitor, from the same ha.cf).
+    if let Some(m) = hb_cfg.monitor {
+        logger.info(&m.to_string());
     }
 
     let control = ControlServer::bind(&opts.socket).map_err(|e| {
@@ -278,7 +277,6 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         worker,
         respawn,
         pinger,
-        monitor,
         watchdogs,
         start,
         heard: vec![Default::default(); NODES],
