@@ -877,12 +877,15 @@ mod tests {
     /// Node `a` of `a b` (`b` never comes), a ping node answering late: every answer is a
     /// `Late heartbeat` event.
     fn lone_node() -> (HaCf, HaResources) {
-        let hacf = HaCf::parse(
+        lone_node_with("")
+    }
+
+    fn lone_node_with(extra: &str) -> (HaCf, HaResources) {
+        let text = std::format!(
             "keepalive 100ms\nwarntime 300ms\ndeadtime 500ms\ninitdead 1000ms\n\
-             deadping 5000ms\nbcast eth0\nping 10.9.9.9\nauto_failback on\nnode a b\ncrm off\n",
-            &mut |_| {},
-        )
-        .unwrap();
+             deadping 5000ms\nbcast eth0\nping 10.9.9.9\nauto_failback on\nnode a b\ncrm off\n{extra}"
+        );
+        let hacf = HaCf::parse(&text, &mut |_| {}).unwrap();
         let hares = HaResources::parse("a 10.0.0.1\n", &mut |_| {}).unwrap();
         (hacf, hares)
     }
@@ -975,6 +978,59 @@ mod tests {
             last,
             Some(events.len() - 1 - count_tail(&events)),
             "{events:?}"
+        );
+    }
+
+    /// Resource monitoring from ha.cf's env lines: the check comes due on the joined node's
+    /// timeout, goes out through `poll_monitor`, and a failed one is logged as an event.
+    #[test]
+    fn monitoring_runs_on_the_joined_nodes_timers() {
+        let (hacf, hares) = lone_node_with(
+            "env HB_MONITOR_INTERVAL=2\nenv HB_MONITOR_FAILURES=1\nenv HB_MONITOR_RESTARTS=0\n",
+        );
+        let cfg = HeartbeatConfig::from_files(&hacf, &hares, "a", [1; 16], 3, keys(), 1).unwrap();
+        assert_eq!(
+            cfg.monitor.map(|m| (m.interval, m.failures, m.restarts)),
+            Some((Duration::from_secs(2), 1, 0))
+        );
+        let mut hb: Heartbeat<3, 1, 1> = Heartbeat::new(&cfg, Instant::ZERO, 1000).unwrap();
+        let mut t = Instant::ZERO;
+        let mut lines = std::vec::Vec::new();
+        let check = loop {
+            assert!(t < Instant::from_millis(60_000), "no check asked for");
+            t = hb.poll_timeout().unwrap();
+            hb.handle_timeout(t, 1000 + t.as_millis() / 1000);
+            let mut buf = [0u8; 2048];
+            while hb.poll_transmit(t, &mut buf).is_some() {}
+            while hb.poll_ping().is_some() {}
+            while let Some(e) = hb.poll_event() {
+                if let Event::Acquire(group) = e {
+                    hb.handle_action_done(t, ActionDone::Acquired { group, ok: true });
+                }
+            }
+            if let Some(r) = hb.poll_monitor() {
+                break (r, t);
+            }
+        };
+        assert_eq!(check.0, MonitorRequest::Check(GroupId(0)));
+        hb.handle_monitor_result(
+            check.1,
+            MonitorResult::Checked {
+                group: GroupId(0),
+                running: false,
+            },
+        );
+        while let Some(e) = hb.poll_event() {
+            if let Event::Log(m) = e {
+                lines.push(std::format!("{}", hb.log_line(m)));
+            }
+        }
+        assert_eq!(
+            lines[..2],
+            [
+                "Resource group 10.0.0.1 failed its status check (1/1).",
+                "Resource group 10.0.0.1 still fails after 0 restarts: giving it to the other node."
+            ]
         );
     }
 

@@ -181,6 +181,19 @@
 //!   client whose only resource effect is `hb_standby all|foreign`. It is built in as
 //!   [`crate::ipfail`], which the joined node hands to [`Resources::handle_ipfail_giveup`]
 //!   (the standby of [`Command::Standby`] without the script's log line).
+//! * Resource monitoring (`env HB_MONITOR_*`, hb's own) is decided here too ([`MonitorConfig`]):
+//!   checks and restarts go out through [`Resources::poll_monitor`], their outcome comes back
+//!   through [`Resources::handle_monitor_result`].
+//!
+//! # Rooms
+//!
+//! This file holds the machine's state and its plumbing (queues, `settle`); each other file
+//! one part of its `impl`: `types` (the public types), `receive` (inputs, and the two-node
+//! protocol's messages), `standby` (`hb_standby`, `ask_resources`, auto-failback, the hand-over
+//! of failed groups), `takeover` (a peer's death, STONITH, takeover; our shutdown and
+//! give-up), `jobs` (the background scripts, as actions out and results in), `timer` (the
+//! timer table, `handle_timeout`, `poll_timeout`), `queries` (outputs and status), `monitor`,
+//! `multi` (three or more nodes), `msg` (the messages), `log` (heartbeat's log texts).
 
 mod jobs;
 mod log;
@@ -424,7 +437,7 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
 
     peers: [Peer; NODES],
     groups: [Group; GROUPS],
-    /// Resource monitoring ([`monitor`]): the settings, each group's watch, the requests out.
+    /// Resource monitoring: the settings, each group's watch, the requests out.
     monitor: Option<MonitorConfig>,
     watches: [Watch; GROUPS],
     monitor_out: MonitorQueue,

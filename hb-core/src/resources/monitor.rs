@@ -30,7 +30,8 @@ pub const DEFAULT_MONITOR_RESTARTS: u32 = 2;
 /// for its result), and there are at most 32 groups.
 pub(super) const MONITOR_CAP: usize = 32;
 
-/// The monitoring settings ([module documentation](self)).
+/// The monitoring settings: see [`Resources::poll_monitor`] and
+/// [`Resources::handle_monitor_result`] for what they drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MonitorConfig {

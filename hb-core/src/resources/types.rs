@@ -11,7 +11,7 @@ use crate::time::Duration;
 
 /// A cluster node: its index among the `node` lines of `ha.cf`, in file order. The same type
 /// as the engine's [`NodeId`], which numbers cluster nodes the same way
-/// (its ping nodes come after them and are ignored here; [`Resources::node_id`] looks names up).
+/// (its ping nodes come after them and are ignored here; [`Resources::node_id`](super::Resources::node_id) looks names up).
 pub use crate::engine::NodeId;
 
 /// A resource group: its index among the haresources lines, in file order.
@@ -242,7 +242,7 @@ pub enum ResourcesError {
     UnknownLocalNode,
     /// A group's preferred node is not among the `node` lines.
     UnknownGroupNode(GroupId),
-    /// A group key longer than [`KEY_LEN`].
+    /// A group key longer than [`KEY_LEN`](super::KEY_LEN).
     KeyTooLong(GroupId),
 }
 

@@ -63,7 +63,7 @@
 //!
 //! | kind | name | field type | payload | value text |
 //! |---|---|---|---|---|
-//! | 0 | raw | any | varint `len << 3 \| type` (type digit 0–5 of [`FieldType`]), then `len` bytes | the bytes as they are |
+//! | 0 | raw | any | varint `len << 3 \| type` (type digit 0–5 of [`FieldType`](super::FieldType)), then `len` bytes | the bytes as they are |
 //! | 1 | hex | string | varint `v` | `v` in lowercase hex without leading zeros (`%lx`) |
 //! | 2 | dec | string | varint `v` | `v` in decimal without leading zeros (`%lu`) |
 //! | 3 | hex32 | string | `v` as 4 bytes little-endian | as hex |
