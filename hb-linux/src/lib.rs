@@ -15,6 +15,7 @@ pub mod hbctl;
 pub mod lab;
 pub mod log;
 pub mod media;
+pub mod metrics;
 pub mod ping;
 pub mod relay;
 pub mod respawn;
