@@ -112,6 +112,9 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// The daemon asked when no log is given.
+        #[arg(long, env = crate::control::SOCKET_ENV, default_value = crate::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
     /// Confirm a meatware reset: -c NODE [-w] (also as `meatclient`).
     #[command(name = "meatclient", disable_help_flag = true)]
@@ -187,9 +190,11 @@ pub fn main() -> ExitCode {
             dir,
             node,
             json,
+            socket,
         } => tune::run(
             &tune::Options {
                 logs,
+                socket,
                 config_dir: dir,
                 node,
                 json,

@@ -4,8 +4,10 @@
 //! warnings over a representative period, then set deadtime to at least twice the longest gap
 //! seen, so that the worst delay observed so far is only half way to a (false) death. This
 //! command does the collecting and the arithmetic, from an ha-log's
-//! `Late heartbeat: Node N: interval T ms` lines (`--log FILE`, repeatable) or from the running
-//! daemon's gap histograms (`--metrics ADDR:PORT`, its `env HB_METRICS` address).
+//! `Late heartbeat: Node N: interval T ms` lines (`--log FILE`, repeatable) or, without
+//! `--log`, from the running daemon, which measures every gap between a peer's heartbeats
+//! (overall and per medium: `worst_gap_ms` of `hbctl status --json`, also exported as
+//! `hb_heartbeat_gap_seconds` / `hb_heartbeat_gap_max_seconds`) and how long its takeovers took.
 //!
 //! Per peer (and per medium, where the daemon measured one):
 //! - deadtime = max(2 × worst gap, 4 × keepalive): twice the worst delay, and never so short
@@ -140,6 +142,75 @@ pub fn gaps_from_log(
         }
     }
     by.into_values().collect()
+}
+
+/// Per-peer and per-link worst gaps from the daemon's status (`hbctl status --json`): exact
+/// maxima, not bounds. The local node and ping nodes have none.
+pub fn gaps_from_status(v: &serde_json::Value) -> Vec<Gaps> {
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let u = |x: &serde_json::Value, k: &str| x.get(k).and_then(serde_json::Value::as_u64);
+    let s = |x: &serde_json::Value, k: &str| {
+        x.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out = Vec::new();
+    for n in list("nodes") {
+        if n.get("local") == Some(&serde_json::Value::Bool(true)) || s(&n, "type") != "normal" {
+            continue;
+        }
+        let peer = s(&n, "name");
+        out.push(Gaps {
+            peer: peer.clone(),
+            medium: None,
+            samples: u(&n, "late_heartbeats").unwrap_or(0),
+            worst_ms: u(&n, "worst_gap_ms").unwrap_or(0),
+            bound: false,
+            beyond_deadtime: 0,
+        });
+        for l in list("links") {
+            if s(&l, "node") != peer {
+                continue;
+            }
+            if let Some(w) = u(&l, "worst_gap_ms") {
+                out.push(Gaps {
+                    peer: peer.clone(),
+                    medium: Some(s(&l, "medium")),
+                    samples: 0,
+                    worst_ms: w,
+                    bound: false,
+                    beyond_deadtime: 0,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The timing in force, from the status's `parameters` (`"1000ms"`).
+pub fn timing_from_status(v: &serde_json::Value) -> Option<Timing> {
+    let p = v.get("parameters")?;
+    let ms = |k: &str| -> Option<u64> { p.get(k)?.as_str()?.strip_suffix("ms")?.parse().ok() };
+    Some(Timing {
+        keepalive: ms("keepalive")?,
+        warntime: ms("warntime")?,
+        deadtime: ms("deadtime")?,
+    })
+}
+
+/// The longest detection-to-running time of the daemon's recorded takeovers.
+pub fn group_start_from_status(v: &serde_json::Value) -> Option<u64> {
+    v.get("takeovers")?
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.get("running_after_ms")?.as_u64())
+        .max()
 }
 
 /// Rounds up to a figure an admin would write: 10 ms steps below 1 s, 100 ms below 10 s,
@@ -295,6 +366,8 @@ pub fn to_json(advice: &[Advice], current: Option<Timing>) -> serde_json::Value 
 /// What `hbctl tune` was given.
 pub struct Options {
     pub logs: Vec<PathBuf>,
+    /// The daemon's control socket, asked when no log is given.
+    pub socket: PathBuf,
     pub config_dir: PathBuf,
     pub node: Option<String>,
     pub json: bool,
@@ -323,8 +396,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> u8 {
         })
         .unwrap_or_default();
     if opts.logs.is_empty() {
-        eprintln!("hbctl tune: give an ha-log with --log FILE");
-        return 1;
+        return from_daemon(opts, out);
     }
     let mut lines = Vec::new();
     for path in &opts.logs {
@@ -351,6 +423,31 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> u8 {
         writeln!(out, "{:#}", to_json(&advice, current))
     } else {
         render(&advice, current, None, out)
+    };
+    u8::from(r.is_err()) * 2
+}
+
+/// `hbctl tune` without `--log`: the running daemon's measurements.
+fn from_daemon(opts: &Options, out: &mut dyn Write) -> u8 {
+    let v = match crate::control::request(&opts.socket, &json!({"cmd": "status"})) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("hbctl tune: {e} (or give an ha-log with --log FILE)");
+            return super::client::EXIT_NO_DAEMON;
+        }
+    };
+    let current = timing_from_status(&v);
+    let gaps = gaps_from_status(&v);
+    if gaps.iter().all(|g| g.worst_ms == 0) {
+        eprintln!("hbctl tune: the daemon has not measured a gap between heartbeats yet");
+        return 1;
+    }
+    let keepalive = current.map_or(DEFAULT_KEEPALIVE_MS, |c| c.keepalive);
+    let advice: Vec<Advice> = gaps.iter().map(|g| advise(g, keepalive)).collect();
+    let r = if opts.json {
+        writeln!(out, "{:#}", to_json(&advice, current))
+    } else {
+        render(&advice, current, group_start_from_status(&v), out)
     };
     u8::from(r.is_err()) * 2
 }
@@ -499,6 +596,7 @@ heartbeat[2101]: 2026/03/09_13:09:00 info: Status update for node node2: status 
         .unwrap();
         let opts = Options {
             logs: vec![log.clone()],
+            socket: dir.path().join("no-daemon.sock"),
             config_dir: dir.path().into(),
             node: Some("node1".into()),
             json: true,
@@ -518,12 +616,54 @@ heartbeat[2101]: 2026/03/09_13:09:00 info: Status update for node node2: status 
             ..opts
         };
         assert_eq!(run(&missing, &mut Vec::new()), 2);
+        // No log: the daemon is asked, and there is none.
         let empty = Options {
             logs: vec![],
+            socket: dir.path().join("no-daemon.sock"),
             config_dir: dir.path().join("none"),
             node: None,
             json: false,
         };
-        assert_eq!(run(&empty, &mut Vec::new()), 1);
+        assert_eq!(run(&empty, &mut Vec::new()), 3);
+    }
+
+    #[test]
+    fn the_daemons_status_gives_exact_gaps_per_peer_and_link() {
+        let v = serde_json::json!({
+            "nodes": [
+                {"name": "node1", "type": "normal", "local": true, "worst_gap_ms": 0},
+                {"name": "node2", "type": "normal", "local": false, "worst_gap_ms": 230, "late_heartbeats": 2},
+                {"name": "198.51.100.254", "type": "ping", "local": false, "worst_gap_ms": 900},
+            ],
+            "links": [
+                {"node": "node2", "medium": "eth1", "worst_gap_ms": 230},
+                {"node": "node2", "medium": "/dev/ttyS0", "worst_gap_ms": 410},
+            ],
+            "parameters": {"keepalive": "100ms", "warntime": "300ms", "deadtime": "1000ms"},
+            "takeovers": [{"running_after_ms": 120}, {"running_after_ms": 95}, {"running_after_ms": null}],
+        });
+        let g = gaps_from_status(&v);
+        assert_eq!(
+            g.iter()
+                .map(|g| (g.peer.as_str(), g.medium.as_deref(), g.worst_ms, g.samples))
+                .collect::<Vec<_>>(),
+            [
+                ("node2", None, 230, 2),
+                ("node2", Some("eth1"), 230, 0),
+                ("node2", Some("/dev/ttyS0"), 410, 0)
+            ]
+        );
+        assert_eq!(
+            timing_from_status(&v),
+            Some(Timing {
+                keepalive: 100,
+                warntime: 300,
+                deadtime: 1000
+            })
+        );
+        assert_eq!(group_start_from_status(&v), Some(120));
+        let advice: Vec<Advice> = g.iter().map(|g| advise(g, 100)).collect();
+        // The serial line's worst gap sets the cluster's deadtime.
+        assert_eq!(cluster_timing(&advice, 100).deadtime, 820);
     }
 }

@@ -27,6 +27,7 @@
 //! | `hb_build_info` | version | always 1 |
 
 pub mod server;
+pub mod takeovers;
 
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
