@@ -9,6 +9,7 @@
 //!
 //! [`daemon`] joins them with hb-core's node into the `heartbeat` daemon.
 
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod hbctl;
@@ -16,6 +17,7 @@ pub mod lab;
 pub mod log;
 pub mod media;
 pub mod metrics;
+pub mod multicall;
 pub mod ping;
 pub mod relay;
 pub mod respawn;

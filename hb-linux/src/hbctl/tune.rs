@@ -384,7 +384,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> u8 {
     let local = opts
         .node
         .clone()
-        .or_else(|| super::local_node_name(&opts.config_dir).ok())
+        .or_else(|| crate::config::local_node_name(&opts.config_dir).ok())
         .map(|n| n.to_ascii_lowercase());
     let peers: Vec<String> = cf
         .as_ref()

@@ -26,11 +26,13 @@
 pub mod cli;
 mod external;
 mod fence;
+pub mod hbrelay;
 mod meatware;
 mod null;
 
 pub use external::External;
 pub use fence::{parse_pairs, FenceAgent, FENCE_DIRS, FENCE_DIRS_ENV};
+pub use hbrelay::HbRelay;
 pub use meatware::{meatclient, Meatware, MEATWARE_TIMEOUT};
 pub use null::Null;
 
@@ -177,7 +179,7 @@ pub struct PluginEnv {
     pub meatware_dir: PathBuf,
     /// The daemon's relay channels: an `hbrelay` device on one of their ttys asks through the
     /// channel the daemon already holds (the tty is locked to it) instead of opening the tty.
-    pub relays: Vec<crate::relay::FenceHandle>,
+    pub relays: Vec<crate::media::relay::FenceHandle>,
 }
 
 impl Default for PluginEnv {
@@ -209,8 +211,8 @@ pub fn new_plugin(kind: &str, env: &PluginEnv) -> Option<Box<dyn Plugin>> {
     match kind {
         "null" => Some(Box::new(Null::new())),
         "meatware" => Some(Box::new(Meatware::new(&env.meatware_dir))),
-        "hbrelay" => Some(Box::new(crate::relay::HbRelay::in_env(
-            crate::relay::AUTHKEYS,
+        "hbrelay" => Some(Box::new(hbrelay::HbRelay::in_env(
+            hbrelay::AUTHKEYS,
             env.relays.clone(),
         ))),
         _ if fence::is_agent_name(kind) => {
