@@ -19,6 +19,7 @@
 //! - `watchdogs`: `/dev/watchdog` or the relay board's, and systemd's;
 //! - `relays`: the relay board lines besides the media (watchdog and STONITH roles);
 //! - `monitor`: hb's resource monitoring (`HB_MONITOR_*`);
+//! - `observe`: the Prometheus metrics, per-link gaps and takeover records (issue 16);
 //! - [`worker`]: the action worker that runs resource scripts and fencing, with
 //!   [`actions`]' executor; [`events`]: the core's events in heartbeat's words; [`cli`]: the
 //!   command line.
@@ -32,6 +33,7 @@ mod control_server;
 mod event_loop;
 pub mod events;
 mod monitor;
+mod observe;
 mod process;
 mod relays;
 mod start;

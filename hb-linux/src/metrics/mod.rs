@@ -277,6 +277,54 @@ impl Metrics {
     }
 }
 
+/// What the daemon's threads share: the metrics (when on) and the takeover records. One per
+/// process, installed by the daemon at start-up ([`install`]); the resource runner reports to
+/// it from the action worker ([`resource_op`]) without the daemon having to hand it down.
+#[derive(Debug)]
+pub struct Shared {
+    pub metrics: Option<Metrics>,
+    pub takeovers: std::sync::Mutex<takeovers::Takeovers>,
+}
+
+static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+
+/// Installs the process's [`Shared`] (the first call wins; a re-exec starts a new process).
+pub fn install(metrics: Option<Metrics>) -> &'static Shared {
+    SHARED.get_or_init(|| Shared {
+        metrics,
+        takeovers: std::sync::Mutex::new(takeovers::Takeovers::default()),
+    })
+}
+
+pub fn shared() -> Option<&'static Shared> {
+    SHARED.get()
+}
+
+impl Shared {
+    /// The records, even if a thread panicked while holding them (they stay usable).
+    pub fn takeovers(&self) -> std::sync::MutexGuard<'_, takeovers::Takeovers> {
+        self.takeovers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A resource script call ended (`action`: start, stop, status): counted, and an address
+/// resource's start stamps the open takeover record. Nothing without a daemon.
+pub fn resource_op(action: &str, ok: bool, is_address: bool) {
+    let Some(s) = shared() else {
+        return;
+    };
+    if let Some(m) = &s.metrics {
+        m.resource_actions
+            .with_label_values(&[action, if ok { "ok" } else { "failed" }])
+            .inc();
+    }
+    if is_address && ok && action == "start" {
+        s.takeovers().address_up(takeovers::Stamp::now());
+    }
+}
+
 /// The content type of [`Metrics::encode`].
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 

@@ -140,13 +140,22 @@ pub struct Takeovers {
 }
 
 impl Takeovers {
-    /// A cause for groups to move here; a later one replaces it until groups are acquired.
+    /// A cause for groups to move here; a later one replaces it until groups are acquired,
+    /// except that the peer's standby after ipfail told it we see more ping nodes is ipfail's.
     pub fn cause(&mut self, cause: Cause, at: Stamp) {
+        if cause == Cause::Standby && self.pending.is_some_and(|p| p.cause == Cause::Ipfail) {
+            return;
+        }
         self.pending = Some(Pending {
             cause,
             detected: at,
             fenced: None,
         });
+    }
+
+    /// A cause waits for its acquisitions.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// The dead peer was reset (the fence that gates the takeover).
