@@ -22,8 +22,18 @@ fn fenced_setup(node2_line: String) -> Setup {
         timing: (100, 300, 500),
         ..Setup::default()
     };
-    s.extra[1] = node2_line;
+    s.extra[1] = format!("{node2_line}\nenv HB_METRICS=198.51.100.2:9110");
     s
+}
+
+/// node2's `hb_stonith_total{result=…}` from its /metrics (asked from the client's namespace).
+fn stonith_count(c: &Cluster, result: &str) -> u64 {
+    let body = http_get(c, "client", "198.51.100.2:9110", "/metrics");
+    let name = format!("hb_stonith_total{{result=\"{result}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&name))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}in\n{body}"))
 }
 
 /// node2's device is fence_dummy: with a working one the group moves only after the agent
@@ -58,6 +68,16 @@ fn fence_dummy_gates_the_takeover() {
         "took over before the fence:\n{log}"
     );
     assert_eq!(std::fs::read_to_string(&power).unwrap(), "on");
+    assert_eq!(stonith_count(&c, "ok"), 1);
+    // The takeover record has the fence between detection and the address.
+    let v = c.status(1);
+    let t = &v["takeovers"][0];
+    let fenced = t["fenced_after_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{t:#}"));
+    let address = t["address_up_after_ms"].as_u64().unwrap();
+    assert!(fenced <= address, "{t:#}");
+    eprintln!("fence_dummy: fenced {fenced} ms after detection, address up after {address} ms");
     drop(p);
     drop(c);
 
@@ -68,7 +88,7 @@ fn fence_dummy_gates_the_takeover() {
         .expect("node1 served");
     let cut = c.lab.power_off("a", &["eth0", "eth1"]).unwrap();
     c.wait_log(1, "node node1: is dead", Duration::from_secs(5));
-    // Two failed tries and their retry at least.
+    // A failed try and its retry at least.
     c.wait_log(
         1,
         "STONITH of node1 failed.  Retrying...",
@@ -83,6 +103,8 @@ fn fence_dummy_gates_the_takeover() {
     );
     assert!(log.contains("timed out after 1000 ms"), "{log}");
     assert!(log.contains("Host node1 not reset!"), "{log}");
+    assert!(stonith_count(&c, "failed") >= 1);
+    assert_eq!(stonith_count(&c, "ok"), 0);
 }
 
 // ---- metrics, Prometheus, takeover records, hbctl tune ----
@@ -352,6 +374,13 @@ fn prometheus_scrapes_both_daemons_through_a_link_death_and_a_takeover() {
         &c,
         "client",
         "hb_takeover_seconds_count{instance=\"198.51.100.2:9110\"} == 1",
+        1,
+        long,
+    );
+    prom.wait(
+        &c,
+        "client",
+        "hb_resource_actions_total{instance=\"198.51.100.2:9110\",action=\"start\",result=\"ok\"} == 2",
         1,
         long,
     );
