@@ -16,6 +16,7 @@ pub mod hbctl;
 pub mod lab;
 pub mod log;
 pub mod media;
+pub mod metrics;
 pub mod multicall;
 pub mod ping;
 pub mod relay;

@@ -3,6 +3,7 @@
 
 use super::control_server::ControlServer;
 use super::event_loop::{Daemon, PACKET_MAX};
+use super::observe::Observer;
 use super::process::{self, Fork};
 use super::relays::{open_relay, role_devices};
 use super::watchdogs::Watchdogs;
@@ -257,6 +258,8 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         Node::new(&hb_cfg, now, process::wall_secs())
             .map_err(|e| fail(&logger, format!("cannot start this node: {e}")))?,
     );
+    let observe =
+        Observer::start(&cfg, &link_names[..core_media], &logger).map_err(|e| fail(&logger, e))?;
     let exec =
         (opts.executor)(&cfg, &relay_handles, logger.clone()).map_err(|e| fail(&logger, e))?;
     let worker = Worker::start(exec, logger.clone())
@@ -278,6 +281,7 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         respawn,
         pinger,
         watchdogs,
+        observe,
         start,
         heard: vec![Default::default(); NODES],
         rx_errors: 0,

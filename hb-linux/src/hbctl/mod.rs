@@ -7,6 +7,7 @@ pub(crate) mod client;
 mod decode;
 mod demo;
 pub mod hexdump;
+pub mod tune;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -94,6 +95,25 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Recommend keepalive, warntime and deadtime from the heartbeat gaps seen (the FAQ's
+    /// procedure: deadtime at least twice the worst late heartbeat).
+    Tune {
+        /// An ha-log with `Late heartbeat` lines (repeatable).
+        #[arg(long = "log", value_name = "FILE")]
+        logs: Vec<PathBuf>,
+        /// The configuration directory (its ha.cf gives the timing in force and the peers).
+        #[arg(short = 'c', long = "config-dir", default_value = "/etc/ha.d")]
+        dir: PathBuf,
+        /// The local node name (default: `uname -n`, or the first line of DIR/nodeinfo).
+        #[arg(long)]
+        node: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// The daemon asked when no log is given.
+        #[arg(long, env = crate::control::SOCKET_ENV, default_value = crate::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
     /// Confirm a meatware reset: -c NODE [-w] (also as `meatclient`).
     #[command(name = "meatclient", disable_help_flag = true)]
     Meatclient {
@@ -140,6 +160,22 @@ pub fn main() -> ExitCode {
             },
         ),
         Command::DemoHttp { name, listen } => demo::http(&name, &listen),
+        Command::Tune {
+            logs,
+            dir,
+            node,
+            json,
+            socket,
+        } => tune::run(
+            &tune::Options {
+                logs,
+                socket,
+                config_dir: dir,
+                node,
+                json,
+            },
+            &mut stdout,
+        ),
     };
     ExitCode::from(code)
 }

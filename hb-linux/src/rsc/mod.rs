@@ -432,6 +432,19 @@ impl Runner {
         op: Op,
         log: &mut dyn FnMut(LogLine),
     ) -> Result<String, OpFailure> {
+        let r = self.run_op(res, op, log);
+        let name = res.script();
+        let address = IpAgent::from_script(name).is_some() || name == IPV6ADDR;
+        crate::metrics::resource_op(op.word(), r.is_ok(), address);
+        r
+    }
+
+    fn run_op(
+        &self,
+        res: &Resource<'_>,
+        op: Op,
+        log: &mut dyn FnMut(LogLine),
+    ) -> Result<String, OpFailure> {
         let name = res.script();
         let args: Vec<&str> = res.args().collect();
         let resource_d = self.opts.resource_d();
