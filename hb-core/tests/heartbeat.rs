@@ -5,8 +5,9 @@ mod cluster;
 
 use cluster::Cluster;
 use hb_core::engine::{Event as EngineEvent, MediumId, NodeId, NodeStatus};
-use hb_core::heartbeat::{Command, CommandError, Event};
+use hb_core::heartbeat::{Command, CommandError, Event, Heartbeat};
 use hb_core::resources::{FenceResult, GroupId, Holder, StandbySet};
+use hb_core::time::{Duration, Instant};
 
 const N1: usize = 0;
 const N2: usize = 1;
@@ -17,7 +18,7 @@ const KEEPALIVE: u64 = 200;
 const DEADTIME: u64 = 1000;
 const LATENCY: u64 = 2;
 
-type Net = Cluster<2, 2, 4>;
+type Net = Cluster<Heartbeat<2, 2, 4>>;
 
 /// Two nodes on `bcast eth0`, each with its group, none started.
 fn net(auto_failback: &str, stonith: bool) -> Net {
@@ -33,14 +34,23 @@ fn net(auto_failback: &str, stonith: bool) -> Net {
     );
     let hares = "node1 10.0.0.1\nnode2 10.0.0.2\n";
     let mut n = Net::new(&["node1", "node2"], &[], &hacf, hares, b"joined");
-    n.latency = LATENCY;
+    n.latency = Duration::from_millis(LATENCY);
     n
+}
+
+/// When node `i` was first told something matching `what` at or after `from` (ms).
+fn first(n: &Net, i: usize, from: u64, what: impl Fn(&Event) -> bool) -> Option<u64> {
+    n.first(i, Instant::from_millis(from), what)
+        .map(|t| t.as_millis())
 }
 
 fn started_pair(mode: &str, stonith: bool) -> Net {
     let mut n = net(mode, stonith);
     // Both start together: the 10 s RQSTDELAY, then each takes its own group.
     n.start_all(15_000);
+    for m in &n.members {
+        assert!(m.rx_errors.is_empty(), "{}: {:?}", m.name, m.rx_errors);
+    }
     n
 }
 
@@ -68,23 +78,22 @@ fn startup_gives_each_group_one_owner() {
 #[test]
 fn a_dead_node_is_taken_over_from_after_deadtime() {
     let mut n = started_pair("on", false);
-    let t = n.now;
+    let t = n.now.as_millis();
     n.crash(N2);
-    n.run_for(5000);
-    let dead = n
-        .first(N1, t, |e| {
-            matches!(
-                e,
-                Event::Membership(EngineEvent::NodeDead {
-                    node: NodeId(1),
-                    ..
-                })
-            )
-        })
-        .unwrap();
+    n.run_ms(5000);
+    let dead = first(&n, N1, t, |e| {
+        matches!(
+            e,
+            Event::Membership(EngineEvent::NodeDead {
+                node: NodeId(1),
+                ..
+            })
+        )
+    })
+    .unwrap();
     // node2's last status left at most a keepalive before it died.
     assert!(dead >= t + DEADTIME - KEEPALIVE && dead <= t + DEADTIME + KEEPALIVE + 10);
-    let acquired = n.first(N1, t, |e| *e == Event::Acquire(G2)).unwrap();
+    let acquired = first(&n, N1, t, |e| *e == Event::Acquire(G2)).unwrap();
     assert_eq!(acquired, dead, "taken at once without STONITH");
     assert_eq!(n.holds(N1), [G1.0, G2.0]);
 }
@@ -93,24 +102,22 @@ fn a_dead_node_is_taken_over_from_after_deadtime() {
 fn with_stonith_a_dead_node_is_taken_over_from_only_after_its_reset() {
     let mut n = started_pair("on", true);
     n.fence_results = vec![FenceResult::Failed];
-    let t = n.now;
+    let t = n.now.as_millis();
     n.crash(N2);
-    n.run_for(3000);
-    let fence = n
-        .first(N1, t, |e| *e == Event::Fence(NodeId(1)))
-        .expect("fenced");
+    n.run_ms(3000);
+    let fence = first(&n, N1, t, |e| *e == Event::Fence(NodeId(1))).expect("fenced");
     assert_eq!(n.holds(N1), [G1.0], "nothing taken while the reset failed");
-    n.run_for(5000);
+    n.run_ms(5000);
     // Retried 5 s after the failure; the group follows the successful reset.
     let fences: Vec<u64> = n.members[N1]
         .events
         .iter()
-        .filter(|(at, e)| *at >= t && *e == Event::Fence(NodeId(1)))
-        .map(|(at, _)| *at)
+        .filter(|(at, e)| at.as_millis() >= t && *e == Event::Fence(NodeId(1)))
+        .map(|(at, _)| at.as_millis())
         .collect();
     assert_eq!(fences.len(), 2);
     assert!(fences[1] >= fence + n.fence_ms + 5000);
-    let acquired = n.first(N1, t, |e| *e == Event::Acquire(G2)).unwrap();
+    let acquired = first(&n, N1, t, |e| *e == Event::Acquire(G2)).unwrap();
     assert_eq!(acquired, fences[1] + n.fence_ms);
     assert_eq!(n.holds(N1), [G1.0, G2.0]);
 }
@@ -119,17 +126,17 @@ fn with_stonith_a_dead_node_is_taken_over_from_only_after_its_reset() {
 fn shutdown_hands_everything_over_before_the_deadtime() {
     for mode in ["on", "off", "legacy"] {
         let mut n = started_pair(mode, false);
-        let t = n.now;
+        let t = n.now.as_millis();
         n.command(N2, Command::Shutdown).unwrap();
         assert_eq!(
             n.command(N2, Command::Shutdown),
             Err(CommandError::AlreadyShuttingDown)
         );
-        n.run_for(500);
+        n.run_ms(500);
         assert_eq!(n.members[N2].exited, Some(false), "{mode}");
         assert_eq!(n.holds(N1), [G1.0, G2.0], "{mode}");
         assert_eq!(n.overlap, None, "{mode}");
-        let acquired = n.first(N1, t, |e| *e == Event::Acquire(G2)).unwrap();
+        let acquired = first(&n, N1, t, |e| *e == Event::Acquire(G2)).unwrap();
         assert!(acquired < t + DEADTIME, "{mode}: on shutdone, not on death");
     }
 }
@@ -140,7 +147,7 @@ fn standby_moves_the_groups_without_overlap() {
         let mut n = started_pair(mode, false);
         n.action_ms = 400;
         n.command(N1, Command::Standby(StandbySet::All)).unwrap();
-        n.run_for(5000);
+        n.run_ms(5000);
         assert_eq!(n.holds(N1), Vec::<u8>::new(), "{mode}");
         assert_eq!(n.holds(N2), [G1.0, G2.0], "{mode}");
         assert_eq!(n.overlap, None, "{mode}");
@@ -150,7 +157,7 @@ fn standby_moves_the_groups_without_overlap() {
     // Standby is refused with more than two nodes only; legacy logs that it cannot.
     let mut n = started_pair("legacy", false);
     n.command(N1, Command::Standby(StandbySet::All)).unwrap();
-    n.run_for(5000);
+    n.run_ms(5000);
     assert_eq!(n.holds(N1), [G1.0]);
 }
 
@@ -159,10 +166,10 @@ fn auto_failback_on_brings_a_returning_nodes_groups_back() {
     for (mode, back) in [("on", true), ("off", false), ("legacy", true)] {
         let mut n = started_pair(mode, false);
         n.crash(N1);
-        n.run_for(5000);
+        n.run_ms(5000);
         assert_eq!(n.holds(N2), [G1.0, G2.0], "{mode}");
         n.start(N1);
-        n.run_for(20_000);
+        n.run_ms(20_000);
         if back {
             assert_eq!(n.holds(N1), [G1.0], "{mode}");
             assert_eq!(n.holds(N2), [G2.0], "{mode}");
@@ -180,7 +187,7 @@ fn keepalives_go_on_while_actions_are_outstanding() {
     n.hold_actions = true;
     n.start(N1);
     n.start(N2);
-    n.run_for(30_000);
+    n.run_ms(30_000);
     // Both started their group and were never told it is done...
     assert_eq!(n.holds(N1), [G1.0]);
     assert!(!n.hb(N1).is_stable());
@@ -192,25 +199,25 @@ fn keepalives_go_on_while_actions_are_outstanding() {
             .any(|(_, e)| matches!(e, Event::Membership(EngineEvent::NodeDead { .. }))));
     }
     n.hold_actions = false;
-    n.run_for(1000);
+    n.run_ms(1000);
     assert!(n.hb(N1).is_stable());
 }
 
 #[test]
 fn a_partition_without_stonith_heals_into_one_owner_per_group() {
     let mut n = started_pair("on", false);
-    n.cut_all(true);
-    n.run_for(5000);
+    n.partition_media(2);
+    n.run_ms(5000);
     // Split brain: each runs both groups.
     assert_eq!(n.holds(N1), [G1.0, G2.0]);
-    n.cut_all(false);
-    n.run_for(30_000);
+    n.heal();
+    n.run_ms(30_000);
     // Both gave everything up and restarted (2 s after they heard each other again).
     assert_eq!(n.members[N1].exited, Some(true));
     assert_eq!(n.members[N2].exited, Some(true));
     n.start(N1);
     n.start(N2);
-    n.run_for(20_000);
+    n.run_ms(20_000);
     assert_eq!(n.holds(N1), [G1.0]);
     assert_eq!(n.holds(N2), [G2.0]);
 }
@@ -219,7 +226,7 @@ fn a_partition_without_stonith_heals_into_one_owner_per_group() {
 fn log_lines_have_heartbeats_text() {
     let mut n = started_pair("on", false);
     n.crash(N2);
-    n.run_for(3000);
+    n.run_ms(3000);
     let lines: Vec<String> = n.members[N1]
         .events
         .iter()

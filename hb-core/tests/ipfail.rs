@@ -13,7 +13,7 @@ use hb_core::heartbeat::{Event, Heartbeat, HeartbeatConfig};
 use hb_core::ipfail::{self, Disabled};
 use hb_core::msg::{self, DEFAULT_FIELDS};
 use hb_core::resources::GroupId;
-use hb_core::time::Instant;
+use hb_core::time::{Duration, Instant};
 
 type Hb = Heartbeat<3, 1, 4>;
 
@@ -74,7 +74,7 @@ fn fields(bytes: &[u8], all: bool) -> Vec<String> {
         .collect()
 }
 
-type Net = Cluster<3, 1, 4>;
+type Net = Cluster<Heartbeat<3, 1, 4>>;
 
 /// Two nodes on `bcast eth0` with a ping node, each with its group, none started; `extra`
 /// goes into ha.cf.
@@ -91,7 +91,7 @@ fn net(extra: &str) -> Net {
         hares,
         b"ipfail",
     );
-    n.latency = LATENCY;
+    n.latency = Duration::from_millis(LATENCY);
     n.action_ms = ACTION_MS;
     n
 }
@@ -105,6 +105,9 @@ fn with_ipfail(auto_failback: &str) -> Net {
 fn started_pair(auto_failback: &str) -> Net {
     let mut n = with_ipfail(auto_failback);
     n.start_all(15_000);
+    for m in &n.members {
+        assert!(m.rx_errors.is_empty(), "{}: {:?}", m.name, m.rx_errors);
+    }
     assert_eq!(n.holds(N1), [G1.0]);
     assert_eq!(n.holds(N2), [G2.0]);
     n
@@ -112,12 +115,12 @@ fn started_pair(auto_failback: &str) -> Net {
 
 /// The messages node `i` sent from `from` on whose type is one of `types`, as their fields
 /// (control fields left out).
-fn sent_since(n: &Net, i: usize, from: u64, types: &[&str]) -> Vec<Vec<String>> {
+fn sent_since(n: &Net, i: usize, from: Instant, types: &[&str]) -> Vec<Vec<String>> {
     n.members[i]
         .sent
         .iter()
-        .filter(|(t, _)| *t >= from)
-        .map(|(_, b)| fields(b, false))
+        .filter(|s| s.at >= from)
+        .map(|s| fields(&s.bytes, false))
         .filter(|f| types.iter().any(|ty| f[0] == format!("t={ty}")))
         .collect()
 }
@@ -142,7 +145,7 @@ fn both_ipfails_join_at_comm_up_and_ask_each_other() {
         assert!(ip.is_running());
         assert_eq!(ip.peer(), Some(NodeId(1 - i as u8)));
         assert_eq!(n.hb(i).ping_count(), 1);
-        let joins = sent_since(&n, i, 0, &["hbapi-clstat"]);
+        let joins = sent_since(&n, i, Instant::ZERO, &["hbapi-clstat"]);
         assert_eq!(
             joins,
             [strings(&[
@@ -157,7 +160,7 @@ fn both_ipfails_join_at_comm_up_and_ask_each_other() {
     // Whoever heard the other's join asked for its count; counts are equal, nothing moved.
     let asked: usize = [N1, N2]
         .iter()
-        .map(|&i| sent_since(&n, i, 0, &["num_ping_nodes"]).len())
+        .map(|&i| sent_since(&n, i, Instant::ZERO, &["num_ping_nodes"]).len())
         .sum();
     assert!(asked >= 1);
     assert!(n.hb(N1).ipfail().pending_giveup().is_none());
@@ -169,7 +172,7 @@ fn the_node_that_loses_its_ping_node_gives_everything_away() {
     let mut n = started_pair("on");
     let t = n.now;
     n.members[N1].reaches_ping = false;
-    n.run_for(6000);
+    n.run_ms(6000);
     assert_eq!(n.holds(N1), Vec::<u8>::new());
     assert_eq!(n.holds(N2), [G1.0, G2.0]);
     assert_eq!(n.overlap, None);
@@ -233,7 +236,7 @@ fn the_node_that_loses_its_ping_node_gives_everything_away() {
         .find(|(at, l)| *at >= t && l.starts_with("giveup()"))
         .unwrap()
         .0;
-    assert_eq!(called, told + 400);
+    assert_eq!(called, told + Duration::from_millis(400));
     assert_eq!(n.hb(N1).ipfail().our_count(), Some(0));
     assert_eq!(n.hb(N2).ipfail().peer_count(), Some(0));
 }
@@ -242,14 +245,14 @@ fn the_node_that_loses_its_ping_node_gives_everything_away() {
 fn ipfail_messages_carry_the_control_fields_in_3_0_6_order() {
     let mut n = started_pair("on");
     n.members[N1].reaches_ping = false;
-    n.run_for(6000);
-    let (_, bytes) = n.members[N1]
+    n.run_ms(6000);
+    let sent = n.members[N1]
         .sent
         .iter()
-        .find(|(_, b)| fields(b, false)[0] == "t=num_ping_nodes")
+        .find(|s| fields(&s.bytes, false)[0] == "t=num_ping_nodes")
         .expect("num_ping_nodes sent");
     assert_eq!(
-        fields(bytes, true),
+        fields(&sent.bytes, true),
         [
             "t",
             "src",
@@ -275,11 +278,11 @@ fn a_returning_ping_node_balances_the_counts_and_auto_failback_brings_the_groups
     for (mode, home) in [("on", true), ("off", false)] {
         let mut n = started_pair(mode);
         n.members[N1].reaches_ping = false;
-        n.run_for(6000);
+        n.run_ms(6000);
         assert_eq!(n.holds(N2), [G1.0, G2.0], "{mode}");
         let t = n.now;
         n.members[N1].reaches_ping = true;
-        n.run_for(8000);
+        n.run_ms(8000);
         assert_eq!(
             n.ipfail_log_since(N1, t),
             [
@@ -327,7 +330,7 @@ fn when_both_lose_the_ping_node_nothing_moves() {
         let t = n.now;
         n.members[N1].reaches_ping = false;
         n.members[N2].reaches_ping = false;
-        n.run_for(30_000);
+        n.run_ms(30_000);
         assert_eq!(n.holds(N1), [G1.0], "{mode}");
         assert_eq!(n.holds(N2), [G2.0], "{mode}");
         for i in [N1, N2] {
@@ -357,31 +360,31 @@ fn ipfail_does_not_run_where_3_0_6_exits() {
     let mut n = net("auto_failback legacy\nrespawn hacluster /usr/lib/heartbeat/ipfail\n");
     n.start(N1);
     n.start(N2);
-    n.run_for(15_000);
+    n.run_ms(15_000);
     assert_eq!(
         n.hb(N1).ipfail().disabled(),
         Some(Disabled::LegacyAutoFailback)
     );
     assert_eq!(
-        n.ipfail_log_since(N1, 0),
+        n.ipfail_log_since(N1, Instant::ZERO),
         ["auto_failback set to incompatible legacy option."]
     );
     n.members[N1].reaches_ping = false;
-    n.run_for(10_000);
-    assert_eq!(n.ipfail_log_since(N1, 0).len(), 1);
-    assert!(sent_since(&n, N1, 0, IPFAIL_TYPES).is_empty());
+    n.run_ms(10_000);
+    assert_eq!(n.ipfail_log_since(N1, Instant::ZERO).len(), 1);
+    assert!(sent_since(&n, N1, Instant::ZERO, IPFAIL_TYPES).is_empty());
     assert_eq!(n.holds(N1), [G1.0]);
 
     // No respawn line: nothing at all.
     let mut n = net("auto_failback on\n");
     n.start(N1);
     n.start(N2);
-    n.run_for(15_000);
+    n.run_ms(15_000);
     n.members[N1].reaches_ping = false;
-    n.run_for(10_000);
+    n.run_ms(10_000);
     assert_eq!(n.hb(N1).ipfail().disabled(), Some(Disabled::NotConfigured));
     assert!(n.members[N1].ipfail_log.is_empty());
-    assert!(sent_since(&n, N1, 0, IPFAIL_TYPES).is_empty());
+    assert!(sent_since(&n, N1, Instant::ZERO, IPFAIL_TYPES).is_empty());
     assert_eq!(n.holds(N1), [G1.0]);
 }
 

@@ -7,9 +7,9 @@ mod cluster;
 
 use cluster::Cluster;
 use hb_core::engine::{Event as EngineEvent, NodeId};
-use hb_core::heartbeat::Event;
+use hb_core::heartbeat::{Event, Heartbeat};
 
-type Net = Cluster<3, 1, 4>;
+type Net = Cluster<Heartbeat<3, 1, 4>>;
 
 fn three() -> Net {
     let hacf = "keepalive 200ms\nwarntime 750ms\ndeadtime 1000ms\ninitdead 3000ms\n\
@@ -35,7 +35,7 @@ fn a_crashed_nodes_group_goes_to_exactly_one_survivor() {
     n.start_all(20_000);
     let t = n.now;
     n.crash(2);
-    n.run_for(10_000);
+    n.run_ms(10_000);
     for i in 0..2 {
         let dead = n.first(i, t, |e| {
             matches!(
