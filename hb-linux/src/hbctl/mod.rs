@@ -104,6 +104,11 @@ enum Command {
     },
 }
 
+/// hbctl's command line as clap sees it, for its man page and shell completion.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 pub fn main() -> ExitCode {
     // `stonith` and `meatclient` are this program under those names (symlinks).
     if let Some(code) = crate::stonith::cli::dispatch_argv0() {
