@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian package (issue 14): builds hb_<version>_<arch>.deb with cargo-deb, checks it
 # (lintian errors, every man page renders, `hbctl check-config` passes on the shipped
-# samples), then runs the two install stories in throwaway roots (tests/deb-stories.sh):
+# samples), then runs install story (a) in throwaway roots (tests/deb-stories.sh):
 # never on this machine itself. Needs root, cargo-deb, lintian, man-db, and Debian's
 # heartbeat package installed (`.ci/run` installs them); a missing tool fails the run.
 # `bash tests/deb.sh build` only builds.

@@ -39,6 +39,10 @@ step "relay boards: release images, their sizes, the relay under QEMU (tests/boa
 bash tests/boards.sh 2>&1 | tee "$log"
 passed=$((passed + $(grep -o '^[0-9]* passed, 0 failed' "$log" | awk '{s += $1} END {print s + 0}')))
 
+step "the Debian package: build, lintian, man pages, samples, install story (tests/deb.sh)"
+bash tests/deb.sh 2>&1 | tee "$log"
+grep -q '^deb: all passed' "$log"
+
 step "fuzz"
 bash tests/fuzz.sh 2>&1 | tee "$log"
 fuzzed=$(grep -o '^fuzz: [0-9]* passed' "$log" | awk '{print $2}')
