@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian package (issue 14): builds hb_<version>_<arch>.deb with cargo-deb, checks it
 # (lintian errors, every man page renders, `hbctl check-config` passes on the shipped
-# samples), then runs install story (a) in throwaway roots (tests/deb-stories.sh):
+# samples), then runs the two install stories in throwaway roots (tests/deb-stories.sh):
 # never on this machine itself. Needs root, cargo-deb, lintian, man-db, and Debian's
 # heartbeat package installed (`.ci/run` installs them); a missing tool fails the run.
 # `bash tests/deb.sh build` only builds.
@@ -27,7 +27,7 @@ echo "built $(basename "$deb"): $(stat -c %s "$deb") bytes in $(( $(date +%s) - 
 [ "${1:-}" = build ] && exit 0
 
 echo "-- lintian (no errors allowed)"
-lintian --no-tag-display-limit "$deb" | tee "$target/debian/lintian.txt" || true
+lintian --tag-display-limit 0 "$deb" | tee "$target/debian/lintian.txt" || true
 if grep -q '^E:' "$target/debian/lintian.txt"; then
     echo "deb.sh: lintian reports errors" >&2
     exit 1
