@@ -12,6 +12,9 @@ deb=$(realpath "$1")
 which=${2:-ab}
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "deb-stories: needs root" >&2; exit 1; }
+for t in ip unshare nsenter python3 cmp; do
+    command -v $t >/dev/null || { echo "deb-stories: $t is missing (bash .ci/run installs it)" >&2; exit 1; }
+done
 [ -x /usr/libexec/heartbeat/heartbeat ] || { echo "deb-stories: Debian's heartbeat is not installed (bash .ci/run)" >&2; exit 1; }
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 work="$target/deb-roots/$$"
@@ -103,6 +106,8 @@ story_a() {
         on $n "cp '$deb' /tmp/ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/$(basename "$deb") >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }"
         on $n "getent passwd hacluster && getent group haclient && test -d /run/heartbeat && test -d /var/lib/heartbeat \
             && test -d /etc/ha.d/resource.d && test -x /etc/init.d/heartbeat && man -w ha.cf heartbeat hbctl >/dev/null" >/dev/null
+        # bash completion: hbctl's subcommands complete.
+        on $n "bash -c '. /usr/share/bash-completion/completions/hbctl; COMP_WORDS=(hbctl che); COMP_CWORD=1; _hbctl hbctl che hbctl; echo \${COMPREPLY[*]}'" | grep -qw check-config
         on $n "cd /usr/share/doc/hb/examples && cp ha.cf haresources /etc/ha.d/ && cp -p authkeys /etc/ha.d/"
         fast_times $n
         on $n "hbctl check-config"

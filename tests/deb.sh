@@ -14,7 +14,7 @@ need() {
         command -v "$t" >/dev/null || { echo "deb.sh: $t is missing (bash .ci/run installs it)" >&2; exit 1; }
     done
 }
-need cargo-deb lintian man dpkg-deb
+need cargo-deb dpkg-deb
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 t0=$(date +%s)
@@ -25,6 +25,7 @@ cargo deb -p hb-linux --strip --locked -o "$target/debian/" 2>&1 | tail -n 3
 deb=$(ls -t "$target"/debian/hb_*.deb | head -n 1)
 echo "built $(basename "$deb"): $(stat -c %s "$deb") bytes in $(( $(date +%s) - t0 )) s"
 [ "${1:-}" = build ] && exit 0
+need lintian man
 
 echo "-- lintian (no errors allowed)"
 lintian --tag-display-limit 0 "$deb" | tee "$target/debian/lintian.txt" || true
