@@ -195,12 +195,20 @@ CF
     for f in $DIVERTED; do same_as_machine node2 "$f"; done
     [ -z "$(on node2 "dpkg-divert --list hb")" ] || { echo "deb-stories: diversions left" >&2; return 1; }
     [ "$(ha_d_sums node2)" = "$before" ] || { echo "deb-stories: removing hb changed /etc/ha.d" >&2; return 1; }
+    # Installed again from "removed, configuration kept" (dpkg remembers hb's init script:
+    # no prompt), then purged: a purge deletes hb's conffiles, 3.0.6's script must stay.
+    on node2 "dpkg -i /tmp/$(basename "$deb") </dev/null >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }"
+    same_as_machine node2 /etc/init.d/heartbeat /etc/init.d/.heartbeat.distrib
+    if cmp -s /etc/init.d/heartbeat "/proc/${init[node2]}/root/etc/init.d/heartbeat"; then
+        echo "deb-stories: reinstalled hb, but /etc/init.d/heartbeat is 3.0.6's" >&2; return 1
+    fi
+    on node2 "dpkg --purge hb" >/dev/null
+    for f in $DIVERTED; do same_as_machine node2 "$f"; done
+    [ -z "$(on node2 "ls -A /etc/init.d | grep '^\.heartbeat'")" ] || { echo "deb-stories: leftovers in /etc/init.d" >&2; return 1; }
+    on node2 "getent passwd hacluster >/dev/null" # shared with 3.0.6: stays
     init_d node2 start
     wait_for 30 "3.0.6 is back on node2" hb306_running node2
     wait_for 30 "3.0.6 on node1 sees 3.0.6's node2 again" sees node1 node2 active
-    # A purge deletes hb's conffiles: 3.0.6's init script must stay.
-    on node2 "dpkg --purge hb" >/dev/null
-    same_as_machine node2 /etc/init.d/heartbeat
     echo "story b: hb over heartbeat 3.0.6, rejoined, removed, 3.0.6 back: passed in $(( $(date +%s) - t0 )) s"
 }
 
