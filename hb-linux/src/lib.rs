@@ -12,6 +12,7 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod docgen;
 pub mod hbctl;
 pub mod lab;
 pub mod log;

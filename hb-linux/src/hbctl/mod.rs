@@ -122,6 +122,11 @@ enum Command {
     },
 }
 
+/// hbctl's command line as clap sees it, for its man page and shell completion.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// `hbctl` by its own name (the other names are [`crate::multicall`]'s).
 pub fn main() -> ExitCode {
     let socket = crate::control::socket_path();
