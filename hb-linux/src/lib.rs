@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod export;
 pub mod hbctl;
 pub mod lab;
 pub mod log;
