@@ -99,7 +99,7 @@ impl Cib {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "<cib crm_feature_set=\"3.16.2\" validate-with=\"{SCHEMA}\" epoch=\"1\" \
+            "<cib validate-with=\"{SCHEMA}\" epoch=\"1\" \
              num_updates=\"0\" admin_epoch=\"0\">\n  <configuration>\n    <crm_config>\n      \
              <cluster_property_set id=\"cib-bootstrap-options\">"
         );
