@@ -28,8 +28,8 @@ use std::fmt::Write as _;
 
 /// knet's limit on links per node pair.
 pub const MAX_LINKS: usize = 8;
-/// Corosync refuses much shorter tokens in practice (knet pings at token / 4 and needs a few
-/// answers); below this a LAN hiccup splits the cluster.
+/// The shortest token written. knet pings every token / 4 and gives a link up after token / 2
+/// without an answer: below this a scheduling hiccup of a loaded host drops every link at once.
 pub const MIN_TOKEN_MS: u64 = 200;
 /// Length of Corosync's `authkey` (`corosync-keygen` writes 256 bytes; knet accepts 1024 bits
 /// to 4096 bytes).

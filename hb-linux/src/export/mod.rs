@@ -88,6 +88,7 @@ fn export(args: &Args) -> Result<Report, String> {
         )
     })?;
     let mut report = Report::default();
+    let mut ids = resources::Ids::default();
     let mut cib = Cib {
         nodes: hacf.node_names().map(str::to_string).collect(),
         ..Cib::default()
@@ -101,7 +102,7 @@ fn export(args: &Args) -> Result<Report, String> {
             .map_err(|_| format!("{}: invalid, nothing written", p.display()))?;
         res.check_nodes(hacf.node_names(), &mut printer(&p))
             .map_err(|_| format!("{}: invalid, nothing written", p.display()))?;
-        resources::map(&res, &args.dir, &mut cib, &mut report);
+        resources::map(&res, &args.dir, &mut cib, &mut ids, &mut report);
     } else {
         report.lost(
             FileKind::HaCf,
@@ -110,7 +111,6 @@ fn export(args: &Args) -> Result<Report, String> {
              the resources; take them with `cibadmin --query` instead of this cib.xml",
         );
     }
-    let mut ids = resources::Ids::default();
     let fenced = fencing::map(&hacf, &mut cib, &mut ids, &mut report);
     ping(&hacf, &mut cib, &mut report);
     directives(&hacf_text, &mut report);
@@ -132,6 +132,19 @@ fn export(args: &Args) -> Result<Report, String> {
         ("stonith-enabled", fenced.to_string()),
         ("dc-deadtime", duration(hacf.initdead.as_millis().max(1000))),
     ];
+    let (token, consensus) = corosync::timing(&hacf);
+    if token + consensus > hacf.deadtime.as_millis() {
+        report.note(
+            FileKind::HaCf,
+            None,
+            format!(
+                "deadtime {} ms is below what knet keeps links up with on a busy host: token \
+                 {token} ms + consensus {consensus} ms, so a node is declared lost later than \
+                 heartbeat did",
+                hacf.deadtime.as_millis()
+            ),
+        );
+    }
     if !fenced {
         report.note(
             FileKind::HaCf,

@@ -78,8 +78,7 @@ const NO_AGENT: &[(&str, &str)] = &[
 ];
 
 /// Adds every group of `res` to `cib`; what cannot be mapped goes to `report`.
-pub fn map(res: &HaResources, conf_dir: &Path, cib: &mut Cib, report: &mut Report) {
-    let mut ids = Ids::default();
+pub fn map(res: &HaResources, conf_dir: &Path, cib: &mut Cib, ids: &mut Ids, report: &mut Report) {
     for g in res.groups() {
         let mut members: Vec<Primitive> = Vec::new();
         let mut drbd: Vec<String> = Vec::new();
@@ -112,6 +111,17 @@ pub fn map(res: &HaResources, conf_dir: &Path, cib: &mut Cib, report: &mut Repor
                 }
                 if let Some([a, b, c, d]) = ip.broadcast {
                     params.push(("broadcast".into(), format!("{a}.{b}.{c}.{d}")));
+                }
+                if script == "IPaddr" {
+                    report.note(
+                        FileKind::HaResources,
+                        at,
+                        format!(
+                            "{}: IPaddr → ocf:heartbeat:IPaddr2, which adds the address to the \
+                             interface instead of an alias interface (eth0:0); `ip addr` shows it",
+                            r.spec()
+                        ),
+                    );
                 }
                 members.push(ocf(ids.take("ip", &addr), "IPaddr2", params, "20s"));
                 continue;
@@ -354,7 +364,13 @@ mod tests {
         let res = HaResources::parse(text, &mut |e| panic!("{e}")).unwrap();
         let mut cib = Cib::default();
         let mut r = Report::default();
-        map(&res, Path::new("/nonexistent"), &mut cib, &mut r);
+        map(
+            &res,
+            Path::new("/nonexistent"),
+            &mut cib,
+            &mut Ids::default(),
+            &mut r,
+        );
         (cib, r)
     }
 
@@ -412,10 +428,15 @@ mod tests {
     #[test]
     fn unknown_scripts_with_arguments_are_reported_with_their_line() {
         let (cib, r) = export("node1 198.51.100.10\nnode2 frobnicate::x::y\n");
-        assert_eq!(r.lost_count(), 2, "{:?}", r.entries());
-        assert_eq!(r.entries()[0].at.unwrap().line, 2);
-        assert!(r.entries()[0].text.contains("frobnicate::x::y"));
-        assert!(r.entries()[1].text.contains("none of its resources"));
+        let lost: Vec<_> = r
+            .entries()
+            .iter()
+            .filter(|e| e.kind == crate::export::report::Kind::Lost)
+            .collect();
+        assert_eq!(lost.len(), 2, "{:?}", r.entries());
+        assert_eq!(lost[0].at.unwrap().line, 2);
+        assert!(lost[0].text.contains("frobnicate::x::y"));
+        assert!(lost[1].text.contains("none of its resources"));
         assert_eq!(cib.resources.len(), 1);
     }
 
