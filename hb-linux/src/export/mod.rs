@@ -476,3 +476,38 @@ fn directives(text: &str, report: &mut Report) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives_without_an_equivalent_are_lost_tuning_is_a_note() {
+        let mut r = Report::default();
+        directives(
+            "keepalive 2 # comment\nautojoin none\nautojoin any\nrespawn hacluster /usr/lib/heartbeat/ipfail\n\
+             respawn root /usr/sbin/mydaemon\nwatchdog /dev/watchdog\n# serial /dev/ttyS0\n",
+            &mut r,
+        );
+        let lost: Vec<(u32, &str)> = r
+            .entries()
+            .iter()
+            .filter(|e| e.kind == report::Kind::Lost)
+            .map(|e| (e.at.unwrap().line, e.text.as_str()))
+            .collect();
+        assert_eq!(lost.len(), 3, "{lost:?}");
+        assert_eq!(lost[0].0, 3);
+        assert!(
+            lost[1].1.starts_with("respawn /usr/sbin/mydaemon"),
+            "{lost:?}"
+        );
+        assert_eq!(lost[2].0, 6);
+        assert_eq!(r.entries().len(), 4, "keepalive is the one note");
+    }
+
+    #[test]
+    fn durations_read_as_pacemaker_writes_them() {
+        assert_eq!(duration(120_000), "120s");
+        assert_eq!(duration(1500), "1500ms");
+    }
+}
