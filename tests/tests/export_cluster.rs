@@ -97,7 +97,9 @@ fn pacemaker_fences_the_lost_node_through_the_relay_before_the_takeover() {
     let mut c = Cluster::build(
         "pcmkfence",
         &setup(
-            "stonith_host * hbrelay /etc/hbrelay-tty node1=0 node2=1",
+            // dc-deadtime 10 s: a node whose corosync starts late on a loaded machine is
+            // still awaited, not fenced as never seen (Pacemaker's start-up fencing).
+            "stonith_host * hbrelay /etc/hbrelay-tty node1=0 node2=1\ninitdead 10",
             relay_authkeys(),
         ),
     );
