@@ -240,10 +240,16 @@ pub fn map(hacf: &HaCf, cib: &mut Cib, ids: &mut Ids, report: &mut Report) -> bo
                 });
             }
         }
+        let install = if agent == "fence_hbrelay" {
+            "; install hb's fence_hbrelay as /usr/sbin/fence_hbrelay on every node and keep \
+             /etc/ha.d/authkeys there (the relay checks requests against its key)"
+        } else {
+            ""
+        };
         report.note(
             FileKind::HaCf,
             Some(at),
-            format!("STONITH {kind} → stonith:{agent} ({id})"),
+            format!("STONITH {kind} → stonith:{agent} ({id}){install}"),
         );
         mapped = true;
     }
