@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod docgen;
+pub mod export;
 pub mod hbctl;
 pub mod lab;
 pub mod log;

@@ -41,6 +41,8 @@ enum Command {
         #[arg(long)]
         syntax_only: bool,
     },
+    /// Write a Corosync + Pacemaker configuration from ha.cf, haresources and authkeys.
+    Export(crate::export::Args),
     /// Show the running daemon's view: nodes, links, resource groups (exit 3: no daemon).
     Status {
         /// Machine-readable output (stable field names; see the README).
@@ -148,6 +150,7 @@ pub fn main() -> ExitCode {
             node,
             syntax_only,
         } => check_config::run(&dir, node.as_deref(), syntax_only, &mut stdout),
+        Command::Export(args) => crate::export::run(&args, &mut stdout),
         Command::Status { json, socket } => client::status(&socket, json, &mut stdout),
         Command::Standby { what, socket } => client::standby(&socket, "standby", what.as_deref()),
         Command::Takeover { what, socket } => client::standby(&socket, "takeover", what.as_deref()),
