@@ -33,6 +33,7 @@
 #![warn(missing_debug_implementations)]
 
 mod buffers;
+pub mod keystore;
 mod relay;
 
 pub use hb_core::relay::{FenceAction, FenceOutcome, RelayError, MAX_PORTS, RESET_PULSE};
