@@ -25,11 +25,11 @@
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashErrorKind, ReadNorFlash};
 use hb_core::auth::{KeyError, Keyring, Method};
+use hb_core::relay::{method_code, method_from_code};
 
-/// Longest key secret kept. HMAC replaces a key longer than its block (64 bytes for md5, sha1
-/// and sha256) by its hash, so a host provisions such a key as its hash: every `authkeys` key
-/// fits.
-pub const MAX_SECRET_LEN: usize = 64;
+/// Longest key secret kept: what a key request carries (a longer `authkeys` key is sent as its
+/// hash, which HMAC takes in its place).
+pub use hb_core::relay::MAX_SECRET_LEN;
 
 /// Bytes of a record before the flash's write-size padding.
 pub const RECORD_LEN: usize = 4 + 4 + 4 + MAX_SECRET_LEN + 4;
@@ -126,26 +126,6 @@ impl StoredKey {
         let key = StoredKey::new(u(8), method, body.get(12..12 + len)?)?;
         Some((seq, key))
     }
-}
-
-fn method_code(m: Method) -> u8 {
-    // The compact framing's header codes (PROTOCOL.md §1).
-    match m {
-        Method::Crc => 1,
-        Method::Md5 => 2,
-        Method::Sha1 => 3,
-        Method::Sha256 => 4,
-    }
-}
-
-fn method_from_code(c: u8) -> Option<Method> {
-    Some(match c {
-        1 => Method::Crc,
-        2 => Method::Md5,
-        3 => Method::Sha1,
-        4 => Method::Sha256,
-        _ => return None,
-    })
 }
 
 /// Why the key store could not do what was asked.

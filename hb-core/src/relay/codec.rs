@@ -17,6 +17,8 @@ pub fn encode<const K: usize>(
     // the body was built apart first.
     let names_ok = match frame.body {
         Body::Hello { name, .. } | Body::Fence { name, .. } => name_is_valid(name),
+        Body::Info(i) => name_is_valid(i.firmware),
+        Body::Key { secret, .. } => secret.len() <= MAX_SECRET_LEN,
         Body::Status(s) => s.ports().all(|p| name_is_valid(p.name)),
         _ => true,
     };
@@ -98,6 +100,25 @@ fn put_body<S: Sink>(frame: &RelayFrame<'_>, w: &mut S) -> Result<(), EncodeErro
                 }
                 put_name(w, p.name)?;
             }
+        }
+        Body::Key {
+            session,
+            index,
+            method,
+            secret,
+        } => {
+            w.put(&session.to_le_bytes())?;
+            w.put(&[index, method_code(method), secret.len() as u8])?;
+            w.put(secret)?;
+        }
+        Body::InfoRequest { session } => w.put(&session.to_le_bytes())?,
+        Body::KeyResult { outcome, index } => w.put(&[outcome, index])?,
+        Body::Info(i) => {
+            w.put(&[i.version])?;
+            put_name(w, i.firmware)?;
+            let method = i.key_method.map_or(0, method_code);
+            w.put(&[i.boot_cause, i.key_source, i.key_index, method, i.ports])?;
+            w.put(&i.uptime_s.to_le_bytes())?;
         }
     }
     Ok(())
@@ -230,6 +251,30 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RelayFrame<'_>, RelayError> {
                 },
             })
         }
+        KEY => Body::Key {
+            session: r.u64()?,
+            index: r.u8()?,
+            method: {
+                let at = r.at();
+                r.method()?.ok_or(RelayError::Malformed { at })?
+            },
+            secret: r.secret()?,
+        },
+        INFO_REQUEST => Body::InfoRequest { session: r.u64()? },
+        KEY_RESULT => Body::KeyResult {
+            outcome: r.u8()?,
+            index: r.u8()?,
+        },
+        INFO => Body::Info(Info {
+            version: r.u8()?,
+            firmware: r.name()?,
+            boot_cause: r.u8()?,
+            key_source: r.u8()?,
+            key_index: r.u8()?,
+            key_method: r.method()?,
+            ports: r.u8()?,
+            uptime_s: r.u32()?,
+        }),
         other => return Err(RelayError::UnknownType(other)),
     };
     if r.pos != bytes.len() {

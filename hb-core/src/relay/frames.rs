@@ -1,7 +1,7 @@
 //! What relay frames say: their bodies and the values in them, and the errors of the codec.
 
 use super::*;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Method};
 use crate::msg::compact::CompactError;
 
 /// What a fence request asks the relay to do with the target's reset line, named as
@@ -277,6 +277,41 @@ pub enum Body<'a> {
     },
     /// Relay → host: answers a status request.
     Status(Status<'a>),
+    /// Host → relay: keep this key and verify and sign with it from now on (issue 17). A relay
+    /// without a key takes it on link 0, counter 0, signed with the key itself (first
+    /// provisioning); a keyed relay only on a fresh link, signed with its current key
+    /// (re-keying). `session` is where the answer goes on link 0.
+    Key {
+        session: u64,
+        index: u8,
+        method: Method,
+        secret: &'a [u8],
+    },
+    /// Host → relay: asks for a [`Body::Info`]; link 0, counter 0, answered whatever the MAC.
+    InfoRequest { session: u64 },
+    /// Relay → host: answers a key request; `outcome` is one of the `KEY_*` outcomes.
+    KeyResult { outcome: u8, index: u8 },
+    /// Relay → host: what the board is. Unsigned (method `crc`, key 0) when it has no key.
+    Info(Info<'a>),
+}
+
+/// The answer to an info request: enough to tell what a board runs and how it is keyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info<'a> {
+    /// The protocol version, [`VERSION`].
+    pub version: u8,
+    /// The firmware's version (the `hb-firmware` crate's), printable ASCII.
+    pub firmware: &'a [u8],
+    /// One of the `BOOT_*` causes.
+    pub boot_cause: u8,
+    /// Where the key comes from: one of the `KEY_SOURCE_*` values.
+    pub key_source: u8,
+    /// The key's `authkeys` index and method; meaningless when `key_source` is
+    /// [`KEY_SOURCE_NONE`].
+    pub key_index: u8,
+    pub key_method: Option<Method>,
+    pub ports: u8,
+    pub uptime_s: u32,
 }
 
 impl Body<'_> {
@@ -292,6 +327,10 @@ impl Body<'_> {
             Body::PetAck { .. } => PET_ACK,
             Body::FenceResult { .. } => FENCE_RESULT,
             Body::Status(_) => STATUS,
+            Body::Key { .. } => KEY,
+            Body::InfoRequest { .. } => INFO_REQUEST,
+            Body::KeyResult { .. } => KEY_RESULT,
+            Body::Info(_) => INFO,
         }
     }
 
@@ -311,6 +350,10 @@ impl Body<'_> {
             Body::PetAck { .. } => "pet ack",
             Body::FenceResult { .. } => "fence result",
             Body::Status(_) => "status",
+            Body::Key { .. } => "key",
+            Body::InfoRequest { .. } => "info request",
+            Body::KeyResult { .. } => "key result",
+            Body::Info(_) => "info",
         }
     }
 }
@@ -406,6 +449,27 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A key secret: a length byte, then up to [`MAX_SECRET_LEN`] bytes of any value.
+    pub(super) fn secret(&mut self) -> Result<&'a [u8], RelayError> {
+        let at = self.at();
+        let n = self.u8()?;
+        if usize::from(n) > MAX_SECRET_LEN {
+            return Err(RelayError::Malformed { at });
+        }
+        self.take(usize::from(n))
+    }
+
+    /// A method code of the compact header (1 `crc` … 4 `sha256`); 0 is none.
+    pub(super) fn method(&mut self) -> Result<Option<Method>, RelayError> {
+        let at = self.at();
+        match self.u8()? {
+            0 => Ok(None),
+            c => method_from_code(c)
+                .map(Some)
+                .ok_or(RelayError::Malformed { at }),
+        }
+    }
+
     pub(super) fn at(&self) -> usize {
         self.pos + self.base
     }

@@ -73,6 +73,72 @@ const IDENTIFY: u8 = 0x81;
 const PET_ACK: u8 = 0x82;
 const FENCE_RESULT: u8 = 0x83;
 const STATUS: u8 = 0x84;
+const KEY: u8 = 0x05;
+const INFO_REQUEST: u8 = 0x06;
+const KEY_RESULT: u8 = 0x85;
+const INFO: u8 = 0x86;
+
+/// Longest key secret a [`Body::Key`] carries. HMAC replaces a key longer than its block (64
+/// bytes for md5, sha1 and sha256) by the key's hash, so a host sends such a key hashed: every
+/// `authkeys` key fits.
+pub const MAX_SECRET_LEN: usize = 64;
+
+/// Key result: the key is kept in flash and in use.
+pub const KEY_STORED: u8 = 0;
+/// Key result: the flash would not take it; the board keeps the key it had.
+pub const KEY_FLASH_FAILED: u8 = 1;
+/// Key result: the board's key is compiled into its image and cannot change.
+pub const KEY_IN_IMAGE: u8 = 2;
+/// Key result: the board cannot hold that key (method and secret disagree, index past 15).
+pub const KEY_UNUSABLE: u8 = 3;
+
+/// Info: the board has no key — it forwards nothing and fences nothing.
+pub const KEY_SOURCE_NONE: u8 = 0;
+/// Info: the key is compiled into the image (`HB_RELAY_AUTHKEYS`).
+pub const KEY_SOURCE_IMAGE: u8 = 1;
+/// Info: the key was provisioned over a serial line and is kept in flash.
+pub const KEY_SOURCE_FLASH: u8 = 2;
+
+/// Boot causes in an info answer, as far as the chip can tell.
+pub const BOOT_UNKNOWN: u8 = 0;
+pub const BOOT_POWER_ON: u8 = 1;
+pub const BOOT_WATCHDOG: u8 = 2;
+pub const BOOT_RESET_PIN: u8 = 3;
+pub const BOOT_SOFTWARE: u8 = 4;
+
+/// A boot cause's word, for logs and `hbctl relay status`.
+pub const fn boot_cause_name(cause: u8) -> &'static str {
+    match cause {
+        BOOT_POWER_ON => "power-on",
+        BOOT_WATCHDOG => "watchdog",
+        BOOT_RESET_PIN => "reset pin",
+        BOOT_SOFTWARE => "software",
+        _ => "unknown",
+    }
+}
+
+/// The compact header's code of an authentication method (PROTOCOL.md §1).
+pub const fn method_code(m: crate::auth::Method) -> u8 {
+    use crate::auth::Method;
+    match m {
+        Method::Crc => 1,
+        Method::Md5 => 2,
+        Method::Sha1 => 3,
+        Method::Sha256 => 4,
+    }
+}
+
+/// The method of a compact header code.
+pub const fn method_from_code(code: u8) -> Option<crate::auth::Method> {
+    use crate::auth::Method;
+    Some(match code {
+        1 => Method::Crc,
+        2 => Method::Md5,
+        3 => Method::Sha1,
+        4 => Method::Sha256,
+        _ => return None,
+    })
+}
 
 /// The longest body [`encode`] writes (type, link, counter and fields, without header, MAC
 /// and CRC): a status of [`MAX_PORTS`] reports with the longest names.
@@ -98,7 +164,7 @@ mod tests;
 
 pub use codec::{decode, encode, is_relay_frame, name_is_valid, open, Sealed};
 pub use frames::{
-    Body, FenceAction, FenceOutcome, PortFlags, PortReport, PortReports, RelayError, RelayFrame,
-    Status,
+    Body, FenceAction, FenceOutcome, Info, PortFlags, PortReport, PortReports, RelayError,
+    RelayFrame, Status,
 };
 pub use link::{link_id, Counter, ReplayGuard};

@@ -357,3 +357,112 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn provisioning_frames_round_trip() {
+    let secret = [0xa5u8; MAX_SECRET_LEN];
+    let bodies = [
+        Body::Key {
+            session: 7,
+            index: 2,
+            method: Method::Sha256,
+            secret: b"cluster secret",
+        },
+        Body::Key {
+            session: u64::MAX,
+            index: 15,
+            method: Method::Md5,
+            secret: &secret,
+        },
+        Body::Key {
+            session: 1,
+            index: 0,
+            method: Method::Crc,
+            secret: b"",
+        },
+        Body::InfoRequest { session: 42 },
+        Body::KeyResult {
+            outcome: KEY_STORED,
+            index: 2,
+        },
+        Body::Info(Info {
+            version: VERSION,
+            firmware: b"0.1.0",
+            boot_cause: BOOT_WATCHDOG,
+            key_source: KEY_SOURCE_FLASH,
+            key_index: 2,
+            key_method: Some(Method::Sha1),
+            ports: 4,
+            uptime_s: 3725,
+        }),
+        Body::Info(Info {
+            version: VERSION,
+            firmware: b"0.1.0",
+            boot_cause: BOOT_POWER_ON,
+            key_source: KEY_SOURCE_NONE,
+            key_index: 0,
+            key_method: None,
+            ports: 2,
+            uptime_s: 0,
+        }),
+    ];
+    for body in bodies {
+        round_trip(&RelayFrame {
+            link: 0,
+            counter: 0,
+            body,
+        });
+    }
+    assert_eq!(boot_cause_name(BOOT_WATCHDOG), "watchdog");
+    assert_eq!(boot_cause_name(200), "unknown");
+}
+
+#[test]
+fn a_key_too_long_or_of_no_method_is_refused() {
+    let k = keys();
+    let mut wire = [0u8; MAX_FRAME_LEN];
+    let long = [1u8; MAX_SECRET_LEN + 1];
+    let frame = RelayFrame {
+        link: 0,
+        counter: 0,
+        body: Body::Key {
+            session: 1,
+            index: 1,
+            method: Method::Sha1,
+            secret: &long,
+        },
+    };
+    assert_eq!(encode(&frame, &k, &mut wire), Err(EncodeError::BadValue));
+    // Forged bodies with a good MAC: a 65-byte secret, and method code 0 and 9.
+    let prefix = |method: u8, len: u8| {
+        let mut b = std::vec![KEY];
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.extend_from_slice(&[1, method, len]);
+        b.extend(std::iter::repeat_n(b'k', usize::from(len)));
+        b
+    };
+    for (body, at) in [(prefix(3, 65), 24), (prefix(0, 4), 23), (prefix(9, 4), 23)] {
+        let mut out = [0u8; MAX_FRAME_LEN];
+        let n = compact::seal(RELAY_CLASS, &k, &mut out, |w| w.put(&body)).unwrap();
+        let frame = Frame::unstuff(&mut out[..n]).unwrap();
+        assert_eq!(decode(&frame, &k), Err(RelayError::Malformed { at }));
+    }
+    // A firmware version that is not a name cannot be sent.
+    let info = RelayFrame {
+        link: 0,
+        counter: 0,
+        body: Body::Info(Info {
+            version: 1,
+            firmware: b"0.1 beta",
+            boot_cause: 0,
+            key_source: 0,
+            key_index: 0,
+            key_method: None,
+            ports: 1,
+            uptime_s: 0,
+        }),
+    };
+    assert_eq!(encode(&info, &k, &mut wire), Err(EncodeError::BadValue));
+}
