@@ -38,7 +38,7 @@ mod relay;
 
 pub use hb_core::relay::{FenceAction, FenceOutcome, RelayError, MAX_PORTS, RESET_PULSE};
 pub use hb_core::time::{Duration, Instant};
-pub use relay::{Config, Event, Level, PortStats, Relay, Storage};
+pub use relay::{Config, Event, Level, PortStats, Relay, Storage, FIRMWARE_VERSION};
 
 /// The longest the main loop may take between two [`Relay::poll`] calls and still count as
 /// healthy. A loop that sleeps until the next interrupt (a byte, or the 1 ms tick) goes round
