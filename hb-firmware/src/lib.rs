@@ -65,5 +65,8 @@ pub const READ_BUDGET: usize = 256;
 /// memory, and a port at 115 200 baud drains a longest frame in 45 ms.
 pub const TX_QUEUE_LEN: usize = hb_core::relay::MAX_FRAME_LEN + 1 + 63;
 
-/// Events kept for [`Relay::next_event`]; later ones are counted and dropped.
-pub const EVENT_QUEUE_LEN: usize = 32;
+/// Events kept for [`Relay::next_event`]; later ones are counted and dropped. A board drains
+/// them after every poll, and they only feed its log: sixteen (192 bytes) hold what one poll
+/// brings but for a flood of refused frames, whose excess is counted. (32 until the
+/// provisioning of issue 17 needed the RAM.)
+pub const EVENT_QUEUE_LEN: usize = 16;

@@ -606,6 +606,16 @@ where
             }
             return self.forward(i, len);
         }
+        // Provisioning's frames (PROTOCOL.md §3.4) take their own path, told apart by their
+        // type byte while still stuffed, so none of it weighs on this one, the relay's deepest.
+        let raw = rx.frame(len);
+        let kind = raw
+            .get(2)
+            .copied()
+            .filter(|_| raw.first().is_some_and(|&c| c >= 3));
+        if provision::diverts(kind, &st.keys) {
+            return self.provisioning_frame(i, len, now);
+        }
         let frame = match Frame::unstuff(rx.frame_mut(len)) {
             Ok(f) => f,
             Err(_) => return self.count(i, |s| &mut s.garbage),
@@ -615,7 +625,10 @@ where
             // `unstuff` disagree on: its bytes are gone, count it as noise.
             return self.count(i, |s| &mut s.garbage);
         }
-        let parsed = provision::verify(&frame, &st.keys);
+        let parsed = relay::decode(&frame, &st.keys).and_then(|f| {
+            let req = request(&f)?;
+            Ok((f.link, f.counter, req))
+        });
         match parsed {
             Ok((link, counter, req)) => self.handle_request(i, link, counter, req, now),
             Err(e) => self.reject(i, e),
@@ -650,10 +663,8 @@ where
     }
 
     fn handle_request(&mut self, i: usize, link: u64, counter: u32, req: Request, now: Instant) {
-        match req {
-            Request::Info { session } => return self.send_info(i, session, now),
-            Request::Key { session, key } => return self.take_key(i, link, counter, session, key),
-            _ => {}
+        if let Request::Key { session, key } = req {
+            return self.take_key(i, link, counter, session, key);
         }
         if let Request::Hello { session, name } = req {
             if link != 0 || counter != 0 {

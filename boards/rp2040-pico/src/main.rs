@@ -25,6 +25,13 @@ use hal::{Sio, Timer, Watchdog};
 
 include!(concat!(env!("OUT_DIR"), "/authkeys.rs"));
 
+// This board has no key store yet (issue 17: only the QEMU board keeps a provisioned key), so
+// an unkeyed image could never be keyed: refuse to build one.
+const _: () = assert!(
+    KEYED,
+    "set HB_RELAY_AUTHKEYS to the cluster's authkeys: this board cannot be provisioned yet"
+);
+
 /// The second-stage bootloader for the Pico's W25Q080-compatible flash.
 #[link_section = ".boot2"]
 #[used]

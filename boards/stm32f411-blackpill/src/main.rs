@@ -22,6 +22,13 @@ use stm32f4xx_hal::watchdog::IndependentWatchdog;
 
 include!(concat!(env!("OUT_DIR"), "/authkeys.rs"));
 
+// This board has no key store yet (issue 17: only the QEMU board keeps a provisioned key), so
+// an unkeyed image could never be keyed: refuse to build one.
+const _: () = assert!(
+    KEYED,
+    "set HB_RELAY_AUTHKEYS to the cluster's authkeys: this board cannot be provisioned yet"
+);
+
 /// A ring buffer for a port in a static of its own (each expansion is a separate static).
 macro_rules! buffer {
     () => {

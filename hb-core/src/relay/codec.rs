@@ -181,9 +181,20 @@ impl<'a> Sealed<'a> {
     pub fn parse_unverified(&self) -> Result<RelayFrame<'a>, RelayError> {
         parse(self.body)
     }
+
+    /// [`Sealed::parse_unverified`] for a relay, which takes only host → relay types: any other
+    /// is [`RelayError::UnknownType`] before its payload is read, and a relay's image carries
+    /// no parser for the relay → host payloads (status, identify, …).
+    pub fn parse_request(&self) -> Result<RelayFrame<'a>, RelayError> {
+        parse_as::<true>(self.body)
+    }
 }
 
 pub(super) fn parse(bytes: &[u8]) -> Result<RelayFrame<'_>, RelayError> {
+    parse_as::<false>(bytes)
+}
+
+fn parse_as<const REQUESTS: bool>(bytes: &[u8]) -> Result<RelayFrame<'_>, RelayError> {
     // Offsets in errors count from the start of the content: the header byte is 1 before.
     let mut r = Reader {
         bytes,
@@ -191,6 +202,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RelayFrame<'_>, RelayError> {
         base: 1,
     };
     let code = r.u8()?;
+    if REQUESTS && code & 0x80 != 0 {
+        return Err(RelayError::UnknownType(code));
+    }
     let link = r.u64()?;
     let counter = r.u32()?;
     let body = match code {

@@ -466,3 +466,40 @@ fn a_key_too_long_or_of_no_method_is_refused() {
     };
     assert_eq!(encode(&info, &k, &mut wire), Err(EncodeError::BadValue));
 }
+
+#[test]
+fn a_relay_parses_only_requests() {
+    let k = keys();
+    let r = reports();
+    for (body, code) in [
+        (Body::Status(Status::new(1, &r)), 0x84),
+        (
+            Body::KeyResult {
+                outcome: KEY_STORED,
+                index: 1,
+            },
+            0x85,
+        ),
+    ] {
+        let mut wire = [0u8; MAX_FRAME_LEN];
+        let f = RelayFrame {
+            link: 3,
+            counter: 4,
+            body,
+        };
+        let n = encode(&f, &k, &mut wire).unwrap();
+        let frame = Frame::unstuff(&mut wire[..n]).unwrap();
+        let sealed = open(&frame).unwrap();
+        assert_eq!(sealed.parse_unverified().unwrap(), f);
+        assert_eq!(sealed.parse_request(), Err(RelayError::UnknownType(code)));
+    }
+    let pet = RelayFrame {
+        link: 3,
+        counter: 4,
+        body: Body::Pet { timeout_ms: 5 },
+    };
+    let mut wire = [0u8; MAX_FRAME_LEN];
+    let n = encode(&pet, &k, &mut wire).unwrap();
+    let frame = Frame::unstuff(&mut wire[..n]).unwrap();
+    assert_eq!(open(&frame).unwrap().parse_request(), Ok(pet));
+}

@@ -8,13 +8,13 @@
 //! it. An info request is answered whatever its MAC: what it reveals (firmware, boot cause,
 //! key index and method, ports) is no secret, and a board without a key must still say so.
 
-use super::{enqueue, request, Event, PendingKey, Relay, Request, Storage};
+use super::{enqueue, Event, PendingKey, Relay, Request, Storage};
 use crate::keystore::StoredKey;
 use core::borrow::BorrowMut;
 use embedded_hal::digital::OutputPin;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 use hb_core::auth::{Keyring, Method};
-use hb_core::msg::compact::Frame;
+use hb_core::msg::compact::{Frame, FrameAuth};
 use hb_core::relay::{
     self, Body, Info, RelayError, RelayFrame, KEY_FLASH_FAILED, KEY_IN_IMAGE, KEY_SOURCE_FLASH,
     KEY_SOURCE_IMAGE, KEY_STORED, VERSION,
@@ -24,44 +24,66 @@ use hb_core::time::Instant;
 /// The firmware's version, as an info answer reports it.
 pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Verifies and parses a relay frame from a host: with the relay's keys, but for an info
-/// request (not verified) and a key request to a relay without a key (verified with the key it
-/// carries). Returns its link, counter and request.
-// Not inlined: the carried key's keyring (≈ 100 bytes) stays out of the main loop's frame.
+/// Whether a frame whose type byte is `kind` is one of provisioning's exceptions to "verify
+/// with the relay's keys": an info request, or a key request to a relay without a key. Only
+/// the type byte is looked at, so every other frame takes the main loop's usual path (and its
+/// stack depth) unchanged.
+pub(super) fn diverts<const K: usize>(kind: Option<u8>, keys: &Keyring<K>) -> bool {
+    let info = Body::InfoRequest { session: 0 }.code();
+    let key = Body::Key {
+        session: 0,
+        index: 0,
+        method: Method::Crc,
+        secret: &[],
+    }
+    .code();
+    kind == Some(info) || (kind == Some(key) && keys.active().is_none())
+}
+
+/// Verifies and parses a frame [`diverts`] took: an info request (not verified: it reveals no
+/// secret) or a key request to a relay without a key (verified with the key it carries).
+/// Returns its link, counter and request.
 #[inline(never)]
 pub(super) fn verify<const K: usize>(
     frame: &Frame<'_>,
-    keys: &Keyring<K>,
+    keys: &mut Keyring<K>,
 ) -> Result<(u64, u32, Request), RelayError> {
     let sealed = relay::open(frame)?;
-    let f = match sealed.parse_unverified() {
-        Ok(f) => f,
-        Err(e) => {
-            // A forgery is a forgery before it is malformed.
-            sealed.auth.verify(keys)?;
-            return Err(e);
-        }
-    };
+    let f = sealed.parse_request()?;
     match f.body {
-        Body::InfoRequest { session } => return Ok((f.link, f.counter, Request::Info { session })),
-        Body::Key {
-            session,
-            index,
-            method,
-            secret,
-        } if keys.active().is_none() => {
-            let key =
-                StoredKey::new(index, method, secret).ok_or(RelayError::Malformed { at: 0 })?;
-            let mut own = Keyring::<1>::empty();
-            key.load_into(&mut own)
-                .map_err(|_| RelayError::Malformed { at: 0 })?;
-            sealed.auth.verify(&own)?;
-            return Ok((f.link, f.counter, Request::Key { session, key }));
-        }
-        _ => {}
+        Body::InfoRequest { session } => Ok((f.link, f.counter, Request::Info { session })),
+        Body::Key { .. } => first_key(keys, &sealed.auth, &f),
+        _ => Err(RelayError::UnknownType(f.body.code())),
     }
-    sealed.auth.verify(keys)?;
-    Ok((f.link, f.counter, request(&f)?))
+}
+
+/// A key request to a relay without a key (`keys` is empty): verified with the key it carries,
+/// which is put in `keys` for the check only — the relay uses it once the flash holds it
+/// ([`Relay::commit_key`]). The relay's own keyring rather than one on the stack: this path
+/// must not be deeper than a keyed relay's.
+#[inline(never)]
+fn first_key<const K: usize>(
+    keys: &mut Keyring<K>,
+    auth: &FrameAuth<'_>,
+    f: &RelayFrame<'_>,
+) -> Result<(u64, u32, Request), RelayError> {
+    let Body::Key {
+        session,
+        index,
+        method,
+        secret,
+    } = f.body
+    else {
+        return Err(RelayError::Malformed { at: 1 });
+    };
+    let key = StoredKey::new(index, method, secret).ok_or(RelayError::Malformed { at: 0 })?;
+    let verified = match key.load_into(keys) {
+        Ok(()) => auth.verify(keys).map(|_| ()).map_err(RelayError::from),
+        Err(_) => Err(RelayError::Malformed { at: 0 }),
+    };
+    *keys = Keyring::empty();
+    verified?;
+    Ok((f.link, f.counter, Request::Key { session, key }))
 }
 
 /// The "keyring" of a relay without a key: `crc` (integrity only) at index 0, which is what
@@ -131,6 +153,9 @@ where
         self.answer_key(usize::from(p.port), p.session, &p.key, outcome);
     }
 
+    // Not inlined (nor is `answer_key`): the key and the keyring it signs with would otherwise
+    // sit in the main loop's frame, under every frame the relay handles.
+    #[inline(never)]
     pub(super) fn take_key(
         &mut self,
         i: usize,
@@ -162,6 +187,7 @@ where
     }
 
     /// Answers a key request, signed with the key it carried (which the host has).
+    #[inline(never)]
     fn answer_key(&mut self, i: usize, session: u64, key: &StoredKey, outcome: u8) {
         let mut keys = Keyring::<1>::empty();
         if key.load_into(&mut keys).is_err() {
@@ -184,11 +210,30 @@ where
         }
     }
 
+    /// Handles the frame of `len` stuffed bytes in port `i`'s receive buffer that [`diverts`]
+    /// took. Not inlined: its frame is not under the main loop's usual path.
     #[inline(never)]
+    pub(super) fn provisioning_frame(&mut self, i: usize, len: usize, now: Instant) {
+        let st = self.storage.borrow_mut();
+        let Some(rx) = st.rx.get_mut(i) else {
+            return;
+        };
+        let parsed = match Frame::unstuff(rx.frame_mut(len)) {
+            Ok(frame) => verify(&frame, &mut st.keys),
+            Err(_) => return self.count(i, |s| &mut s.garbage),
+        };
+        match parsed {
+            Ok((_, _, Request::Info { session })) => self.send_info(i, session, now),
+            Ok((link, counter, Request::Key { session, key })) => {
+                self.take_key(i, link, counter, session, key)
+            }
+            Ok(_) => {}
+            Err(e) => self.reject(i, e),
+        }
+    }
+
     pub(super) fn send_info(&mut self, i: usize, session: u64, now: Instant) {
-        let uptime = self
-            .booted
-            .map_or(0, |b| now.saturating_since(b).as_millis() / 1000);
+        let uptime = self.uptime_s(now);
         let st = self.storage.borrow_mut();
         let active = st.keys.active();
         let frame = RelayFrame {
@@ -202,7 +247,7 @@ where
                 key_index: active.unwrap_or(0),
                 key_method: active.and_then(|a| st.keys.method(a)),
                 ports: N as u8,
-                uptime_s: u32::try_from(uptime).unwrap_or(u32::MAX),
+                uptime_s: uptime,
             }),
         };
         let Some(tx) = st.tx.get_mut(i) else {

@@ -19,10 +19,16 @@ where
     R: OutputPin,
     S: BorrowMut<Storage<N, K>>,
 {
-    pub(super) fn send_status(&mut self, i: usize, now: Instant) {
-        let uptime = self
+    /// Whole seconds since the first poll, saturated at `u32::MAX`.
+    pub(super) fn uptime_s(&self, now: Instant) -> u32 {
+        let ms = self
             .booted
-            .map_or(0, |b| now.saturating_since(b).as_millis() / 1000);
+            .map_or(0, |b| now.saturating_since(b).as_millis());
+        secs(ms)
+    }
+
+    pub(super) fn send_status(&mut self, i: usize, now: Instant) {
+        let uptime = self.uptime_s(now);
         let st = self.storage.borrow_mut();
         let Some(link) = st.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
             return;
@@ -47,10 +53,7 @@ where
         let frame = RelayFrame {
             link: session,
             counter,
-            body: Body::Status(Status::new(
-                u32::try_from(uptime).unwrap_or(u32::MAX),
-                reports.get(..N).unwrap_or_default(),
-            )),
+            body: Body::Status(Status::new(uptime, reports.get(..N).unwrap_or_default())),
         };
         let Some(tx) = st.tx.get_mut(i) else {
             return;
@@ -140,5 +143,32 @@ where
         if failed {
             self.count_io_error(i);
         }
+    }
+}
+
+/// `ms / 1000`, saturated to `u32::MAX`, by long division in 16-bit steps: a 64-bit division
+/// would link the runtime's (≈ 0.9 KiB) into a board's flash for this alone.
+pub(super) fn secs(ms: u64) -> u32 {
+    let mut q: u64 = 0;
+    let mut rem: u32 = 0;
+    for shift in [48u32, 32, 16, 0] {
+        // rem < 1000, so this fits: 1000 · 2¹⁶ < 2³².
+        let cur = rem << 16 | (ms >> shift & 0xffff) as u32;
+        q = q << 16 | u64::from(cur / 1000);
+        rem = cur % 1000;
+    }
+    u32::try_from(q).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secs_divides_by_1000_and_saturates() {
+        for ms in [0, 999, 1000, 1999, 3_725_000, u64::from(u32::MAX), 1 << 40] {
+            assert_eq!(u64::from(super::secs(ms)), ms / 1000, "{ms}");
+        }
+        assert_eq!(super::secs(u64::MAX), u32::MAX);
+        assert_eq!(super::secs(4_294_967_295_999), u32::MAX);
+        assert_eq!(super::secs(4_294_967_296_000), u32::MAX);
     }
 }
