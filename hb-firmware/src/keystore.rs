@@ -130,7 +130,6 @@ impl StoredKey {
 
 /// Why the key store could not do what was asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum StoreError {
     /// The region is not two banks of whole erase units, or the flash's write size does not
     /// divide the store's `CHUNK`: a board's mistake.

@@ -366,10 +366,6 @@ struct PendingKey {
 
 /// A host → relay frame, copied out of the receive buffer.
 enum Request {
-    /// An info request: answered whatever its MAC says.
-    Info {
-        session: u64,
-    },
     /// A key request, its MAC checked (with the key it carries, or the relay's).
     Key {
         session: u64,
@@ -676,7 +672,7 @@ where
             return self.reject(i, e);
         }
         match req {
-            Request::Hello { .. } | Request::Info { .. } | Request::Key { .. } => {}
+            Request::Hello { .. } | Request::Key { .. } => {}
             Request::Pet { timeout_ms } => self.pet(i, counter, timeout_ms, now),
             Request::Fence {
                 target,
@@ -1087,7 +1083,6 @@ fn request(f: &RelayFrame<'_>) -> Result<Request, RelayError> {
             session,
             key: StoredKey::new(index, method, secret).ok_or(RelayError::Malformed { at: 0 })?,
         },
-        Body::InfoRequest { session } => Request::Info { session },
         // The relay's own types, coming from a host: an echo or a confused peer.
         other => return Err(RelayError::UnknownType(other.code())),
     })

@@ -132,8 +132,14 @@ fn key_store() -> Option<KeyStore<KeyFlash>> {
 // relay handles (its deepest stack); this runs once per provisioning.
 #[inline(never)]
 fn store_key(relay: &mut BoardRelay) {
-    let mut store = key_store();
-    relay.commit_key(|key| store.as_mut().is_some_and(|s| s.store(key).is_ok()));
+    relay.commit_key(write_key);
+}
+
+/// Writes `key` to the key store; the store's buffers are on the stack only in here, not under
+/// the relay's answer.
+#[inline(never)]
+fn write_key(key: &hb_firmware::keystore::StoredKey) -> bool {
+    key_store().is_some_and(|mut s| s.store(key).is_ok())
 }
 
 /// The unkeyed image's key store at boot: the key kept there (if any) becomes the relay's; a

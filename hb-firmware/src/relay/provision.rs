@@ -8,13 +8,15 @@
 //! it. An info request is answered whatever its MAC: what it reveals (firmware, boot cause,
 //! key index and method, ports) is no secret, and a board without a key must still say so.
 
-use super::{enqueue, Event, PendingKey, Relay, Request, Storage};
+use super::{enqueue, Event, PendingKey, Relay, Storage};
+use crate::buffers::TxQueue;
 use crate::keystore::StoredKey;
+use crate::TX_QUEUE_LEN;
 use core::borrow::BorrowMut;
 use embedded_hal::digital::OutputPin;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 use hb_core::auth::{Keyring, Method};
-use hb_core::msg::compact::{Frame, FrameAuth};
+use hb_core::msg::compact::Frame;
 use hb_core::relay::{
     self, Body, Info, RelayError, RelayFrame, KEY_FLASH_FAILED, KEY_IN_IMAGE, KEY_SOURCE_FLASH,
     KEY_SOURCE_IMAGE, KEY_STORED, VERSION,
@@ -40,59 +42,21 @@ pub(super) fn diverts<const K: usize>(kind: Option<u8>, keys: &Keyring<K>) -> bo
     kind == Some(info) || (kind == Some(key) && keys.active().is_none())
 }
 
-/// Verifies and parses a frame [`diverts`] took: an info request (not verified: it reveals no
-/// secret) or a key request to a relay without a key (verified with the key it carries).
-/// Returns its link, counter and request.
-#[inline(never)]
-pub(super) fn verify<const K: usize>(
-    frame: &Frame<'_>,
+/// Encodes `frame` into `tx` with `keys`, or — a relay without a key — unsigned (`crc`, key
+/// 0), lending the empty keyring the `crc` entry for the time of the encoding: a keyring on the
+/// stack here would make this path deeper than the main loop's usual one.
+fn enqueue_or_unsigned<const K: usize>(
+    tx: &mut TxQueue<TX_QUEUE_LEN>,
     keys: &mut Keyring<K>,
-) -> Result<(u64, u32, Request), RelayError> {
-    let sealed = relay::open(frame)?;
-    let f = sealed.parse_request()?;
-    match f.body {
-        Body::InfoRequest { session } => Ok((f.link, f.counter, Request::Info { session })),
-        Body::Key { .. } => first_key(keys, &sealed.auth, &f),
-        _ => Err(RelayError::UnknownType(f.body.code())),
+    frame: &RelayFrame<'_>,
+) -> bool {
+    if keys.active().is_some() {
+        return enqueue(tx, keys, frame);
     }
-}
-
-/// A key request to a relay without a key (`keys` is empty): verified with the key it carries,
-/// which is put in `keys` for the check only — the relay uses it once the flash holds it
-/// ([`Relay::commit_key`]). The relay's own keyring rather than one on the stack: this path
-/// must not be deeper than a keyed relay's.
-#[inline(never)]
-fn first_key<const K: usize>(
-    keys: &mut Keyring<K>,
-    auth: &FrameAuth<'_>,
-    f: &RelayFrame<'_>,
-) -> Result<(u64, u32, Request), RelayError> {
-    let Body::Key {
-        session,
-        index,
-        method,
-        secret,
-    } = f.body
-    else {
-        return Err(RelayError::Malformed { at: 1 });
-    };
-    let key = StoredKey::new(index, method, secret).ok_or(RelayError::Malformed { at: 0 })?;
-    let verified = match key.load_into(keys) {
-        Ok(()) => auth.verify(keys).map(|_| ()).map_err(RelayError::from),
-        Err(_) => Err(RelayError::Malformed { at: 0 }),
-    };
+    let lent = keys.insert(0, Method::Crc, b"").is_ok() && keys.set_active(0).is_ok();
+    let sent = !lent || enqueue(tx, keys, frame);
     *keys = Keyring::empty();
-    verified?;
-    Ok((f.link, f.counter, Request::Key { session, key }))
-}
-
-/// The "keyring" of a relay without a key: `crc` (integrity only) at index 0, which is what
-/// its info answers carry.
-fn unsigned() -> Keyring<1> {
-    let mut k = Keyring::<1>::empty();
-    let _ = k.insert(0, Method::Crc, b"");
-    let _ = k.set_active(0);
-    k
+    sent
 }
 
 impl<P, R, const N: usize, S, const K: usize> Relay<P, R, N, S, K>
@@ -133,24 +97,32 @@ where
     /// no host is reset for pets it still signs with the old key — and it answers the
     /// requester. A board calls this after each poll; it does nothing without a request.
     pub fn commit_key(&mut self, store: impl FnOnce(&StoredKey) -> bool) {
-        let Some(p) = self.storage.borrow_mut().pending_key.take() else {
-            return;
+        // The request stays in the storage (not on the stack) while the board writes the key.
+        let (port, session, index, stored) = {
+            let st = self.storage.borrow_mut();
+            let Some(p) = st.pending_key.as_ref() else {
+                return;
+            };
+            let stored = store(&p.key) && p.key.load_into(&mut st.keys).is_ok();
+            (p.port, p.session, p.key.index, stored)
         };
-        let stored = store(&p.key) && self.load_key(&p.key);
+        let st = self.storage.borrow_mut();
+        st.pending_key = None;
         if stored {
-            for h in &mut self.storage.borrow_mut().hosts {
+            self.key_source = KEY_SOURCE_FLASH;
+            for h in &mut st.hosts {
                 h.link = None;
                 h.pending = None;
                 h.armed = None;
             }
         }
         self.push_event(Event::KeyStored {
-            port: p.port,
-            index: p.key.index,
+            port,
+            index,
             stored,
         });
         let outcome = if stored { KEY_STORED } else { KEY_FLASH_FAILED };
-        self.answer_key(usize::from(p.port), p.session, &p.key, outcome);
+        self.answer_key(usize::from(port), session, index, outcome);
     }
 
     // Not inlined (nor is `answer_key`): the key and the keyring it signs with would otherwise
@@ -170,7 +142,7 @@ where
                 return self.reject(i, e);
             }
             if self.key_source == KEY_SOURCE_IMAGE {
-                return self.answer_key(i, session, &key, KEY_IN_IMAGE);
+                return self.answer_key(i, session, key.index, KEY_IN_IMAGE);
             }
         } else if link != 0 || counter != 0 {
             return self.reject(i, RelayError::Malformed { at: 2 });
@@ -186,52 +158,88 @@ where
         }
     }
 
-    /// Answers a key request, signed with the key it carried (which the host has).
+    /// Answers a key request: signed with the relay's key — the new one once stored, else the
+    /// one the host signed its request with — or, by a relay still without a key, unsigned
+    /// (`crc`): a failure notice the host cannot authenticate, and needs not to.
     #[inline(never)]
-    fn answer_key(&mut self, i: usize, session: u64, key: &StoredKey, outcome: u8) {
-        let mut keys = Keyring::<1>::empty();
-        if key.load_into(&mut keys).is_err() {
-            return;
-        }
+    fn answer_key(&mut self, i: usize, session: u64, index: u8, outcome: u8) {
         let frame = RelayFrame {
             link: session,
             counter: 1,
-            body: Body::KeyResult {
-                outcome,
-                index: key.index,
-            },
+            body: Body::KeyResult { outcome, index },
         };
-        let sent = match self.storage.borrow_mut().tx.get_mut(i) {
-            Some(tx) => enqueue(tx, &keys, &frame),
-            None => return,
+        let st = self.storage.borrow_mut();
+        let Some(tx) = st.tx.get_mut(i) else {
+            return;
         };
-        if !sent {
+        if !enqueue_or_unsigned(tx, &mut st.keys, &frame) {
             self.count(i, |s| &mut s.tx_dropped);
         }
     }
 
     /// Handles the frame of `len` stuffed bytes in port `i`'s receive buffer that [`diverts`]
-    /// took. Not inlined: its frame is not under the main loop's usual path.
+    /// took: an info request (not verified: it reveals no secret), or a key request to a relay
+    /// without a key (verified with the key it carries). Not inlined, and flat — no request
+    /// copied out, the carried key put straight into the relay's storage — so that this path
+    /// is no deeper than the main loop's usual one.
     #[inline(never)]
     pub(super) fn provisioning_frame(&mut self, i: usize, len: usize, now: Instant) {
         let st = self.storage.borrow_mut();
         let Some(rx) = st.rx.get_mut(i) else {
             return;
         };
-        let parsed = match Frame::unstuff(rx.frame_mut(len)) {
-            Ok(frame) => verify(&frame, &mut st.keys),
-            Err(_) => return self.count(i, |s| &mut s.garbage),
+        let Ok(frame) = Frame::unstuff(rx.frame_mut(len)) else {
+            return self.count(i, |s| &mut s.garbage);
         };
-        match parsed {
-            Ok((_, _, Request::Info { session })) => self.send_info(i, session, now),
-            Ok((link, counter, Request::Key { session, key })) => {
-                self.take_key(i, link, counter, session, key)
+        let f = match relay::open(&frame).and_then(|s| Ok((s.auth, s.parse_request()?))) {
+            Ok((auth, f)) => (auth, f),
+            Err(e) => return self.reject(i, e),
+        };
+        let (auth, f) = f;
+        let (session, key) = match f.body {
+            Body::InfoRequest { session } => return self.send_info(i, session, now),
+            Body::Key {
+                session,
+                index,
+                method,
+                secret,
+            } => (session, StoredKey::new(index, method, secret)),
+            ref other => {
+                let code = other.code();
+                return self.reject(i, RelayError::UnknownType(code));
             }
-            Ok(_) => {}
+        };
+        if f.link != 0 || f.counter != 0 {
+            return self.reject(i, RelayError::Malformed { at: 2 });
+        }
+        let Some(key) = key else {
+            return self.reject(i, RelayError::Malformed { at: 0 });
+        };
+        if st.pending_key.is_some() {
+            // One request at a time; its host asks again.
+            return;
+        }
+        // The relay's own (empty) keyring checks the MAC with the carried key, then is emptied
+        // again: the key is used once the flash holds it (`commit_key`).
+        let verified = match key.load_into(&mut st.keys) {
+            Ok(()) => auth.verify(&st.keys).map(|_| ()).map_err(RelayError::from),
+            Err(_) => Err(RelayError::Malformed { at: 0 }),
+        };
+        st.keys = Keyring::empty();
+        match verified {
+            Ok(()) => {
+                st.pending_key = Some(PendingKey {
+                    port: i as u8,
+                    session,
+                    key,
+                })
+            }
             Err(e) => self.reject(i, e),
         }
     }
 
+    // Not inlined: its frame is not under the provisioning frame's.
+    #[inline(never)]
     pub(super) fn send_info(&mut self, i: usize, session: u64, now: Instant) {
         let uptime = self.uptime_s(now);
         let st = self.storage.borrow_mut();
@@ -253,12 +261,7 @@ where
         let Some(tx) = st.tx.get_mut(i) else {
             return;
         };
-        let sent = if active.is_some() {
-            enqueue(tx, &st.keys, &frame)
-        } else {
-            enqueue(tx, &unsigned(), &frame)
-        };
-        if !sent {
+        if !enqueue_or_unsigned(tx, &mut st.keys, &frame) {
             self.count(i, |s| &mut s.tx_dropped);
         }
     }

@@ -7,6 +7,7 @@ mod client;
 mod decode;
 mod demo;
 pub mod hexdump;
+mod relay;
 
 pub use check_config::local_node_name;
 
@@ -75,6 +76,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Set up a relay board: flash its image, provision its key, show it, rehearse a fence.
+    #[command(subcommand)]
+    Relay(relay::RelayCommand),
     /// The demo's HTTP service (answers every request with NAME).
     #[command(name = "demo-http", hide = true)]
     DemoHttp {
@@ -165,6 +169,7 @@ pub fn main() -> ExitCode {
             },
         ),
         Command::DemoHttp { name, listen } => demo::http(&name, &listen),
+        Command::Relay(cmd) => relay::run(&cmd, &mut stdout),
     };
     ExitCode::from(code)
 }

@@ -130,6 +130,11 @@ impl Host {
         self.client.as_mut().expect("no client on this host")
     }
 
+    /// The line itself, for a test that hands it to another program (a proxy).
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
     /// Writes raw bytes to the relay.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         write_all(&mut self.stream, bytes).expect("write to the relay");
