@@ -6,6 +6,9 @@
 # (.ci/run installs them). Prints `N passed, N failed` last.
 # With --build-only: builds the images into $CARGO_TARGET_DIR/images and stops (the daemon
 # tests in tests/tests/relay_board.rs use the QEMU image so).
+# Either way the unkeyed images a user flashes (issue 17; no key inside, provisioned over
+# serial with `hbctl relay provision`) are written to target/relay-images/ as ELF and BIN (and
+# UF2 for the Pico once it can be built unkeyed), with their sizes checked against the budgets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,6 +32,10 @@ build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385
 build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-test-hang --features test-hang
 build stm32f411-blackpill thumbv7em-none-eabihf hb-relay-blackpill-f411 blackpill-f411
 build rp2040-pico thumbv6m-none-eabi hb-relay-pico pico
+# The unkeyed images: what a user flashes, and (with test-hang) what the provision test runs.
+HB_RELAY_AUTHKEYS= build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-unkeyed
+HB_RELAY_AUTHKEYS= build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-unkeyed-test-hang --features test-hang
+HB_RELAY_AUTHKEYS= build stm32f411-blackpill thumbv7em-none-eabihf hb-relay-blackpill-f411 blackpill-f411-unkeyed
 # The Cortex-M3 image once more per authkeys method, for the RAM budget below: the hash of the
 # key decides the deepest stack.
 keydir=$out/keys
@@ -42,12 +49,26 @@ echo "boards built in $(( $(date +%s) - start )) s"
 
 echo "image sizes (text = flash; data + bss = static RAM; the stack comes on top, see boards/README.md):"
 arm-none-eabi-size "$out"/*.elf
+# The user's images, unkeyed: ELF and BIN per board, the Cortex-M3 one within 32 KiB of flash.
+rel=$root/target/relay-images
+mkdir -p "$rel"
+for pair in blackpill-f411:blackpill-f411-unkeyed mps2-an385:mps2-an385-unkeyed; do
+  name=${pair%%:*} src=$out/${pair#*:}.elf
+  cp "$src" "$rel/$name.elf"
+  arm-none-eabi-objcopy -O binary "$src" "$rel/$name.bin"
+done
+flash_of() { arm-none-eabi-size "$1" | awk 'NR == 2 {print $1 + $2}'; }
+f=$(flash_of "$rel/mps2-an385.elf")
+echo "unkeyed images in $rel:"; ls -l "$rel"
+[ "$f" -le 32768 ] || { echo "mps2-an385 unkeyed image: $f B of flash, over 32768"; exit 1; }
 [ "${1:-}" = --build-only ] && exit 0
 
 unset CARGO_TARGET_DIR HB_RELAY_AUTHKEYS
-cargo build -p relay-qemu --locked
+cargo build -p relay-qemu -p hb-linux --bin hbctl --locked
 "$root/target/debug/relay-qemu" --elf "$out/mps2-an385.elf" \
-  --hang-elf "$out/mps2-an385-test-hang.elf" | tee "$out/relay-qemu.log"
+  --hang-elf "$out/mps2-an385-test-hang.elf" \
+  --unkeyed-elf "$out/mps2-an385-unkeyed-test-hang.elf" --hbctl "$root/target/debug/hbctl" \
+  | tee "$out/relay-qemu.log"
 
 # The RAM goal of the Cortex-M3 image, 8 KiB, for a key of every method: static RAM (data +
 # bss) plus the stack peak the image paints and reports in QEMU after forwarding a longest
