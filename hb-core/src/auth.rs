@@ -119,12 +119,11 @@ type HmacCore<D> = <Hmac<D> as CoreProxy>::Core;
 fn keyed<D>(key: &[u8]) -> Result<HmacCore<D>, KeyError>
 where
     D: hmac::EagerHash,
-    Hmac<D>: KeyInit + CoreProxy,
+    Hmac<D>: CoreProxy,
+    HmacCore<D>: KeyInit,
 {
-    let (core, _empty) = Hmac::<D>::new_from_slice(key)
-        .map_err(|_| KeyError::KeyMismatch)?
-        .decompose();
-    Ok(core)
+    // The core alone: a whole `Hmac` carries a block buffer only to be dropped here.
+    HmacCore::<D>::new_from_slice(key).map_err(|_| KeyError::KeyMismatch)
 }
 
 /// An HMAC under way: the keyed core and its block buffer, as `Hmac` keeps them, but apart, so

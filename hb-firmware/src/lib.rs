@@ -66,7 +66,7 @@ pub const READ_BUDGET: usize = 256;
 pub const TX_QUEUE_LEN: usize = hb_core::relay::MAX_FRAME_LEN + 1 + 63;
 
 /// Events kept for [`Relay::next_event`]; later ones are counted and dropped. A board drains
-/// them after every poll, and they only feed its log: sixteen (192 bytes) hold what one poll
-/// brings but for a flood of refused frames, whose excess is counted. (32 until the
-/// provisioning of issue 17 needed the RAM.)
-pub const EVENT_QUEUE_LEN: usize = 16;
+/// them after every poll, and they only feed its log: eight (96 bytes) hold what one poll
+/// brings but for a flood of refused frames, whose excess is counted (`events_lost`). (32 until
+/// the provisioning of issue 17 needed the RAM under the 8 KiB goal.)
+pub const EVENT_QUEUE_LEN: usize = 8;

@@ -2,6 +2,8 @@
 //! five UARTs on Unix sockets (this crate's `relay-qemu` binary drives the firmware with the
 //! host-side client; `tests/tests/relay_board.rs` joins real daemons to it).
 
+pub mod uf2;
+
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
