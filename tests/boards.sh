@@ -71,7 +71,8 @@ echo "unkeyed images in $rel:"; ls -l "$rel"
 [ "${1:-}" = --build-only ] && exit 0
 
 unset CARGO_TARGET_DIR HB_RELAY_AUTHKEYS
-cargo build -p relay-qemu -p hb-linux --bin hbctl --locked
+cargo build -p relay-qemu --locked
+cargo build -p hb-linux --bin hbctl --locked
 "$root/target/debug/relay-qemu" --elf "$out/mps2-an385.elf" \
   --hang-elf "$out/mps2-an385-test-hang.elf" \
   --unkeyed-elf "$out/mps2-an385-unkeyed-test-hang.elf" --hbctl "$root/target/debug/hbctl" \
