@@ -131,7 +131,7 @@ fn main() {
         verbose,
     };
 
-    let tests: [(&str, TestFn); 7] = [
+    let tests: [(&str, TestFn); 8] = [
         ("boot", boot),
         ("forwarding", forwarding),
         ("watchdog_reset", watchdog_reset),
@@ -139,6 +139,7 @@ fn main() {
         ("chip_watchdog", chip_watchdog),
         ("hang_refused_in_production", hang_refused_in_production),
         ("provision", provision::provision),
+        ("factory_reset", provision::factory_reset),
     ];
     let started = Instant::now();
     let (mut passed, mut failed) = (0, 0);

@@ -170,6 +170,55 @@ fn first_key_request(secret: &[u8]) -> Vec<u8> {
     )
 }
 
+/// The factory-reset jumper of the emulated board: a RAM word QEMU's loader sets before every
+/// boot (`boards/qemu-mps2-an385/src/hw.rs`).
+const JUMPER: &[&str] = &[
+    "-device",
+    "loader,addr=0x203f0000,data=0x46414354,data-len=4",
+];
+
+/// With the jumper fitted, the board erases its key store at every boot: a key provisioned
+/// meanwhile is gone after the next (watchdog) reset.
+pub fn factory_reset(ctx: &Ctx) -> Result<String, String> {
+    let elf = ctx
+        .unkeyed_elf
+        .as_ref()
+        .ok_or("the factory_reset test needs --unkeyed-elf (the unkeyed test-hang image)")?;
+    let authkeys = std::fs::read_to_string(&ctx.authkeys).map_err(|e| e.to_string())?;
+    let tmp = std::env::temp_dir().join(format!("relay-qemu-factory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let good = config_dir(&tmp, "good", &authkeys)?;
+    let result = (|| {
+        let mut rig = Rig::start_with(elf, ctx.verbose, JUMPER)?;
+        let fitted = |r: &Rig| {
+            r.log_matching(|l| l.text.starts_with("FACTORY RESET"))
+                .len()
+        };
+        check(fitted(&rig) == 1, || {
+            "the jumper was not seen at boot".into()
+        })?;
+        let dir = good.display().to_string();
+        let p = hbctl(ctx, &rig, &good, &["provision", "SOCK", "-c", &dir])?;
+        check(p.ok, || format!("provision: {}", p.text()))?;
+        let link = ctx.link(&mut rig, 1)?;
+        rig.hosts[1].send_raw(&relay_frame(&ctx.keys, link, FAR_COUNTER, Body::Hang));
+        rig.wait_log(Duration::from_secs(5), |l| l.text.starts_with("HANG"))
+            .ok_or("the relay did not hang")?;
+        rig.wait_log(Duration::from_secs(5), |l| l.text.starts_with("KEY none"))
+            .ok_or("the key survived a boot with the jumper fitted")?;
+        check(fitted(&rig) == 2, || {
+            "the jumper was not seen at the second boot".into()
+        })?;
+        let st = hbctl(ctx, &rig, &good, &["status", "SOCK", "-c", &dir])?;
+        check(st.out.contains("key: none"), || {
+            format!("status: {}", st.text())
+        })?;
+        Ok("(provisioned, then erased at the next boot by the fitted jumper)".to_string())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
 pub fn provision(ctx: &Ctx) -> Result<String, String> {
     let elf = ctx
         .unkeyed_elf
