@@ -7,8 +7,8 @@
 # With --build-only: builds the images into $CARGO_TARGET_DIR/images and stops (the daemon
 # tests in tests/tests/relay_board.rs use the QEMU image so).
 # Either way the unkeyed images a user flashes (issue 17; no key inside, provisioned over
-# serial with `hbctl relay provision`) are written to target/relay-images/ as ELF and BIN (and
-# UF2 for the Pico once it can be built unkeyed), with their sizes checked against the budgets.
+# serial with `hbctl relay provision`) are written to target/relay-images/ as ELF and BIN, and
+# UF2 for the Pico, with the Cortex-M3 image's size checked against its budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -36,6 +36,7 @@ build rp2040-pico thumbv6m-none-eabi hb-relay-pico pico
 HB_RELAY_AUTHKEYS= build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-unkeyed
 HB_RELAY_AUTHKEYS= build qemu-mps2-an385 thumbv7m-none-eabi hb-relay-mps2-an385 mps2-an385-unkeyed-test-hang --features test-hang
 HB_RELAY_AUTHKEYS= build stm32f411-blackpill thumbv7em-none-eabihf hb-relay-blackpill-f411 blackpill-f411-unkeyed
+HB_RELAY_AUTHKEYS= build rp2040-pico thumbv6m-none-eabi hb-relay-pico pico-unkeyed
 # The Cortex-M3 image once more per authkeys method, for the RAM budget below: the hash of the
 # key decides the deepest stack.
 keydir=$out/keys
@@ -57,13 +58,13 @@ for pair in blackpill-f411:blackpill-f411-unkeyed mps2-an385:mps2-an385-unkeyed;
   cp "$src" "$rel/$name.elf"
   arm-none-eabi-objcopy -O binary "$src" "$rel/$name.bin"
 done
-# The Pico's UF2, made and read back by a parser (magics, block count, family 0xe48bff56,
-# addresses from 0x10000000). The Pico has no key store yet (boards/README.md, Limits), so this
-# is its test-key image, kept out of relay-images/: the format is checked, nothing is shipped.
+# The Pico's UF2 (what its boot ROM's drive takes), made and read back by a parser: magics,
+# block count, family 0xe48bff56, addresses from 0x10000000.
 (cd "$root" && env -u CARGO_TARGET_DIR cargo build -q -p relay-qemu --bin relay-uf2 --locked)
-arm-none-eabi-objcopy -O binary "$out/pico.elf" "$out/pico-test-key.bin"
-"$root/target/debug/relay-uf2" pack "$out/pico-test-key.bin" "$out/pico-test-key.uf2"
-"$root/target/debug/relay-uf2" check "$out/pico-test-key.uf2"
+cp "$out/pico-unkeyed.elf" "$rel/pico.elf"
+arm-none-eabi-objcopy -O binary "$rel/pico.elf" "$rel/pico.bin"
+"$root/target/debug/relay-uf2" pack "$rel/pico.bin" "$rel/pico.uf2"
+"$root/target/debug/relay-uf2" check "$rel/pico.uf2"
 flash_of() { arm-none-eabi-size "$1" | awk 'NR == 2 {print $1 + $2}'; }
 f=$(flash_of "$rel/mps2-an385.elf")
 echo "unkeyed images in $rel:"; ls -l "$rel"
