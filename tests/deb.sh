@@ -19,6 +19,10 @@ target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 
 t0=$(date +%s)
 cargo build --release --locked -p hb-linux --bins
+# The relay board's unkeyed images, shipped for `hbctl relay flash` (tests/boards.sh makes them).
+for img in pico.uf2 pico.elf blackpill-f411.bin blackpill-f411.elf mps2-an385.elf; do
+    [ -f "$target/relay-images/$img" ] || { bash tests/boards.sh --build-only >/dev/null; break; }
+done
 "$target/release/hb-docgen" >/dev/null
 gzip -9nf "$target"/release/hb-docs/*.8
 cargo deb -p hb-linux --strip --locked -o "$target/debian/" 2>&1 | tail -n 3

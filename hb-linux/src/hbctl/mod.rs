@@ -8,6 +8,8 @@ mod decode;
 mod demo;
 pub mod hexdump;
 pub mod tune;
+mod relay;
+
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -76,6 +78,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Set up a relay board: flash its image, provision its key, show it, rehearse a fence.
+    #[command(subcommand)]
+    Relay(relay::RelayCommand),
     /// The demo's HTTP service (answers every request with NAME).
     #[command(name = "demo-http", hide = true)]
     DemoHttp {
@@ -184,6 +189,7 @@ pub fn main() -> ExitCode {
             },
             &mut stdout,
         ),
+        Command::Relay(cmd) => relay::run(&cmd, &mut stdout),
     };
     ExitCode::from(code)
 }
