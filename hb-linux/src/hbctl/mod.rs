@@ -7,9 +7,8 @@ pub(crate) mod client;
 mod decode;
 mod demo;
 pub mod hexdump;
-pub mod tune;
 mod relay;
-
+pub mod tune;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
