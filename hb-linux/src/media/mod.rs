@@ -7,8 +7,9 @@
 //! - [`Medium::send`]: one packet, already encoded (and signed) by the core;
 //! - [`Medium::recv`]: the next packet as it was on the wire, or `None` when nothing more is
 //!   waiting; **call it until it returns `None`** after each readiness (a serial read may
-//!   complete several messages at once, and mio's readiness is edge-triggered). An error is
-//!   about one packet (a truncated datagram, garbage): log it and keep calling;
+//!   complete several messages at once, and what the medium already buffered makes no new
+//!   readiness). An error is about one packet (a truncated datagram, garbage): log it; what
+//!   is left is read at the next readiness (the loop's `poll(2)` is level-triggered);
 //! - its link name, the interface (or device path) heartbeat shows in `Link node:eth0 up`.
 //!
 //! A serial line also paces what it writes (3.0.6's 512-byte fragments with a pause between
