@@ -571,7 +571,12 @@ fn hbctl_tune_recommends_a_deadtime_that_survives_the_jitter() {
     );
     let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let live_worst = live["peers"][0]["worst_gap_ms"].as_u64().unwrap();
-    assert!(live_worst >= worst, "{live:#}");
+    // Two clocks on the same stalls: the log line's interval and the loop's gap tracker are
+    // taken at slightly different moments, so they agree within a keepalive, not to the ms.
+    assert!(
+        live_worst >= pause.as_millis() as u64 && live_worst + 100 >= worst,
+        "log worst {worst} ms: {live:#}"
+    );
     let text = c.hbctl(1, "hbctl", &["tune"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
