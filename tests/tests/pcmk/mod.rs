@@ -31,7 +31,7 @@ running() {{ [ -f $PIDF ] && kill -0 "$(cat $PIDF)" 2>/dev/null; }}
 case "$1" in
 start)
     running && exit 0
-    setsid '{hbctl}' demo-http --name "$(uname -n)" --listen "{VIP}:80" </dev/null >/dev/null 2>&1 &
+    setsid /run/hb-bin/hbctl demo-http --name "$(uname -n)" --listen "{VIP}:80" </dev/null >/dev/null 2>&1 &
     echo $! > $PIDF
     sleep 0.2
     running || exit 1 ;;
@@ -43,8 +43,7 @@ status)
 *) exit 3 ;;
 esac
 exit 0
-"#,
-        hbctl = bin("hbctl").display()
+"#
     )
 }
 
@@ -95,11 +94,16 @@ pub fn install(c: &Cluster, out: &Path) {
 pub fn start(c: &mut Cluster, prelude: &str) {
     // Both nodes' daemons have the same pids inside their PID namespaces, and libqb names its
     // shared-memory IPC files by pid: each node needs its own /dev/shm (and /tmp).
+    // The test's binaries and the lab's directory may live under /tmp (CI clones anywhere):
+    // everything that reads them runs before /tmp is covered, and the service's hbctl is
+    // copied to the node's own /run.
     let prelude = format!(
-        "mount -t tmpfs tmpfs /dev/shm; mount -t tmpfs tmpfs /tmp; mkdir -p /run/crm \
+        "{prelude}\n mkdir -p /run/hb-bin; cp '{hbctl}' /run/hb-bin/hbctl; \
+         mount -t tmpfs tmpfs /dev/shm; mount -t tmpfs tmpfs /tmp; mkdir -p /run/crm \
          /var/log/pacemaker /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox \
          /var/lib/pacemaker/cores; \
-         chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm; {prelude}"
+         chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm",
+        hbctl = bin("hbctl").display()
     );
     for i in 0..2 {
         let mut n = std::mem::replace(&mut c.nodes[i], c.lab.node("spare", "a").unwrap());
