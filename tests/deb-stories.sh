@@ -103,7 +103,7 @@ story_a() {
     boot node1; boot node2; link node1 node2
     for n in node1 node2; do
         on $n "dpkg --purge heartbeat >/dev/null 2>&1; ! test -e /usr/libexec/heartbeat/heartbeat"
-        on $n "cp '$deb' /tmp/ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/$(basename "$deb") >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }"
+        on $n "cat > /tmp/$(basename "$deb") && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/$(basename "$deb") >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }" < "$deb"
         on $n "getent passwd hacluster && getent group haclient && test -d /run/heartbeat && test -d /var/lib/heartbeat \
             && test -d /etc/ha.d/resource.d && test -x /etc/init.d/heartbeat && man -w ha.cf heartbeat hbctl >/dev/null" >/dev/null
         # bash completion: hbctl's subcommands complete.
@@ -171,7 +171,7 @@ CF
     # node2's rolling upgrade: it holds nothing (standby is a no-op), stop, install, start.
     init_d node2 stop
     wait_for 30 "3.0.6 on node1 sees node2 gone" sees node1 node2 dead
-    on node2 "cp '$deb' /tmp/ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/$(basename "$deb") >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }"
+    on node2 "cat > /tmp/$(basename "$deb") && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/$(basename "$deb") >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }" < "$deb"
     [ "$(ha_d_sums node2)" = "$before" ] || { echo "deb-stories: installing hb changed /etc/ha.d" >&2; return 1; }
     [ "$(on node2 "dpkg-divert --list hb | wc -l")" = "$(echo $DIVERTED | wc -w)" ] \
         || { echo "deb-stories: diversions: $(on node2 'dpkg-divert --list hb')" >&2; return 1; }
