@@ -370,8 +370,10 @@ fn wait_addr(c: &Cluster, i: usize, present: bool, within: Duration) {
     }
 }
 
-/// The package's `resource.d/IPaddr2` (resource-agents' OCF IPaddr2) as a resource of hb:
-/// the address comes and goes with the group, on start, failover and hb_standby.
+/// The package's `resource.d/IPaddr2` as a resource of hb: on node1 the stock wrapper, which
+/// hb runs natively (and says so), on node2 the same wrapper with an admin's edit, which runs
+/// as a script (resource-agents' OCF IPaddr2). The address comes and goes with the group, on
+/// start, failover and hb_standby, either way.
 #[test]
 fn package_ipaddr2_script_as_hb_resource() {
     real_heartbeat();
@@ -394,6 +396,16 @@ fn package_ipaddr2_script_as_hb_resource() {
             std::fs::copy(Path::new("/etc/ha.d").join(f), d.join(f)).unwrap();
         }
     }
+    // node2's admin edited the wrapper: one command added; it is theirs now.
+    let wrapper = c.nodes[1].etc().join("ha.d/resource.d/IPaddr2");
+    let text = std::fs::read_to_string(&wrapper).unwrap();
+    let edited = text.replacen(
+        "\nusage()",
+        "\n: site edit, checked by the network team\nusage()",
+        1,
+    );
+    assert_ne!(text, edited, "the wrapper's usage() not found");
+    std::fs::write(&wrapper, edited).unwrap();
     c.start(0);
     c.start(1);
     // Paths the OCF agent uses for its state.
@@ -449,9 +461,15 @@ fn package_ipaddr2_script_as_hb_resource() {
         back.duration_since(cut).as_millis()
     );
     wait_addr(&c, 1, true, Duration::from_secs(5));
-    // The package's script ran, not hb's built-in IPaddr2.
-    for n in &c.nodes {
-        let ran = format!("Running /etc/ha.d/resource.d/IPaddr2 {VIP}/24/eth0 start");
-        assert!(n.log().contains(&ran), "{}:\n{}", n.name, n.log());
-    }
+    // node1: the stock wrapper, run natively; node2: the edited one, run as a script.
+    let script = format!("Running /etc/ha.d/resource.d/IPaddr2 {VIP}/24/eth0 start");
+    let native = format!(
+        "Running IPaddr2 (built-in, for the stock wrapper /etc/ha.d/resource.d/IPaddr2) \
+         {VIP}/24/eth0 start"
+    );
+    let (log1, log2) = (c.nodes[0].log(), c.nodes[1].log());
+    assert!(log1.contains(&native), "node1:\n{log1}");
+    assert!(!log1.contains(&script), "node1:\n{log1}");
+    assert!(log2.contains(&script), "node2:\n{log2}");
+    assert!(!log2.contains("(built-in"), "node2:\n{log2}");
 }

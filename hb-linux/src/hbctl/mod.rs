@@ -73,6 +73,14 @@ enum Command {
         /// Print only the measurements.
         #[arg(long)]
         quiet: bool,
+        /// The service address: native (IPaddr shorthand), ipaddr2 (native), stock-wrapper
+        /// (3.0.6's resource.d/IPaddr2 installed, still native) or edited-wrapper (run as a
+        /// script, with resource-agents' OCF IPaddr2).
+        #[arg(long, default_value = "native")]
+        address: demo::Address,
+        /// Also measure an hb_standby hand-over before the power failure.
+        #[arg(long)]
+        handover: bool,
     },
     /// The demo's HTTP service (answers every request with NAME).
     #[command(name = "demo-http", hide = true)]
@@ -156,12 +164,16 @@ pub fn main() -> ExitCode {
             timing,
             runs,
             quiet,
+            address,
+            handover,
         } => demo::run(
             &mut stdout,
             demo::Options {
                 timing,
                 runs,
                 quiet,
+                address,
+                handover,
             },
         ),
         Command::DemoHttp { name, listen } => demo::http(&name, &listen),
