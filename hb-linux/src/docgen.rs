@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn every_ha_cf_directive_is_in_the_sample_and_on_the_page() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let parser = std::fs::read_to_string(root.join("../hb-core/src/config/hacf.rs")).unwrap();
+        let parser = std::fs::read_to_string(root.join("../hb-core/src/config/hacf/directives.rs")).unwrap();
         let sample = std::fs::read_to_string(root.join("dist/examples/ha.cf")).unwrap();
         let page = std::fs::read_to_string(root.join("dist/man/ha.cf.5")).unwrap();
         let mut directives = Vec::new();
