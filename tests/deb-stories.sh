@@ -126,7 +126,7 @@ story_a() {
 
 # The files of the machine's heartbeat 3.0.6 package that hb diverts, and where they go.
 DIVERTED="/usr/libexec/heartbeat/heartbeat /usr/bin/cl_status /usr/share/heartbeat/hb_standby
-    /usr/share/heartbeat/hb_takeover /usr/sbin/stonith /usr/sbin/meatclient
+    /usr/share/heartbeat/hb_takeover /usr/share/heartbeat/ResourceManager /usr/sbin/stonith /usr/sbin/meatclient
     /lib/systemd/system/heartbeat.service /usr/lib/tmpfiles.d/heartbeat.conf /etc/init.d/heartbeat
     /usr/share/man/man8/heartbeat.8.gz /usr/share/man/man5/ha.cf.5.gz /usr/share/man/man5/authkeys.5.gz"
 # same_as_machine NODE PATH [PATH-IN-NODE]: the node's file is the machine's (3.0.6's) one.

@@ -359,6 +359,18 @@ fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
             {
                 out.push(err(m.at, format!("IP interface [{iface}] does not exist")));
             }
+            // 3.0.6's IPv6 plugins check the device when they parse the line.
+            Medium::Mcast6 { iface, .. } | Medium::Ucast6 { iface, .. }
+                if nix::net::if_::if_nametoindex(iface.as_str()).is_err() =>
+            {
+                out.push(err(
+                    m.at,
+                    format!(
+                        "{} device [{iface}] is invalid or not set up properly",
+                        m.value.directive()
+                    ),
+                ));
+            }
             Medium::Serial { device, .. } => match std::fs::metadata(device.as_str()) {
                 Err(_) => out.push(err(
                     m.at,

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod multicall;
 pub mod ping;
 pub mod relay;
+pub mod resource_manager;
 pub mod respawn;
 pub mod rsc;
 pub mod state;

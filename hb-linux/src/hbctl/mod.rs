@@ -76,6 +76,14 @@ enum Command {
         /// Print only the measurements.
         #[arg(long)]
         quiet: bool,
+        /// The service address: native (IPaddr shorthand), ipaddr2 (native), stock-wrapper
+        /// (3.0.6's resource.d/IPaddr2 installed, still native) or edited-wrapper (run as a
+        /// script, with resource-agents' OCF IPaddr2).
+        #[arg(long, default_value = "native")]
+        address: demo::Address,
+        /// Also measure an hb_standby hand-over before the power failure.
+        #[arg(long)]
+        handover: bool,
     },
     /// Set up a relay board: flash its image, provision its key, show it, rehearse a fence.
     #[command(subcommand)]
@@ -163,12 +171,16 @@ pub fn main() -> ExitCode {
             timing,
             runs,
             quiet,
+            address,
+            handover,
         } => demo::run(
             &mut stdout,
             demo::Options {
                 timing,
                 runs,
                 quiet,
+                address,
+                handover,
             },
         ),
         Command::DemoHttp { name, listen } => demo::http(&name, &listen),
