@@ -5,7 +5,7 @@
 mod check_config;
 mod client;
 mod decode;
-mod demo;
+pub mod demo;
 pub mod hexdump;
 
 pub use check_config::local_node_name;
