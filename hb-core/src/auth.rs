@@ -10,7 +10,7 @@
 //! 3.0.6 (whose `hb_compute_authentication` verifies with the *active* key whatever the index),
 //! each index verifies with its own key, so a key rotation with two listed keys works.
 
-use crate::msg::{EncodeError, Sink};
+use crate::text::{EncodeError, Sink};
 use hmac::digest::block_api::{Buffer, CoreProxy, FixedOutputCore, UpdateCore};
 use hmac::digest::Output;
 use hmac::{Hmac, KeyInit};
@@ -317,7 +317,7 @@ pub fn parse_auth_text(text: &[u8]) -> Result<(u8, &[u8]), AuthError> {
         .position(|&c| c == b' ')
         .ok_or(AuthError::Malformed)?;
     let (idx, digest) = (&text[..sp], &text[sp + 1..]);
-    let index = crate::msg::parse_decimal(idx)
+    let index = crate::text::parse_decimal(idx)
         .filter(|&i| i < MAX_KEYS as u64)
         .ok_or(AuthError::Malformed)? as u8;
     if digest.is_empty() || digest.iter().any(|c| c.is_ascii_whitespace() || *c == 0) {
@@ -375,7 +375,7 @@ impl Hasher {
                 // heartbeat prints the CRC as a number (`%lx`), not as bytes.
                 let mut text = [0u8; 16];
                 let v = u32::from_le_bytes([a, b, c, d]);
-                out.set(crate::msg::format_hex(u64::from(v), &mut text).as_bytes());
+                out.set(crate::text::format_hex(u64::from(v), &mut text).as_bytes());
             }
             (_, raw) => out.set_hex(raw.unwrap_or_default()),
         }

@@ -14,4 +14,5 @@ pub mod ipfail;
 pub mod msg;
 pub mod relay;
 pub mod resources;
+pub mod text;
 pub mod time;

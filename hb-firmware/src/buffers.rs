@@ -1,63 +1,7 @@
-//! Fixed-size byte buffers of one serial port: the frame being received (kept stuffed, so a
-//! heartbeat frame is forwarded byte for byte) and the queue of whole frames to send.
-
-/// Collects the stuffed bytes of one frame up to its 0x00 delimiter.
-#[derive(Debug)]
-pub(crate) struct LineBuf<const CAP: usize> {
-    buf: [u8; CAP],
-    len: usize,
-    overflow: bool,
-}
-
-/// What a byte completed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Line {
-    /// A frame of this many stuffed bytes (without the delimiter) is in the buffer.
-    Frame(usize),
-    /// A frame longer than the buffer ended; it was dropped.
-    Oversize,
-}
-
-impl<const CAP: usize> LineBuf<CAP> {
-    pub(crate) const fn new() -> Self {
-        LineBuf {
-            buf: [0; CAP],
-            len: 0,
-            overflow: false,
-        }
-    }
-
-    /// Takes one byte; a delimiter ending a non-empty frame says so. The frame's bytes stay in
-    /// [`LineBuf::frame`] until the next call.
-    pub(crate) fn push(&mut self, byte: u8) -> Option<Line> {
-        if byte != 0 {
-            match self.buf.get_mut(self.len) {
-                Some(slot) if !self.overflow => {
-                    *slot = byte;
-                    self.len += 1;
-                }
-                _ => self.overflow = true,
-            }
-            return None;
-        }
-        let len = core::mem::take(&mut self.len);
-        if core::mem::take(&mut self.overflow) {
-            return Some(Line::Oversize);
-        }
-        // 0x00 0x00: an empty frame, a sender's flush.
-        (len > 0).then_some(Line::Frame(len))
-    }
-
-    /// The stuffed bytes of the frame [`LineBuf::push`] just completed.
-    pub(crate) fn frame(&self, len: usize) -> &[u8] {
-        self.buf.get(..len).unwrap_or_default()
-    }
-
-    /// The same bytes, to unstuff in place.
-    pub(crate) fn frame_mut(&mut self, len: usize) -> &mut [u8] {
-        self.buf.get_mut(..len).unwrap_or_default()
-    }
-}
+//! Fixed-size byte buffers of one serial port: the queue of whole frames to send. The frame
+//! being received is collected by hb-core's [`hb_core::msg::compact::FrameCollector`], the
+//! same rule the daemon's deframer follows (kept stuffed, so a heartbeat frame is forwarded
+//! byte for byte).
 
 /// A ring of bytes to send. Only whole frames go in, so the peer's deframer never sees a
 /// frame cut short by a full queue: a frame that does not fit is refused whole.
@@ -150,25 +94,6 @@ mod tests {
     extern crate std;
     use super::*;
     use std::vec::Vec;
-
-    #[test]
-    fn line_keeps_stuffed_bytes_and_drops_oversize_frames_whole() {
-        let mut l: LineBuf<4> = LineBuf::new();
-        assert_eq!(l.push(0), None);
-        for b in [1, 2, 3] {
-            assert_eq!(l.push(b), None);
-        }
-        assert_eq!(l.push(0), Some(Line::Frame(3)));
-        assert_eq!(l.frame(3), [1, 2, 3]);
-        for b in [9; 5] {
-            assert_eq!(l.push(b), None);
-        }
-        assert_eq!(l.push(0), Some(Line::Oversize));
-        l.push(7);
-        assert_eq!(l.push(0), Some(Line::Frame(1)));
-        assert_eq!(l.frame(1), [7]);
-        assert_eq!(l.frame(9), [] as [u8; 0]);
-    }
 
     #[test]
     fn queue_takes_whole_frames_and_wraps() {

@@ -1,6 +1,6 @@
 //! The [`Relay`] state machine.
 
-use crate::buffers::{Line, LineBuf, TxQueue};
+use crate::buffers::TxQueue;
 use crate::{EVENT_QUEUE_LEN, MAX_LOOP_GAP, READ_BUDGET, TX_QUEUE_LEN};
 use core::borrow::BorrowMut;
 use core::mem::MaybeUninit;
@@ -8,7 +8,7 @@ use core::ptr::addr_of_mut;
 use embedded_hal::digital::OutputPin;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 use hb_core::auth::{Keyring, MAX_KEYS};
-use hb_core::msg::compact::{self, Frame};
+use hb_core::msg::compact::{self, Collected, Frame, FrameCollector};
 use hb_core::msg::EncodeError;
 use hb_core::relay::{
     self, Body, Counter, FenceAction, FenceOutcome, PortFlags, PortReport, RelayError, RelayFrame,
@@ -161,7 +161,7 @@ pub struct Storage<const N: usize, const K: usize = MAX_KEYS> {
     keys: Keyring<K>,
     /// Each port's frame being received, still stuffed: a heartbeat is forwarded from here
     /// byte for byte, a relay frame is unstuffed in place here.
-    rx: [LineBuf<MAX_FRAME_LEN>; N],
+    rx: [FrameCollector<MAX_FRAME_LEN>; N],
     /// Each port's frames to send. The relay's own frames are encoded straight into it.
     tx: [TxQueue<TX_QUEUE_LEN>; N],
     hosts: [Host; N],
@@ -188,7 +188,7 @@ impl<const N: usize, const K: usize> Storage<N, K> {
     pub const fn new() -> Self {
         Storage {
             keys: Keyring::empty(),
-            rx: [const { LineBuf::new() }; N],
+            rx: [const { FrameCollector::new() }; N],
             tx: [const { TxQueue::new() }; N],
             hosts: [const { Host::new() }; N],
             events: heapless::Deque::new(),
@@ -212,11 +212,11 @@ impl<const N: usize, const K: usize> Storage<N, K> {
         // `assume_init_mut`.
         unsafe {
             addr_of_mut!((*p).keys).write(Keyring::empty());
-            let rx = addr_of_mut!((*p).rx).cast::<LineBuf<MAX_FRAME_LEN>>();
+            let rx = addr_of_mut!((*p).rx).cast::<FrameCollector<MAX_FRAME_LEN>>();
             let tx = addr_of_mut!((*p).tx).cast::<TxQueue<TX_QUEUE_LEN>>();
             let hosts = addr_of_mut!((*p).hosts).cast::<Host>();
             for i in 0..N {
-                rx.add(i).write(LineBuf::new());
+                rx.add(i).write(FrameCollector::new());
                 tx.add(i).write(TxQueue::new());
                 hosts.add(i).write(Host::new());
             }
@@ -389,7 +389,7 @@ where
         let () = Self::PORTS_OK;
         let st = storage.borrow_mut();
         for rx in &mut st.rx {
-            *rx = LineBuf::new();
+            *rx = FrameCollector::new();
         }
         for tx in &mut st.tx {
             *tx = TxQueue::new();
@@ -544,8 +544,8 @@ where
         };
         match rx.push(b) {
             None => {}
-            Some(Line::Oversize) => self.count(i, |s| &mut s.oversize),
-            Some(Line::Frame(len)) => self.handle_frame(i, len, now),
+            Some(Collected::Oversize) => self.count(i, |s| &mut s.oversize),
+            Some(Collected::Frame(len)) => self.handle_frame(i, len, now),
         }
     }
 

@@ -9,12 +9,14 @@
 //!
 //! [`daemon`] joins them with hb-core's node into the `heartbeat` daemon.
 
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod hbctl;
 pub mod lab;
 pub mod log;
 pub mod media;
+pub mod multicall;
 pub mod ping;
 pub mod relay;
 pub mod respawn;

@@ -2,6 +2,10 @@
 //! (wire spec §1.2). Serial lines carry it, old senders put it on UDP, and it is the input of
 //! the classic `auth` digest even when the packet itself is a netstring.
 
+// classic and netstring import each other, and must: 3.0.6's format ties them. A nested
+// struct read from classic text is kept in netstring form (the one canonical in-memory form),
+// and a netstring packet is signed over its classic text (3.0.6's `auth` digest is always
+// computed on the classic encoding). This is the one accepted import circle in hb-core.
 use super::netstring;
 use super::{
     check_name, list_is_valid, DecodeError, EncodeError, Field, FieldType, Message, Scratch, Sink,

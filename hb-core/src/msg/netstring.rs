@@ -2,6 +2,7 @@
 //! on authenticated messages an auth netstring `L:<N> <digest>,` (wire spec §1.3, §2.3). This is
 //! what heartbeat 3.0.6 sends on every UDP medium.
 
+// netstring ↔ classic is inherent to 3.0.6's format: see the note in `classic.rs`.
 use super::{
     check_name, classic, list_is_valid, CountSink, DecodeError, EncodeError, Field, FieldType,
     Message, Sink, MAX_DEPTH,

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    hb_linux::hbctl::main()
+    hb_linux::multicall::main()
 }

@@ -1,10 +1,10 @@
 //! The worker's [`Executor`]: resource groups through [`crate::rsc`] (ResourceManager's rules,
 //! native IPaddr/IPaddr2), fencing through the configured STONITH device.
 
-use super::startup::Loaded;
 use super::worker::{Executor, Released};
+use crate::config::Loaded;
 use crate::log::{LogLine, Logger};
-use crate::relay::FenceHandle;
+use crate::media::relay::FenceHandle;
 use crate::rsc::{self, GroupOutcome, Runner, RunnerOptions, ScriptEnv};
 use crate::stonith::{PluginEnv, Stonith};
 use hb_core::config::HaResources;

@@ -1,7 +1,7 @@
 //! `heartbeat`'s command line: 3.0.6's flags that still make sense (spec-behaviour §10.1).
 
-use super::startup;
 use super::worker::Executor;
+use crate::config;
 use crate::log::Logger;
 use crate::state::PidFile;
 use clap::Parser;
@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
     }
     if args.verbose_config {
         return ExitCode::from(
-            match startup::load(&args.dir, args.node.as_deref(), &mut |w| {
+            match config::load(&args.dir, args.node.as_deref(), &mut |w| {
                 eprintln!("heartbeat: WARN: {w}")
             }) {
                 Ok(l) => {
@@ -100,7 +100,7 @@ pub fn main() -> ExitCode {
     }
     if args.reload {
         if let Ok(Some(pid)) = PidFile::running(&args.pid_file) {
-            if let Err(r) = startup::load(&args.dir, args.node.as_deref(), &mut |_| {}) {
+            if let Err(r) = config::load(&args.dir, args.node.as_deref(), &mut |_| {}) {
                 for l in r.lines {
                     eprintln!("heartbeat: ERROR: {l}");
                 }
@@ -183,8 +183,8 @@ fn stop(pid_file: &Path) -> u8 {
 
 /// Carries out resource actions with the resource scripts and native IP takeover.
 fn default_executor(
-    cfg: &startup::Loaded,
-    relays: &[crate::relay::FenceHandle],
+    cfg: &config::Loaded,
+    relays: &[crate::media::relay::FenceHandle],
     logger: Arc<Logger>,
 ) -> Result<Box<dyn Executor>, String> {
     Ok(Box::new(super::actions::Resources::new(

@@ -2,218 +2,68 @@
 //! `FILE:LINE:COL: message`, including what only this machine can tell (interfaces, serial
 //! devices, users, executables, the key file's mode).
 
+use crate::config::{self, ReadError, Stop};
 use hb_core::auth::Keyring;
-use hb_core::config::{AuthKeys, ConfigError, FileKind, HaCf, HaResources, Medium, Pos};
+use hb_core::config::AuthKeys;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_PROBLEMS: u8 = 1;
 pub const EXIT_UNREADABLE: u8 = 2;
 
-/// Problems found in one directory, with the path each one is about.
-#[derive(Default)]
-struct Findings {
-    /// (file order, line, column, text): printed sorted, so problems read top to bottom.
-    lines: Vec<(FileKind, u32, u32, String)>,
-    errors: usize,
-    warnings: usize,
-}
-
-impl Findings {
-    fn add(&mut self, path: &Path, e: &ConfigError) {
-        if e.is_warning() {
-            self.warnings += 1;
-        } else {
-            self.errors += 1;
-        }
-        let rank = e.file();
-        self.lines.push((
-            rank,
-            e.line(),
-            e.column(),
-            format!("{}:{e}", path.display()),
-        ));
-    }
-}
-
+/// Runs the one configuration check ([`crate::config::check`]) and prints every finding sorted
+/// by file, line and column, then the count.
 pub fn run(dir: &Path, node: Option<&str>, syntax_only: bool, out: &mut dyn Write) -> u8 {
-    let paths =
-        [FileKind::HaCf, FileKind::HaResources, FileKind::AuthKeys].map(|k| dir.join(k.name()));
-    let [hacf_path, haresources_path, authkeys_path] = &paths;
-    let mut f = Findings::default();
-
-    let Some(hacf_text) = read(hacf_path) else {
-        return EXIT_UNREADABLE;
-    };
-    let hacf = HaCf::parse(&hacf_text, &mut |e| f.add(hacf_path, &e)).ok();
-
-    let Some(auth_text) = read(authkeys_path) else {
-        return EXIT_UNREADABLE;
-    };
-    if let Err(e) = check_key_mode(authkeys_path) {
-        f.add(authkeys_path, &e);
-    }
-    let _ = AuthKeys::parse(&auth_text, &mut |e| f.add(authkeys_path, &e));
-
-    if let Some(hacf) = &hacf {
-        let local = match node {
-            Some(n) => n.to_lowercase(),
-            None => match local_node_name(dir) {
-                Ok(n) => n,
-                Err(e) => {
-                    eprintln!("hbctl check-config: cannot tell this node's name: {e} (use --node)");
-                    return EXIT_UNREADABLE;
-                }
-            },
-        };
-        if let Err(e) = hacf.check_local_node(&local) {
-            f.add(hacf_path, &e);
-        }
-        if !syntax_only {
-            for e in machine_checks(hacf) {
-                f.add(hacf_path, &e);
-            }
-        }
-    }
-    // haresources is read unless ha.cf turns resource management off, also when ha.cf has
-    // errors, so that one run lists every problem.
-    if hacf.as_ref().is_none_or(HaCf::manages_resources) {
-        let Some(text) = read(haresources_path) else {
+    let mut findings = Vec::new();
+    let checked = config::check(dir, node, !syntax_only, &mut |f| findings.push(f));
+    match checked {
+        Ok(_) => {}
+        Err(Stop::Unreadable {
+            path,
+            error: ReadError::NotUtf8 { at },
+        }) => {
+            eprintln!(
+                "{}: not UTF-8 text (invalid byte at offset {at})",
+                path.display()
+            );
             return EXIT_UNREADABLE;
-        };
-        if let Ok(res) = HaResources::parse(&text, &mut |e| f.add(haresources_path, &e)) {
-            if let Some(hacf) = &hacf {
-                let _ = res.check_nodes(hacf.node_names(), &mut |e| f.add(haresources_path, &e));
-            }
+        }
+        Err(Stop::Unreadable {
+            path,
+            error: ReadError::Io(e),
+        }) => {
+            eprintln!("{}: cannot read: {e}", path.display());
+            return EXIT_UNREADABLE;
+        }
+        Err(Stop::NodeName(e)) => {
+            eprintln!("hbctl check-config: cannot tell this node's name: {e} (use --node)");
+            return EXIT_UNREADABLE;
         }
     }
-
+    let errors = findings.iter().filter(|f| !f.warning).count();
+    let warnings = findings.len() - errors;
     let written: std::io::Result<()> = (|| {
-        f.lines
-            .sort_by_key(|(file, line, column, _)| (*file as u8, *line, *column));
-        for (.., l) in &f.lines {
-            writeln!(out, "{l}")?;
+        findings.sort_by_key(|f| (f.file as u8, f.line, f.column));
+        for f in &findings {
+            writeln!(out, "{}", f.text)?;
         }
         writeln!(
             out,
             "{}: {} error(s), {} warning(s)",
             dir.display(),
-            f.errors,
-            f.warnings
+            errors,
+            warnings
         )
     })();
     if written.is_err() {
         return EXIT_UNREADABLE;
     }
-    if f.errors > 0 {
+    if errors > 0 {
         EXIT_PROBLEMS
     } else {
         EXIT_CLEAN
     }
-}
-
-fn read(path: &Path) -> Option<String> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                eprintln!(
-                    "{}: not UTF-8 text (invalid byte at offset {at})",
-                    path.display()
-                );
-                None
-            }
-        },
-        Err(e) => {
-            eprintln!("{}: cannot read: {e}", path.display());
-            None
-        }
-    }
-}
-
-#[allow(clippy::result_large_err)] // one per run
-fn check_key_mode(path: &Path) -> Result<(), ConfigError> {
-    match std::fs::metadata(path) {
-        Ok(m) => AuthKeys::check_mode(m.permissions().mode(), &path.display().to_string()),
-        Err(_) => Ok(()), // reading it already failed and said so
-    }
-}
-
-/// `uname -n`, unless `DIR/nodeinfo` names the node (heartbeat's `get_localnodeinfo`: its first
-/// line, if it ends in a newline); lowercased.
-pub fn local_node_name(dir: &Path) -> std::io::Result<String> {
-    if let Ok(text) = std::fs::read_to_string(dir.join("nodeinfo")) {
-        if let Some((first, _)) = text.split_once('\n') {
-            return Ok(first.trim().to_lowercase());
-        }
-    }
-    let name = nix::unistd::gethostname().map_err(std::io::Error::from)?;
-    Ok(name.to_string_lossy().to_lowercase())
-}
-
-/// What heartbeat checks against the running system when it reads ha.cf, with its messages.
-fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
-    let mut out = Vec::new();
-    let err = |at: Pos, msg: String| ConfigError::error(FileKind::HaCf, at, format_args!("{msg}"));
-    for m in &hacf.media {
-        match &m.value {
-            Medium::Bcast { iface, .. }
-            | Medium::Ucast { iface, .. }
-            | Medium::Mcast { iface, .. }
-                if nix::net::if_::if_nametoindex(iface.as_str()).is_err() =>
-            {
-                out.push(err(m.at, format!("IP interface [{iface}] does not exist")));
-            }
-            Medium::Serial { device, .. } => match std::fs::metadata(device.as_str()) {
-                Err(_) => out.push(err(
-                    m.at,
-                    format!("Nonexistent serial port [{device}] in config file"),
-                )),
-                Ok(md) if !md.file_type().is_char_device() => out.push(err(
-                    m.at,
-                    format!("Serial port [{device}] not a char device in config file"),
-                )),
-                Ok(_) => {}
-            },
-            Medium::Relay { device, .. } => match std::fs::metadata(device.as_str()) {
-                Err(_) => out.push(err(
-                    m.at,
-                    format!("Nonexistent relay device [{device}] in config file"),
-                )),
-                Ok(md) if !md.file_type().is_char_device() => out.push(err(
-                    m.at,
-                    format!("Relay device [{device}] not a char device in config file"),
-                )),
-                Ok(_) => {}
-            },
-            _ => {}
-        }
-    }
-    for c in &hacf.client_children {
-        let child = &c.value;
-        if matches!(
-            nix::unistd::User::from_name(child.user.as_str()),
-            Ok(None) | Err(_)
-        ) {
-            out.push(err(
-                c.at,
-                format!("Invalid uid [{}] specified for client child", child.user),
-            ));
-        }
-        let executable = std::fs::metadata(child.path())
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false);
-        if !executable {
-            out.push(err(
-                c.at,
-                format!("Client child command [{}] is not executable", child.path()),
-            ));
-        }
-    }
-    out
 }
 
 /// Reads an authkeys file for `hbctl decode`. A group- or world-readable file still loads (it may
@@ -221,7 +71,7 @@ fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
 pub fn load_keyring(path: &PathBuf) -> Result<Keyring, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if let Err(e) = check_key_mode(path) {
+    if let Err(e) = config::authkeys_mode(path) {
         eprintln!("warning: {}: {}", path.display(), e.message());
     }
     let mut problems = Vec::new();
@@ -232,5 +82,69 @@ pub fn load_keyring(path: &PathBuf) -> Result<Keyring, String> {
     }) {
         Ok(keys) => Ok(keys.keyring()),
         Err(_) => Err(problems.join("\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir_with(hacf: &str, haresources: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("ha.cf"), hacf).unwrap();
+        std::fs::write(d.path().join("haresources"), haresources).unwrap();
+        let keys = d.path().join("authkeys");
+        std::fs::write(&keys, "auth 1\n1 sha1 secret\n").unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+        d
+    }
+
+    /// The daemon and check-config run one load: a problem reads the same in both, whichever
+    /// file it is in, and both refuse or accept together.
+    #[test]
+    fn a_config_error_reads_the_same_from_the_daemon_and_check_config() {
+        for (hacf, haresources) in [
+            (
+                "keepalive 1\nfrobnicate yes\nbcast lo\nnode alpha beta\n",
+                "alpha httpd\n",
+            ),
+            ("bcast lo\nnode alpha beta\n", "alpha httpd\ndelta smb\n"),
+            ("bcast lo\nnode beta\n", "beta httpd\n"),
+            ("bcast lo\nnode alpha beta\ncrm respawn\n", "alpha httpd\n"),
+        ] {
+            let d = dir_with(hacf, haresources);
+            let mut warned = Vec::new();
+            let refused =
+                crate::config::load(d.path(), Some("alpha"), &mut |w| warned.push(w)).unwrap_err();
+            assert_eq!(refused.exit, crate::config::EXIT_NOT_CONFIGURED);
+            let mut out = Vec::new();
+            let code = run(d.path(), Some("alpha"), true, &mut out);
+            assert_eq!(code, EXIT_PROBLEMS, "{hacf:?}");
+            let out = String::from_utf8(out).unwrap();
+            let (count, problems) = out
+                .lines()
+                .collect::<Vec<_>>()
+                .split_last()
+                .map(|(c, p)| (c.to_string(), p.to_vec()))
+                .unwrap();
+            let (errors, warnings) = (refused.lines.len(), warned.len());
+            assert!(
+                count.ends_with(&format!("{errors} error(s), {warnings} warning(s)")),
+                "{out}\n{refused:?}"
+            );
+            let mut daemon: Vec<String> = refused.lines.iter().chain(&warned).cloned().collect();
+            daemon.sort();
+            let mut hbctl: Vec<String> = problems.iter().map(|l| l.to_string()).collect();
+            hbctl.sort();
+            assert_eq!(daemon, hbctl, "{hacf:?}");
+        }
+        // A clean directory passes both.
+        let d = dir_with("bcast lo\nnode alpha beta\n", "alpha httpd\n");
+        assert!(crate::config::load(d.path(), Some("alpha"), &mut |_| {}).is_ok());
+        assert_eq!(
+            run(d.path(), Some("alpha"), true, &mut Vec::new()),
+            EXIT_CLEAN
+        );
     }
 }

@@ -3,12 +3,10 @@
 //! `hb_standby` or `hb_takeover` (a symlink), it is that classic tool.
 
 mod check_config;
-mod client;
+pub(crate) mod client;
 mod decode;
 pub mod demo;
 pub mod hexdump;
-
-pub use check_config::local_node_name;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -104,32 +102,9 @@ enum Command {
     },
 }
 
+/// `hbctl` by its own name (the other names are [`crate::multicall`]'s).
 pub fn main() -> ExitCode {
-    // `stonith` and `meatclient` are this program under those names (symlinks).
-    if let Some(code) = crate::stonith::cli::dispatch_argv0() {
-        return ExitCode::from(code);
-    }
-    // The classic tools are this program under their own names (symlinks).
-    let argv: Vec<String> = std::env::args().collect();
-    let name = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("hbctl");
     let socket = crate::control::socket_path();
-    match name {
-        "heartbeat" => return crate::daemon::cli::main(),
-        "cl_status" => return ExitCode::from(client::cl_status(&socket, &argv[1..])),
-        "hb_standby" | "hb_takeover" => {
-            let cmd = &name[3..];
-            return ExitCode::from(client::standby(
-                &socket,
-                cmd,
-                argv.get(1).map(String::as_str),
-            ));
-        }
-        _ => {}
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

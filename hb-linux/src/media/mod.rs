@@ -26,7 +26,9 @@
 //! Opening is a start-up step: it may resolve a host name (ucast) and sends a BREAK on a
 //! serial line, which takes the kernel a quarter of a second; nothing after opening blocks.
 
+pub mod relay;
 mod serial;
+pub(crate) mod tty;
 mod udp;
 
 pub use serial::{
@@ -37,48 +39,11 @@ pub use serial::{
 pub use udp::{Bcast, Mcast, Ucast};
 
 use crate::log::LogLine;
-use crate::relay::RelayChannel;
 use hb_core::config;
+use relay::RelayChannel;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Opens a tty for a line (serial or relay): read-write, non-blocking, never our controlling
-/// terminal, close-on-exec. A missing device is [`MediumErrorKind::NoSuchDevice`].
-pub(crate) fn open_tty(device: &str) -> Result<std::fs::File, MediumErrorKind> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(device)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                MediumErrorKind::NoSuchDevice
-            } else {
-                MediumErrorKind::Open(e)
-            }
-        })
-}
-
-/// One `read(2)` of a non-blocking tty into `buf`: `Some(n)` bytes, `None` when nothing is
-/// waiting. End of file and `EIO` are [`MediumErrorKind::Hangup`]: the device went away (or
-/// the other end of a pty closed) and stays so until reopened.
-pub(crate) fn read_tty(
-    tty: &mut impl std::io::Read,
-    buf: &mut [u8],
-) -> Result<Option<usize>, MediumErrorKind> {
-    loop {
-        match tty.read(buf) {
-            Ok(0) => return Err(MediumErrorKind::Hangup),
-            Ok(n) => return Ok(Some(n)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => return Err(MediumErrorKind::Hangup),
-            Err(e) => return Err(MediumErrorKind::Read(e)),
-        }
-    }
-}
 
 /// What heartbeat's GLib log handler puts before every message of a media plugin.
 pub const PLUGIN_PREFIX: &str = "glib: ";
@@ -119,7 +84,7 @@ pub enum Medium {
     Ucast(Ucast),
     /// Boxed: a serial line carries its reader and writer state.
     Serial(Box<Serial>),
-    /// `relay <tty>`: a line to the relay board ([`crate::relay`]); opened by the daemon with
+    /// `relay <tty>`: a line to the relay board ([`relay`]); opened by the daemon with
     /// the cluster's keys and this node's name ([`RelayChannel::open`]), not by
     /// [`Medium::open`]. Besides heartbeats it may carry the watchdog and STONITH roles.
     Relay(Box<RelayChannel>),

@@ -52,10 +52,11 @@
 //! Classic: [`ClassicReader`], 3.0.6's reader. Compact: [`CompactReader`], the core's
 //! [`Deframer`]. Either way [`Serial::recv`] returns whole messages as they were on the wire.
 
+use super::tty::{self, LineSetup};
 use super::{plugin_info, MediumError, MediumErrorKind};
 use crate::log::LogLine;
 use hb_core::msg::compact::{Deframer, DeframerStats};
-use nix::sys::termios::{self, BaudRate, ControlFlags, InputFlags, LocalFlags, SetArg};
+use nix::sys::termios::{self, BaudRate, InputFlags};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -141,7 +142,7 @@ impl Serial {
     ) -> Result<(Serial, Vec<LogLine>), MediumError> {
         let label = format!("serial {device}");
         let err = |kind| MediumError::new(label.clone(), kind);
-        let speed = baud_rate(baud).ok_or_else(|| err(MediumErrorKind::Baud(baud)))?;
+        let speed = tty::baud_rate(baud).ok_or_else(|| err(MediumErrorKind::Baud(baud)))?;
         match std::fs::metadata(device) {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(err(MediumErrorKind::NoSuchDevice))
@@ -153,8 +154,9 @@ impl Serial {
             Ok(_) => {}
         }
         let lock = UucpLock::acquire(lock_dir, device).map_err(err)?;
-        let tty = super::open_tty(device).map_err(err)?;
-        setup_line(&tty, speed, encoding).map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
+        let tty = tty::open(device).map_err(err)?;
+        tty::set_up(&tty, &line_setup(speed, encoding))
+            .map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
         let rx = match encoding {
             SerialEncoding::Classic => Receiver::Classic(ClassicReader::new()),
             SerialEncoding::Compact => Receiver::Compact(CompactReader::new()),
@@ -185,9 +187,10 @@ impl Serial {
     pub fn reopen(&mut self) -> Result<(), MediumError> {
         let label = self.label.clone();
         let err = |kind| MediumError::new(label.clone(), kind);
-        let speed = baud_rate(self.baud).ok_or_else(|| err(MediumErrorKind::Baud(self.baud)))?;
-        let tty = super::open_tty(&self.device).map_err(err)?;
-        setup_line(&tty, speed, self.encoding)
+        let speed =
+            tty::baud_rate(self.baud).ok_or_else(|| err(MediumErrorKind::Baud(self.baud)))?;
+        let tty = tty::open(&self.device).map_err(err)?;
+        tty::set_up(&tty, &line_setup(speed, self.encoding))
             .map_err(|e| err(MediumErrorKind::Termios(e.into())))?;
         self.tty = tty;
         self.rx = match self.encoding {
@@ -282,7 +285,7 @@ impl Serial {
                     }
                 }
             }
-            match super::read_tty(&mut self.tty, &mut self.inbuf[..]) {
+            match tty::read_step(&mut self.tty, &mut self.inbuf[..]) {
                 Ok(Some(n)) => {
                     self.stats.bytes_read += n as u64;
                     self.in_pos = 0;
@@ -305,19 +308,6 @@ impl AsFd for Serial {
     }
 }
 
-fn baud_rate(baud: u32) -> Option<BaudRate> {
-    Some(match baud {
-        9600 => BaudRate::B9600,
-        19_200 => BaudRate::B19200,
-        38_400 => BaudRate::B38400,
-        57_600 => BaudRate::B57600,
-        115_200 => BaudRate::B115200,
-        230_400 => BaudRate::B230400,
-        460_800 => BaudRate::B460800,
-        _ => return None,
-    })
-}
-
 /// The input flags for an encoding (module docs).
 pub(crate) fn input_flags(encoding: SerialEncoding) -> InputFlags {
     match encoding {
@@ -328,26 +318,16 @@ pub(crate) fn input_flags(encoding: SerialEncoding) -> InputFlags {
     }
 }
 
-fn setup_line(tty: &File, speed: BaudRate, encoding: SerialEncoding) -> nix::Result<()> {
-    let mut t = termios::tcgetattr(tty)?;
-    termios::cfmakeraw(&mut t);
-    t.input_flags = input_flags(encoding);
-    t.output_flags = termios::OutputFlags::empty();
-    t.control_flags &= !(ControlFlags::CSIZE | ControlFlags::PARENB | ControlFlags::CSTOPB);
-    t.control_flags |=
-        ControlFlags::CS8 | ControlFlags::CREAD | ControlFlags::CLOCAL | ControlFlags::CRTSCTS;
-    t.local_flags &= !(LocalFlags::ICANON
-        | LocalFlags::ECHO
-        | LocalFlags::ECHONL
-        | LocalFlags::ISIG
-        | LocalFlags::IEXTEN);
-    t.control_chars[termios::SpecialCharacterIndices::VMIN as usize] = 1;
-    t.control_chars[termios::SpecialCharacterIndices::VTIME as usize] = 1;
-    termios::cfsetspeed(&mut t, speed)?;
-    termios::tcsetattr(tty, SetArg::TCSANOW, &t)?;
-    termios::tcflush(tty, termios::FlushArg::TCIOFLUSH)?;
-    // "Cause the other guy to flush his I/O" (3.0.6); ptys accept and ignore it.
-    termios::tcsendbreak(tty, 0)
+/// 3.0.6's serial line: RTS/CTS, the encoding's input flags, a read returns after one byte
+/// or a tenth of a second of quiet, and a BREAK to make the other end flush.
+fn line_setup(speed: BaudRate, encoding: SerialEncoding) -> LineSetup {
+    LineSetup {
+        speed,
+        input: Some(input_flags(encoding)),
+        hw_flow: true,
+        vtime: 1,
+        send_break: true,
+    }
 }
 
 /// Where queued output goes: the tty, or a test's fake line.

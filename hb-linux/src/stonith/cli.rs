@@ -430,19 +430,3 @@ pub fn run_meatclient(cmd: &str, args: &[String]) -> u8 {
         &mut std::io::stderr().lock(),
     )
 }
-
-/// Runs `stonith` or `meatclient` when this program was called by one of those names (a
-/// symlink to hbctl); `None` otherwise.
-pub fn dispatch_argv0() -> Option<u8> {
-    let argv: Vec<String> = std::env::args().collect();
-    let name = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())?
-        .to_string();
-    match name.as_str() {
-        "stonith" => Some(run_stonith(&name, &argv[1..])),
-        "meatclient" => Some(run_meatclient(&name, &argv[1..])),
-        _ => None,
-    }
-}

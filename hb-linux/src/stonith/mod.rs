@@ -23,10 +23,12 @@
 
 pub mod cli;
 mod external;
+pub mod hbrelay;
 mod meatware;
 mod null;
 
 pub use external::External;
+pub use hbrelay::HbRelay;
 pub use meatware::{meatclient, Meatware, MEATWARE_TIMEOUT};
 pub use null::Null;
 
@@ -166,7 +168,7 @@ pub struct PluginEnv {
     pub meatware_dir: PathBuf,
     /// The daemon's relay channels: an `hbrelay` device on one of their ttys asks through the
     /// channel the daemon already holds (the tty is locked to it) instead of opening the tty.
-    pub relays: Vec<crate::relay::FenceHandle>,
+    pub relays: Vec<crate::media::relay::FenceHandle>,
 }
 
 impl Default for PluginEnv {
@@ -192,8 +194,8 @@ pub fn new_plugin(kind: &str, env: &PluginEnv) -> Option<Box<dyn Plugin>> {
     match kind {
         "null" => Some(Box::new(Null::new())),
         "meatware" => Some(Box::new(Meatware::new(&env.meatware_dir))),
-        "hbrelay" => Some(Box::new(crate::relay::HbRelay::in_env(
-            crate::relay::AUTHKEYS,
+        "hbrelay" => Some(Box::new(hbrelay::HbRelay::in_env(
+            hbrelay::AUTHKEYS,
             env.relays.clone(),
         ))),
         _ => {

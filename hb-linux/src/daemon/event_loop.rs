@@ -1,0 +1,749 @@
+//! The heartbeat loop (design §3): one thread waits in `poll(2)` on the signals, the worker's
+//! wake-up socket, the control socket and its clients, the media, the relay channels' wake-up
+//! sockets and the ping socket, until the core's next deadline; then it dispatches what is
+//! ready, feeds the core, and pumps what the core has for us (events, packets, pings) until it
+//! is quiet. Every room it uses is a sibling module; none of them knows the loop.
+
+use super::control_server::{self, ControlServer, Request};
+use super::events::{self, Names};
+use super::monitor::{Monitoring, Verdict};
+use super::process::{self, wall_secs};
+use super::status::{self, Heard};
+use super::watchdogs::{PetNote, Watchdogs};
+use super::worker::{Job, Outcome, Worker};
+use super::{relays, Node, Options, GROUPS};
+use crate::config::{self, Loaded};
+use crate::log::{Logger, Priority};
+use crate::media::Medium;
+use crate::ping::{self, Pinger};
+use crate::respawn::Respawner;
+use crate::state::PidFile;
+use hb_core::engine::{MediumId, NodeId};
+use hb_core::heartbeat::{Command, Event};
+use hb_core::resources::{GroupId, GroupState, Holder, StandbySet};
+use hb_core::time::Instant as CoreInstant;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use serde_json::Value;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest packet read or written (heartbeat's `MAXMSG` is 40 000 bytes before compression).
+pub(super) const PACKET_MAX: usize = 65_536;
+/// The loop never sleeps longer than this, whatever the core says.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// How often a hung-up tty (serial or relay line) is opened again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// The same receive or send problem is logged at most once per this interval.
+const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Exit {
+    Stop,
+    Restart,
+}
+
+/// The running daemon: the core's node and everything the loop waits on (built by start-up).
+pub(super) struct Daemon {
+    pub(super) opts: Options,
+    pub(super) cfg: Loaded,
+    pub(super) logger: Arc<Logger>,
+    pub(super) hb: Box<Node>,
+    /// The core's media (index = `MediumId`), then the relay channels that serve only as
+    /// watchdog or STONITH device (read for their answers; heartbeats on them are dropped).
+    pub(super) media: Vec<Medium>,
+    /// How many of `media` are the core's.
+    pub(super) core_media: usize,
+    /// Per relay line in `media`: whether it was linked at the last look (to log changes).
+    pub(super) relay_linked: Vec<bool>,
+    pub(super) link_names: Vec<String>,
+    pub(super) control: ControlServer,
+    pub(super) signals: SignalFd,
+    pub(super) worker: Worker,
+    pub(super) respawn: Respawner,
+    pub(super) pinger: Option<Pinger>,
+    pub(super) monitor: Monitoring,
+    pub(super) watchdogs: Watchdogs,
+    pub(super) start: Instant,
+    pub(super) heard: Vec<Heard>,
+    pub(super) rx_errors: u64,
+    /// Per medium: hung up (a tty whose device went away), and when to try to reopen it.
+    pub(super) hung: Vec<Option<Instant>>,
+    pub(super) complained: Vec<Option<Instant>>,
+    pub(super) exit: Option<Exit>,
+    pub(super) rx: Vec<u8>,
+    pub(super) tx: Vec<u8>,
+    pub(super) _pid: PidFile,
+}
+
+impl Names for Daemon {
+    fn node(&self, id: NodeId) -> &str {
+        self.hb.node(id).map_or("?", |n| n.name())
+    }
+    fn link(&self, medium: MediumId) -> &str {
+        self.link_names
+            .get(medium.index())
+            .map_or("?", String::as_str)
+    }
+}
+
+impl hb_core::ipfail::Names for Daemon {
+    fn node(&self, id: NodeId) -> &str {
+        Names::node(self, id)
+    }
+    fn link(&self, medium: MediumId) -> &str {
+        Names::link(self, medium)
+    }
+}
+
+impl Daemon {
+    fn now(&self) -> CoreInstant {
+        CoreInstant::from_millis(self.start.elapsed().as_millis() as u64)
+    }
+
+    fn to_std(&self, t: CoreInstant) -> Instant {
+        self.start + Duration::from_millis(t.as_millis())
+    }
+
+    pub(super) fn run(mut self: Box<Self>) -> u8 {
+        let now = self.now();
+        self.pump(now);
+        loop {
+            let timeout = self.sleep_time();
+            let (ready, polled) = match self.wait(timeout) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.logger.error(&format!("poll failed: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            self.handle_ready(&ready, &polled);
+            self.reopen_hung();
+            let now = self.now();
+            self.hb.handle_timeout(now, wall_secs());
+            self.pump(now);
+            self.service_media_tx();
+            self.service_relays();
+            self.service_children();
+            self.service_monitor();
+            self.pet_watchdogs();
+            self.control.expire();
+            if let Some(exit) = self.exit {
+                return self.finish(exit);
+            }
+        }
+    }
+
+    // ---- wait ----
+
+    /// How long poll may sleep.
+    fn sleep_time(&self) -> Duration {
+        let now = Instant::now();
+        let mut until = now + MAX_SLEEP;
+        if let Some(t) = self.hb.poll_timeout() {
+            until = until.min(self.to_std(t));
+        }
+        for (m, hung) in self.media.iter().zip(&self.hung) {
+            match hung {
+                Some(t) => until = until.min(*t),
+                None => {
+                    if let Some(t) = m.tx_deadline() {
+                        until = until.min(t);
+                    }
+                }
+            }
+        }
+        let deadlines = [
+            self.watchdogs.next_due(self.cfg.hacf.keepalive),
+            self.respawn.poll_timeout(),
+            self.monitor.next_due(),
+            self.control.next_deadline(),
+        ];
+        for t in deadlines.into_iter().flatten() {
+            until = until.min(t);
+        }
+        until.saturating_duration_since(now)
+    }
+
+    /// Waits; returns the readiness of [signals, wake, listener, conns…, polled media…, relay
+    /// wakes…, ping…] and which media were polled (a hung-up tty is not: it is always
+    /// "ready").
+    fn wait(&self, timeout: Duration) -> nix::Result<(Vec<PollFlags>, Vec<usize>)> {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Round up so that a deadline 0.4 ms away does not spin.
+        let ms = if timeout > Duration::from_millis(ms as u64) {
+            ms + 1
+        } else {
+            ms
+        };
+        let mut fds = Vec::with_capacity(3 + self.control.conns() + self.media.len());
+        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.worker.wake.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.control.listener_fd(), PollFlags::POLLIN));
+        for fd in self.control.conn_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let mut polled = Vec::with_capacity(self.media.len());
+        for (i, m) in self.media.iter().enumerate() {
+            if self.hung[i].is_some() {
+                continue;
+            }
+            let mut f = PollFlags::POLLIN;
+            if m.wants_writable() {
+                f |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(m.as_fd(), f));
+            polled.push(i);
+        }
+        // A fence request from the worker for a relay channel.
+        for ch in self.media.iter().filter_map(Medium::relay) {
+            fds.push(PollFd::new(ch.wake_fd(), PollFlags::POLLIN));
+        }
+        if let Some(p) = &self.pinger {
+            for fd in p.fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+        }
+        let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, t) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        let ready = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        Ok((ready, polled))
+    }
+
+    // ---- dispatch ----
+
+    fn handle_ready(&mut self, ready: &[PollFlags], polled: &[usize]) {
+        let any = |f: PollFlags| !f.is_empty();
+        if any(ready[0]) {
+            self.handle_signals();
+        }
+        if any(ready[1]) {
+            self.handle_results();
+        }
+        let n_conns = self.control.conns();
+        let n_media = polled.len();
+        // Media first: heartbeats matter more than clients.
+        for (k, f) in ready[3 + n_conns..3 + n_conns + n_media].iter().enumerate() {
+            if any(*f) {
+                self.receive(polled[k]);
+            }
+        }
+        let n_wakes = self.media.iter().filter(|m| m.relay().is_some()).count();
+        let wakes = 3 + n_conns + n_media;
+        if ready[wakes..wakes + n_wakes].iter().any(|f| any(*f)) {
+            self.service_relays();
+        }
+        if ready[wakes + n_wakes..].iter().any(|f| any(*f)) {
+            self.ping_replies();
+        }
+        let mut done = Vec::new();
+        for (i, f) in ready[3..3 + n_conns].iter().enumerate() {
+            if any(*f) && self.control.read(i) {
+                done.push(i);
+            }
+        }
+        for i in done.into_iter().rev() {
+            let c = self.control.take(i);
+            let reply = match c.request() {
+                Ok(req) => self.handle_request(req),
+                Err(refusal) => refusal,
+            };
+            c.answer(&reply);
+        }
+        if any(ready[2]) {
+            self.control.accept();
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                continue;
+            };
+            let now = self.now();
+            match sig {
+                Signal::SIGTERM | Signal::SIGINT => {
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+                    match self.hb.handle_command(now, wall_secs(), Command::Shutdown) {
+                        // heartbeat closes the watchdog as resource release starts: a hang
+                        // while stopping resources must not reset the node.
+                        Ok(()) => self.watchdogs.close(&mut self.media),
+                        Err(e) => self.logger.info(&format!("Shutdown: {e}")),
+                    }
+                }
+                Signal::SIGHUP => self.reload(),
+                Signal::SIGUSR1 | Signal::SIGUSR2 => {}
+                _ => {}
+            }
+        }
+    }
+
+    /// SIGHUP: re-read the files. A changed authkeys applies at once (a key rotation); a
+    /// changed ha.cf or haresources is checked and reported, and needs a restart to apply
+    /// (3.0.6 re-execs itself keeping its resources).
+    fn reload(&mut self) {
+        let mut warnings = Vec::new();
+        match config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |w| {
+            warnings.push(w)
+        }) {
+            Err(r) => {
+                for l in &r.lines {
+                    self.logger.error(l);
+                }
+                self.logger
+                    .error("Config errors: configuration not reloaded; still running the old one");
+            }
+            Ok(new) => {
+                if new.texts == self.cfg.texts {
+                    self.logger.info("Configuration unchanged.");
+                    return;
+                }
+                // authkeys applies at once, as in 3.0.6: a key rotation needs no restart. The
+                // relay channels keep the key they opened with: the board's is in its image.
+                if new.texts[1] != self.cfg.texts[1] {
+                    self.logger.info("Rereading authentication file.");
+                    match self.hb.set_keys(new.keys.clone()) {
+                        Ok(()) => {
+                            self.cfg.keys = new.keys.clone();
+                            self.cfg.texts[1] = new.texts[1].clone();
+                        }
+                        Err(e) => self.logger.error(&format!(
+                            "authkeys not applied ({e:?}); still using the old keys"
+                        )),
+                    }
+                }
+                if new.texts[0] != self.cfg.texts[0] || new.texts[2] != self.cfg.texts[2] {
+                    self.logger.warn(
+                        "Configuration changed: restart heartbeat (hbctl standby, then a restart) to apply it",
+                    );
+                }
+            }
+        }
+    }
+
+    fn handle_results(&mut self) {
+        let mut b = [0u8; 64];
+        while matches!(self.worker.wake.read(&mut b), Ok(n) if n > 0) {}
+        while let Ok(outcome) = self.worker.results.try_recv() {
+            let now = self.now();
+            match outcome {
+                Outcome::Done(done) => self.hb.handle_action_done(now, done),
+                Outcome::Reboot => process::reboot(&self.logger),
+                Outcome::Monitored { group, running } => self.monitored(group, running),
+                Outcome::Restarted { group, running } => {
+                    let key = self.group_key(group);
+                    let (p, line) = self.monitor.restarted(group, &key, running);
+                    self.logger.log(p, &line);
+                }
+            }
+            self.pump(now);
+        }
+    }
+
+    fn receive(&mut self, i: usize) {
+        loop {
+            let got = self.media[i].recv(&mut self.rx);
+            match got {
+                Ok(None) => break,
+                // A relay that is not our medium still forwards the others' heartbeats.
+                Ok(Some(_)) if i >= self.core_media => {}
+                Ok(Some(n)) => {
+                    let now = self.now();
+                    if let Err(e) =
+                        self.hb
+                            .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n])
+                    {
+                        self.rx_errors += 1;
+                        let what = format!(
+                            "ignored a packet on {} {}: {e} ({} ignored so far)",
+                            self.media[i].kind(),
+                            self.link_names[i],
+                            self.rx_errors
+                        );
+                        self.complain(i * 2, Priority::Warn, &what);
+                    }
+                    status::track_heard(&mut self.heard, &self.hb, self.media.len());
+                    self.pump(now);
+                }
+                Err(e) if e.is_hangup() => {
+                    self.hung[i] = Some(Instant::now() + REOPEN_EVERY);
+                    self.logger.error(&format!(
+                        "{e} (the device went away, or its other end closed): reopening it every {} s",
+                        REOPEN_EVERY.as_secs()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    self.rx_errors += 1;
+                    let what = format!("{e}");
+                    self.complain(i * 2, Priority::Warn, &what);
+                    // poll(2) is level-triggered: what is left is read next round, and an
+                    // error that repeats cannot hold the loop here.
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Tries to reopen the hung-up ttys that are due.
+    fn reopen_hung(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.media.len() {
+            if self.hung[i].is_none_or(|t| t > now) {
+                continue;
+            }
+            match self.media[i].reopen() {
+                Ok(()) => {
+                    self.hung[i] = None;
+                    let (kind, link) = (self.media[i].kind(), self.media[i].link_name());
+                    self.logger.info(&format!("{kind} {link}: reopened"));
+                }
+                Err(e) => {
+                    self.hung[i] = Some(now + REOPEN_EVERY);
+                    let what = format!("{e}");
+                    self.complain(i * 2, Priority::Warn, &what);
+                }
+            }
+        }
+    }
+
+    fn ping_replies(&mut self) {
+        while let Some(i) = self.pinger.as_mut().and_then(Pinger::recv) {
+            if let Some(id) = ping::ping_node_id(&self.cfg.hacf, i) {
+                let now = self.now();
+                let _ = self.hb.handle_ping_reply(now, id);
+                self.pump(now);
+            }
+        }
+    }
+
+    // ---- control requests ----
+
+    fn handle_request(&mut self, req: Request) -> Value {
+        let now = self.now();
+        let command = match req {
+            Request::Status => return self.status(),
+            // The core logs `Going standby [<set>].` itself.
+            Request::Standby(set) => Command::Standby(set),
+            Request::Takeover(set) => Command::Takeover(set),
+            Request::Shutdown => Command::Shutdown,
+        };
+        let r = self.hb.handle_command(now, wall_secs(), command);
+        self.pump(now);
+        control_server::command_reply(r)
+    }
+
+    fn status(&self) -> Value {
+        status::status(&status::View {
+            now: self.now(),
+            hb: &self.hb,
+            cfg: &self.cfg,
+            debug: self.opts.debug,
+            heard: &self.heard,
+            media: &self.media,
+            core_media: self.core_media,
+            link_names: &self.link_names,
+            hung: &self.hung,
+            watchdog_relay: self.watchdogs.relay(),
+            rx_errors: self.rx_errors,
+        })
+    }
+
+    // ---- resource monitoring ----
+
+    fn group_key(&self, g: GroupId) -> String {
+        self.cfg
+            .haresources
+            .groups()
+            .get(usize::from(g.0))
+            .map_or_else(|| format!("#{}", g.0), |g| g.key().to_string())
+    }
+
+    /// Asks the worker to check the groups that are due.
+    fn service_monitor(&mut self) {
+        let groups = self.cfg.haresources.groups().len().min(GROUPS);
+        let stable = self.hb.is_stable();
+        let hb = &self.hb;
+        for g in self
+            .monitor
+            .due(Instant::now(), stable, groups, |g| runs_here(hb, g))
+        {
+            self.worker.submit(Job::Monitor(g));
+        }
+    }
+
+    fn monitored(&mut self, g: GroupId, running: bool) {
+        let key = self.group_key(g);
+        let here = runs_here(&self.hb, g);
+        let (lines, verdict) = self.monitor.checked(g, &key, running, here);
+        for (p, line) in &lines {
+            self.logger.log(*p, line);
+        }
+        match verdict {
+            Verdict::Keep => {}
+            Verdict::Restart => self.worker.submit(Job::Restart(g)),
+            Verdict::GiveAway => {
+                // Given away as heartbeat gives away a group that failed to start: hb_standby
+                // of the set it belongs to, from our side.
+                let preferred_here = self
+                    .cfg
+                    .haresources
+                    .groups()
+                    .get(usize::from(g.0))
+                    .is_some_and(|gr| gr.node() == self.cfg.node);
+                let set = if preferred_here {
+                    StandbySet::Local
+                } else {
+                    StandbySet::Foreign
+                };
+                let now = self.now();
+                if let Err(e) = self
+                    .hb
+                    .handle_command(now, wall_secs(), Command::Standby(set))
+                {
+                    self.logger
+                        .error(&format!("standby for resource group {key} refused: {e}"));
+                }
+                self.pump(now);
+            }
+        }
+    }
+
+    // ---- the rest of a round ----
+
+    /// Respawned children: reap the dead, restart what is due.
+    fn service_children(&mut self) {
+        let now = Instant::now();
+        let reaped = self.respawn.reap(now);
+        for l in reaped.logs.iter().chain(&self.respawn.handle_timeout(now)) {
+            self.logger.log_line(l);
+        }
+        if let Some(cmd) = reaped.reboot {
+            self.logger.log(
+                Priority::Crit,
+                &format!("Client {cmd} (failfast) died: rebooting"),
+            );
+            process::reboot(&self.logger);
+        }
+    }
+
+    /// Logs `what` unless the same slot complained within [`COMPLAINT_INTERVAL`].
+    fn complain(&mut self, slot: usize, p: Priority, what: &str) {
+        let now = Instant::now();
+        let slot = slot.min(self.complained.len() - 1);
+        let last = &mut self.complained[slot];
+        if last.is_none_or(|t| now.duration_since(t) >= COMPLAINT_INTERVAL) {
+            *last = Some(now);
+            self.logger.log(p, what);
+        }
+    }
+
+    // ---- pump ----
+
+    /// Carries out everything the core has for us: events, then packets, until it is quiet.
+    fn pump(&mut self, now: CoreInstant) {
+        loop {
+            let mut busy = false;
+            while let Some(ev) = self.hb.poll_event() {
+                busy = true;
+                self.on_event(ev);
+            }
+            while let Some(t) = self.hb.poll_transmit(now, &mut self.tx) {
+                busy = true;
+                for m in t.media.iter() {
+                    let i = m.index();
+                    if self.hung.get(i).is_some_and(Option::is_some) {
+                        continue; // reported when it hung up; the core sees the link die
+                    }
+                    if let Some(medium) = self.media.get_mut(i) {
+                        if let Err(e) = medium.send(&self.tx[..t.len]) {
+                            let what = format!("{e}");
+                            self.complain(i * 2 + 1, Priority::Error, &what);
+                        }
+                    }
+                }
+            }
+            while let Some(node) = self.hb.poll_ping() {
+                let index = ping::ping_target_index(&self.cfg.hacf, node);
+                if let (Some(p), Some(i)) = (&mut self.pinger, index) {
+                    if let Err(e) = p.send(i) {
+                        let what = format!("cannot send a ping: {e}");
+                        let slot = self.complained.len() - 1;
+                        self.complain(slot, Priority::Warn, &what);
+                    }
+                }
+            }
+            if !busy {
+                break;
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Membership(e) => {
+                if e == hb_core::engine::Event::CommUp {
+                    // heartbeat starts its respawn clients once comm is up.
+                    for l in self.respawn.start_all(Instant::now()) {
+                        self.logger.log_line(&l);
+                    }
+                }
+                if let Some(line) = events::engine_line(&e, &*self) {
+                    self.logger.log_line(&line);
+                }
+            }
+            Event::Acquire(g) => self.worker.submit(Job::Acquire(g)),
+            Event::Release(g) => self.worker.submit(Job::Release(g)),
+            Event::Fence(n) => {
+                let name = self.node(n).to_string();
+                self.worker.submit(Job::Fence { node: n, name });
+            }
+            Event::Reboot => {
+                self.logger
+                    .log(Priority::Crit, "Resource STOP failure. Reboot required!");
+                process::reboot(&self.logger);
+            }
+            Event::Exit { restart } => {
+                self.exit = Some(if restart { Exit::Restart } else { Exit::Stop });
+            }
+            Event::Log(msg) => {
+                let line = self.hb.log_line(msg);
+                let p = events::level_priority(line.level());
+                let text = line.to_string();
+                self.logger.log(p, &text);
+            }
+            Event::BadResourceMessage { from, error } => {
+                let text = format!(
+                    "ignored a resource message from {}: {error:?}",
+                    self.node(from)
+                );
+                self.logger.warn(&text);
+            }
+            Event::ResourceMessageNotSent { error } => {
+                self.logger
+                    .error(&format!("a resource message could not be sent: {error}"));
+            }
+            Event::OutOfOrder { from } => {
+                let text = format!(
+                    "resource messages from {} handled out of order (too many overtook a lost one)",
+                    self.node(from)
+                );
+                self.logger.warn(&text);
+            }
+            Event::Ipfail(m) => {
+                let text = m.line(&*self).to_string();
+                self.logger.log(events::level_priority(m.level()), &text);
+            }
+            Event::IpfailMessageNotSent { error } => {
+                self.logger
+                    .error(&format!("an ipfail message could not be sent: {error}"));
+            }
+        }
+    }
+
+    /// Runs the relay channels' protocol (the worker's requests, hellos, link checks) and logs
+    /// what changed on their links.
+    fn service_relays(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.media.len() {
+            if self.hung[i].is_some() {
+                // Its worker requests time out on their own; the reopening says hello.
+                continue;
+            }
+            let Some(ch) = self.media[i].relay_mut() else {
+                continue;
+            };
+            let (lines, r) = relays::service(ch, &mut self.relay_linked[i], now);
+            for (p, l) in lines {
+                self.logger.log(p, &l);
+            }
+            if let Err(e) = r {
+                let what = format!("{e}");
+                self.complain(i * 2 + 1, Priority::Error, &what);
+            }
+        }
+    }
+
+    fn service_media_tx(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.media.len() {
+            if self.hung[i].is_some() {
+                continue;
+            }
+            let due = self.media[i].tx_deadline().is_some_and(|t| t <= now)
+                || self.media[i].wants_writable();
+            if due {
+                if let Err(e) = self.media[i].poll_tx(now) {
+                    let what = format!("{e}");
+                    self.complain(i * 2 + 1, Priority::Error, &what);
+                }
+            }
+        }
+    }
+
+    fn pet_watchdogs(&mut self) {
+        let notes = self.watchdogs.pet_due(
+            Instant::now(),
+            self.cfg.hacf.keepalive,
+            &mut self.media,
+            &self.hung,
+        );
+        for note in notes {
+            match note {
+                PetNote::Late(text) => self.logger.warn(&text),
+                PetNote::RelayFailed { medium, text } => {
+                    self.complain(medium * 2 + 1, Priority::Error, &text)
+                }
+                PetNote::Closed(text) => self.logger.error(&text),
+            }
+        }
+    }
+
+    fn finish(mut self: Box<Self>, exit: Exit) -> u8 {
+        for l in self.respawn.stop_all_blocking() {
+            self.logger.log_line(&l);
+        }
+        self.worker.stop();
+        self.watchdogs.close(&mut self.media);
+        // The disarming pet must be on the line before the port closes, or the relay would
+        // reset a node that stopped on purpose.
+        for m in std::mem::take(&mut self.media) {
+            if let Medium::Relay(ch) = m {
+                let dev = ch.link_name().to_string();
+                if !ch.close(Duration::from_secs(1)) {
+                    self.logger.warn(&format!(
+                        "Relay line {dev}: not everything was written at stop"
+                    ));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.opts.socket);
+        let node = self.cfg.node.clone();
+        self.logger
+            .info(&format!("{node} Heartbeat shutdown complete."));
+        if exit == Exit::Restart {
+            self.logger.info("Restarting heartbeat.");
+            let args = process::own_args();
+            drop(self);
+            let e = process::exec_self(&args);
+            eprintln!("heartbeat: ERROR: cannot restart: {e:?}");
+            return 1;
+        }
+        0
+    }
+}
+
+/// Whether group `g` runs here and nothing is being done to it.
+fn runs_here(hb: &Node, g: GroupId) -> bool {
+    hb.holder(g) == Holder::Local && hb.resources().group_state(g) == GroupState::Running
+}

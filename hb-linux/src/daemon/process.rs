@@ -1,0 +1,174 @@
+//! The process itself: fork and the ready report, realtime priority and locked memory, the
+//! signals the loop takes, reboot and re-exec.
+
+use crate::log::{Logger, Priority};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::SystemTime;
+
+/// Seconds since the epoch, as the core wants them for its wall-clock fields.
+pub(super) fn wall_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(super) enum Fork {
+    Parent(u8),
+    Child(UnixStream),
+}
+
+/// Forks; the parent waits until the child says it runs (or has failed) and returns its code.
+pub(super) fn daemonize() -> std::io::Result<Fork> {
+    let (mut parent_end, child_end) = UnixStream::pair()?;
+    // SAFETY: no other thread exists yet (the worker starts after this), so the child may
+    // run any code.
+    match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(child_end);
+            let mut code = [1u8];
+            match parent_end.read(&mut code) {
+                Ok(1) => Ok(Fork::Parent(code[0])),
+                // The child died before it could say anything: it has printed why.
+                _ => Ok(Fork::Parent(1)),
+            }
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(parent_end);
+            let _ = nix::unistd::setsid();
+            let _ = std::env::set_current_dir("/");
+            Ok(Fork::Child(child_end))
+        }
+    }
+}
+
+/// Tells a waiting parent the start-up result; a daemon then leaves the terminal.
+pub(super) fn report_ready(pipe: Option<UnixStream>, code: u8) {
+    if let Some(mut p) = pipe {
+        let _ = p.write_all(&[code]);
+        if code == 0 {
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                use std::os::fd::AsRawFd as _;
+                for fd in 0..3 {
+                    // SAFETY: replaces our standard descriptors, which nothing else holds.
+                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
+                }
+            }
+        }
+    }
+}
+
+/// SCHED_RR at `rtprio` (the minimum by default) and locked memory, as heartbeat asks for
+/// them; a refusal is logged and we carry on (spec-behaviour §8).
+pub(super) fn make_realtime(logger: &Logger, rtprio: Option<u8>) {
+    // SAFETY: plain system calls on this process with valid arguments.
+    unsafe {
+        let min = libc::sched_get_priority_min(libc::SCHED_RR);
+        let prio = rtprio.map_or(min, i32::from).max(min);
+        let param = libc::sched_param {
+            sched_priority: prio,
+        };
+        if libc::sched_setscheduler(0, libc::SCHED_RR, &param) != 0 {
+            let e = std::io::Error::last_os_error();
+            logger.warn(&format!(
+                "Unable to set scheduling priority (SCHED_RR {prio}): {}",
+                crate::errno_text(&e)
+            ));
+        } else {
+            logger.info(&format!("Running at realtime priority SCHED_RR {prio}"));
+        }
+        if libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) != 0 {
+            let e = std::io::Error::last_os_error();
+            logger.warn(&format!(
+                "Cannot lock ourselves into memory:  System limits on locked-in memory are too small. ({})",
+                crate::errno_text(&e)
+            ));
+        } else {
+            logger.info("Memory locked (mlockall)");
+        }
+    }
+}
+
+/// The signals the loop takes through a signalfd (blocked for normal delivery), with SIGPIPE
+/// ignored. Errors are the line to log.
+pub(super) fn take_signals() -> Result<SignalFd, String> {
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        // Only a wake-up: respawned children are reaped by their own pids (the worker
+        // waits for its scripts by theirs).
+        Signal::SIGCHLD,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    // SAFETY: ignoring SIGPIPE installs no handler code; a closed control client then
+    // gives EPIPE on write instead of killing us.
+    unsafe {
+        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn);
+    }
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("cannot open a signalfd: {e}"))
+}
+
+/// Reboots now, as heartbeat does when a resource will not stop (spec-behaviour §2.5) or a
+/// failfast child died; the caller has logged why.
+pub(super) fn reboot(logger: &Logger) -> ! {
+    logger.log(Priority::Crit, "Killing heartbeat ungracefully!");
+    nix::unistd::sync();
+    let r = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
+    logger.log(Priority::Crit, &format!("Unable to force reboot. ({r:?})"));
+    std::process::exit(1);
+}
+
+/// Our own command line, for [`exec_self`].
+pub(super) fn own_args() -> Vec<std::ffi::CString> {
+    std::env::args_os()
+        .filter_map(|a| std::ffi::CString::new(a.into_encoded_bytes()).ok())
+        .collect()
+}
+
+/// Runs this program again with `args` (a restart); returns only on failure.
+pub(super) fn exec_self(args: &[std::ffi::CString]) -> nix::Result<std::convert::Infallible> {
+    nix::unistd::execv(c"/proc/self/exe", args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parent_hears_the_start_up_code() {
+        let (mut parent, child) = UnixStream::pair().unwrap();
+        report_ready(Some(child), 6);
+        let mut code = [0u8; 2];
+        assert_eq!(parent.read(&mut code).unwrap(), 1);
+        assert_eq!(code[0], 6);
+        // In the foreground nobody waits.
+        report_ready(None, 0);
+    }
+
+    #[test]
+    fn wall_clock_is_after_this_code_was_written() {
+        // 2024-01-01: a clock read as 0 (the error fallback) would fail this.
+        assert!(wall_secs() > 1_704_067_200);
+    }
+
+    #[test]
+    fn own_args_are_this_test_binary() {
+        let args = own_args();
+        assert!(!args.is_empty());
+        assert_eq!(args.len(), std::env::args().count());
+    }
+}

@@ -1,0 +1,295 @@
+//! Start-up (module docs of [`super`]): the configuration, the fork, then everything the loop
+//! needs, opened in heartbeat's order; any failure is logged and stops the start.
+
+use super::control_server::ControlServer;
+use super::event_loop::{Daemon, PACKET_MAX};
+use super::monitor::{MonitorCfg, Monitoring};
+use super::process::{self, Fork};
+use super::relays::{open_relay, role_devices};
+use super::watchdogs::Watchdogs;
+use super::worker::Worker;
+use super::{Node, Options, GROUPS, NODES};
+use crate::config::{self, Loaded};
+use crate::log::{LogConfig, Logger};
+use crate::media::relay::{FenceHandle, RelayChannel};
+use crate::media::{Medium, OpenOptions};
+use crate::ping::{self, PingTarget, Pinger};
+use crate::respawn::{RespawnConfig, Respawner};
+use crate::state::{PidFile, PidFileError, StateDir};
+use hb_core::heartbeat::HeartbeatConfig;
+use hb_core::time::Instant as CoreInstant;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs the daemon; returns the process exit code.
+pub fn run(opts: Options) -> u8 {
+    let mut warnings = Vec::new();
+    let loaded = match config::load(&opts.config_dir, opts.node.as_deref(), &mut |w| {
+        warnings.push(w)
+    }) {
+        Ok(l) => l,
+        Err(r) => {
+            for l in &r.lines {
+                eprintln!("heartbeat: ERROR: {l}");
+            }
+            eprintln!("heartbeat: ERROR: Configuration error, heartbeat not started.");
+            return r.exit;
+        }
+    };
+    for w in &warnings {
+        eprintln!("heartbeat: WARN: {w}");
+    }
+    let ready = if opts.foreground {
+        None
+    } else {
+        match process::daemonize() {
+            Ok(Fork::Parent(code)) => return code,
+            Ok(Fork::Child(pipe)) => Some(pipe),
+            Err(e) => {
+                eprintln!("heartbeat: ERROR: cannot fork: {}", crate::errno_text(&e));
+                return 1;
+            }
+        }
+    };
+    match start(opts, loaded, warnings) {
+        Ok(Started::Running(d)) => {
+            process::report_ready(ready, 0);
+            d.run()
+        }
+        Ok(Started::AlreadyRunning) => {
+            process::report_ready(ready, 0);
+            0
+        }
+        Err(code) => {
+            process::report_ready(ready, code);
+            code
+        }
+    }
+}
+
+enum Started {
+    Running(Box<Daemon>),
+    AlreadyRunning,
+}
+
+fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u8> {
+    let pid = match PidFile::acquire(&opts.pid_file) {
+        Ok(p) => p,
+        Err(e @ PidFileError::AlreadyRunning { .. }) => {
+            eprintln!("{e}");
+            return Ok(Started::AlreadyRunning);
+        }
+        Err(e) => {
+            eprintln!("heartbeat: ERROR: {e}");
+            return Err(1);
+        }
+    };
+    let (log_cfg, notes): (LogConfig, _) =
+        LogConfig::from_hacf(&cfg.hacf, &cfg.hostname, opts.foreground);
+    let logger = Arc::new(Logger::new(log_cfg));
+    let fail = |logger: &Logger, msg: String| {
+        logger.error(&msg);
+        if !opts.foreground {
+            eprintln!("heartbeat: ERROR: {msg}");
+        }
+        1
+    };
+    logger.info("**************************");
+    logger.info(&format!(
+        "Configuration validated. Starting heartbeat (hb) {}",
+        super::VERSION
+    ));
+    for n in &notes {
+        logger.log_line(n);
+    }
+    for w in &warnings {
+        logger.warn(w);
+    }
+
+    let state = StateDir::new(&opts.state_dir);
+    if let Err(e) = std::fs::create_dir_all(state.path()) {
+        return Err(fail(
+            &logger,
+            format!(
+                "cannot create {}: {}",
+                state.path().display(),
+                crate::errno_text(&e)
+            ),
+        ));
+    }
+    let generation = state
+        .next_generation(cfg.hacf.hbgenmethod, process::wall_secs())
+        .map_err(|e| fail(&logger, e.to_string()))?;
+    for l in &generation.log {
+        logger.log_line(l);
+    }
+    logger.info(&format!("Heartbeat generation: {}", generation.value));
+    let uuid = state.uuid().map_err(|e| fail(&logger, e.to_string()))?;
+    for l in &uuid.log {
+        logger.log_line(l);
+    }
+
+    if cfg.hacf.realtime && !opts.no_realtime {
+        process::make_realtime(&logger, cfg.hacf.rtprio);
+    }
+
+    let seed = {
+        let mut b = [0u8; 8];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut b))
+            .map_err(|e| fail(&logger, format!("cannot read /dev/urandom: {e}")))?;
+        u64::from_le_bytes(b)
+    };
+    let hb_cfg = HeartbeatConfig::from_files(
+        &cfg.hacf,
+        &cfg.haresources,
+        &cfg.node,
+        uuid.bytes,
+        generation.value,
+        cfg.keys.clone(),
+        seed,
+    )
+    .map_err(|e| fail(&logger, format!("cannot set up this node: {e}")))?;
+
+    let open_opts = OpenOptions::default();
+    let hacf_path = cfg.dir.join("ha.cf");
+    let mut media = Vec::new();
+    let mut link_names = Vec::new();
+    for m in &hb_cfg.engine.media {
+        let line = &cfg.hacf.media[usize::from(m.hacf_index)];
+        let opened = match &line.value {
+            hb_core::config::Medium::Relay { device, baud } => open_relay(device, *baud, &cfg),
+            other => Medium::open(other, &open_opts),
+        };
+        match opened {
+            Ok((medium, lines)) => {
+                for l in &lines {
+                    logger.log_line(l);
+                }
+                link_names.push(medium.link_name().to_string());
+                media.push(medium);
+            }
+            Err(e) => {
+                return Err(fail(
+                    &logger,
+                    format!(
+                        "{}:{}: cannot open medium: {e}",
+                        hacf_path.display(),
+                        line.at.line
+                    ),
+                ))
+            }
+        }
+    }
+    let core_media = media.len();
+    // A relay that is only the watchdog or a STONITH device still needs its channel.
+    let roles = role_devices(&cfg.hacf, &cfg.node)
+        .map_err(|e| fail(&logger, format!("{}:{e}", hacf_path.display())))?;
+    for (at, device) in roles {
+        if media
+            .iter()
+            .any(|m| m.relay().is_some_and(|r| r.link_name() == device))
+        {
+            continue;
+        }
+        match open_relay(&device, crate::media::relay::DEFAULT_BAUD, &cfg) {
+            Ok((medium, lines)) => {
+                for l in &lines {
+                    logger.log_line(l);
+                }
+                link_names.push(device);
+                media.push(medium);
+            }
+            Err(e) => {
+                return Err(fail(
+                    &logger,
+                    format!("{}:{at}: cannot open the relay: {e}", hacf_path.display()),
+                ))
+            }
+        }
+    }
+    let relay_handles: Vec<FenceHandle> = media
+        .iter()
+        .filter_map(|m| m.relay().map(RelayChannel::fence_handle))
+        .collect();
+
+    let mut watchdogs = Watchdogs::open(&cfg, &mut media, &logger);
+
+    let targets = PingTarget::from_hacf(&cfg.hacf)
+        .map_err(|e| fail(&logger, format!("{}: {e}", cfg.dir.join("ha.cf").display())))?;
+    let pinger = if targets.is_empty() {
+        None
+    } else {
+        let p = Pinger::open(targets)
+            .map_err(|e| fail(&logger, format!("cannot open the ping socket: {e}")))?;
+        for l in ping::start_lines(&cfg.hacf) {
+            logger.log_line(&l);
+        }
+        Some(p)
+    };
+    let mut rcfg = RespawnConfig {
+        debug: cfg.hacf.debug.max(opts.debug) > 0,
+        ..RespawnConfig::default()
+    };
+    rcfg.env = crate::rsc::ScriptEnv::new(&cfg.dir, cfg.node.clone()).vars();
+    let (respawn, lines) = Respawner::from_hacf(&cfg.hacf, rcfg);
+    for l in &lines {
+        logger.log_line(l);
+    }
+
+    let monitor = Monitoring::new(MonitorCfg::from_hacf(&cfg.hacf), GROUPS);
+    if let Some(line) = monitor.start_line() {
+        logger.info(&line);
+    }
+
+    let control = ControlServer::bind(&opts.socket).map_err(|e| {
+        fail(
+            &logger,
+            format!("control socket {}: {e}", opts.socket.display()),
+        )
+    })?;
+
+    let signals = process::take_signals().map_err(|e| fail(&logger, e))?;
+
+    let start = Instant::now() - Duration::from_secs(1);
+    let now = CoreInstant::from_millis(1000);
+    let hb = Box::new(
+        Node::new(&hb_cfg, now, process::wall_secs())
+            .map_err(|e| fail(&logger, format!("cannot start this node: {e}")))?,
+    );
+    let exec =
+        (opts.executor)(&cfg, &relay_handles, logger.clone()).map_err(|e| fail(&logger, e))?;
+    let worker = Worker::start(exec, logger.clone())
+        .map_err(|e| fail(&logger, format!("cannot start the action worker: {e}")))?;
+    watchdogs.start();
+    let n_media = media.len();
+    let d = Daemon {
+        opts,
+        cfg,
+        logger,
+        hb,
+        relay_linked: vec![false; media.len()],
+        media,
+        core_media,
+        link_names,
+        control,
+        signals,
+        worker,
+        respawn,
+        pinger,
+        monitor,
+        watchdogs,
+        start,
+        heard: vec![Default::default(); NODES],
+        rx_errors: 0,
+        hung: vec![None; n_media],
+        complained: vec![None; n_media * 2 + 1],
+        exit: None,
+        rx: vec![0; PACKET_MAX],
+        tx: vec![0; PACKET_MAX],
+        _pid: pid,
+    };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    Ok(Started::Running(Box::new(d)))
+}
