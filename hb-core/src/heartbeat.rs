@@ -69,8 +69,9 @@ use crate::engine::{
 use crate::ipfail::{self, Ipfail, IpfailConfig, IpfailMsg};
 use crate::msg::Message;
 use crate::resources::{
-    self, Action, ActionDone, GroupId, Holder, LogLine, LogMsg, NodeEvent, ParseError, ResourceMsg,
-    Resources, ResourcesConfig, ResourcesError, RscSet, RscState,
+    self, Action, ActionDone, GroupId, Holder, LogLine, LogMsg, MonitorConfig, MonitorRequest,
+    MonitorResult, NodeEvent, ParseError, ResourceMsg, Resources, ResourcesConfig, ResourcesError,
+    RscSet, RscState,
 };
 use crate::time::{Duration, Instant};
 
@@ -95,6 +96,8 @@ pub struct HeartbeatConfig<'a> {
     /// Run ipfail built in ([`crate::ipfail`]): `ha.cf` has a `respawn` line for it
     /// ([`ipfail::configured`]), which the daemon then does not spawn.
     pub ipfail: bool,
+    /// Resource monitoring (`env HB_MONITOR_*`, [`MonitorConfig::from_hacf`]); `None`: off.
+    pub monitor: Option<MonitorConfig>,
 }
 
 impl<'a> HeartbeatConfig<'a> {
@@ -117,6 +120,7 @@ impl<'a> HeartbeatConfig<'a> {
             engine,
             resources,
             ipfail: ipfail::configured(hacf),
+            monitor: MonitorConfig::from_hacf(hacf),
         })
     }
 }
@@ -287,7 +291,8 @@ impl<
         if cfg.engine.nodes.as_slice() != cfg.resources.nodes {
             return Err(SetupError::NodesDiffer);
         }
-        let resources = Resources::new(&cfg.resources).map_err(SetupError::Resources)?;
+        let mut resources = Resources::new(&cfg.resources).map_err(SetupError::Resources)?;
+        resources.set_monitor(cfg.monitor);
         let engine = Engine::new(&cfg.engine, now, wall_secs).map_err(SetupError::Engine)?;
         let ipfail = Ipfail::new(&IpfailConfig {
             enabled: cfg.ipfail,
@@ -374,6 +379,22 @@ impl<
         self.make_room();
         self.resources.handle_action_done(now, done);
         self.pump(now);
+    }
+
+    /// A resource-monitoring request ([`poll_monitor`](Self::poll_monitor)) is done
+    /// ([`Resources::handle_monitor_result`]).
+    pub fn handle_monitor_result(&mut self, now: Instant, result: MonitorResult) {
+        self.make_room();
+        self.resources.handle_monitor_result(now, result);
+        self.pump(now);
+    }
+
+    /// The next resource-monitoring request: check a group, or restart it in place; answer
+    /// with [`handle_monitor_result`](Self::handle_monitor_result). Kept apart from
+    /// [`poll_event`](Self::poll_event) so that [`Event`] keeps its variants; poll both after
+    /// every input.
+    pub fn poll_monitor(&mut self) -> Option<MonitorRequest> {
+        self.resources.poll_monitor()
     }
 
     /// A ping node answered (see [`Engine::handle_ping_reply`]).

@@ -88,6 +88,80 @@ impl Sub for Instant {
     }
 }
 
+/// A timer's slot in a [`TimerTable`]: a fieldless enum whose discriminants are `0..N`.
+pub(crate) trait TimerId: Copy {
+    fn index(self) -> usize;
+}
+
+/// Timers as a fixed array indexed by an enum, as quinn-proto keeps them (design §2). A timer
+/// that stands for many deadlines holds the earliest one. Used by the engine
+/// ([`crate::engine`]'s `Timer`) and the resource manager ([`crate::resources`]'s).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimerTable<T, const N: usize> {
+    data: [Option<Instant>; N],
+    ids: core::marker::PhantomData<T>,
+}
+
+impl<T, const N: usize> Default for TimerTable<T, N> {
+    fn default() -> Self {
+        TimerTable {
+            data: [None; N],
+            ids: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: TimerId, const N: usize> TimerTable<T, N> {
+    pub(crate) fn set(&mut self, timer: T, at: Instant) {
+        self.data[timer.index()] = Some(at);
+    }
+
+    pub(crate) fn set_or_stop(&mut self, timer: T, at: Option<Instant>) {
+        self.data[timer.index()] = at;
+    }
+
+    pub(crate) fn get(&self, timer: T) -> Option<Instant> {
+        self.data[timer.index()]
+    }
+
+    pub(crate) fn is_armed(&self, timer: T) -> bool {
+        self.get(timer).is_some()
+    }
+
+    pub(crate) fn stop(&mut self, timer: T) {
+        self.data[timer.index()] = None;
+    }
+
+    /// Whether `timer` is armed and due at `now`.
+    pub(crate) fn is_due(&self, timer: T, now: Instant) -> bool {
+        self.get(timer).is_some_and(|at| at <= now)
+    }
+
+    /// Stops `timer` if it is due at `now`, and says whether it was.
+    pub(crate) fn expire(&mut self, timer: T, now: Instant) -> bool {
+        let due = self.is_due(timer, now);
+        if due {
+            self.stop(timer);
+        }
+        due
+    }
+
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        self.data.iter().flatten().min().copied()
+    }
+
+    /// The earliest armed timer but `skip` (one that only counts in some states).
+    pub(crate) fn next_timeout_without(&self, skip: T) -> Option<Instant> {
+        let skip = skip.index();
+        self.data
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != skip)
+            .filter_map(|(_, t)| *t)
+            .min()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

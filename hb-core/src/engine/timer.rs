@@ -1,8 +1,8 @@
-//! The engine's timers: a fixed array indexed by [`Timer`], as quinn-proto keeps them. Timers
+//! The engine's timers: a [`TimerTable`](crate::time::TimerTable) indexed by [`Timer`]. Timers
 //! that stand for many deadlines (every node's death, every missing packet) hold the earliest
 //! one and are recomputed after each change.
 
-use crate::time::Instant;
+use crate::time::TimerId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
@@ -24,41 +24,18 @@ impl Timer {
     pub(crate) const COUNT: usize = 6;
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TimerTable {
-    data: [Option<Instant>; Timer::COUNT],
-}
-
-impl TimerTable {
-    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.data[timer as usize] = Some(at);
-    }
-
-    pub(crate) fn set_or_stop(&mut self, timer: Timer, at: Option<Instant>) {
-        self.data[timer as usize] = at;
-    }
-
-    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.data[timer as usize]
-    }
-
-    pub(crate) fn stop(&mut self, timer: Timer) {
-        self.data[timer as usize] = None;
-    }
-
-    /// Whether `timer` is armed and due at `now`.
-    pub(crate) fn is_due(&self, timer: Timer, now: Instant) -> bool {
-        self.get(timer).is_some_and(|at| at <= now)
-    }
-
-    pub(crate) fn next_timeout(&self) -> Option<Instant> {
-        self.data.iter().flatten().min().copied()
+impl TimerId for Timer {
+    fn index(self) -> usize {
+        self as usize
     }
 }
+
+pub(crate) type TimerTable = crate::time::TimerTable<Timer, { Timer::COUNT }>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Instant;
 
     #[test]
     fn the_earliest_armed_timer_wins() {
@@ -67,9 +44,15 @@ mod tests {
         t.set(Timer::Keepalive, Instant::from_millis(200));
         t.set(Timer::NodeDead, Instant::from_millis(100));
         assert_eq!(t.next_timeout(), Some(Instant::from_millis(100)));
+        assert_eq!(
+            t.next_timeout_without(Timer::NodeDead),
+            Some(Instant::from_millis(200))
+        );
         assert!(t.is_due(Timer::NodeDead, Instant::from_millis(100)));
         assert!(!t.is_due(Timer::Keepalive, Instant::from_millis(100)));
-        t.stop(Timer::NodeDead);
+        assert!(!t.expire(Timer::Keepalive, Instant::from_millis(100)));
+        assert!(t.expire(Timer::NodeDead, Instant::from_millis(100)));
+        assert!(!t.is_armed(Timer::NodeDead));
         assert_eq!(t.next_timeout(), Some(Instant::from_millis(200)));
     }
 }

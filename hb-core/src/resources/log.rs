@@ -139,6 +139,24 @@ pub enum LogMsg {
     // Resource actions.
     AcquireFailed(GroupId),
     ReleaseFailed(GroupId),
+    // Resource monitoring (hb's own).
+    MonitorCheckFailed {
+        group: GroupId,
+        failures: u32,
+        of: u32,
+    },
+    MonitorRestarting {
+        group: GroupId,
+        restart: u32,
+        of: u32,
+    },
+    MonitorGivingAway {
+        group: GroupId,
+        restarts: u32,
+    },
+    MonitorStandbyRefused(GroupId),
+    MonitorRestarted(GroupId),
+    MonitorRestartFailed(GroupId),
 }
 
 impl LogMsg {
@@ -153,7 +171,9 @@ impl LogMsg {
             | StandbyIgnoredLocalInFlux { .. }
             | NoStandbyReply
             | ShutdownDelayedComm
-            | ShutdownDelayed => Level::Warn,
+            | ShutdownDelayed
+            | MonitorCheckFailed { .. }
+            | MonitorRestarting { .. } => Level::Warn,
             HostNotReset(_)
             | StonithFailedRetrying(_)
             | StartingInState(_)
@@ -162,8 +182,10 @@ impl LogMsg {
             | BothOwnForeign
             | NoOneOwnsLocal
             | NoOneOwnsForeign
-            | StandbyIgnored { .. } => Level::Err,
-            AcquireFailed(_) | ReleaseFailed(_) => Level::Crit,
+            | StandbyIgnored { .. }
+            | MonitorStandbyRefused(_)
+            | MonitorRestartFailed(_) => Level::Err,
+            AcquireFailed(_) | ReleaseFailed(_) | MonitorGivingAway { .. } => Level::Crit,
             _ => Level::Info,
         }
     }
@@ -310,6 +332,34 @@ impl fmt::Display for LogLine<'_> {
             AllRelinquished => f.write_str("All HA resources relinquished."),
             AcquireFailed(x) => write!(f, "Giving up resources due to failure of {}", g(x)),
             ReleaseFailed(x) => write!(f, "Resource STOP failure. Reboot required! ({})", g(x)),
+            MonitorCheckFailed {
+                group,
+                failures,
+                of,
+            } => write!(
+                f,
+                "Resource group {} failed its status check ({failures}/{of}).",
+                g(group)
+            ),
+            MonitorRestarting { group, restart, of } => write!(
+                f,
+                "Restarting resource group {} in place (restart {restart}/{of}).",
+                g(group)
+            ),
+            MonitorGivingAway { group, restarts } => write!(
+                f,
+                "Resource group {} still fails after {restarts} restarts: giving it to the other node.",
+                g(group)
+            ),
+            // The one way a standby is refused (multi-node clusters).
+            MonitorStandbyRefused(x) => write!(
+                f,
+                "standby for resource group {} refused: {}",
+                g(x),
+                super::CommandError::NotSupported
+            ),
+            MonitorRestarted(x) => write!(f, "Resource group {} restarted in place.", g(x)),
+            MonitorRestartFailed(x) => write!(f, "Restart of resource group {} failed.", g(x)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The multi-node (three or more `ha.cf` nodes) extension: per-group claims and a
 //! deterministic responsible node. See the [module documentation](super) for the rules.
 
+use super::timer::Timer;
 use super::{
     Action, AutoFailback, GroupState, Info, LogMsg, NodeId, Out, ResourceMsg, Resources, RscSet,
     RscState, Status, StonithResult,
@@ -10,8 +11,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     pub(super) fn multi_comm_up(&mut self) {
         self.emit(Out::Starting);
         self.rstate = RscState::RscRcvd;
-        self.rqst_deadline = Some(self.now + self.timing.rqstdelay);
-        self.starting_again = Some(self.now + self.timing.rqstdelay);
+        self.timers
+            .set(Timer::RqstDelay, self.now + self.timing.rqstdelay);
+        self.timers
+            .set(Timer::StartingAgain, self.now + self.timing.rqstdelay);
         self.sent_claims = None;
     }
 
@@ -32,7 +35,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.my_claims() == 0 {
             self.emit(Out::Starting);
         }
-        self.starting_again = Some(self.now + self.timing.rqstdelay);
+        self.timers
+            .set(Timer::StartingAgain, self.now + self.timing.rqstdelay);
     }
 
     /// The groups we claim: running, or being started or stopped.

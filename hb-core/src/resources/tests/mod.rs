@@ -801,3 +801,5 @@ fn multi_node_answers_a_starting_by_name() {
     // Both started after us, so their reports are current: node1 takes its group at once.
     assert_eq!(actions(&mut m), [Action::Acquire(GroupId(0))]);
 }
+
+mod monitor;

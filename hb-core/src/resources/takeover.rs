@@ -1,0 +1,239 @@
+//! A peer's death, STONITH and takeover; our own shutdown and give-up.
+
+use super::jobs::JobKind;
+use super::log::LogMsg;
+use super::msg::{RscSet, StonithResult};
+use super::timer::Timer;
+use super::types::NodeId;
+use super::types::{Action, RscState, StandbyState};
+use super::{Fence, Info, Out, Resources};
+
+impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
+    /// `hb_rsc_recover_dead_resources`.
+    pub(super) fn recover_dead_resources(&mut self, node: NodeId) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+            self.shutdown_if_needed();
+        }
+        if self.shutdown_in_progress {
+            match self.rstate {
+                RscState::Shutdown | RscState::Stable => return,
+                _ => {
+                    self.giveup_resources(self.restart);
+                    return;
+                }
+            }
+        }
+        self.needs_failback = true;
+        let p = self.peers[node.ix()];
+        let mut need_stonith = true;
+        if p.heard {
+            if self.nice_failback() && !self.stonith {
+                if self.other_holds.is_none() {
+                    need_stonith = false;
+                }
+            } else if !p.has_resources {
+                // With a STONITH device only `shutdone` spares the reset: a peer announces what
+                // it holds as it starts acquiring, so a `none` we heard last may already be
+                // stale (see the deviations in the module documentation).
+                need_stonith = false;
+            }
+        }
+        if need_stonith {
+            if self.stonith {
+                self.start_fence(node);
+            } else {
+                self.emit(Out::Stonith {
+                    node,
+                    result: StonithResult::NotConfigured,
+                });
+                self.log(LogMsg::NoStonithDevice);
+                self.log(LogMsg::SharedDisksNotProtected);
+                self.takeover_from_node(node);
+            }
+        } else {
+            self.log(LogMsg::DeadNodeGaveUp(node));
+            self.emit(Out::Stonith {
+                node,
+                result: StonithResult::Unneeded,
+            });
+            if self.nice_failback() {
+                if self.i_hold == RscSet::ALL {
+                    self.other_is_stable = true;
+                    return;
+                }
+                if !self.i_hold.intersects(RscSet::LOCAL) {
+                    self.req_our_resources(true);
+                }
+                if !self.i_hold.intersects(RscSet::FOREIGN) {
+                    self.takeover_from_node(node);
+                }
+            } else {
+                self.takeover_from_node(node);
+            }
+        }
+    }
+
+    /// The other node restarted before we declared it dead: handled as the death we missed,
+    /// minus STONITH (the old incarnation is demonstrably gone, and our daemon stops every
+    /// group when it starts). 3.0.6 does nothing here, so a group the old incarnation held,
+    /// or was being handed in a standby exchange, stays unowned.
+    pub(super) fn peer_restarted_unnoticed(&mut self, node: NodeId) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        if self.shutdown_in_progress {
+            return;
+        }
+        self.needs_failback = true;
+        if !self.nice_failback() {
+            // Legacy: the new incarnation asks for its own groups with `ip-request` as it
+            // comes up, so we take none of them (that would race with those requests, and with
+            // our answers to its predecessor's). Ours we ask for again: what we asked of the
+            // old incarnation died with it. Before our comm-up nothing was asked yet, and
+            // comm-up asks.
+            if self.comm_up {
+                self.req_our_resources(false);
+            }
+            return;
+        }
+        if self.i_hold == RscSet::ALL {
+            self.other_holds = RscSet::NONE;
+            self.other_is_stable = true;
+            return;
+        }
+        if !self.i_hold.intersects(RscSet::LOCAL) {
+            self.req_our_resources(true);
+        }
+        if !self.i_hold.intersects(RscSet::FOREIGN) {
+            self.takeover_from_node(node);
+        }
+        self.other_holds = RscSet::NONE;
+    }
+
+    pub(super) fn start_fence(&mut self, node: NodeId) {
+        self.peers[node.ix()].fence = Fence::InFlight;
+        self.action(Action::Fence(node));
+    }
+
+    /// `takeover_from_node`.
+    pub(super) fn takeover_from_node(&mut self, node: NodeId) {
+        if self.shutdown_in_progress {
+            self.log(LogMsg::TakeoverCancelled);
+            self.shutdown_if_needed();
+            return;
+        }
+        if !self.comm_up {
+            // Nothing runs before comm-up, and by then the node may be back (restarted: its
+            // new incarnation negotiates like any starting peer): decided at comm-up.
+            self.peers[node.ix()].takeover_due = true;
+            return;
+        }
+        self.log(LogMsg::ResourcesBeingAcquired(node));
+        self.queue_remote(JobKind::MachDown(node));
+        if self.nice_failback() {
+            self.i_hold = self.i_hold.union(RscSet::FOREIGN);
+            self.other_holds = RscSet::NONE;
+            self.other_is_stable = true;
+            self.takeover_in_progress = true;
+        }
+        self.req_our_resources(true);
+        self.peers[node.ix()].heard = true;
+    }
+
+    /// `req_our_resources`.
+    pub(super) fn req_our_resources(&mut self, getthemanyway: bool) {
+        if self.shutdown_in_progress {
+            return;
+        }
+        if self.reset_pending() {
+            // A dead peer awaiting its reset may run our groups (it took them when we were
+            // gone): nothing is taken until the reset, after which `takeover_from_node` asks
+            // again. (3.0.6 takes its own groups at comm-up, legacy mode, or after `RQSTDELAY`
+            // while the reset is still on its way.)
+            return;
+        }
+        if self.nice_failback() {
+            if (self.other_holds.intersects(RscSet::FOREIGN)
+                || self.i_hold.intersects(RscSet::LOCAL))
+                && !getthemanyway
+                && self.going == StandbyState::Not
+            {
+                self.log(LogMsg::LocalAcquisitionNone);
+                return;
+            }
+            self.i_hold = self.i_hold.union(RscSet::LOCAL);
+        }
+        let up = self.up_count();
+        self.start_job(JobKind::ReqOur {
+            ask: up >= 2,
+            announce: up < 2,
+        });
+    }
+
+    /// A dead peer is being reset, or will be again.
+    pub(super) fn reset_pending(&self) -> bool {
+        self.peers[..self.table.nodes.len()]
+            .iter()
+            .any(|p| p.fence != Fence::None)
+    }
+
+    /// `hb_shutdown_if_needed`.
+    pub(super) fn shutdown_if_needed(&mut self) {
+        if self.rsc_needs_shutdown {
+            self.giveup_resources(self.restart);
+        }
+    }
+
+    /// The restart 2 s after a node returned from a partition. Both sides ran what they took
+    /// from each other, and each may wait for the other to look stable: waiting would keep
+    /// both running it (3.0.6's `hb_giveup_resources` does wait, and can for good). So no more
+    /// taking: acquisitions not yet started and a standby exchange are dropped, and the
+    /// give-up starts at once (it lets an action in flight finish before it releases that
+    /// group).
+    pub(super) fn giveup_after_partition(&mut self) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        self.jobs
+            .retain(|j| !j.kind.acquires() || j.issued.is_some());
+        self.remote.retain(|k| !k.acquires());
+        self.restart = true;
+        self.give_up_now();
+    }
+
+    /// `hb_giveup_resources` (and `cause_shutdown_restart` with `restart`).
+    pub(super) fn giveup_resources(&mut self, restart: bool) {
+        self.restart |= restart;
+        if !self.is_stable() {
+            if !self.rsc_needs_shutdown {
+                self.log(LogMsg::ShutdownDelayed);
+                self.rsc_needs_shutdown = true;
+            }
+            return;
+        }
+        self.give_up_now();
+    }
+
+    pub(super) fn give_up_now(&mut self) {
+        self.rsc_needs_shutdown = false;
+        self.shutdown_in_progress = true;
+        if self.giveup_started {
+            self.log(LogMsg::ShutdownUnderway);
+            return;
+        }
+        self.giveup_started = true;
+        self.timers.stop(Timer::Restart);
+        // A take queued before the give-up (our own `ip-request-resp`, looped back while the
+        // shutdown waited for stability) would start a group after `shutdone`: drop it.
+        self.remote.retain(|k| !k.acquires());
+        if self.multi {
+            self.multi_begin_shutdown();
+        } else {
+            self.i_hold = RscSet::NONE;
+            self.rstate = RscState::Shutdown;
+            self.send_resources_held(false, Some(Info::Shutdown));
+        }
+        self.start_job(JobKind::Giveup);
+    }
+}
