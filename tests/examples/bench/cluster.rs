@@ -66,12 +66,15 @@ impl Timing {
         }
     }
 
-    /// For an idle comparison: every daemon sends at the same interval.
+    /// For an idle comparison: every daemon sends at the same interval. The dead times are
+    /// generous (they cost nothing at rest): at 10/20/30 ms a machine as loaded as the one
+    /// these figures come from stalls a daemon past its deadtime now and then, and hb, like
+    /// 3.0.6, then restarts for "No local heartbeat".
     pub fn idle(keepalive: u64) -> Timing {
         Timing {
             keepalive,
-            warntime: 2 * keepalive,
-            deadtime: 3 * keepalive,
+            warntime: (2 * keepalive).max(1000),
+            deadtime: (3 * keepalive).max(2000),
             advert_cs: (keepalive / 10).max(1),
         }
     }
@@ -126,12 +129,15 @@ const PRELUDE_306: &str = "mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/h
 
 /// The real daemon's path (Debian 12 installs it in /usr/libexec, older ones in /usr/lib).
 pub fn heartbeat_306() -> Result<&'static str, String> {
-    ["/usr/libexec/heartbeat/heartbeat", "/usr/lib/heartbeat/heartbeat"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or_else(|| {
-            "heartbeat 3.0.6 is not installed (apt-get install heartbeat resource-agents)".into()
-        })
+    [
+        "/usr/libexec/heartbeat/heartbeat",
+        "/usr/lib/heartbeat/heartbeat",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .ok_or_else(|| {
+        "heartbeat 3.0.6 is not installed (apt-get install heartbeat resource-agents)".into()
+    })
 }
 
 fn copy_missing(from: &Path, to: &Path) -> Result<(), String> {
@@ -279,9 +285,10 @@ impl Cluster {
         let start = Instant::now();
         let ns = self.lab.ns(&self.nodes[i].name);
         while start.elapsed() < within {
-            let out = hb_linux::lab::run(std::process::Command::new("ip").args([
-                "-n", &ns, "-4", "addr", "show", "dev", "eth0",
-            ]))?;
+            let out = hb_linux::lab::run(
+                std::process::Command::new("ip")
+                    .args(["-n", &ns, "-4", "addr", "show", "dev", "eth0"]),
+            )?;
             if String::from_utf8_lossy(&out.stdout).contains(&format!("{SERVICE_IP}/")) {
                 return Ok(());
             }
@@ -318,8 +325,8 @@ pub fn pids_in(ns: &str, comm: &str) -> Vec<i32> {
             continue;
         };
         let same = std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == want);
-        let named = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| c.trim() == comm);
+        let named =
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm);
         if same && named && !hb_linux::lab::is_zombie(pid) {
             out.push(pid);
         }

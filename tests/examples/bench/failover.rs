@@ -23,6 +23,16 @@ pub enum Fault {
 impl Fault {
     pub const ALL: [Fault; 4] = [Fault::Kill, Fault::PowerOff, Fault::Stop, Fault::Standby];
 
+    /// Its name on the command line.
+    pub fn short(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::PowerOff => "poweroff",
+            Fault::Stop => "stop",
+            Fault::Standby => "standby",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Fault::Kill => "daemon SIGKILL",
@@ -51,11 +61,16 @@ pub fn timings() -> [Timing; 2] {
     ]
 }
 
-pub fn measure(hb: &Kind, runs: u32) -> Result<Vec<Series>, String> {
+pub fn measure(
+    hb: &Kind,
+    runs: u32,
+    timings: &[Timing],
+    faults: &[Fault],
+) -> Result<Vec<Series>, String> {
     let kinds = [hb.clone(), Kind::Hb306, Kind::Keepalived];
     let mut all: Vec<Series> = Vec::new();
-    for t in timings() {
-        for fault in Fault::ALL {
+    for &t in timings {
+        for &fault in faults {
             for k in &kinds {
                 if fault == Fault::Standby && *k == Kind::Keepalived {
                     continue;
@@ -71,8 +86,8 @@ pub fn measure(hb: &Kind, runs: u32) -> Result<Vec<Series>, String> {
         }
     }
     for run in 1..=runs {
-        for t in timings() {
-            for fault in Fault::ALL {
+        for &t in timings {
+            for &fault in faults {
                 for k in &kinds {
                     let Some(s) = all.iter_mut().find(|s| {
                         s.kind == k.label() && s.timing.deadtime == t.deadtime && s.fault == fault
@@ -134,7 +149,9 @@ fn fault_and_wait(
         Kind::Keepalived => t.advert_cs * 10,
         _ => t.keepalive,
     };
-    std::thread::sleep(Duration::from_millis(500 + u64::from(nanos) % period.max(1)));
+    std::thread::sleep(Duration::from_millis(
+        500 + u64::from(nanos) % period.max(1),
+    ));
     let node1 = &c.nodes[0];
     let cut = match fault {
         Fault::PowerOff => c.lab.power_off("node1", &["eth0", "eth1"])?,

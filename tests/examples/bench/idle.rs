@@ -138,6 +138,9 @@ pub fn measure(
     Ok(out)
 }
 
+/// Each build's label and its [`breakdown`].
+pub type Breakdowns = Vec<(String, Vec<(String, u64)>)>;
+
 /// Where hb's resident memory is: the KiB of each kind of mapping in `/proc/PID/smaps`.
 pub fn breakdown(pid: i32) -> Vec<(String, u64)> {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
@@ -150,7 +153,9 @@ pub fn breakdown(pid: i32) -> Vec<(String, u64)> {
     let mut what = String::new();
     for line in s.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.first().is_some_and(|a| a.contains('-') && !a.ends_with(':')) {
+        if f.first()
+            .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
+        {
             let perms = f.get(1).copied().unwrap_or("");
             let path = f.get(5..).map(|p| p.join(" ")).unwrap_or_default();
             what = if !exe.is_empty() && path.starts_with(exe.trim_end_matches(" (deleted)")) {

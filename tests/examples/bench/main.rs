@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! bench [--runs N] [--only idle|failover|static] [--window SECS] [--windows N]
+//!       [--keepalives MS,MS,…] [--timings K/W/D,…] [--faults kill,poweroff,stop,standby]
 //!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT]
 //! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
 //! ```
@@ -29,6 +30,9 @@ struct Args {
     out: PathBuf,
     note: String,
     hold: Option<u64>,
+    keepalives: Vec<u64>,
+    timings: Vec<cluster::Timing>,
+    faults: Vec<failover::Fault>,
     media: usize,
     secs: u64,
 }
@@ -44,13 +48,19 @@ fn parse() -> Result<Args, String> {
         out: PathBuf::from("BENCHMARKS.md"),
         note: String::new(),
         hold: None,
+        keepalives: vec![1000, 100, 10],
+        timings: failover::timings().to_vec(),
+        faults: failover::Fault::ALL.to_vec(),
         media: 1,
         secs: 30,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = || it.next().ok_or(format!("{arg} needs a value"));
-        let num = |v: String| v.parse::<u64>().map_err(|_| format!("{arg}: not a number: {v}"));
+        let num = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{arg}: not a number: {v}"))
+        };
         match arg.as_str() {
             "--runs" => a.runs = num(val()?)? as u32,
             "--only" => a.only = Some(val()?),
@@ -61,6 +71,37 @@ fn parse() -> Result<Args, String> {
             "--out" => a.out = PathBuf::from(val()?),
             "--note" => a.note = val()?,
             "--hold" => a.hold = Some(num(val()?)?),
+            "--keepalives" => {
+                a.keepalives = val()?
+                    .split(',')
+                    .map(|v| v.parse::<u64>().map_err(|_| format!("--keepalives: {v}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--timings" => {
+                a.timings = val()?
+                    .split(',')
+                    .map(|t| {
+                        let v: Vec<u64> = t.split('/').filter_map(|x| x.parse().ok()).collect();
+                        match v[..] {
+                            [k, w, d] if k < w && w < d => Ok(cluster::Timing::failover(k, w, d)),
+                            _ => Err(format!("--timings: {t}: expected K/W/D in ms")),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--faults" => {
+                a.faults = val()?
+                    .split(',')
+                    .map(|f| {
+                        failover::Fault::ALL
+                            .into_iter()
+                            .find(|x| x.short() == f)
+                            .ok_or(format!(
+                                "--faults: {f}: one of kill, poweroff, stop, standby"
+                            ))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "--media" => a.media = num(val()?)? as usize,
             "--secs" => a.secs = num(val()?)?,
             _ => return Err(format!("unknown argument {arg} (see the source's header)")),
@@ -71,7 +112,8 @@ fn parse() -> Result<Args, String> {
     }
     a.hb = std::fs::canonicalize(&a.hb).map_err(|e| format!("{}: {e}", a.hb.display()))?;
     if let Some(p) = &a.hb_appliance {
-        a.hb_appliance = Some(std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?);
+        a.hb_appliance =
+            Some(std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?);
     }
     Ok(a)
 }
@@ -118,7 +160,7 @@ fn run(a: &Args) -> Result<(), String> {
                 },
             );
         }
-        for ka in [1000, 100, 10] {
+        for &ka in &a.keepalives {
             for media in [1, 2] {
                 let k: Vec<Kind> = kinds
                     .iter()
@@ -138,7 +180,7 @@ fn run(a: &Args) -> Result<(), String> {
         rep.memory = Some(memory(&hb, a.hb_appliance.as_ref())?);
     }
     if want("failover") {
-        rep.failover = failover::measure(&hb, a.runs)?;
+        rep.failover = failover::measure(&hb, a.runs, &a.timings, &a.faults)?;
     }
     rep.write(&a.out)
 }
@@ -152,12 +194,24 @@ fn hold(hb: &Kind, ka: u64, media: usize, secs: u64) -> Result<(), String> {
         c.pids(1)
     );
     std::thread::sleep(Duration::from_secs(secs));
+    for (i, n) in c.nodes.iter().enumerate() {
+        if c.pids(i).is_empty() {
+            let log = n.log();
+            let lines: Vec<&str> = log.lines().collect();
+            return Err(format!(
+                "{}'s daemon died; stderr: {}\nlog ends:\n{}",
+                n.name,
+                n.stderr(),
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            ));
+        }
+    }
     Ok(())
 }
 
 /// Where the resident memory of an idle hb daemon goes (keepalive 1 s, one medium), for
 /// each build.
-fn memory(hb: &Kind, appliance: Option<&PathBuf>) -> Result<Vec<(String, Vec<(String, u64)>)>, String> {
+fn memory(hb: &Kind, appliance: Option<&PathBuf>) -> Result<idle::Breakdowns, String> {
     let mut kinds = vec![hb.clone()];
     if let Some(p) = appliance {
         kinds.push(Kind::Hb {

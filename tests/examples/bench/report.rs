@@ -15,7 +15,7 @@ pub struct Report {
     pub command: String,
     pub statics: Option<Statics>,
     pub idle: Vec<Sample>,
-    pub memory: Option<Vec<(String, Vec<(String, u64)>)>>,
+    pub memory: Option<crate::idle::Breakdowns>,
     pub failover: Vec<Series>,
 }
 
@@ -75,17 +75,16 @@ fn versions() -> String {
         .unwrap_or(ka);
     let hb = sh("dpkg-query", &["-W", "-f", "${Version}", "heartbeat"]);
     let ra = sh("dpkg-query", &["-W", "-f", "${Version}", "resource-agents"]);
-    format!("heartbeat (Debian) {hb}, resource-agents {ra}, {}", ka.trim())
+    format!(
+        "heartbeat (Debian) {hb}, resource-agents {ra}, {}",
+        ka.trim()
+    )
 }
 
 impl Report {
     pub fn new(a: &Args) -> Report {
-        let command = std::env::var("HB_BENCH_COMMAND").unwrap_or_else(|_| {
-            format!(
-                "bash tests/benchmarks.sh --runs {}",
-                a.runs
-            )
-        });
+        let command = std::env::var("HB_BENCH_COMMAND")
+            .unwrap_or_else(|_| format!("bash tests/benchmarks.sh --runs {}", a.runs));
         Report {
             runs: a.runs,
             window: a.window,
@@ -119,6 +118,7 @@ impl Report {
         self.write_failover(&mut md, out)?;
         self.write_idle(&mut md);
         self.write_statics(&mut md);
+        self.write_goals(&mut md);
         std::fs::write(out, md).map_err(|e| format!("{}: {e}", out.display()))
     }
 
@@ -340,6 +340,74 @@ impl Report {
         for l in &s.relay_stack {
             let _ = writeln!(md, "\n    {l}");
         }
+        md.push('\n');
+    }
+
+    /// The median of `kind`'s samples at keepalive `ka` with `media` media.
+    fn idle_median(&self, kind: &str, ka: u64, media: usize, f: fn(&Sample) -> f64) -> Option<f64> {
+        let v: Vec<f64> = self
+            .idle
+            .iter()
+            .filter(|s| s.kind == kind && s.keepalive == ka)
+            .filter(|s| s.media == media || kind == "keepalived")
+            .map(f)
+            .collect();
+        stats(&v).map(|x| x.0)
+    }
+
+    /// The issue's goals, met or not, and what the profile says.
+    fn write_goals(&self, md: &mut String) {
+        let _ = writeln!(md, "## Goals\n\n| goal | figure | met |\n|---|---|---|");
+        let yes = |b: bool| if b { "yes" } else { "**no**" };
+        for hb in ["hb", "hb (appliance build)"] {
+            for ka in [10, 100] {
+                for media in [1, 2] {
+                    let (Some(h), Some(k), Some(o)) = (
+                        self.idle_median(hb, ka, media, |s| s.cpu),
+                        self.idle_median("keepalived", ka, media, |s| s.cpu),
+                        self.idle_median("heartbeat 3.0.6", ka, media, |s| s.cpu),
+                    ) else {
+                        continue;
+                    };
+                    let _ = writeln!(
+                        md,
+                        "| {hb}, keepalive {ka} ms, {media} medium(s): CPU ≤ keepalived's and \
+                         ≤ 0.3 × 3.0.6's | {h:.3} % vs {k:.3} % and {:.3} % | {} |",
+                        0.3 * o,
+                        yes(h <= k && h <= 0.3 * o)
+                    );
+                }
+            }
+            if let Some(h) = self.idle_median(hb, 1000, 1, |s| s.cpu) {
+                let _ = writeln!(
+                    md,
+                    "| {hb}, keepalive 1 s: CPU under 0.01 % | {h:.4} % | {} |",
+                    yes(h < 0.01)
+                );
+            }
+            if let Some(r) = self.idle_median(hb, 1000, 1, |s| s.rss_kib as f64) {
+                let _ = writeln!(
+                    md,
+                    "| {hb}: at most 3 MiB resident at rest | {:.2} MiB | {} |",
+                    r / 1024.0,
+                    yes(r <= 3072.0)
+                );
+            }
+        }
+        if let Some(s) = &self.statics {
+            for (id, ns) in &s.throughput {
+                if id.contains("feed") {
+                    let _ = writeln!(
+                        md,
+                        "| core throughput ≥ 1 M/s ({id}) | {:.2} M/s | {} |",
+                        1000.0 / ns,
+                        yes(1000.0 / ns >= 1.0)
+                    );
+                }
+            }
+        }
+        md.push('\n');
+        md.push_str(include_str!("profile.md"));
         md.push('\n');
     }
 

@@ -72,7 +72,9 @@ fn serial_bytes() -> Result<Vec<(String, usize)>, String> {
         }
     }
     if out.len() < 3 {
-        return Err(format!("expected a status message in each encoding, got {out:?}"));
+        return Err(format!(
+            "expected a status message in each encoding, got {out:?}"
+        ));
     }
     out.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     Ok(out)
