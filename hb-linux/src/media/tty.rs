@@ -103,10 +103,7 @@ pub(crate) fn set_up(tty: &File, setup: &LineSetup) -> nix::Result<()> {
     }
     t.control_chars[termios::SpecialCharacterIndices::VMIN as usize] = 1;
     t.control_chars[termios::SpecialCharacterIndices::VTIME as usize] = setup.vtime;
-    // Input and output speed one by one: glibc's cfsetspeed is a versioned symbol a static
-    // armv7 link cannot resolve (tests/appliance.sh).
-    termios::cfsetispeed(&mut t, setup.speed)?;
-    termios::cfsetospeed(&mut t, setup.speed)?;
+    termios::cfsetspeed(&mut t, setup.speed)?;
     termios::tcsetattr(tty, SetArg::TCSANOW, &t)?;
     termios::tcflush(tty, termios::FlushArg::TCIOFLUSH)?;
     if setup.send_break {
