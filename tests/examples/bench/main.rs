@@ -145,10 +145,6 @@ fn run(a: &Args) -> Result<(), String> {
     }
     let want = |what: &str| a.only.as_deref().is_none_or(|o| o == what);
     let mut rep = report::Report::new(a);
-    if want("static") {
-        rep.statics = Some(statics::measure()?);
-        eprintln!("static figures done");
-    }
     if want("idle") {
         let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived];
         if let Some(p) = &a.hb_appliance {
@@ -181,6 +177,10 @@ fn run(a: &Args) -> Result<(), String> {
     }
     if want("failover") {
         rep.failover = failover::measure(&hb, a.runs, &a.timings, &a.faults)?;
+    }
+    // Last: the board images may still be building beside the namespace runs.
+    if want("static") {
+        rep.statics = Some(statics::measure()?);
     }
     rep.write(&a.out)
 }

@@ -334,6 +334,12 @@ impl Report {
              boards/README.md and the stack peaks below when boards.sh ran in full).\n\n\
              | image | flash bytes | static RAM bytes |\n|---|---|---|"
         );
+        if s.relay.is_empty() {
+            let _ = writeln!(
+                md,
+                "| (not measured in this run: no target/bench/boards.txt from tests/boards.sh) | | |"
+            );
+        }
         for (name, text, data, bss) in &s.relay {
             let _ = writeln!(md, "| {name} | {} | {} |", text + data, data + bss);
         }

@@ -24,7 +24,12 @@ pub fn measure() -> Result<Statics, String> {
     Ok(Statics {
         serial: serial_bytes()?,
         throughput: criterion()?,
-        relay: relay_sizes()?,
+        // The board images are optional here: where tests/boards.sh did not run, BENCHMARKS.md
+        // says so instead of giving their size.
+        relay: relay_sizes().unwrap_or_else(|e| {
+            eprintln!("bench: relay sizes: {e}");
+            Vec::new()
+        }),
         relay_stack: relay_stack(),
     })
 }
