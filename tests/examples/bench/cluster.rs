@@ -157,15 +157,18 @@ fn copy_missing(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 fn keepalived_conf(node: usize, t: Timing) -> String {
+    // On the LAN, not the crossover cable: a crossover link loses its carrier when the peer
+    // loses power, and keepalived puts an instance whose interface is down in FAULT (it would
+    // never take over after a power-off).
     let (me, peer) = if node == 0 {
-        ("203.0.113.1", "203.0.113.2")
+        ("198.51.100.1", "198.51.100.2")
     } else {
-        ("203.0.113.2", "203.0.113.1")
+        ("198.51.100.2", "198.51.100.1")
     };
     let prio = if node == 0 { 200 } else { 100 };
     format!(
         "global_defs {{\n  router_id node{n}\n  vrrp_version 3\n}}\n\
-         vrrp_instance hb {{\n  state BACKUP\n  interface eth1\n  virtual_router_id 80\n  \
+         vrrp_instance hb {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 80\n  \
          priority {prio}\n  advert_int {adv}\n  unicast_src_ip {me}\n  unicast_peer {{\n    \
          {peer}\n  }}\n  virtual_ipaddress {{\n    {SERVICE_IP}/24 dev eth0\n  }}\n}}\n",
         n = node + 1,

@@ -133,8 +133,9 @@ impl Report {
              crossover cable (203.0.113.1/.2); the service IP 198.51.100.80 prefers node1. hb \
              and heartbeat 3.0.6 heartbeat over both (`bcast eth1`, `bcast eth0`, sha1), hb \
              with its native IPaddr, 3.0.6 with resource-agents' `IPaddr2`; keepalived runs \
-             VRRPv3 with unicast peers over the crossover (priorities 200/100, no preemption \
-             setting changed). A fresh cluster per run, the daemons' runs alternating \
+             VRRPv3 with unicast peers over the LAN (priorities 200/100, no preemption setting \
+             changed; not over the crossover, whose carrier drops with the peer's power and puts \
+             keepalived's instance in FAULT). A fresh cluster per run, the daemons' runs alternating \
              (hb, 3.0.6, keepalived, hb, …), {} runs each. The client sends a UDP probe to the \
              service IP every 10 ms; a responder on each node bound to it with `IP_FREEBIND` \
              answers with its node's name, so a node answers only while it holds the address. \
