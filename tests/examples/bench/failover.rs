@@ -156,12 +156,19 @@ fn fault_and_wait(
     let cut = match fault {
         Fault::PowerOff => c.lab.power_off("node1", &["eth0", "eth1"])?,
         Fault::Kill => {
+            // Stopped first, all of them, then killed: a daemon of several processes
+            // (keepalived's parent and VRRP child, 3.0.6's master and media children) must not
+            // see one of its own die and shut down cleanly in the gap — that would be a clean
+            // stop, not a crash.
+            let pids = c.pids(0);
             let at = Instant::now();
-            for p in c.pids(0) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+            for sig in [
+                nix::sys::signal::Signal::SIGSTOP,
+                nix::sys::signal::Signal::SIGKILL,
+            ] {
+                for &p in &pids {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
+                }
             }
             at
         }
