@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SERVICE_IP: &str = "198.51.100.80";
+pub const SERVICE_IP: &str = "198.51.100.80";
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 
 /// The cluster's timing; by default the slowest of the published 3.0.6 measurements
@@ -165,9 +165,9 @@ exit 0
 
 /// One answer (or failure) the client saw.
 #[derive(Clone, Debug)]
-struct Probe {
-    at: Instant,
-    answer: Option<String>,
+pub struct Probe {
+    pub at: Instant,
+    pub answer: Option<String>,
 }
 
 /// Runs the demo, printing as it goes; the exit code.
@@ -517,7 +517,8 @@ fn status_table(node: &Node, hbctl: &Path) -> String {
     }
 }
 
-fn wait_for(
+/// The first probe within `within` that `pred` holds of (the benchmarks use it too).
+pub fn wait_for(
     probes: &Mutex<Vec<Probe>>,
     within: Duration,
     pred: impl Fn(&Probe) -> bool,
@@ -535,7 +536,7 @@ fn wait_for(
 /// The client: from inside its namespace, a UDP probe every 10 ms (as the published 3.0.6
 /// and keepalived figures were measured: a probe never waits for a lost one, so the gap is
 /// seen to within one interval), and an HTTP GET now and then to show the service itself.
-fn spawn_client(
+pub fn spawn_client(
     ns: String,
     probes: Arc<Mutex<Vec<Probe>>>,
     stop: Arc<AtomicBool>,

@@ -5,7 +5,7 @@
 mod check_config;
 pub(crate) mod client;
 mod decode;
-mod demo;
+pub mod demo;
 pub mod hexdump;
 mod relay;
 pub mod tune;
