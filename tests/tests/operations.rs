@@ -411,9 +411,14 @@ fn prometheus_scrapes_both_daemons_through_a_link_death_and_a_takeover() {
         detected >= cut_unix && address >= detected && running >= address,
         "{t:#}"
     );
+    // The record never claims the service before it answered (the probe runs every 10 ms)
+    // nor the address after the service answered on it. How far the record's "running" lags
+    // the first answer is the start script's own time, which load stretches: printed above,
+    // reported, not bounded here.
     assert!(
-        answered_unix.abs_diff(running) <= 20,
-        "record says running at {running}, the client was first answered at {answered_unix}: {t:#}"
+        running + 20 >= answered_unix && address <= answered_unix + 5,
+        "record says address up at {address}, running at {running}; the client was first \
+         answered at {answered_unix}: {t:#}"
     );
     // hbctl status shows it too.
     let out = c.hbctl(1, "hbctl", &["status"]);

@@ -82,7 +82,8 @@ impl Drop for Server {
 fn background_priority() {
     // SAFETY: plain syscalls on the calling thread with a valid sched_param.
     unsafe {
-        let p = libc::sched_param { sched_priority: 0 };
+        // All-zero is SCHED_OTHER's only priority, and it fills musl's extra fields too.
+        let p: libc::sched_param = std::mem::zeroed();
         libc::sched_setscheduler(0, libc::SCHED_OTHER, &p);
         let tid = libc::gettid();
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
