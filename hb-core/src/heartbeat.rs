@@ -409,6 +409,22 @@ impl<
         r
     }
 
+    /// A message from a local API client to the cluster (heartbeat's `send_cluster_msg` for
+    /// `hb_api`): the caller has added `from_id`/`to_id`/`client_gen` as 3.0.6 does. See
+    /// [`Engine::send_cluster_message`].
+    pub fn send_client_message(
+        &mut self,
+        now: Instant,
+        wall_secs: u64,
+        fields: &[crate::msg::Field<'_>],
+    ) -> Result<u64, SendError> {
+        self.wall = (now, wall_secs);
+        self.make_room();
+        let r = self.engine.send_cluster_message(now, wall_secs, fields);
+        self.pump(now);
+        r
+    }
+
     /// See [`Engine::set_keys`].
     pub fn set_keys(&mut self, keys: Keyring) -> Result<(), engine::SetupError> {
         self.engine.set_keys(keys)

@@ -1,0 +1,43 @@
+//! heartbeat's client API (issue 11): what libhbclient — and through it `cl_status`, `ipfail`,
+//! `ccm`, `dopd`, `api_test` — talks to on `/var/run/heartbeat/register`.
+//!
+//! - [`ipc`]: cluster-glue's socket framing, non-blocking and bounded per client;
+//! - [`msg`]: the ha_msg of a request or an answer (hb-core's codecs);
+//! - [`auth`]: `apiauth` (ha.cf lines and 3.0.6's built-in defaults);
+//! - [`params`]: the parameter table `getparm` answers from;
+//! - [`server`]: sign-on, the requests, the callbacks and client-to-client messages.
+//!
+//! The server does not know the loop: the loop hands it a [`Cluster`] (what the core says of
+//! the nodes, and a way to send a cluster message) and drains its log lines.
+
+pub mod auth;
+pub mod ipc;
+pub mod msg;
+pub mod params;
+pub mod server;
+
+pub use server::ApiServer;
+
+/// 3.0.6's registration socket (`API_REGSOCK`).
+pub const REGISTER_SOCKET: &str = "/var/run/heartbeat/register";
+
+/// One node as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub name: String,
+    pub ping: bool,
+    /// heartbeat's status word (`active`, `dead`, `ping`, …).
+    pub status: String,
+    /// Its links (name, `up`/`dead`), in ha.cf's media order.
+    pub links: Vec<(String, String)>,
+}
+
+/// What the server needs of the running daemon.
+pub trait Cluster {
+    fn local(&self) -> String;
+    fn nodes(&self) -> Vec<NodeView>;
+    /// `rsc_hold` for `getrsc` (`all`, `local`, `foreign`, `none`, `transition`).
+    fn resources(&self) -> String;
+    /// Sends a message to the cluster (it comes back to us too, as in 3.0.6).
+    fn send(&mut self, msg: &msg::Msg) -> Result<(), String>;
+}
