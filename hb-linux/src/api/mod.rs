@@ -18,6 +18,10 @@ pub mod server;
 
 pub use server::ApiServer;
 
+/// The version clients are told (`getparm hbversion`, the sign-on answer): hb speaks the
+/// protocol of this 3.0.6 release, and scripts compare what `cl_status hbstatus -v` prints.
+pub const HBVERSION: &str = "3.0.6 (node: 958e11be8686759f1b99204c17812f2c2633b169)";
+
 /// 3.0.6's registration socket (`API_REGSOCK`).
 pub const REGISTER_SOCKET: &str = "/var/run/heartbeat/register";
 

@@ -20,12 +20,12 @@ pub(super) fn build(opts: &Options, cfg: &Loaded, warn: &mut Vec<String>) -> Api
         |d| d.join("register"),
     );
     let auth = ApiAuth::from_hacf(&cfg.hacf, warn);
-    let params = Parameters::new(&cfg.texts[0], &cfg.hacf, "3.0.6");
+    let params = Parameters::new(&cfg.texts[0], &cfg.hacf, crate::api::HBVERSION);
     let facts = Facts {
         deadtime_ms: cfg.hacf.deadtime.as_millis(),
         keepalive_ms: cfg.hacf.keepalive.as_millis(),
         logfacility: cfg.hacf.logfacility.map_or(-1, |f| i64::from(f.code())),
-        hbversion: format!("3.0.6 (hb {})", super::VERSION),
+        hbversion: crate::api::HBVERSION.to_string(),
         pacemaker: params.get("pacemaker").unwrap_or("false").to_string(),
     };
     let mut api = ApiServer::new(path, auth, params, facts);
@@ -76,6 +76,8 @@ impl Cluster for Bridge<'_> {
                 } else {
                     (0..self.core_media)
                         .map(|i| {
+                            // Our own links too: up once we heard ourselves on them (the
+                            // engine's rule and 3.0.6's: our serial link stays dead).
                             let up = self.hb.link_up(id, MediumId(i as u8));
                             let name = self.link_names.get(i).cloned().unwrap_or_default();
                             (name, if up { "up" } else { "dead" }.to_string())
