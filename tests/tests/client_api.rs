@@ -544,3 +544,58 @@ fn apiauth_refusals_log_what_306_logs() {
         told[1]
     );
 }
+
+/// ipfail on an hb pair, built in (the default for a `respawn … ipfail` line) or the
+/// package's program as an API client (`env HB_IPFAIL=external`): node1 holds the group and
+/// loses its ping node; ipfail hands the group to node2, which still sees it.
+fn ipfail_moves_the_group(external: bool) {
+    real_heartbeat();
+    let knob = if external {
+        "env HB_IPFAIL=external\n"
+    } else {
+        ""
+    };
+    let extra = format!("respawn hacluster /usr/libexec/heartbeat/ipfail\n{knob}");
+    let tag = if external { "api-ipf-x" } else { "api-ipf-b" };
+    let c = pair(tag, [false; 2], &extra);
+    c.both_up();
+    let long = Duration::from_secs(60);
+    wait_cl(&c, &["rscstatus"], "local", long);
+    // ipfail is an online client on both nodes, the real one signed on or the built-in.
+    for node in ["node1", "node2"] {
+        wait_cl(&c, &["clientstatus", node, "ipfail"], "online", long);
+    }
+    let built_in = c.nodes[0].log().contains("ipfail runs built into hb");
+    assert_eq!(built_in, !external, "{}", c.nodes[0].log());
+    // Let ipfail settle (it waits for a stable cluster and counts the ping nodes).
+    std::thread::sleep(Duration::from_secs(5));
+    c.lab.link("a", "eth0", false).unwrap();
+    let start = Instant::now();
+    while cl_status(&c, 0, &["rscstatus"]).0.trim() != "none" {
+        assert!(
+            start.elapsed() < long,
+            "node1 kept the group:\n{}\nnode2:\n{}",
+            c.nodes[0].log(),
+            c.nodes[1].log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.wait_status(1, "owning the group", long, |v| {
+        v["groups"][0]["owner"] == "node2" && v["groups"][0]["state"] == "running"
+    });
+    let log = c.nodes[0].log();
+    eprintln!("node1:\n{log}");
+    if external {
+        assert!(log.contains("API client ipfail asks to give up"), "{log}");
+    }
+}
+
+#[test]
+fn real_ipfail_as_an_api_client_moves_the_group_on_ping_loss() {
+    ipfail_moves_the_group(true);
+}
+
+#[test]
+fn built_in_ipfail_moves_the_group_on_ping_loss() {
+    ipfail_moves_the_group(false);
+}

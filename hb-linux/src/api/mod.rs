@@ -44,4 +44,7 @@ pub trait Cluster {
     fn resources(&self) -> String;
     /// Sends a message to the cluster (it comes back to us too, as in 3.0.6).
     fn send(&mut self, msg: &msg::Msg) -> Result<(), String>;
+    /// A client asks to give up resources (`ask_resources` `info=me`, what ipfail and
+    /// hb_standby send): the standby protocol, as the resource logic runs it for us.
+    fn standby(&mut self, set: &str) -> Result<(), String>;
 }

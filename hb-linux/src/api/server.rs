@@ -36,6 +36,10 @@ const T_APICLISTAT: &str = "hbapi-clstat";
 const T_RCSTATUS: &str = "respond-cstatus";
 const T_QCSTATUS: &str = "query-cstatus";
 const API_OK: &str = "OK";
+/// What heartbeat writes into every cluster message itself.
+const CONTROL_FIELDS: [&str; 9] = [
+    "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl", "auth", "destuuid",
+];
 const API_MORE: &str = "ok/more";
 const API_BADREQ: &str = "badreq";
 
@@ -78,6 +82,8 @@ pub struct ApiServer {
     logs: Vec<(Priority, String)>,
     /// Node names in ha.cf's order of `node` and `ping` lines (3.0.6's node table order).
     order: Vec<String>,
+    /// Clients hb runs built in (ipfail): online to `clientstatus` as 3.0.6's would be.
+    builtin: Vec<String>,
 }
 
 impl ApiServer {
@@ -92,7 +98,13 @@ impl ApiServer {
             generation: 0,
             logs: Vec::new(),
             order: Vec::new(),
+            builtin: Vec::new(),
         }
+    }
+
+    /// A client hb runs built in, which `clientstatus` reports online.
+    pub fn add_builtin_client(&mut self, id: &str) {
+        self.builtin.push(id.to_string());
     }
 
     /// The order `nodelist` answers in: 3.0.6 keeps ha.cf's order of `node`, `ping` and
@@ -154,9 +166,11 @@ impl ApiServer {
 
     /// Whether a signed-on client has this id (`clientstatus`, `query-cstatus`).
     pub fn has_client(&self, id: &str) -> bool {
-        self.clients
-            .iter()
-            .any(|c| c.pid != 0 && c.remove.is_none() && c.id == id)
+        self.builtin.iter().any(|b| b == id)
+            || self
+                .clients
+                .iter()
+                .any(|c| c.pid != 0 && c.remove.is_none() && c.id == id)
     }
 
     /// The descriptors to poll: the listener (if open), then each client.
@@ -605,10 +619,26 @@ impl ApiServer {
                 self.clients[i].remove = Some("badclient".into());
                 return;
             }
+            if t == "ask_resources" && msg.get("info") == Some("me") {
+                let set = msg.get("rsc_hold").unwrap_or("all").to_string();
+                let id = self.clients[i].id.clone();
+                self.log(
+                    Priority::Info,
+                    &format!("API client {id} asks to give up {set} resources"),
+                );
+                if let Err(e) = cluster.standby(&set) {
+                    self.log(Priority::Warn, &format!("standby for {id}: {e}"));
+                }
+                return;
+            }
             // A message for the cluster: it leaves under the client's own id, to the
             // clients of the same name (3.0.6's rule, for safety).
             let c = &self.clients[i];
             let (id, g) = (c.id.clone(), c.generation.to_string());
+            // The daemon's own fields are the engine's to write (ipfail puts a `src` in).
+            for f in CONTROL_FIELDS {
+                msg.remove(f);
+            }
             msg.set("from_id", &id);
             msg.set("to_id", &id);
             msg.set("client_gen", &g);

@@ -30,6 +30,9 @@ pub(super) fn build(opts: &Options, cfg: &Loaded, warn: &mut Vec<String>) -> Api
     };
     let mut api = ApiServer::new(path, auth, params, facts);
     api.set_node_order(&cfg.texts[0]);
+    if hb_core::ipfail::configured(&cfg.hacf) {
+        api.add_builtin_client(hb_core::ipfail::CLIENT_ID);
+    }
     api
 }
 
@@ -98,6 +101,15 @@ impl Cluster for Bridge<'_> {
         self.hb.rscstatus().to_string()
     }
 
+    fn standby(&mut self, set: &str) -> Result<(), String> {
+        let set = hb_core::resources::StandbySet::from_wire(set)
+            .ok_or_else(|| format!("no such resource set {set:?}"))?;
+        let now = self.now();
+        self.hb
+            .handle_command(now, wall_secs(), hb_core::heartbeat::Command::Standby(set))
+            .map_err(|e| format!("{e:?}"))
+    }
+
     fn send(&mut self, msg: &Msg) -> Result<(), String> {
         let now = self.now();
         self.hb
@@ -107,48 +119,69 @@ impl Cluster for Bridge<'_> {
     }
 }
 
-/// The message clients see for a membership event (node status, link status, a cluster
-/// message), as 3.0.6's `heartbeat_monitor` hands them on; `None` for the rest.
-pub(super) fn client_message(ev: &CoreEvent, hb: &Node, link_names: &[String]) -> Option<Msg> {
+/// The messages clients see for a membership event (node status, link status, a cluster
+/// message), as 3.0.6's `heartbeat_monitor` hands them on; none for the rest. A ping node's
+/// one link changes with it (3.0.6 reports it as a link too, and ipfail acts on that).
+pub(super) fn client_messages(ev: &CoreEvent, hb: &Node, link_names: &[String]) -> Vec<Msg> {
     let name = |id: hb_core::engine::NodeId| hb.node(id).map(|n| n.name().to_string());
+    let is_ping =
+        |id: hb_core::engine::NodeId| hb.node(id).is_some_and(|n| n.kind() == NodeKind::Ping);
+    let ping_link = |node: &str, st: &str| {
+        Msg::of(&[
+            ("t", "ifstat"),
+            ("node", node),
+            ("ifname", node),
+            ("st", st),
+        ])
+    };
+    let mut out = Vec::new();
     match ev {
         CoreEvent::NodeStatus { node, status } => {
+            let (Some(n), Some(who)) = (hb.node(*node), name(*node)) else {
+                return out;
+            };
             let st = match status {
-                NodeStatus::Other => hb.node(*node)?.status_text().to_string(),
+                NodeStatus::Other => n.status_text().to_string(),
                 s => s.as_str().to_string(),
             };
-            Some(Msg::of(&[
-                ("t", "status"),
-                ("st", &st),
-                ("src", &name(*node)?),
-            ]))
+            out.push(Msg::of(&[("t", "status"), ("st", &st), ("src", &who)]));
+            if is_ping(*node) && *status == NodeStatus::Ping {
+                out.push(ping_link(&who, "up"));
+            }
         }
-        CoreEvent::NodeDead { node, .. } => Some(Msg::of(&[
-            ("t", "status"),
-            ("st", "dead"),
-            ("src", &name(*node)?),
-        ])),
+        CoreEvent::NodeDead { node, .. } => {
+            if let Some(who) = name(*node) {
+                out.push(Msg::of(&[("t", "status"), ("st", "dead"), ("src", &who)]));
+                if is_ping(*node) {
+                    out.push(ping_link(&who, "dead"));
+                }
+            }
+        }
         CoreEvent::LinkUp { node, medium } | CoreEvent::LinkDead { node, medium } => {
             let st = if matches!(ev, CoreEvent::LinkUp { .. }) {
                 "up"
             } else {
                 "dead"
             };
-            let link = link_names.get(medium.index())?;
-            Some(Msg::of(&[
-                ("t", "ifstat"),
-                ("node", &name(*node)?),
-                ("ifname", link),
-                ("st", st),
-            ]))
+            if let (Some(link), Some(who)) = (link_names.get(medium.index()), name(*node)) {
+                out.push(Msg::of(&[
+                    ("t", "ifstat"),
+                    ("node", &who),
+                    ("ifname", link),
+                    ("st", st),
+                ]));
+            }
         }
         CoreEvent::Message(m) => {
-            let mut msg = Msg::from_fields(m.fields());
-            msg.add("src", &name(m.from)?);
-            Some(msg)
+            if let Some(who) = name(m.from) {
+                let mut msg = Msg::from_fields(m.fields());
+                msg.add("src", &who);
+                out.push(msg);
+            }
         }
-        _ => None,
+        _ => {}
     }
+    out
 }
 
 /// The treatment clients filter on (every message we pass is `KEEPIT`).

@@ -506,20 +506,19 @@ impl Daemon {
                 ));
             }
         }
-        let Some(msg) = api_hook::client_message(e, &self.hb, &self.link_names) else {
-            return;
-        };
-        if let hb_core::engine::Event::Message(m) = e {
-            if ApiServer::is_query(m.msg_type()) {
-                let from = self.node(m.from).to_string();
-                let (api, mut bridge) = self.bridge();
-                api.answer_query(&from, &msg, &mut bridge);
-                self.api_logs();
-                return;
+        let msgs = api_hook::client_messages(e, &self.hb, &self.link_names);
+        for msg in msgs {
+            if let hb_core::engine::Event::Message(m) = e {
+                if ApiServer::is_query(m.msg_type()) {
+                    let from = self.node(m.from).to_string();
+                    let (api, mut bridge) = self.bridge();
+                    api.answer_query(&from, &msg, &mut bridge);
+                    continue;
+                }
             }
+            let (api, mut bridge) = self.bridge();
+            api.deliver(&msg, api_hook::TREATMENT, &mut bridge);
         }
-        let (api, mut bridge) = self.bridge();
-        api.deliver(&msg, api_hook::TREATMENT, &mut bridge);
         self.api_logs();
     }
 
