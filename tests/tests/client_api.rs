@@ -599,3 +599,103 @@ fn real_ipfail_as_an_api_client_moves_the_group_on_ping_loss() {
 fn built_in_ipfail_moves_the_group_on_ping_loss() {
     ipfail_moves_the_group(false);
 }
+
+/// `drbdadm` that only records its call (in the node's /etc/ha.d, which dopd, running as
+/// hacluster, may write to).
+const DRBDADM: &str = "#!/bin/sh\necho \"$@\" >> /etc/ha.d/drbdadm.calls\nexit 0\n";
+
+/// A pair for DRBD's outdate-peer fencing: `respawn hacluster …/dopd` and its `apiauth` line
+/// on both nodes, the stub `drbdadm` first on the daemons' PATH; node1 3.0.6 if `real1`.
+fn dopd_pair(tag: &str, real1: bool) -> Cluster {
+    let hb306 = real_heartbeat();
+    let lines = "logfile /var/log/ha-log\nrespawn hacluster /usr/libexec/heartbeat/dopd\n\
+                 apiauth dopd gid=haclient uid=hacluster\n";
+    let setup = Setup {
+        extra: [lines.into(), lines.into()],
+        timing: (100, 300, 1000),
+        ..Setup::default()
+    };
+    let mut c = Cluster::build(tag, &setup);
+    let path = "/etc/ha.d/stub-bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for i in 0..2 {
+        let ha_d = c.nodes[i].etc().join("ha.d");
+        std::fs::create_dir_all(ha_d.join("stub-bin")).unwrap();
+        c.nodes[i]
+            .write_config("stub-bin/drbdadm", DRBDADM, 0o755)
+            .unwrap();
+        c.nodes[i].write_config("drbdadm.calls", "", 0o666).unwrap();
+        // dopd's socket directory, as the package's tmpfiles.d makes it; then the daemon.
+        let real = i == 0 && real1;
+        let hb = if real {
+            copy_missing(Path::new("/etc/ha.d"), &ha_d);
+            hb306.to_string()
+        } else {
+            bin("heartbeat").display().to_string()
+        };
+        let wrapper = format!("#!/bin/sh\n{PRELUDE}\nexport PATH={path}\nexec {hb} \"$@\"\n");
+        std::fs::create_dir_all(ha_d.join("wrap")).unwrap();
+        c.nodes[i]
+            .write_config("wrap/heartbeat", &wrapper, 0o755)
+            .unwrap();
+        let script = ha_d.join("wrap/heartbeat");
+        let mut n = std::mem::replace(&mut c.nodes[i], c.lab.node("spare", "a").unwrap());
+        let r = if real {
+            let s = script.display().to_string();
+            c.lab
+                .start_foreign(
+                    &mut n,
+                    "",
+                    &[&s],
+                    "heartbeat",
+                    Duration::from_secs(20),
+                    |_| true,
+                )
+                .map(|_| ())
+        } else {
+            c.lab.start(&mut n, &script, &[]).map(|_| ())
+        };
+        c.nodes[i] = n;
+        r.unwrap_or_else(|e| panic!("node{}: {e}", i + 1));
+    }
+    c
+}
+
+/// node1's fence-peer handler asks node1's dopd, which asks node2's dopd through the cluster;
+/// node2's runs `drbdadm outdate r0` and answers; the handler exits 4 ("peer outdated").
+fn dopd_round_trip(tag: &str, real1: bool) {
+    let c = dopd_pair(tag, real1);
+    let long = Duration::from_secs(60);
+    wait_cl(&c, &["nodestatus", "node2"], "active", long);
+    for node in ["node1", "node2"] {
+        wait_cl(&c, &["clientstatus", node, "dopd"], "online", long);
+    }
+    let out = c.nodes[0]
+        .exec(&[
+            "/usr/libexec/heartbeat/drbd-peer-outdater",
+            "-p",
+            "node2",
+            "-r",
+            "r0",
+            "-t",
+            "8",
+        ])
+        .unwrap();
+    let calls = std::fs::read_to_string(c.nodes[1].etc().join("ha.d/drbdadm.calls")).unwrap();
+    eprintln!(
+        "drbd-peer-outdater: {out:?}\nnode2's drbdadm calls: {calls:?}\nnode1:\n{}\nnode2:\n{}",
+        c.nodes[0].log(),
+        c.nodes[1].log()
+    );
+    assert_eq!(calls.trim(), "outdate r0");
+    assert_eq!(out.status.code(), Some(4), "drbd-peer-outdater: {out:?}");
+}
+
+#[test]
+fn dopd_outdates_the_peer_on_two_hb_nodes() {
+    dopd_round_trip("api-dopd-hb", false);
+}
+
+#[test]
+fn dopd_outdates_the_peer_from_a_306_node_through_hb() {
+    dopd_round_trip("api-dopd-mx", true);
+}
