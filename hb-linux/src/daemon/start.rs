@@ -233,22 +233,6 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         ..RespawnConfig::default()
     };
     rcfg.env = crate::rsc::ScriptEnv::new(&cfg.dir, cfg.node.clone()).vars();
-    // The names cluster-glue's logging reads in a child (`cl_inherit_logging_environment`):
-    // 3.0.6's API clients (ipfail, dopd, ccm) then log where the daemon does.
-    let inherit: Vec<(String, String)> = rcfg
-        .env
-        .iter()
-        .filter_map(|(k, v)| {
-            let name = match k.as_str() {
-                "HA_LOGFILE" => "HA_logfile",
-                "HA_DEBUGLOG" => "HA_debugfile",
-                "HA_LOGFACILITY" => "HA_logfacility",
-                _ => return None,
-            };
-            Some((name.to_string(), v.clone()))
-        })
-        .collect();
-    rcfg.env.extend(inherit);
     let (respawn, lines) = Respawner::from_hacf(&cfg.hacf, rcfg);
     for l in &lines {
         logger.log_line(l);
