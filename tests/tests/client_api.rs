@@ -607,9 +607,15 @@ const DRBDADM: &str = "#!/bin/sh\necho \"$@\" >> /etc/ha.d/drbdadm.calls\nexit 0
 /// A pair for DRBD's outdate-peer fencing: `respawn hacluster …/dopd` and its `apiauth` line
 /// on both nodes, the stub `drbdadm` first on the daemons' PATH; node1 3.0.6 if `real1`.
 fn dopd_pair(tag: &str, real1: bool) -> Cluster {
-    let hb306 = real_heartbeat();
     let lines = "logfile /var/log/ha-log\nrespawn hacluster /usr/libexec/heartbeat/dopd\n\
                  apiauth dopd gid=haclient uid=hacluster\n";
+    wrapped_pair(tag, real1, lines)
+}
+
+/// A pair whose daemons start after 3.0.6's /run preparation (the package's tmpfiles.d:
+/// `/run/heartbeat/dopd`, `…/ccm`), with the stub `drbdadm` first on their PATH.
+fn wrapped_pair(tag: &str, real1: bool, lines: &str) -> Cluster {
+    let hb306 = real_heartbeat();
     let setup = Setup {
         extra: [lines.into(), lines.into()],
         timing: (100, 300, 1000),
@@ -698,4 +704,31 @@ fn dopd_outdates_the_peer_on_two_hb_nodes() {
 #[test]
 fn dopd_outdates_the_peer_from_a_306_node_through_hb() {
     dopd_round_trip("api-dopd-mx", true);
+}
+
+/// The package's `ccm` as a respawned API client on both nodes (its built-in `apiauth ccm
+/// uid=hacluster`), and `ccm_testclient` on node1 seeing both nodes in the membership.
+#[test]
+fn ccm_testclient_sees_the_membership_through_hb() {
+    let lines = "logfile /var/log/ha-log\nrespawn hacluster /usr/libexec/heartbeat/ccm\n";
+    let c = wrapped_pair("api-ccm", false, lines);
+    let long = Duration::from_secs(60);
+    wait_cl(&c, &["nodestatus", "node2"], "active", long);
+    for node in ["node1", "node2"] {
+        wait_cl(&c, &["clientstatus", node, "ccm"], "online", long);
+    }
+    let script = "timeout -s INT 10 /usr/libexec/heartbeat/ccm_testclient >/run/ccm.out 2>&1 &";
+    c.nodes[0].exec(&["sh", "-c", script]).unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    let out = c.nodes[0].exec(&["cat", "/run/ccm.out"]).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!(
+        "ccm_testclient:\n{text}\nnode1:\n{}\nnode2:\n{}",
+        c.nodes[0].log(),
+        c.nodes[1].log()
+    );
+    assert!(
+        text.contains("nodes=2") && text.contains("uname=node2") && text.contains("uname=node1"),
+        "{text}"
+    );
 }

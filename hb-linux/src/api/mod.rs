@@ -34,6 +34,8 @@ pub struct NodeView {
     pub status: String,
     /// Its links (name, `up`/`dead`), in ha.cf's media order.
     pub links: Vec<(String, String)>,
+    /// Its UUID once known (ours always).
+    pub uuid: Option<[u8; 16]>,
 }
 
 /// What the server needs of the running daemon.

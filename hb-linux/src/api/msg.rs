@@ -80,6 +80,31 @@ impl Msg {
             .and_then(|(_, _, v)| std::str::from_utf8(v).ok())
     }
 
+    /// A binary field's value (a UUID).
+    pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, ty, _)| n == name.as_bytes() && *ty == FieldType::Binary)
+            .map(|(_, _, v)| v.as_slice())
+    }
+
+    /// Sets the first field of this name to binary bytes, or adds it (`cl_msg_moduuid`).
+    pub fn set_bytes(&mut self, name: &str, value: &[u8]) {
+        match self
+            .fields
+            .iter_mut()
+            .find(|(n, _, _)| n == name.as_bytes())
+        {
+            Some(f) => {
+                f.1 = FieldType::Binary;
+                f.2 = value.to_vec();
+            }
+            None => self
+                .fields
+                .push((name.as_bytes().to_vec(), FieldType::Binary, value.to_vec())),
+        }
+    }
+
     pub fn add(&mut self, name: &str, value: &str) {
         self.fields.push((
             name.as_bytes().to_vec(),

@@ -858,10 +858,34 @@ impl ApiServer {
                 }
                 Answer::Sent
             }
-            "getnodename" => Answer::Bad(Some("no query node name found")),
-            "getuuid" => {
-                if msg.get("queryname").is_none() {
+            "getnodename" => {
+                let Some(uuid) = msg.get_bytes("queryuuid").map(<[u8]>::to_vec) else {
                     return Answer::Bad(Some("no query node name found"));
+                };
+                let found = cluster
+                    .nodes()
+                    .into_iter()
+                    .find(|n| n.uuid.is_some_and(|u| u[..] == uuid[..]));
+                match found {
+                    Some(n) => resp.set("queryname", &n.name),
+                    None => self.log(
+                        Priority::Error,
+                        "api_get_nodename: nodename not found in map table",
+                    ),
+                }
+                Answer::Ok
+            }
+            "getuuid" => {
+                let Some(name) = msg.get("queryname") else {
+                    return Answer::Bad(Some("no query node name found"));
+                };
+                let uuid = cluster
+                    .nodes()
+                    .into_iter()
+                    .find(|n| n.name.eq_ignore_ascii_case(name))
+                    .and_then(|n| n.uuid);
+                if let Some(u) = uuid {
+                    resp.set_bytes("queryuuid", &u);
                 }
                 Answer::Ok
             }

@@ -87,11 +87,17 @@ impl Cluster for Bridge<'_> {
                         })
                         .collect()
                 };
+                let uuid = if id == local {
+                    Some(self.hb.engine().local_uuid())
+                } else {
+                    n.uuid()
+                };
                 NodeView {
                     name: n.name().to_string(),
                     ping,
                     status,
                     links,
+                    uuid,
                 }
             })
             .collect()
