@@ -75,6 +75,19 @@ impl Deframer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Whether a whole message, or a header that is not cluster-glue's, is buffered.
+    pub fn has_whole(&self) -> bool {
+        if self.buf.len() < HEADER {
+            return false;
+        }
+        let len = i32::from_ne_bytes(self.buf[0..4].try_into().expect("4 bytes"));
+        let magic = u32::from_ne_bytes(self.buf[4..8].try_into().expect("4 bytes"));
+        if magic != HEADMAGIC || len < 0 || len as usize > MAXMSG {
+            return true;
+        }
+        self.buf.len() >= HEADER + len as usize
+    }
+
     /// Whether part of a message is waiting.
     pub fn partial(&self) -> bool {
         !self.buf.is_empty()
@@ -162,9 +175,11 @@ impl Conn {
         Ok(())
     }
 
-    /// Whether framed bytes wait to be read (the loop comes back for them without poll).
+    /// Whether a whole message (or a broken header) waits in the buffer: the loop comes
+    /// back for it without waiting in poll. Part of a message does not count, or a client
+    /// that sends half a message and waits would keep the loop spinning.
     pub fn has_buffered(&self) -> bool {
-        self.rx.buf.len() >= HEADER
+        self.rx.has_whole()
     }
 
     /// Queues one message; a full queue means the client stopped reading.
@@ -222,6 +237,16 @@ mod tests {
             }
             assert_eq!(got, vec![a[8..].to_vec(), b[8..].to_vec()], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn half_a_message_is_not_a_backlog() {
+        let a = frame(b">>>\nt=x\n<<<\n\0");
+        let mut d = Deframer::default();
+        d.push(&a[..a.len() - 1]);
+        assert!(!d.has_whole());
+        d.push(&a[a.len() - 1..]);
+        assert!(d.has_whole());
     }
 
     #[test]
