@@ -276,14 +276,18 @@ def send_all(s, data):
 pid = os.getpid()
 signon = (">>>\nt=hbapi-req\nreqtype=signon\ndest=node1\npid=%d\nfrom_id=%d\nuid=0\ngid=0\n<<<\n\0" % (pid, pid)).encode()
 ask = (">>>\nt=hbapi-req\nreqtype=nodelist\ndest=node1\npid=%d\nfrom_id=%d\n<<<\n\0" % (pid, pid)).encode()
-g = conn()
 f = conn()
 h = conn()
+# 10 000 garbage messages: each connection is dropped at its first, so connect again.
 sent = 0
-for i in range(10000):
-    if not send_all(g, frame(os.urandom(64))):
-        break
-    sent += 1
+conns = 0
+while sent < 10000:
+    g = conn()
+    conns += 1
+    while sent < 10000 and send_all(g, frame(os.urandom(64))):
+        sent += 1
+    g.close()
+    time.sleep(0.01)
 send_all(f, frame(signon))
 flood = 0
 for i in range(10000):
@@ -294,7 +298,7 @@ whole = frame(signon)
 send_all(h, whole[: len(whole) // 2])
 h.close()
 time.sleep(1)
-print("garbage sent %d, requests sent %d" % (sent, flood))
+print("%d %d %d" % (sent, conns, flood))
 "#;
 
 #[test]
@@ -306,7 +310,19 @@ fn a_hostile_api_client_changes_nothing_and_costs_no_heartbeat() {
     let before: Vec<_> = (0..2).map(|i| c.nodes[i].log().len()).collect();
     let out = c.nodes[0].exec(&["python3", "-c", HOSTILE]).unwrap();
     assert!(out.status.success(), "the hostile client: {out:?}");
-    eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let n: Vec<usize> = said
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [garbage, garbage_conns, flood] = n[..] else {
+        panic!("the hostile client said {said:?}")
+    };
+    eprintln!(
+        "{garbage} garbage messages over {garbage_conns} connections; {flood} requests sent \
+         by a client that never reads"
+    );
+    assert_eq!(garbage, 10_000);
     // Still serving, the same answers.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -332,10 +348,12 @@ fn a_hostile_api_client_changes_nothing_and_costs_no_heartbeat() {
         .lines()
         .filter(|l| l.contains("API: dropped"))
         .collect();
-    assert_eq!(dropped.len(), 3, "{}", after[0]);
-    assert!(dropped
+    assert_eq!(dropped.len(), garbage_conns + 2, "{}", after[0]);
+    let garbage_lines = dropped
         .iter()
-        .any(|l| l.contains("not an IPC message") || l.contains("not an ha_msg")));
+        .filter(|l| l.contains("not an IPC message") || l.contains("not an ha_msg"))
+        .count();
+    assert_eq!(garbage_lines, garbage_conns, "{}", after[0]);
     assert!(dropped
         .iter()
         .any(|l| l.contains("not reading its messages")));
