@@ -91,9 +91,19 @@ const OUTPUTS: usize = 16;
 /// Whether `ha.cf` asks for ipfail: a `respawn` (or `failfast`) line whose program's basename
 /// is `ipfail`. The daemon runs it built in and does not spawn that line.
 pub fn configured(hacf: &HaCf) -> bool {
-    hacf.client_children
+    !runs_as_client(hacf)
+        && hacf
+            .client_children
+            .iter()
+            .any(|c| is_ipfail_program(c.value.path()))
+}
+
+/// `env HB_IPFAIL=external`: the `respawn … ipfail` line starts the real program, which
+/// talks to the daemon as an API client, instead of the built-in ipfail.
+pub fn runs_as_client(hacf: &HaCf) -> bool {
+    hacf.env
         .iter()
-        .any(|c| is_ipfail_program(c.value.path()))
+        .any(|e| e.name.as_str() == "HB_IPFAIL" && e.value.as_str() == "external")
 }
 
 /// Whether a `respawn` program path names ipfail (`/usr/lib/heartbeat/ipfail`, `ipfail`, …).
@@ -871,6 +881,16 @@ mod tests {
 
     #[test]
     fn the_program_is_recognised_by_its_basename() {
+        let cf = |extra: &str| {
+            let text = std::format!(
+                "keepalive 1\ndeadtime 10\nbcast eth0\nnode a\nnode b\nping 203.0.113.9\n\
+                 respawn hacluster /usr/lib/heartbeat/ipfail\n{extra}"
+            );
+            HaCf::parse(&text, &mut |_| {}).unwrap()
+        };
+        assert!(configured(&cf("")));
+        assert!(!configured(&cf("env HB_IPFAIL=external\n")));
+        assert!(runs_as_client(&cf("env HB_IPFAIL=external\n")));
         assert!(is_ipfail_program("/usr/lib/heartbeat/ipfail"));
         assert!(is_ipfail_program("/usr/lib64/heartbeat/ipfail"));
         assert!(is_ipfail_program("ipfail"));

@@ -9,6 +9,7 @@
 //!
 //! [`daemon`] joins them with hb-core's node into the `heartbeat` daemon.
 
+pub mod api;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -191,6 +191,8 @@ pub struct Respawner {
     cfg: RespawnConfig,
     shutting_down: bool,
     stopping: Option<Stopping>,
+    /// `env HB_IPFAIL=external`: an ipfail line runs the real program (an API client).
+    ipfail_external: bool,
 }
 
 impl Respawner {
@@ -205,7 +207,9 @@ impl Respawner {
                 Err(e) => logs.push(LogLine::error(e)),
             }
         }
-        (Respawner::new(specs, cfg), logs)
+        let mut r = Respawner::new(specs, cfg);
+        r.ipfail_external = hb_core::ipfail::runs_as_client(cf);
+        (r, logs)
     }
 
     pub fn new(specs: Vec<ChildSpec>, cfg: RespawnConfig) -> Respawner {
@@ -221,6 +225,7 @@ impl Respawner {
             cfg,
             shutting_down: false,
             stopping: None,
+            ipfail_external: false,
         }
     }
 
@@ -231,7 +236,7 @@ impl Respawner {
             if self.children[i].state != State::Idle {
                 continue;
             }
-            if self.children[i].spec.is_ipfail() {
+            if self.children[i].spec.is_ipfail() && !self.ipfail_external {
                 logs.push(LogLine::info(format!(
                     "Not starting child client \"{}\": ipfail runs built into hb",
                     self.children[i].spec.command

@@ -149,7 +149,13 @@ impl MessageKind {
 
 /// Room for a received message's own fields in a [`ClusterMessage`]. The largest v1 message,
 /// `resource` with `info=req_our_resources()`, needs about 80 bytes.
+#[cfg(not(feature = "client-messages"))]
 pub const CLUSTER_MESSAGE_BYTES: usize = 192;
+/// With API clients (the `client-messages` feature, the Linux daemon's): their messages to
+/// each other ride in [`ClusterMessage`]s too, and ccm's membership messages need several
+/// hundred bytes.
+#[cfg(feature = "client-messages")]
+pub const CLUSTER_MESSAGE_BYTES: usize = 2048;
 
 /// Fields the engine adds to every message and takes away again on delivery.
 pub(crate) const CONTROL_FIELDS: [&str; 9] = [
@@ -284,6 +290,9 @@ impl defmt::Format for ClusterMessage {
 /// documentation) and act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// No alloc in the core: a message stays inline in the fixed event queue (large with the
+// `client-messages` feature), boxing it is not an option.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// `Local status now set to: '<status>'`.
     LocalStatus { status: NodeStatus },

@@ -357,7 +357,8 @@ impl<
                     self.comm_now_up(now, wall_secs);
                 }
             }
-            "query-cstatus" | "addnode" | "delnode" | "setweight" | "setsite" => {}
+            // `query-cstatus` goes on to the caller: the daemon answers it from its API clients.
+            "addnode" | "delnode" | "setweight" | "setsite" => {}
             t if wire::is_unsequenced_type(t.as_bytes()) => {}
             t => self.deliver(node, t, seq, msg),
         }

@@ -4,6 +4,7 @@
 //! ready, feeds the core, and pumps what the core has for us (events, packets, pings) until it
 //! is quiet. Every room it uses is a sibling module; none of them knows the loop.
 
+use super::api_hook::{self, Bridge};
 use super::control_server::{self, ControlServer, Request};
 use super::observe::Observer;
 use super::process::{self, wall_secs};
@@ -11,6 +12,7 @@ use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
 use super::worker::{Job, Outcome, Worker};
 use super::{relays, Node, Options};
+use crate::api::ApiServer;
 use crate::config::{self, Loaded};
 use crate::log::{Logger, Priority};
 use crate::media::Medium;
@@ -61,6 +63,8 @@ pub(super) struct Daemon {
     pub(super) relay_linked: Vec<bool>,
     pub(super) link_names: Vec<String>,
     pub(super) control: ControlServer,
+    /// heartbeat's client API (libhbclient's socket), open from comm-up.
+    pub(super) api: ApiServer,
     pub(super) signals: SignalFd,
     pub(super) worker: Worker,
     pub(super) respawn: Respawner,
@@ -134,6 +138,10 @@ impl Daemon {
     /// How long poll may sleep.
     fn sleep_time(&self) -> Duration {
         let now = Instant::now();
+        if self.api.has_backlog() {
+            // Whole requests a client sent beyond its share of the last round.
+            return Duration::ZERO;
+        }
         let mut until = now + MAX_SLEEP;
         if let Some(t) = self.hb.poll_timeout() {
             until = until.min(self.to_std(t));
@@ -198,6 +206,10 @@ impl Daemon {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
         }
+        // The API clients last: they are served after everything else.
+        for (fd, f) in self.api.poll_fds() {
+            fds.push(PollFd::new(fd, f));
+        }
         let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         match nix::poll::poll(&mut fds, t) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -233,9 +245,12 @@ impl Daemon {
         if ready[wakes..wakes + n_wakes].iter().any(|f| any(*f)) {
             self.service_relays();
         }
-        if ready[wakes + n_wakes..].iter().any(|f| any(*f)) {
+        let n_ping = self.pinger.as_ref().map_or(0, |p| p.fds().len());
+        let pings = wakes + n_wakes;
+        if ready[pings..pings + n_ping].iter().any(|f| any(*f)) {
             self.ping_replies();
         }
+        self.serve_api(&ready[pings + n_ping..]);
         let mut done = Vec::new();
         for (i, f) in ready[3..3 + n_conns].iter().enumerate() {
             if any(*f) && self.control.read(i) {
@@ -459,6 +474,60 @@ impl Daemon {
         v
     }
 
+    // ---- the client API ----
+
+    fn bridge(&mut self) -> (&mut ApiServer, Bridge<'_>) {
+        let bridge = Bridge {
+            hb: &mut self.hb,
+            link_names: &self.link_names,
+            core_media: self.core_media,
+            start: self.start,
+        };
+        (&mut self.api, bridge)
+    }
+
+    /// Serves the API clients (`ready`: their part of the poll set).
+    fn serve_api(&mut self, ready: &[PollFlags]) {
+        let (api, mut bridge) = self.bridge();
+        api.handle_ready(ready, &mut bridge);
+        self.api_logs();
+        let now = self.now();
+        self.pump(now);
+    }
+
+    /// A membership event: the registration socket opens at comm-up; clients hear of node
+    /// and link changes and of the messages addressed to them; a peer's client-status query
+    /// is answered.
+    fn api_event(&mut self, e: &hb_core::engine::Event) {
+        if *e == hb_core::engine::Event::CommUp {
+            if let Err(err) = self.api.open() {
+                self.logger.error(&format!(
+                    "Cannot open registration socket: {err} (API clients cannot sign on)"
+                ));
+            }
+        }
+        let msgs = api_hook::client_messages(e, &self.hb, &self.link_names);
+        for msg in msgs {
+            if let hb_core::engine::Event::Message(m) = e {
+                if ApiServer::is_query(m.msg_type()) {
+                    let from = self.node(m.from).to_string();
+                    let (api, mut bridge) = self.bridge();
+                    api.answer_query(&from, &msg, &mut bridge);
+                    continue;
+                }
+            }
+            let (api, mut bridge) = self.bridge();
+            api.deliver(&msg, api_hook::TREATMENT, &mut bridge);
+        }
+        self.api_logs();
+    }
+
+    fn api_logs(&mut self) {
+        for (p, l) in self.api.take_logs() {
+            self.logger.log(p, &l);
+        }
+    }
+
     // ---- the rest of a round ----
 
     /// Respawned children: reap the dead, restart what is due.
@@ -541,6 +610,7 @@ impl Daemon {
         self.observe.event(&ev, &self.hb, |g| key_of(cfg, g));
         match ev {
             Event::Membership(e) => {
+                self.api_event(&e);
                 if e == hb_core::engine::Event::CommUp {
                     // heartbeat starts its respawn clients once comm is up.
                     for l in self.respawn.start_all(Instant::now()) {
@@ -678,6 +748,7 @@ impl Daemon {
             }
         }
         let _ = std::fs::remove_file(&self.opts.socket);
+        self.api.close();
         let node = self.cfg.node.clone();
         self.logger
             .info(&format!("{node} Heartbeat shutdown complete."));

@@ -27,6 +27,7 @@
 //! uses the rooms, and start-up builds the loop.
 
 pub mod actions;
+mod api_hook;
 pub mod cli;
 mod control_server;
 mod event_loop;

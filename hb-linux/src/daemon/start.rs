@@ -250,6 +250,12 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         )
     })?;
 
+    let mut api_warnings = Vec::new();
+    let api = super::api_hook::build(&opts, &cfg, &mut api_warnings);
+    for w in api_warnings {
+        logger.warn(&w);
+    }
+
     let signals = process::take_signals().map_err(|e| fail(&logger, e))?;
 
     let start = Instant::now() - Duration::from_secs(1);
@@ -274,6 +280,7 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         core_media,
         link_names,
         control,
+        api,
         signals,
         worker,
         respawn,

@@ -60,9 +60,23 @@ pub fn run(sc: &Scenario, timeline: bool) -> Outcome {
     )
 }
 
+/// Stack for one run: the nodes are fixed-capacity values (no alloc in the core) built on
+/// the stack, and with the daemon's room for client messages (hb-core's `client-messages`,
+/// on in any build with hb-linux) they outgrow a test thread's 2 MiB in a debug build.
+const RUN_STACK: usize = 64 << 20;
+
 pub fn run_with(sc: &Scenario, opts: Options) -> Outcome {
-    let mut w = World::new(sc, opts);
-    w.run();
-    w.finish_digest();
-    w.out
+    std::thread::scope(|s| {
+        let run = std::thread::Builder::new()
+            .stack_size(RUN_STACK)
+            .spawn_scoped(s, move || {
+                let mut w = World::new(sc, opts);
+                w.run();
+                w.finish_digest();
+                w.out
+            })
+            .expect("cannot start the simulation thread");
+        // A failed invariant panics in the run: pass it on as it is.
+        run.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }

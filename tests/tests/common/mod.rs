@@ -42,6 +42,15 @@ impl SerialLine {
     fn new() -> SerialLine {
         let a = nix::pty::openpty(None, None).expect("openpty");
         let b = nix::pty::openpty(None, None).expect("openpty");
+        // Raw from the start, as a null-modem line is: a pty's default echo would send a
+        // node's first packets back to it before its daemon sets the line raw, and whether a
+        // node has heard itself on its serial link (what 3.0.6's API shows) would be a race.
+        for slave in [&a.slave, &b.slave] {
+            use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+            let mut t = tcgetattr(slave).expect("tcgetattr");
+            cfmakeraw(&mut t);
+            tcsetattr(slave, SetArg::TCSANOW, &t).expect("tcsetattr");
+        }
         let path = |fd: &OwnedFd| {
             nix::unistd::ttyname(fd)
                 .expect("ttyname")

@@ -98,7 +98,7 @@ pub const BUILTIN_APIAUTH: [(&str, &str, &str); 5] = [
     ("ccm", "hacluster", ""),
     ("ping", "", "haclient"),
     ("lha-snmpagent", "root", ""),
-    ("anon", "", "haclient"),
+    ("anon", "root", "haclient"),
 ];
 pub(super) const APIAUTH_CAP: usize = MAX_APIAUTH + BUILTIN_APIAUTH.len();
 
