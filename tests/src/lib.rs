@@ -46,6 +46,7 @@
 //! the settle time (faults over, everything healed and started) every group has exactly one
 //! holder with no action in flight.
 
+pub mod digest;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

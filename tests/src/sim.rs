@@ -44,6 +44,7 @@ use hb_core::msg::{self, compact, Field, Format, Message, DEFAULT_FIELDS};
 use hb_core::resources::{ActionDone, FenceResult, GroupId, RQSTDELAY};
 use hb_core::time::Instant;
 
+use crate::digest::Digest;
 use crate::rng::Rng;
 use crate::scenario::{
     Fault, MediumKind, Scenario, MAX_GROUPS, MAX_MEDIA, MAX_NODES, MAX_PING_NODES,
@@ -90,6 +91,8 @@ pub struct Outcome {
     pub violations: Vec<String>,
     pub timeline: Vec<String>,
     pub stats: Stats,
+    /// The outcome fingerprint (see [`crate::digest`]).
+    pub fingerprint: String,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -154,6 +157,7 @@ pub fn run(sc: &Scenario, timeline: bool) -> Outcome {
 pub fn run_with(sc: &Scenario, opts: Options) -> Outcome {
     let mut w = World::new(sc, opts);
     w.run();
+    w.finish_digest();
     w.out
 }
 
@@ -385,6 +389,7 @@ struct World<'s> {
     opts: Options,
     out: Outcome,
     buf: Vec<u8>,
+    digest: Digest,
 }
 
 impl<'s> World<'s> {
@@ -475,6 +480,7 @@ impl<'s> World<'s> {
             opts,
             out: Outcome::default(),
             buf: vec![0; 4096],
+            digest: Digest::new(),
         };
         for (i, &at) in sc.start_at.iter().enumerate() {
             w.nodes[i].start_pending = true;
@@ -954,6 +960,8 @@ impl<'s> World<'s> {
             return false;
         };
         let r = hb.handle_command(now, wall, cmd);
+        self.digest
+            .words(&[REC_COMMAND, self.now, node as u64, r.is_ok() as u64]);
         self.log(Some(node), || format!("command {cmd:?}: {r:?}"));
         self.cause(self.settle_window() + 10_000, "command");
         self.after(node);
@@ -1127,6 +1135,7 @@ impl<'s> World<'s> {
             let Some(e) = hb.poll_event() else {
                 break;
             };
+            self.record_event(i, &e);
             match e {
                 Event::Membership(m) => self.membership(i, m),
                 Event::Acquire(g) => self.acquire(i, g),
@@ -1354,6 +1363,9 @@ impl<'s> World<'s> {
     // The network.
 
     fn transmit(&mut self, from: usize, media: Vec<usize>, bytes: Rc<[u8]>, enc: Encoding) {
+        let mask = media.iter().fold(0u64, |m, &l| m | 1 << l);
+        self.digest.words(&[REC_SEND, self.now, from as u64, mask]);
+        self.digest.bytes(&bytes);
         let meta = Rc::new(self.meta(from, &bytes, enc));
         if self.verbose && !meta.status && !meta.text.starts_with("NS_") {
             let text = meta.text.clone();
@@ -1482,6 +1494,7 @@ impl<'s> World<'s> {
             return;
         };
         let r = hb.handle_packet(now, wall, MediumId(medium as u8), bytes);
+        self.record_receive(to, medium, &r);
         match r {
             Ok(()) if corrupted => self.violation(format!(
                 "{} took a corrupted packet from {} ({})",
@@ -1623,6 +1636,7 @@ impl<'s> World<'s> {
                 effects.push(format!("{e:?}"));
             }
         }
+        self.record_receive(to, medium, &r);
         self.log(Some(to), || format!("is sent {what}: {r:?}"));
         if r.is_ok() || before != after || !effects.is_empty() {
             self.violation(format!(
@@ -1855,6 +1869,110 @@ impl<'s> World<'s> {
                 ));
             }
         }
+    }
+}
+
+// The outcome fingerprint's records (see [`crate::digest`]): a tag, then the words.
+const REC_SEND: u64 = 1;
+const REC_RECEIVE: u64 = 2;
+const REC_COMMAND: u64 = 3;
+const REC_EVENT: u64 = 4;
+const REC_LOG: u64 = 5;
+const REC_END: u64 = 6;
+
+impl World<'_> {
+    /// Records whether a node took a packet, or why not.
+    fn record_receive(&mut self, to: usize, medium: usize, r: &Result<(), RxError>) {
+        let code = match r {
+            Ok(()) => 0,
+            Err(RxError::Malformed) => 1,
+            Err(RxError::BadAuth) => 2,
+            Err(RxError::UnknownNode) => 3,
+            Err(RxError::UnknownMedium) => 4,
+            Err(RxError::Replay) => 5,
+            Err(RxError::Stale) => 6,
+        };
+        let rec = [REC_RECEIVE, self.now, to as u64, medium as u64, code];
+        self.digest.words(&rec);
+    }
+
+    /// Records what a node asked for, in words that do not depend on how hb-core's types are
+    /// named or printed.
+    fn record_event(&mut self, i: usize, e: &Event) {
+        use engine::Event as E;
+        let node = |n: &NodeId| n.index() as u64;
+        let words: &[u64] = match e {
+            Event::Acquire(g) => &[1, g.0 as u64],
+            Event::Release(g) => &[2, g.0 as u64],
+            Event::Fence(t) => &[3, node(t)],
+            Event::Reboot => &[4],
+            Event::Exit { restart } => &[5, *restart as u64],
+            Event::OutOfOrder { .. } => &[6],
+            Event::Log(l) => {
+                let text = self.nodes[i].hb.as_ref().unwrap().log_line(*l).to_string();
+                self.digest.words(&[REC_LOG, self.now, i as u64]);
+                self.digest.bytes(text.as_bytes());
+                return;
+            }
+            Event::Ipfail(l) => {
+                let text = l.line(&SimNames::new(self.sc)).to_string();
+                self.digest.words(&[REC_LOG, self.now, i as u64]);
+                self.digest.bytes(text.as_bytes());
+                return;
+            }
+            Event::Membership(m) => match m {
+                E::NodeDead {
+                    node: n,
+                    heard_from,
+                } => &[10, node(n), *heard_from as u64],
+                E::NodeStatus { node: n, .. } => &[11, node(n)],
+                E::Restarted {
+                    node: n,
+                    generation,
+                } => &[12, node(n), *generation],
+                E::ReturnedAfterPartition { node: n } => &[13, node(n)],
+                E::CommUp => &[14],
+                E::NoLocalHeartbeat => &[15],
+                E::ShutdownStarted => &[16],
+                E::ShutdownComplete => &[17],
+                E::LinkDead { node: n, medium } => &[18, node(n), medium.index() as u64],
+                E::LinkUp { node: n, medium } => &[19, node(n), medium.index() as u64],
+                // The rest shows in the log lines and the packets.
+                _ => &[9],
+            },
+            // Violations, counted at the end.
+            _ => &[0],
+        };
+        self.digest.words(&[REC_EVENT, self.now, i as u64]);
+        self.digest.words(words);
+    }
+
+    /// The end of the run: the counts, and every node's state.
+    fn finish_digest(&mut self) {
+        let s = self.out.stats;
+        self.digest.words(&[
+            REC_END,
+            self.now,
+            s.steps,
+            s.packets,
+            s.moves,
+            s.deaths,
+            s.injected,
+            s.unsettled as u64,
+            s.out_of_order,
+            s.ipfail_giveups,
+            s.stalls,
+            self.out.violations.len() as u64,
+        ]);
+        for n in &self.nodes {
+            self.digest
+                .words(&[n.generation, n.held as u64, n.hb.is_some() as u64]);
+            if let Some(hb) = &n.hb {
+                self.digest.words(&fingerprint(hb));
+            }
+        }
+        let digest = std::mem::replace(&mut self.digest, Digest::new());
+        self.out.fingerprint = digest.finish();
     }
 }
 
