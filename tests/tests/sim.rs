@@ -64,6 +64,19 @@ fn seeds_pass() {
     }
 }
 
+/// Issue 12's legacy start-up race: a node started just as its peer declared it dead (end of
+/// the peer's `initdead`) took the peer's stale `up` for current and started its groups while
+/// the peer was taking them over; both ran them to the end.
+#[test]
+fn the_legacy_start_up_race_seeds_pass() {
+    for seed in [48211, 84445] {
+        let sc = Scenario::generate(seed);
+        assert_eq!(sc.auto_failback, AutoFailback::Legacy, "seed {seed}");
+        let out = run(&sc, false);
+        assert!(out.passed(), "seed {seed}: {:?}", out.violations);
+    }
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let sc = Scenario::generate(7);

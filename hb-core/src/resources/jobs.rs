@@ -163,6 +163,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     pub(super) fn step_job(&mut self, job: &mut Job) -> Step {
         let mut progressed = false;
         if !job.started {
+            if matches!(job.kind, JobKind::ReqOur { .. }) && self.peer_status_unsettled() {
+                // Legacy: whether to ask the peer or grant ourselves depends on whether it is
+                // active, and `up` may be stale (its `active` lost or overtaken, or it declared
+                // us dead at its initdead and is taking our groups): wait until it says
+                // `active` or is declared dead (see `peer_status_unsettled`).
+                return Step::Blocked { progressed: false };
+            }
             job.started = true;
             progressed = true;
             match job.kind {

@@ -140,6 +140,14 @@
 //!   incarnation held (or was being handed) stay unowned. In `legacy` mode none of its groups
 //!   is taken: the new incarnation asks for them as it comes up (a takeover would race with
 //!   those `ip-request`s); ours we ask for again, as at comm-up.
+//! * Legacy: our groups are neither taken nor asked for while the peer's last word is `up`
+//!   (heard, not `active`): the request waits until it says `active` (then we ask) or is
+//!   declared dead (then we take). 3.0.6's `req_resource` takes them at once when no other node
+//!   is `active`, but an `up` can be stale — a peer that started first and never heard us
+//!   declares us dead at the end of its `initdead` and takes our groups, while its `up`, sent
+//!   just before and overtaking (or outliving) its `active`, still looks current to us: both
+//!   nodes then run our groups. The wait lasts at most the peer's `initdead` (a starting peer
+//!   turns `active` at its comm-up) or its dead time; see `peer_status_unsettled`.
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
 //! * A standby request our own side ignores (cluster in flux, an exchange running, our comm not

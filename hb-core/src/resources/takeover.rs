@@ -171,6 +171,24 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         });
     }
 
+    /// Legacy, two nodes: a live peer whose last word is `up` (heard, not yet `active`).
+    ///
+    /// 3.0.6's `req_resource` takes our groups without asking when no other node is `active`.
+    /// But `up` is only what the peer said when it last spoke: a peer that started before us
+    /// may have declared us dead at the end of its `initdead` (it never heard us) and be taking
+    /// our groups, while its `up` — sent just before, and overtaking the `active` that followed
+    /// it, or the only one that reached us — still looks current. Both nodes then run the same
+    /// groups (hbsim seeds 48211 and 84445). So the decision waits until the peer is `active`
+    /// (then we ask, and it gives them back after its takeover) or dead (then no one else runs
+    /// them). The wait is bounded: a starting peer turns `active` at its comm-up, within its
+    /// `initdead`; a gone one is declared dead within its dead time.
+    pub(super) fn peer_status_unsettled(&self) -> bool {
+        !self.multi
+            && !self.nice_failback()
+            && (0..self.table.nodes.len())
+                .any(|i| i != self.table.local.ix() && self.peers[i].status == super::Status::Up)
+    }
+
     /// A dead peer is being reset, or will be again.
     pub(super) fn reset_pending(&self) -> bool {
         self.peers[..self.table.nodes.len()]
