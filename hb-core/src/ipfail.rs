@@ -56,14 +56,13 @@
 //!   `from_id`/`to_id` (it goes the way `hb_standby` sends it; the peer's resource logic,
 //!   which handles it, ignores both).
 
-use core::fmt;
-
 use heapless::Deque;
 
 use crate::config::{AutoFailback, HaCf};
 use crate::engine::{ClusterMessage, MediumId, NodeId, NodeStatus};
+use crate::log::Level;
 use crate::msg::{format_decimal, Message, TooManyFields};
-use crate::resources::{Level, StandbySet};
+use crate::resources::StandbySet;
 use crate::time::{Duration, Instant};
 
 /// The API client name ipfail signs on with (`from_id`, `to_id`).
@@ -268,11 +267,8 @@ pub enum LogMsg {
 }
 
 /// Names for the ids in a log line: every node's (ping nodes too) and every medium's link name
-/// (interface or serial device).
-pub trait Names {
-    fn node(&self, id: NodeId) -> &str;
-    fn link(&self, medium: MediumId) -> &str;
-}
+/// (interface or serial device). The one trait of [`crate::log`].
+pub use crate::log::Names;
 
 impl LogMsg {
     pub const fn level(&self) -> Level {
@@ -284,75 +280,13 @@ impl LogMsg {
     }
 
     /// The line's text (without the priority), names filled in.
-    pub fn line<'a>(&'a self, names: &'a dyn Names) -> LogLine<'a> {
-        LogLine { msg: self, names }
+    pub fn line<'a>(&self, names: &'a dyn Names) -> LogLine<'a> {
+        LogLine::new(*self, names)
     }
 }
 
-/// A [`LogMsg`] with its names: `Display` is the text.
-pub struct LogLine<'a> {
-    msg: &'a LogMsg,
-    names: &'a dyn Names,
-}
-
-impl fmt::Debug for LogLine<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.msg.level().as_str(), self)
-    }
-}
-
-impl fmt::Display for LogLine<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = |id: NodeId| self.names.node(id);
-        match *self.msg {
-            LogMsg::NoManagedResources => f.write_str("No managed resources"),
-            LogMsg::LegacyAutoFailback => {
-                f.write_str("auto_failback set to incompatible legacy option.")
-            }
-            LogMsg::NotTwoNodes { nodes } => write!(
-                f,
-                "ipfail supports two-node clusters only ({nodes} nodes); not started."
-            ),
-            LogMsg::StatusUpdate { node, status } => write!(
-                f,
-                "Status update: Node {} now has status {}",
-                n(node),
-                status.as_str()
-            ),
-            LogMsg::StillAlive => f.write_str("NS: We are still alive!"),
-            LogMsg::NsWeAreDead => f.write_str("NS: We are dead. :<"),
-            LogMsg::PingNodeCameUp => f.write_str("A ping node just came up."),
-            LogMsg::LinkStatus { node, link, up } => write!(
-                f,
-                "Link Status update: Link {}/{} now has status {}",
-                n(node),
-                match link {
-                    Link::Medium(m) => self.names.link(m),
-                    Link::PingNode => n(node),
-                },
-                if up { "up" } else { "dead" }
-            ),
-            LogMsg::CheckingRemoteCount => f.write_str("Checking remote count of ping nodes."),
-            LogMsg::WeAreDead => f.write_str("We are dead. :<"),
-            LogMsg::AskingPingCount => f.write_str("Asking other side for ping node count."),
-            LogMsg::TellingWeHaveMore => {
-                f.write_str("Telling other node that we have more visible ping nodes.")
-            }
-            LogMsg::GivingUpFewer => {
-                f.write_str("Giving up because we have less visible ping nodes.")
-            }
-            LogMsg::Balanced => f.write_str("Ping node count is balanced."),
-            LogMsg::GivingUpForeign => f.write_str("Giving up foreign resources (auto_failback)."),
-            LogMsg::GivingUpTold => {
-                f.write_str("Giving up because we were told that we have less ping nodes.")
-            }
-            LogMsg::DelayedGiveup { secs } => write!(f, "Delayed giveup in {secs} seconds."),
-            LogMsg::GiveupCalled => f.write_str("giveup() called (timeout worked)"),
-            LogMsg::AbortedGiveup { tag } => write!(f, "Aborted delayed giveup ({tag})"),
-            LogMsg::NoGiveupTimer => f.write_str("No giveup timer to abort."),
-        }
-    }
-}
+/// A [`LogMsg`] with its names: `Display` is the text ([`crate::log`] has the words).
+pub type LogLine<'a> = crate::log::Line<'a, LogMsg>;
 
 /// A give-up waiting for its delay (3.0.6's `delay_giveup_tag`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod heartbeat;
 pub mod ipfail;
+pub mod log;
 pub mod msg;
 pub mod relay;
 pub mod resources;

@@ -233,7 +233,6 @@ use crate::config::{AutoFailback, NodeName};
 use crate::time::{Duration, Instant};
 
 use jobs::{Job, JobKind};
-use log::Names;
 use monitor::{MonitorQueue, Watch};
 use timer::TimerTable;
 
@@ -394,7 +393,7 @@ struct Table<const NODES: usize, const GROUPS: usize> {
     local: NodeId,
 }
 
-impl<const NODES: usize, const GROUPS: usize> Names for Table<NODES, GROUPS> {
+impl<const NODES: usize, const GROUPS: usize> Table<NODES, GROUPS> {
     fn node_name(&self, id: NodeId) -> &str {
         self.nodes.get(id.ix()).map_or("?", |n| n.as_str())
     }

@@ -1,12 +1,25 @@
 //! Outputs (messages, actions, log lines) and the status queries.
 
-use super::log::Names;
 use super::log::{LogLine, LogMsg};
 use super::msg::{ResourceMsg, RscSet};
 use super::timer::Timer;
 use super::types::NodeId;
 use super::types::{Action, GroupId, GroupState, Holder, RscState, StandbyState};
-use super::Resources;
+use super::{Resources, Table};
+use crate::log::Names;
+
+/// The machine's names for its log lines ([`crate::log`]).
+impl<const NODES: usize, const GROUPS: usize> Names for Table<NODES, GROUPS> {
+    fn node(&self, id: NodeId) -> &str {
+        self.node_name(id)
+    }
+    fn group(&self, id: GroupId) -> &str {
+        self.group_key(id)
+    }
+    fn local(&self) -> &str {
+        self.local_name()
+    }
+}
 
 impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// The next message to broadcast (add control fields, send on every medium). Already
@@ -24,19 +37,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// The next log line.
     pub fn poll_log(&mut self) -> Option<LogLine<'_>> {
         let msg = self.logs.pop_front()?;
-        Some(LogLine {
-            msg,
-            names: &self.table,
-        })
+        Some(LogLine::new(msg, &self.table))
     }
 
     /// A log line for `msg` (one taken from [`poll_log`](Self::poll_log) earlier, or kept by a
     /// caller that moved it on), with this machine's names.
     pub fn log_line(&self, msg: LogMsg) -> LogLine<'_> {
-        LogLine {
-            msg,
-            names: &self.table,
-        }
+        LogLine::new(msg, &self.table)
     }
 
     /// Outputs lost because a queue was full (the caller did not poll between inputs).

@@ -2,7 +2,7 @@
 //! two-node protocol does with each message, ours (looped back) and the peer's.
 
 use super::jobs::JobKind;
-use super::log::{LogMsg, Names};
+use super::log::LogMsg;
 use super::msg::{ResourceHeld, ResourceMsg, RscSet, StandbyInfo, StandbySet, StonithResult};
 use super::timer::Timer;
 use super::types::NodeId;

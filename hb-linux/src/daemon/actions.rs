@@ -12,21 +12,22 @@ use hb_core::resources::{FenceResult, GroupId};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Runs haresources groups with the resource scripts and native IP takeover.
-pub struct Resources {
+/// Runs haresources groups with the resource scripts and native IP takeover, and fences with
+/// the configured STONITH device. (Not "Resources": that is the core's resource manager.)
+pub struct ActionRunner {
     runner: Runner,
     groups: HaResources,
     /// The STONITH device heartbeat would use on this node (`stonith`/`stonith_host`).
     stonith: Option<Stonith>,
 }
 
-impl Resources {
+impl ActionRunner {
     /// Errors name the ha.cf line of a STONITH device that cannot be set up.
     pub fn new(
         cfg: &Loaded,
         relays: &[FenceHandle],
         logger: Arc<Logger>,
-    ) -> Result<Resources, String> {
+    ) -> Result<ActionRunner, String> {
         let cf = &cfg.hacf;
         let mut env = ScriptEnv::new(&cfg.dir, cfg.node.clone());
         let file = |p: &Option<hb_core::config::hacf::Path>| {
@@ -86,7 +87,7 @@ impl Resources {
             ..PluginEnv::default()
         };
         let stonith = Stonith::from_config_with(cf, &cfg.node, &env)?;
-        Ok(Resources {
+        Ok(ActionRunner {
             runner: Runner::new(opts),
             groups: cfg.haresources.clone(),
             stonith,
@@ -98,7 +99,7 @@ impl Resources {
     }
 }
 
-impl Executor for Resources {
+impl Executor for ActionRunner {
     fn acquire(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) -> bool {
         let Some(g) = self.group(group) else {
             log(LogLine::error(format!("no resource group {}", group.0)));

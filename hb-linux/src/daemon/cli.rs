@@ -187,7 +187,7 @@ fn default_executor(
     relays: &[crate::media::relay::FenceHandle],
     logger: Arc<Logger>,
 ) -> Result<Box<dyn Executor>, String> {
-    Ok(Box::new(super::actions::Resources::new(
+    Ok(Box::new(super::actions::ActionRunner::new(
         cfg, relays, logger,
     )?))
 }

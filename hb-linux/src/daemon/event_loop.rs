@@ -5,7 +5,6 @@
 //! is quiet. Every room it uses is a sibling module; none of them knows the loop.
 
 use super::control_server::{self, ControlServer, Request};
-use super::events::{self, Names};
 use super::process::{self, wall_secs};
 use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
@@ -19,6 +18,7 @@ use crate::respawn::Respawner;
 use crate::state::PidFile;
 use hb_core::engine::{MediumId, NodeId};
 use hb_core::heartbeat::{Command, Event};
+use hb_core::log::Names;
 use hb_core::resources::{MonitorRequest, MonitorResult};
 use hb_core::time::Instant as CoreInstant;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -77,6 +77,7 @@ pub(super) struct Daemon {
     pub(super) _pid: PidFile,
 }
 
+/// The names of the engine's and ipfail's log lines (the resource machine has its own).
 impl Names for Daemon {
     fn node(&self, id: NodeId) -> &str {
         self.hb.node(id).map_or("?", |n| n.name())
@@ -85,15 +86,6 @@ impl Names for Daemon {
         self.link_names
             .get(medium.index())
             .map_or("?", String::as_str)
-    }
-}
-
-impl hb_core::ipfail::Names for Daemon {
-    fn node(&self, id: NodeId) -> &str {
-        Names::node(self, id)
-    }
-    fn link(&self, medium: MediumId) -> &str {
-        Names::link(self, medium)
     }
 }
 
@@ -335,6 +327,7 @@ impl Daemon {
             match outcome {
                 Outcome::Done(done) => self.hb.handle_action_done(now, done),
                 Outcome::Reboot => process::reboot(&self.logger),
+                // Resource monitoring is the core's decision: it logs and acts on the answers.
                 Outcome::Monitored { group, running } => self
                     .hb
                     .handle_monitor_result(now, MonitorResult::Checked { group, running }),
@@ -509,10 +502,9 @@ impl Daemon {
                     }
                 }
             }
-            // Resource monitoring: the core says which group to check or restart.
-            while let Some(r) = self.hb.poll_monitor() {
+            while let Some(req) = self.hb.poll_monitor() {
                 busy = true;
-                self.worker.submit(match r {
+                self.worker.submit(match req {
                     MonitorRequest::Check(g) => Job::Monitor(g),
                     MonitorRequest::Restart(g) => Job::Restart(g),
                 });
@@ -542,8 +534,8 @@ impl Daemon {
                         self.logger.log_line(&l);
                     }
                 }
-                if let Some(line) = events::engine_line(&e, &*self) {
-                    self.logger.log_line(&line);
+                if let Some(line) = hb_core::log::event_line(&e, &*self) {
+                    self.logger.log(line.level().into(), &line.to_string());
                 }
             }
             Event::Acquire(g) => self.worker.submit(Job::Acquire(g)),
@@ -562,7 +554,7 @@ impl Daemon {
             }
             Event::Log(msg) => {
                 let line = self.hb.log_line(msg);
-                let p = events::level_priority(line.level());
+                let p = line.level().into();
                 let text = line.to_string();
                 self.logger.log(p, &text);
             }
@@ -586,7 +578,7 @@ impl Daemon {
             }
             Event::Ipfail(m) => {
                 let text = m.line(&*self).to_string();
-                self.logger.log(events::level_priority(m.level()), &text);
+                self.logger.log(m.level().into(), &text);
             }
             Event::IpfailMessageNotSent { error } => {
                 self.logger

@@ -19,8 +19,8 @@
 //! - `watchdogs`: `/dev/watchdog` or the relay board's, and systemd's;
 //! - `relays`: the relay board lines besides the media (watchdog and STONITH roles);
 //! - [`worker`]: the action worker that runs resource scripts and fencing, with
-//!   [`actions`]' executor; [`events`]: the core's events in heartbeat's words; [`cli`]: the
-//!   command line.
+//!   [`actions`]' executor; [`cli`]: the command line. The words of the log lines are
+//!   hb-core's ([`hb_core::log`]); the loop names the ids and writes the lines.
 //!
 //! Arrows point down this list's dependencies only: the rooms do not know the loop, the loop
 //! uses the rooms, and start-up builds the loop.
@@ -29,7 +29,6 @@ pub mod actions;
 pub mod cli;
 mod control_server;
 mod event_loop;
-pub mod events;
 mod process;
 mod relays;
 mod start;

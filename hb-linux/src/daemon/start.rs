@@ -237,8 +237,8 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         logger.log_line(l);
     }
 
-    // Resource monitoring is the core's (HeartbeatConfig::monitor, from the same ha.cf).
-    if let Some(m) = hb_cfg.monitor {
+    // Resource monitoring (`env HB_MONITOR_*`) is the core's; its settings are logged here.
+    if let Some(m) = &hb_cfg.monitor {
         logger.info(&m.to_string());
     }
 

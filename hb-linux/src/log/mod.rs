@@ -76,6 +76,20 @@ pub enum Priority {
     Debug,
 }
 
+/// The core's log levels ([`hb_core::log`], where heartbeat's log text is) as priorities.
+impl From<hb_core::log::Level> for Priority {
+    fn from(level: hb_core::log::Level) -> Priority {
+        use hb_core::log::Level;
+        match level {
+            Level::Debug => Priority::Debug,
+            Level::Info => Priority::Info,
+            Level::Warn => Priority::Warn,
+            Level::Err => Priority::Error,
+            Level::Crit => Priority::Crit,
+        }
+    }
+}
+
 impl Priority {
     pub const ALL: [Priority; 8] = [
         Priority::Emerg,
