@@ -133,6 +133,16 @@ pub enum LogMsg {
     MonitorStandbyRefused(GroupId),
     MonitorRestarted(GroupId),
     MonitorRestartFailed(GroupId),
+    // Healing a split (hb's own).
+    HealKeeping {
+        group: GroupId,
+        peer: NodeId,
+    },
+    HealYielding {
+        group: GroupId,
+        peer: NodeId,
+    },
+    HealClassicPeer(NodeId),
 }
 
 impl LogMsg {
@@ -149,7 +159,9 @@ impl LogMsg {
             | ShutdownDelayedComm
             | ShutdownDelayed
             | MonitorCheckFailed { .. }
-            | MonitorRestarting { .. } => Level::Warn,
+            | MonitorRestarting { .. }
+            | HealYielding { .. }
+            | HealClassicPeer(_) => Level::Warn,
             HostNotReset(_)
             | StonithFailedRetrying(_)
             | StartingInState(_)

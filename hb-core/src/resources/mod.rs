@@ -177,9 +177,16 @@
 //!   run them. (Without a device nothing is reset either way and 3.0.6's choice stands.) With
 //!   three or more nodes, likewise: claims are announced, not acknowledged, so a dead node
 //!   that still awaits its reset blocks every group, not only those it claimed.
-//! * The give-up 2 s after a return from a partition does not wait for the cluster to look
-//!   stable (3.0.6's does, and two nodes that took each other's groups can each wait for the
-//!   other for good, both running them): acquisitions not yet started and a standby exchange
+//! * A peer returning after a partition (two nodes) does not make us give everything up and
+//!   restart (3.0.6 does, on both nodes: the service is down for the restart, `initdead` and
+//!   the negotiation, and the address is not announced again afterwards). The two nodes
+//!   exchange `hb_heal` reports and each group both run stays on one of them, the other
+//!   stopping its copy; the keeper announces the group's addresses again
+//!   ([`Resources::poll_announce`]). A 3.0.6 peer sends no report: we keep what we run while
+//!   it gives up and restarts on its own. The rule is in `heal.rs`.
+//! * With three or more nodes, the give-up 2 s after a return from a partition does not wait
+//!   for the cluster to look stable (3.0.6's does, and two nodes that took each other's groups
+//!   can each wait for the other for good, both running them): acquisitions not yet started and a standby exchange
 //!   are dropped, actions in flight finish, and everything is released.
 //! * A takeover decided before our comm-up (a peer's death during `initdead`, its `shutdone`, its
 //!   reset) is carried out at comm-up only if the peer is still gone: one that restarted
@@ -201,8 +208,10 @@
 //! of failed groups), `takeover` (a peer's death, STONITH, takeover; our shutdown and
 //! give-up), `jobs` (the background scripts, as actions out and results in), `timer` (the
 //! timer table, `handle_timeout`, `poll_timeout`), `queries` (outputs and status), `monitor`,
-//! `multi` (three or more nodes), `msg` (the messages), `log` (heartbeat's log texts).
+//! `multi` (three or more nodes), `heal` (a healed split: who keeps what), `msg` (the
+//! messages), `log` (heartbeat's log texts).
 
+mod heal;
 mod jobs;
 mod log;
 mod monitor;
@@ -215,13 +224,14 @@ mod takeover;
 mod timer;
 mod types;
 
+pub use heal::keeps_group;
 pub use log::{Level, LogLine, LogMsg, Origin as LogOrigin, RESOURCE_MANAGER};
 pub use monitor::{
     MonitorConfig, MonitorRequest, MonitorResult, DEFAULT_MONITOR_FAILURES,
     DEFAULT_MONITOR_RESTARTS,
 };
 pub use msg::{
-    GroupMask, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
+    GroupMask, HealKind, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
     StandbySet, StonithResult, F_GROUPS, T_ASKRESOURCES, T_IPREQUEST, T_IPREQUEST_RESP,
     T_RESOURCES, T_SHUTDONE, T_STARTING, T_STONITH, T_TAKEOVER,
 };
@@ -260,6 +270,7 @@ const OUT_CAP: usize = 128;
 const LOG_CAP: usize = 128;
 const JOB_CAP: usize = 8;
 const REMOTE_CAP: usize = 16;
+const ANNOUNCE_CAP: usize = 64;
 /// The longest group key kept (haresources' whole-group text limit).
 pub const KEY_LEN: usize = crate::config::haresources::GROUP_TEXT_LEN;
 
@@ -383,6 +394,12 @@ enum Out {
         node: NodeId,
         result: StonithResult,
     },
+    /// hb's heal report (two nodes): what we run, what we ran before the split.
+    Heal {
+        held: u32,
+        kept: u32,
+        kind: HealKind,
+    },
 }
 
 /// Names for log lines and message text.
@@ -449,6 +466,9 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     monitor: Option<MonitorConfig>,
     watches: [Watch; GROUPS],
     monitor_out: MonitorQueue,
+    /// After a split: who keeps what, and the groups to announce again.
+    heal: heal::Heal,
+    announce: Deque<GroupId, ANNOUNCE_CAP>,
     jobs: Vec<Job, JOB_CAP>,
     remote: Deque<JobKind, REMOTE_CAP>,
 
@@ -541,6 +561,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             monitor: None,
             watches: [Watch::NEW; GROUPS],
             monitor_out: MonitorQueue::new(),
+            heal: heal::Heal::default(),
+            announce: Deque::new(),
             jobs: Vec::new(),
             remote: Deque::new(),
             sent_claims: None,
@@ -652,6 +674,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             Out::Stonith { node, result } => ResourceMsg::Stonith {
                 node: self.table.node_name(node),
                 result,
+            },
+            Out::Heal { held, kept, kind } => ResourceMsg::Heal {
+                groups: GroupMask::new(held),
+                kept: GroupMask::new(kept),
+                kind,
             },
         }
     }

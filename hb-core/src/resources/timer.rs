@@ -22,10 +22,12 @@ pub(super) enum Timer {
     StartingAgain = 3,
     /// Give everything up and restart, after a partition healed.
     Restart = 4,
+    /// After a partition healed (two nodes): the peer's heal report is due.
+    HealReport = 5,
 }
 
 impl Timer {
-    pub(super) const COUNT: usize = 5;
+    pub(super) const COUNT: usize = 6;
 }
 
 impl TimerId for Timer {
@@ -105,6 +107,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         if self.timers.expire(Timer::Restart, now) {
             self.giveup_after_partition();
+        }
+        if self.timers.expire(Timer::HealReport, now) {
+            self.heal_no_report();
         }
         self.settle();
     }

@@ -97,8 +97,9 @@ pub enum NodeEvent {
     /// (3.0.6's `anypacketsyet`).
     Dead { node: NodeId, heard_from: bool },
     /// The node is heard again with the same generation after we declared it dead
-    /// (`Cluster node … returning after partition.`): 2 s later we give everything up and
-    /// ask the daemon to restart ([`Action::Exit`] with `restart`).
+    /// (`Cluster node … returning after partition.`). Two nodes: the groups both run are
+    /// settled with `hb_heal` reports (see the `heal` room). Three or more: 2 s later we give
+    /// everything up and ask the daemon to restart ([`Action::Exit`] with `restart`).
     ReturnedAfterPartition(NodeId),
 }
 

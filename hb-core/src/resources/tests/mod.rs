@@ -875,4 +875,5 @@ fn multi_node_answers_a_starting_by_name() {
     assert_eq!(actions(&mut m), [Action::Acquire(GroupId(0))]);
 }
 
+mod heal;
 mod monitor;
