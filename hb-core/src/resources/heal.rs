@@ -19,8 +19,8 @@
 //!   node answered meanwhile moves back). A kept group never stops: no time without an owner.
 //! * A group neither runs goes to its preferred node (a start of it may have been waiting
 //!   when the split healed: the reports drop waiting starts, so that they cannot change).
-//! * A peer that sends no report by the deadline (`partition_restart`, 3.0.6's 2 s) is
-//!   heartbeat 3.0.6: it gives everything up and restarts on its own. We keep what we run,
+//! * A peer that sends no report within [`HEAL_REPORT_TIMEOUT`](super::HEAL_REPORT_TIMEOUT)
+//!   (1 s; 3.0.6 starts giving up 2 s after it sees the return) is heartbeat 3.0.6: it gives everything up and restarts on its own. We keep what we run,
 //!   announce it at once and again on its `shutdone`; its restart then goes as any restart
 //!   (legacy pulls its groups back, `on` fails back, `off` leaves them). A report that comes
 //!   later is still answered.
@@ -101,7 +101,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.heal_make_report();
         self.heal_send(HealKind::Report);
         self.timers
-            .set(Timer::HealReport, self.now + self.timing.partition_restart);
+            .set(Timer::HealReport, self.now + self.timing.heal_report);
         let _ = peer;
     }
 

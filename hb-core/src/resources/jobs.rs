@@ -301,6 +301,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 });
             } else {
                 self.emit(Out::IpRequest(id));
+                self.groups[g].asked_until = Some(self.now + self.timing.rqstdelay);
             }
         }
         if count == 0 {

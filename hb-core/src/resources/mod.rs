@@ -148,6 +148,10 @@
 //!   just before and overtaking (or outliving) its `active`, still looks current to us: both
 //!   nodes then run our groups. The wait lasts at most the peer's `initdead` (a starting peer
 //!   turns `active` at its comm-up) or its dead time; see `peer_status_unsettled`.
+//! * Legacy: an `ip-request` that got no answer within `RQSTDELAY` is sent again (3.0.6 asks
+//!   once). A lost request or answer otherwise leaves the group stopped on both nodes for
+//!   good: a message from a peer we have no status of yet is not asked for again when it goes
+//!   missing (3.0.6's rule).
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
 //! * A standby request our own side ignores (cluster in flux, an exchange running, our comm not
@@ -264,6 +268,12 @@ pub const FAILED_START_STANDBY_DELAY: Duration = Duration::from_secs(30);
 pub const AUTO_FAILBACK_RETRY: Duration = Duration::from_secs(1);
 /// A node returning after a partition makes us give up everything and restart this much later.
 pub const PARTITION_RESTART_DELAY: Duration = Duration::from_secs(2);
+/// hb's own: a peer returning after a partition that has not sent its heal report this much
+/// later is heartbeat 3.0.6. An hb peer answers within a round trip (it sees the return at
+/// the first status that crosses the healed link, as we do); 3.0.6 starts giving up
+/// [`PARTITION_RESTART_DELAY`] after it sees the return, and our addresses must be announced
+/// before its copies stop.
+pub const HEAL_REPORT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Queue capacities. One input produces at most a few messages per group.
 const OUT_CAP: usize = 128;
@@ -289,6 +299,8 @@ struct Group {
     state: GroupState,
     /// When to run `hb_standby` after a failed start (multi-node: when to retry).
     failed_at: Option<Instant>,
+    /// Legacy: we asked the peer for it (`ip-request`); when to ask again if no answer came.
+    asked_until: Option<Instant>,
     failed_set: RscSet,
 }
 
@@ -488,6 +500,7 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
 const GROUP_NEW: Group = Group {
     state: GroupState::Stopped,
     failed_at: None,
+    asked_until: None,
     failed_set: RscSet::NONE,
 };
 

@@ -360,6 +360,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 // rc.d/ip-request-resp acts only on answers to us, and only on OK.
                 if self.table.local_name() == dest && ok == "OK" {
                     if let Some(group) = self.group_id(ipaddr) {
+                        self.groups[group.ix()].asked_until = None;
                         self.queue_remote(JobKind::TakeGroup(group));
                     }
                 }

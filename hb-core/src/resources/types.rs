@@ -3,8 +3,8 @@
 
 use super::msg::StandbySet;
 use super::{
-    AUTO_FAILBACK_RETRY, FAILED_START_STANDBY_DELAY, PARTITION_RESTART_DELAY, RQSTDELAY,
-    STANDBY_REPLY_TIMEOUT, STANDBY_RESOURCE_TIMEOUT, STONITH_RETRY,
+    AUTO_FAILBACK_RETRY, FAILED_START_STANDBY_DELAY, HEAL_REPORT_TIMEOUT, PARTITION_RESTART_DELAY,
+    RQSTDELAY, STANDBY_REPLY_TIMEOUT, STANDBY_RESOURCE_TIMEOUT, STONITH_RETRY,
 };
 use crate::config::{AutoFailback, HaCf, HaResources, NodeName, ResourceGroup};
 use crate::time::Duration;
@@ -187,6 +187,8 @@ pub struct Timing {
     pub failed_start_standby: Duration,
     pub auto_failback_retry: Duration,
     pub partition_restart: Duration,
+    /// How long a peer returning after a partition has to send its heal report.
+    pub heal_report: Duration,
 }
 
 impl Default for Timing {
@@ -199,6 +201,7 @@ impl Default for Timing {
             failed_start_standby: FAILED_START_STANDBY_DELAY,
             auto_failback_retry: AUTO_FAILBACK_RETRY,
             partition_restart: PARTITION_RESTART_DELAY,
+            heal_report: HEAL_REPORT_TIMEOUT,
         }
     }
 }

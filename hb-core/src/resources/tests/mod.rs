@@ -605,6 +605,37 @@ fn legacy_start_waits_for_a_peer_that_says_up() {
     assert_eq!(got, [Action::Acquire(G1), Action::Acquire(G2)]);
 }
 
+/// Legacy: an ip-request that got no answer is sent again after RQSTDELAY (a message from a
+/// peer we have no status of yet is not retransmitted when lost: hbsim seed 42352).
+#[test]
+fn legacy_asks_again_when_an_ip_request_goes_unanswered() {
+    let mut m = machine("node2", AutoFailback::Legacy, false);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(10));
+    assert_eq!(messages(&mut m), ["t=ip-request ipaddr=10.0.0.2"]);
+    assert_eq!(m.poll_timeout(), Some(at(10_010)));
+    m.handle_timeout(at(10_009));
+    assert!(messages(&mut m).is_empty());
+    m.handle_timeout(at(10_010));
+    assert_eq!(messages(&mut m), ["t=ip-request ipaddr=10.0.0.2"]);
+    m.handle_message(
+        at(10_100),
+        NODE1,
+        &ResourceMsg::IpRequestResp {
+            dest: "node2",
+            ipaddr: "10.0.0.2",
+            weown: false,
+            ok: "OK",
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
+    // Answered: no more asking.
+    m.handle_timeout(at(30_000));
+    assert!(messages(&mut m).is_empty());
+    assert_eq!(m.poll_timeout(), None);
+}
+
 #[test]
 fn legacy_drops_a_queued_takeover_of_a_peer_that_restarted() {
     let mut m = machine("node1", AutoFailback::Legacy, false);
