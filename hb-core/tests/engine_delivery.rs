@@ -24,8 +24,8 @@ fn up_pair() -> Cluster {
 /// node2 sends a `resource` message; returns its seq.
 fn send_resource(c: &mut Cluster) -> u64 {
     let (now, wall) = (c.now, c.wall());
-    let seq = c.members[N2]
-        .engine
+    let seq = c
+        .engine_mut(N2)
         .send_cluster_message(
             now,
             wall,
@@ -478,11 +478,10 @@ fn resource_messages_wait_for_comm_up_but_shutdone_does_not() {
 fn our_own_messages_come_back_and_shutdone_completes_the_shutdown() {
     let mut c = up_pair();
     let (now, wall) = (c.now, c.wall());
-    c.members[N1]
-        .engine
+    c.engine_mut(N1)
         .handle_command(now, wall, hb_core::engine::Command::Shutdown)
         .unwrap();
-    c.members[N1].engine.send_shutdone(now, wall).unwrap();
+    c.engine_mut(N1).send_shutdone(now, wall).unwrap();
     c.flush(N1);
     let tail: Vec<&Event> = c.events(N1).iter().rev().take(3).map(|(_, e)| e).collect();
     assert!(matches!(tail[0], Event::ShutdownComplete));
@@ -513,8 +512,7 @@ fn under_random_loss_every_message_arrives_exactly_once_and_nobody_dies() {
     for n in 0..100 {
         let (now, wall) = (c.now, c.wall());
         let info = format!("msg-{n}");
-        c.members[N2]
-            .engine
+        c.engine_mut(N2)
             .send_cluster_message(
                 now,
                 wall,
