@@ -90,8 +90,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     /// The peer is back with the same generation (two nodes).
     pub(super) fn heal_returned(&mut self, peer: NodeId) {
-        if self.shutdown_in_progress || self.rsc_needs_shutdown {
+        if self.shutdown_in_progress {
             // Our `shutdone` settles it.
+            return;
+        }
+        if self.rsc_needs_shutdown {
+            self.heal_leave_now();
             return;
         }
         self.heal.theirs = None;
@@ -103,6 +107,20 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.timers
             .set(Timer::HealReport, self.now + self.timing.heal_report);
         let _ = peer;
+    }
+
+    /// A shutdown waits for the cluster to look stable, which a split may never let it do:
+    /// no heal then, the give-up starts at once (acquisitions not yet started and a standby
+    /// exchange dropped, actions in flight finished first); our `shutdone` tells the peer to
+    /// take everything.
+    fn heal_leave_now(&mut self) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        self.jobs
+            .retain(|j| !j.kind.acquires() || j.issued.is_some());
+        self.remote.retain(|k| !k.acquires());
+        self.give_up_now();
     }
 
     fn heal_make_report(&mut self) {
@@ -131,7 +149,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     /// The peer's `hb_heal` message.
     pub(super) fn heal_message(&mut self, from: NodeId, held: u32, kept: u32, kind: HealKind) {
-        if self.shutdown_in_progress || self.rsc_needs_shutdown || !self.comm_up {
+        if self.shutdown_in_progress || !self.comm_up {
+            return;
+        }
+        if self.rsc_needs_shutdown {
+            self.heal_leave_now();
             return;
         }
         match kind {
@@ -222,6 +244,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         if give != 0 {
             self.start_job(JobKind::HealRelease(give));
+        } else {
+            // Settled here: say so (auto_failback on|off), as after a start, for the peer may
+            // have seen us unstable meanwhile (it refuses standbys until it sees us stable).
+            self.send_resources_held(true, None);
         }
         // A group neither runs (its start was still waiting when the split healed, and was
         // dropped) goes to its preferred node, as at a start.
@@ -259,6 +285,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             kept: held,
             kind: HealKind::Released,
         });
+        self.send_resources_held(true, None);
     }
 
     /// No report by the deadline: the peer is heartbeat 3.0.6 and gives up everything.

@@ -133,9 +133,13 @@ fn a_report_that_crossed_ours_is_answered_and_the_release_announced() {
             ok: true,
         },
     );
+    // Released, and settled: said as after a start (the peer may have seen us unstable).
     assert_eq!(
         messages(&mut m),
-        ["t=hb_heal info=released hb_groups=1 hb_kept=1"]
+        [
+            "t=hb_heal info=released hb_groups=1 hb_kept=1",
+            "t=resource rsc_hold=local rtype=full isstable=1"
+        ]
     );
     // Its release of G1: announced again.
     m.handle_message(
