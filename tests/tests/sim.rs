@@ -157,6 +157,47 @@ fn a_release_that_leaves_the_group_running_is_caught() {
     assert!(v.iter().any(|v| v.contains("have not been split")), "{v:?}");
 }
 
+/// Issue 12's heal invariant: after a split without STONITH heals, two nodes settle every group
+/// on one of them within the report deadline and the releases. Sabotaged, the `hb_heal`
+/// reports never arrive: each takes the other for 3.0.6, keeps what it runs, and both run
+/// every group for good.
+#[test]
+fn a_healed_split_settles_one_owner_per_group_and_lost_reports_are_caught() {
+    for mode in [AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy] {
+        let mut sc = pair(
+            false,
+            vec![(
+                20_000,
+                Fault::Partition {
+                    side: 1,
+                    media: 1,
+                    one_way: false,
+                    heal_after: 5000,
+                },
+            )],
+        );
+        sc.auto_failback = mode;
+        let out = run(&sc, true);
+        assert!(out.passed(), "{mode:?}: {:?}", out.violations);
+        // Both ran both groups during the split, and settled without a restart.
+        assert!(
+            out.timeline
+                .iter()
+                .any(|l| l.contains("t=hb_heal info=released")),
+            "{mode:?}: no heal"
+        );
+        assert!(
+            !out.timeline.iter().any(|l| l.contains("exits (restart")),
+            "{mode:?}: a node restarted"
+        );
+        let v = sabotaged(&sc, Sabotage::HealReportsLost);
+        assert!(
+            v.iter().any(|v| v.contains("have not been split within")),
+            "{mode:?}: {v:?}"
+        );
+    }
+}
+
 #[test]
 fn a_forged_packet_with_the_right_key_is_caught() {
     let sc = pair(false, vec![(20_000, Fault::InjectWrongKey { to: 0 })]);

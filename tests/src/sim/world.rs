@@ -47,6 +47,8 @@ pub(super) const FAILED_START_STANDBY: u64 = 30_000;
 pub(super) const SETTLED_LOSS: u64 = 20;
 /// A node returning after a partition makes both sides give up and restart 2 s later.
 pub(super) const PARTITION_RESTART: u64 = 2000;
+/// hb-core's `HEAL_REPORT_TIMEOUT` (ms): two nodes settle a healed split without a restart.
+pub(super) const HEAL_REPORT: u64 = 1000;
 /// A ping node answers an echo this long after it was sent.
 pub(super) const PING_RTT: u64 = 3;
 /// ipfail learns of a ping change within `deadping` and a keepalive, and the counts travel
@@ -109,6 +111,9 @@ pub enum Sabotage {
     /// From 20 s on, the ping nodes stop answering the first node although the simulator
     /// still has them reachable (ipfail then acts on a difference that is not there).
     PingNodesIgnoreNode1,
+    /// The network loses every `hb_heal` message (two nodes then each take the other for
+    /// heartbeat 3.0.6 after a split, and both keep what they run).
+    HealReportsLost,
 }
 
 // ---------------------------------------------------------------------------------------------
