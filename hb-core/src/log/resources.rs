@@ -156,6 +156,16 @@ impl Text for LogMsg {
                 n(peer),
                 g(group)
             ),
+            FenceDelayed { node, ms, idle } => write!(
+                f,
+                "Delaying STONITH of {} by {ms} ms (HB_FENCE_DELAY: {}).",
+                n(node),
+                if idle {
+                    "we run no resources"
+                } else {
+                    "the first node of ha.cf goes first"
+                }
+            ),
             HealClassicPeer(x) => write!(
                 f,
                 "Partition healed: no heal report from {} (heartbeat 3.0.6?): keeping our \

@@ -143,6 +143,12 @@ pub enum LogMsg {
         peer: NodeId,
     },
     HealClassicPeer(NodeId),
+    /// `HB_FENCE_DELAY`: the reset of `node` waits `ms`; `idle`: we run no group.
+    FenceDelayed {
+        node: NodeId,
+        ms: u32,
+        idle: bool,
+    },
 }
 
 impl LogMsg {

@@ -111,9 +111,42 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.other_holds = RscSet::NONE;
     }
 
+    /// The decision to reset `node`: at once, or after `HB_FENCE_DELAY` (see
+    /// [`Timing::fence_delay`](super::Timing::fence_delay)).
     pub(super) fn start_fence(&mut self, node: NodeId) {
+        let delay = self.fence_delay();
+        if delay > crate::time::Duration::ZERO {
+            self.log(LogMsg::FenceDelayed {
+                node,
+                ms: delay.as_millis() as u32,
+                idle: self.running_mask() == 0,
+            });
+            self.peers[node.ix()].fence = Fence::RetryAt(self.now + delay);
+            return;
+        }
+        self.fence_now(node);
+    }
+
+    pub(super) fn fence_now(&mut self, node: NodeId) {
         self.peers[node.ix()].fence = Fence::InFlight;
         self.action(Action::Fence(node));
+    }
+
+    /// hb's own, in the spirit of Pacemaker's `priority-fencing-delay`: when both nodes of a
+    /// split decide to reset each other, the one that runs nothing waits `HB_FENCE_DELAY`, so
+    /// the one that runs the service resets it first and nobody resets the survivor; when
+    /// both run groups, the first node of `ha.cf` goes at once and the other waits half the
+    /// delay. Nothing is known of the peer but its place in `ha.cf`, so both compute the same
+    /// order. The delay must exceed twice a reset's duration.
+    fn fence_delay(&self) -> crate::time::Duration {
+        let d = self.timing.fence_delay;
+        if d == crate::time::Duration::ZERO || self.running_mask() == 0 {
+            d
+        } else if self.table.local.ix() == 0 {
+            crate::time::Duration::ZERO
+        } else {
+            crate::time::Duration::from_millis(d.as_millis() / 2)
+        }
     }
 
     /// `takeover_from_node`.

@@ -64,7 +64,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         for i in 0..self.table.nodes.len() {
             if let Fence::RetryAt(t) = self.peers[i].fence {
                 if now >= t {
-                    self.start_fence(NodeId(i as u8));
+                    self.fence_now(NodeId(i as u8));
                 }
             }
         }

@@ -189,6 +189,11 @@ pub struct Timing {
     pub partition_restart: Duration,
     /// How long a peer returning after a partition has to send its heal report.
     pub heal_report: Duration,
+    /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): how long a node
+    /// that runs no group waits before it resets its peer (half of it for a node that runs
+    /// groups but is not the first of `ha.cf`), so that the two nodes of a split do not
+    /// reset each other.
+    pub fence_delay: Duration,
 }
 
 impl Default for Timing {
@@ -202,6 +207,7 @@ impl Default for Timing {
             auto_failback_retry: AUTO_FAILBACK_RETRY,
             partition_restart: PARTITION_RESTART_DELAY,
             heal_report: HEAL_REPORT_TIMEOUT,
+            fence_delay: Duration::ZERO,
         }
     }
 }
@@ -229,9 +235,29 @@ impl<'a> ResourcesConfig<'a> {
             groups: haresources.groups(),
             auto_failback: hacf.auto_failback,
             stonith: hacf.stonith.is_some() || hacf.stonith_hosts_for(local_node).next().is_some(),
-            timing: Timing::default(),
+            timing: Timing {
+                fence_delay: fence_delay_of(hacf),
+                ..Timing::default()
+            },
         }
     }
+}
+
+/// `env HB_FENCE_DELAY=<s>` or `<n>ms`; anything else (or none) is no delay.
+pub fn fence_delay_of(hacf: &HaCf) -> Duration {
+    let Some(v) = hacf
+        .env
+        .iter()
+        .find(|v| v.name.as_str() == "HB_FENCE_DELAY")
+        .map(|v| v.value.trim())
+    else {
+        return Duration::ZERO;
+    };
+    match v.strip_suffix("ms") {
+        Some(ms) => ms.trim().parse().map(Duration::from_millis),
+        None => v.parse().map(Duration::from_secs),
+    }
+    .unwrap_or(Duration::ZERO)
 }
 
 /// Why a configuration cannot be used.

@@ -169,3 +169,103 @@ fn a_report_that_crossed_ours_is_answered_and_the_release_announced() {
     assert!(m.is_stable());
     assert_eq!(m.i_hold(), RscSet::LOCAL);
 }
+
+fn fencing_machine(local: &str, delay_ms: u64) -> Resources<4, 4> {
+    let nodes = names(&["node1", "node2"]);
+    let r = res(RES);
+    Resources::new(&ResourcesConfig {
+        local_node: local,
+        nodes: &nodes,
+        groups: r.groups(),
+        auto_failback: AutoFailback::On,
+        stonith: true,
+        timing: Timing {
+            fence_delay: Duration::from_millis(delay_ms),
+            ..Timing::default()
+        },
+    })
+    .unwrap()
+}
+
+/// `HB_FENCE_DELAY`: in a split both nodes decide to reset each other; the one that runs
+/// nothing waits the delay, the one that runs the service goes at once and wins.
+#[test]
+fn the_node_without_resources_delays_its_fence() {
+    // node2 runs nothing (node1 runs both groups).
+    let mut m = fencing_machine("node2", 4_000);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE1, &held(RscSet::ALL, true));
+    messages(&mut m);
+    actions(&mut m);
+    logs(&mut m);
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    assert!(actions(&mut m).is_empty());
+    assert!(logs(&mut m).iter().any(|l| l
+        .ends_with("Delaying STONITH of node1 by 4000 ms (HB_FENCE_DELAY: we run no resources).")));
+    assert_eq!(m.poll_timeout(), Some(at(14_000)));
+    m.handle_timeout(at(13_999));
+    assert!(actions(&mut m).is_empty());
+    m.handle_timeout(at(14_000));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+
+    // node1 runs its group: it resets at once.
+    let mut m = fencing_machine("node1", 4_000);
+    m.node_event(at(0), NodeEvent::Up(NODE2));
+    m.node_event(at(0), NodeEvent::Active(NODE2));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE2, &held(RscSet::LOCAL, true));
+    for a in actions(&mut m) {
+        if let Action::Acquire(group) = a {
+            m.handle_action_done(at(2), ActionDone::Acquired { group, ok: true });
+        }
+    }
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+
+    // Without HB_FENCE_DELAY nobody waits (3.0.6).
+    let mut m = fencing_machine("node2", 0);
+    m.node_event(
+        at(0),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: false,
+        },
+    );
+    m.comm_up(at(0));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+}
+
+#[test]
+fn hb_fence_delay_is_read_from_ha_cf_env() {
+    let cf = |extra: &str| {
+        let text = std::format!("node node1 node2\nbcast eth0\n{extra}");
+        crate::config::HaCf::parse(&text, &mut |_| {}).unwrap()
+    };
+    assert_eq!(fence_delay_of(&cf("")), Duration::ZERO);
+    assert_eq!(
+        fence_delay_of(&cf("env HB_FENCE_DELAY=5\n")),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        fence_delay_of(&cf("env HB_FENCE_DELAY=2500ms\n")),
+        Duration::from_millis(2500)
+    );
+    assert_eq!(
+        fence_delay_of(&cf("env HB_FENCE_DELAY=soon\n")),
+        Duration::ZERO
+    );
+}
