@@ -419,6 +419,14 @@ impl Scenario {
         );
         if self.stonith {
             s += "stonith null /etc/ha.d/stonith.cfg\n";
+            if self.nodes == 2 {
+                // Issue 12: no fence race. Three times (the longest reset + deadtime + 2 s, the
+                // most the two can differ in noticing the split: a node advertises a dead time
+                // 2 s longer around client starts), so that the node that goes first has
+                // reset the other before it fences back.
+                let d = 3 * (2 * self.fence_delay + self.deadtime + 2000) + 500;
+                s += &format!("env HB_FENCE_DELAY={d}ms\n");
+            }
         }
         for p in 0..self.ping_nodes {
             s += &format!("ping {}\n", Scenario::ping_name(p));

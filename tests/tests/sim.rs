@@ -198,6 +198,41 @@ fn a_healed_split_settles_one_owner_per_group_and_lost_reports_are_caught() {
     }
 }
 
+/// Issue 12's fence race: two nodes with STONITH, each running its group, split. With
+/// HB_FENCE_DELAY (the simulator's ha.cf sets it for two nodes) node1 resets node2 and keeps
+/// both groups; sabotaged (no delay), each resets the other, and the invariant says so.
+#[test]
+fn two_nodes_never_both_reset_and_a_fence_race_is_caught() {
+    let sc = pair(
+        true,
+        vec![(
+            20_000,
+            Fault::Partition {
+                side: 1,
+                media: 1,
+                one_way: false,
+                heal_after: 5000,
+            },
+        )],
+    );
+    assert!(sc.hacf().contains("env HB_FENCE_DELAY="), "{}", sc.hacf());
+    let out = run(&sc, true);
+    assert!(out.passed(), "{:?}", out.violations);
+    let resets: Vec<&String> = out
+        .timeline
+        .iter()
+        .filter(|l| l.contains("reset by STONITH"))
+        .collect();
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert!(resets[0].contains("node2"), "{resets:?}");
+    let v = sabotaged(&sc, Sabotage::NoFenceDelay);
+    assert!(
+        v.iter()
+            .any(|v| v.contains("reset each other (a fence race)")),
+        "{v:?}"
+    );
+}
+
 #[test]
 fn a_forged_packet_with_the_right_key_is_caught() {
     let sc = pair(false, vec![(20_000, Fault::InjectWrongKey { to: 0 })]);

@@ -163,7 +163,7 @@ impl Text for LogMsg {
                 if idle {
                     "we run no resources"
                 } else {
-                    "the first node of ha.cf goes first"
+                    "both may run resources; the first node of ha.cf goes first"
                 }
             ),
             HealClassicPeer(x) => write!(

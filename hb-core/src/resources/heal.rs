@@ -46,8 +46,9 @@ pub(super) struct Report {
 pub(super) struct Heal {
     /// Groups we ran when we last declared the peer dead.
     pub(super) before_split: u32,
-    /// A heal is under way: our report went out (what it said).
+    /// A heal is under way: our report went out (what it said, and when).
     pub(super) ours: Option<Report>,
+    pub(super) ours_at: Option<crate::time::Instant>,
     /// The peer's report of this heal.
     pub(super) theirs: Option<Report>,
     /// This heal is decided (the release, if any, under way or done).
@@ -86,6 +87,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// We declared the peer dead: remember what we ran then.
     pub(super) fn heal_note_death(&mut self) {
         self.heal.before_split = self.running_mask();
+        // A new split: whatever an earlier heal said is over.
+        self.heal.ours = None;
+        self.heal.theirs = None;
+        self.heal.decided = false;
     }
 
     /// The peer is back with the same generation (two nodes).
@@ -135,6 +140,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             kept: held & self.heal.before_split,
         };
         self.heal.ours = Some(report);
+        self.heal.ours_at = Some(self.now);
     }
 
     fn heal_send(&mut self, kind: HealKind) {
@@ -165,9 +171,15 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 return;
             }
             HealKind::Reply if self.heal.decided => return,
-            HealKind::Report if self.heal.theirs.is_some() => {
+            HealKind::Report
+                if self.heal.theirs.is_some()
+                    || self
+                        .heal
+                        .ours_at
+                        .is_some_and(|t| self.now > t + self.timing.heal_report) =>
+            {
                 // A heal we did not see as such (its side lost us, ours did not lose it), after
-                // an earlier one: a new round.
+                // an earlier one: a new round, with what we run now.
                 self.heal.ours = None;
                 self.heal.theirs = None;
                 self.heal.decided = false;

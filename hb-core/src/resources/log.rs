@@ -144,6 +144,7 @@ pub enum LogMsg {
     },
     HealClassicPeer(NodeId),
     /// `HB_FENCE_DELAY`: the reset of `node` waits `ms`; `idle`: we run no group.
+    /// (Logged only when there is a wait.)
     FenceDelayed {
         node: NodeId,
         ms: u32,

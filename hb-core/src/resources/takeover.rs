@@ -133,20 +133,18 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     }
 
     /// hb's own, in the spirit of Pacemaker's `priority-fencing-delay`: when both nodes of a
-    /// split decide to reset each other, the one that runs nothing waits `HB_FENCE_DELAY`, so
-    /// the one that runs the service resets it first and nobody resets the survivor; when
-    /// both run groups, the first node of `ha.cf` goes at once and the other waits half the
-    /// delay. Nothing is known of the peer but its place in `ha.cf`, so both compute the same
-    /// order. The delay must exceed twice a reset's duration.
+    /// split decide to reset each other, the one that runs groups goes first, so it resets the
+    /// other before the other's reset leaves, and nobody resets the survivor. The wait is
+    /// `HB_FENCE_DELAY` × rank / 3, rank = 2 if we run no group (+1 if we are not the first
+    /// node of `ha.cf`): runs groups and first 0, runs groups 1/3, runs nothing and first
+    /// 2/3, runs nothing 3/3. Any two nodes differ by a third at least, so the delay must
+    /// exceed three times (a reset's duration + the difference in when the two notice the
+    /// split: up to deadtime + 2 s, as a node advertises a longer dead time around client
+    /// starts).
     fn fence_delay(&self) -> crate::time::Duration {
-        let d = self.timing.fence_delay;
-        if d == crate::time::Duration::ZERO || self.running_mask() == 0 {
-            d
-        } else if self.table.local.ix() == 0 {
-            crate::time::Duration::ZERO
-        } else {
-            crate::time::Duration::from_millis(d.as_millis() / 2)
-        }
+        let d = self.timing.fence_delay.as_millis();
+        let rank = 2 * u64::from(self.running_mask() == 0) + u64::from(self.table.local.ix() != 0);
+        crate::time::Duration::from_millis(d * rank / 3)
     }
 
     /// `takeover_from_node`.

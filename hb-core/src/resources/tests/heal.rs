@@ -192,7 +192,7 @@ fn fencing_machine(local: &str, delay_ms: u64) -> Resources<4, 4> {
 #[test]
 fn the_node_without_resources_delays_its_fence() {
     // node2 runs nothing (node1 runs both groups).
-    let mut m = fencing_machine("node2", 4_000);
+    let mut m = fencing_machine("node2", 4_500);
     m.node_event(at(0), NodeEvent::Up(NODE1));
     m.node_event(at(0), NodeEvent::Active(NODE1));
     m.comm_up(at(0));
@@ -209,15 +209,15 @@ fn the_node_without_resources_delays_its_fence() {
     );
     assert!(actions(&mut m).is_empty());
     assert!(logs(&mut m).iter().any(|l| l
-        .ends_with("Delaying STONITH of node1 by 4000 ms (HB_FENCE_DELAY: we run no resources).")));
-    assert_eq!(m.poll_timeout(), Some(at(14_000)));
-    m.handle_timeout(at(13_999));
+        .ends_with("Delaying STONITH of node1 by 4500 ms (HB_FENCE_DELAY: we run no resources).")));
+    assert_eq!(m.poll_timeout(), Some(at(14_500)));
+    m.handle_timeout(at(14_499));
     assert!(actions(&mut m).is_empty());
-    m.handle_timeout(at(14_000));
+    m.handle_timeout(at(14_500));
     assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
 
     // node1 runs its group: it resets at once.
-    let mut m = fencing_machine("node1", 4_000);
+    let mut m = fencing_machine("node1", 4_500);
     m.node_event(at(0), NodeEvent::Up(NODE2));
     m.node_event(at(0), NodeEvent::Active(NODE2));
     m.comm_up(at(0));
