@@ -26,6 +26,10 @@ step "the deterministic simulator: 10 000 seeded cluster scenarios (hbsim)"
 cargo run --release --locked -q -p hb-tests --bin hbsim -- --seeds "${SIM_SEEDS:-10000}" 2>&1 | tee "$log"
 passed=$((passed + $(tail -n 1 "$log" | grep -o '^[0-9]* passed, 0 failed' | awk '{print $1}')))
 
+step "hbsim: the recorded per-seed outcome fingerprints (behaviour unchanged unless meant)"
+cargo run --release --locked -q -p hb-tests --bin hbsim -- --check tests/data/hbsim-fingerprints.txt 2>&1 | grep -v -e '^seed ' -e ' passed, [0-9]* failed$' | tee "$log"
+grep -q ' 0 different$' "$log"
+
 step "the relay firmware's test-only hang command (feature test-hang)"
 cargo test -p hb-firmware --features test-hang --locked 2>&1 | tee "$log"
 passed=$((passed + $(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')))
@@ -38,6 +42,10 @@ cargo build -p hb-core -p watchdog -p hb-firmware --target thumbv7m-none-eabi \
 step "relay boards: release images, their sizes, the relay under QEMU (tests/boards.sh)"
 bash tests/boards.sh 2>&1 | tee "$log"
 passed=$((passed + $(grep -o '^[0-9]* passed, 0 failed' "$log" | awk '{s += $1} END {print s + 0}')))
+
+step "the Debian package: build, lintian, man pages, samples, install story (tests/deb.sh)"
+bash tests/deb.sh 2>&1 | tee "$log"
+grep -q '^deb: all passed' "$log"
 
 step "fuzz"
 bash tests/fuzz.sh 2>&1 | tee "$log"

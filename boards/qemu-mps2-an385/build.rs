@@ -1,4 +1,4 @@
-//! Puts memory.x on the linker's search path and compiles the cluster's authkeys in.
+//! Puts memory.x on the linker's search path and compiles the cluster's authkeys in (if given).
 use std::path::PathBuf;
 
 include!("../common/authkeys_build.rs");
@@ -12,6 +12,6 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=../common/authkeys_build.rs");
-    // The emulator image may use the test key; real boards must be given the cluster's.
-    generate_authkeys(Some("../authkeys.test"));
+    // With HB_RELAY_AUTHKEYS the key is compiled in; without, the image is unkeyed.
+    generate_authkeys();
 }

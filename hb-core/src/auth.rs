@@ -21,7 +21,9 @@ pub const MAX_KEYS: usize = 16;
 /// Longest digest text: HMAC-SHA256 in hex.
 pub const MAX_DIGEST_HEX: usize = 64;
 
-static CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+// Bitwise rather than with a 1 KiB table: the `crc` method signs short frames, and on a relay
+// board (issue 17) the table was the kilobyte that kept its image over 32 KiB.
+static CKSUM: crc::Crc<u32, crc::NoTable> = crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_CKSUM);
 
 /// An authentication method of `authkeys`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,15 +113,17 @@ enum Slot {
 type HmacCore<D> = <Hmac<D> as CoreProxy>::Core;
 
 /// Keys `D`'s HMAC with `key` and keeps its core.
+// Not inlined: inlined into `Keyring::insert` for the three methods at once, the keying
+// temporaries added up to a 972-byte frame on a relay board (issue 17), its deepest.
+#[inline(never)]
 fn keyed<D>(key: &[u8]) -> Result<HmacCore<D>, KeyError>
 where
     D: hmac::EagerHash,
-    Hmac<D>: KeyInit + CoreProxy,
+    Hmac<D>: CoreProxy,
+    HmacCore<D>: KeyInit,
 {
-    let (core, _empty) = Hmac::<D>::new_from_slice(key)
-        .map_err(|_| KeyError::KeyMismatch)?
-        .decompose();
-    Ok(core)
+    // The core alone: a whole `Hmac` carries a block buffer only to be dropped here.
+    HmacCore::<D>::new_from_slice(key).map_err(|_| KeyError::KeyMismatch)
 }
 
 /// An HMAC under way: the keyed core and its block buffer, as `Hmac` keeps them, but apart, so
@@ -327,7 +331,7 @@ pub fn parse_auth_text(text: &[u8]) -> Result<(u8, &[u8]), AuthError> {
 }
 
 enum State {
-    Crc(crc::Digest<'static, u32>),
+    Crc(crc::Digest<'static, u32, crc::NoTable>),
     Md5(Running<md5::Md5>),
     Sha1(Running<sha1::Sha1>),
     Sha256(Running<sha2::Sha256>),

@@ -1,6 +1,12 @@
 //! The [`Relay`] state machine.
 
+mod provision;
+mod send;
+
+pub use provision::FIRMWARE_VERSION;
+
 use crate::buffers::TxQueue;
+use crate::keystore::StoredKey;
 use crate::{EVENT_QUEUE_LEN, MAX_LOOP_GAP, READ_BUDGET, TX_QUEUE_LEN};
 use core::borrow::BorrowMut;
 use core::mem::MaybeUninit;
@@ -11,9 +17,8 @@ use hb_core::auth::{Keyring, MAX_KEYS};
 use hb_core::msg::compact::{self, Collected, Frame, FrameCollector};
 use hb_core::msg::EncodeError;
 use hb_core::relay::{
-    self, Body, Counter, FenceAction, FenceOutcome, PortFlags, PortReport, RelayError, RelayFrame,
-    ReplayGuard, Status, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT,
-    RESET_PULSE, VERSION,
+    self, Body, Counter, FenceAction, FenceOutcome, PortFlags, RelayError, RelayFrame, ReplayGuard,
+    MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT, RESET_PULSE, VERSION,
 };
 use hb_core::time::{Duration, Instant};
 use watchdog::Watchdog;
@@ -72,6 +77,9 @@ pub enum Event {
     Rejected { port: u8, reason: RelayError },
     /// A reset line could not be driven; it is retried at every poll.
     PinFault { port: u8 },
+    /// A key request was answered: with `stored`, the key with `index` is in use (and every
+    /// link forgotten); without, the flash refused it and the old key stays.
+    KeyStored { port: u8, index: u8, stored: bool },
     /// Test builds (`test-hang`): a host asked the relay to hang. [`Relay::healthy`] is false
     /// from now on; a board proving its watchdog also stops its main loop.
     Hang,
@@ -135,6 +143,9 @@ pub struct Relay<P, R, const N: usize, S = Storage<N>, const K: usize = MAX_KEYS
     clock_fault: bool,
     hung: bool,
     events_lost: u32,
+    /// What an info answer says: one of `hb_core::relay`'s `BOOT_*` and `KEY_SOURCE_*`.
+    boot_cause: u8,
+    key_source: u8,
 }
 
 impl<P, R, const N: usize, S: BorrowMut<Storage<N, K>>, const K: usize> core::fmt::Debug
@@ -166,6 +177,8 @@ pub struct Storage<const N: usize, const K: usize = MAX_KEYS> {
     tx: [TxQueue<TX_QUEUE_LEN>; N],
     hosts: [Host; N],
     events: heapless::Deque<Event, EVENT_QUEUE_LEN>,
+    /// A key request taken, waiting for the board to write the key ([`Relay::commit_key`]).
+    pending_key: Option<PendingKey>,
 }
 
 impl<const N: usize, const K: usize> core::fmt::Debug for Storage<N, K> {
@@ -192,6 +205,7 @@ impl<const N: usize, const K: usize> Storage<N, K> {
             tx: [const { TxQueue::new() }; N],
             hosts: [const { Host::new() }; N],
             events: heapless::Deque::new(),
+            pending_key: None,
         }
     }
 
@@ -221,6 +235,7 @@ impl<const N: usize, const K: usize> Storage<N, K> {
                 hosts.add(i).write(Host::new());
             }
             addr_of_mut!((*p).events).write(heapless::Deque::new());
+            addr_of_mut!((*p).pending_key).write(None);
             slot.assume_init_mut()
         }
     }
@@ -340,8 +355,22 @@ impl LineState {
     }
 }
 
+/// A key request taken and not yet written to flash.
+#[derive(Debug)]
+struct PendingKey {
+    port: u8,
+    /// Where the answer goes: the `link` of the key result.
+    session: u64,
+    key: StoredKey,
+}
+
 /// A host → relay frame, copied out of the receive buffer.
 enum Request {
+    /// A key request, its MAC checked (with the key it carries, or the relay's).
+    Key {
+        session: u64,
+        key: StoredKey,
+    },
     Hello {
         session: u64,
         name: heapless::Vec<u8, MAX_NAME_LEN>,
@@ -398,6 +427,12 @@ where
             *h = Host::new();
         }
         st.events.clear();
+        st.pending_key = None;
+        let key_source = if st.keys.active().is_some() {
+            relay::KEY_SOURCE_IMAGE
+        } else {
+            relay::KEY_SOURCE_NONE
+        };
         Relay {
             ports,
             lines: resets.map(|pin| ResetLine {
@@ -414,6 +449,8 @@ where
             clock_fault: false,
             hung: false,
             events_lost: 0,
+            boot_cause: relay::BOOT_UNKNOWN,
+            key_source,
         }
     }
 
@@ -559,7 +596,21 @@ where
         // can be forwarded straight from the receive buffer; anything else is unstuffed in
         // place there, which no second frame-sized buffer is needed for.
         if compact::looks_like_frame(rx.frame(len)) {
+            // A relay without a key forwards nothing: it is not part of any cluster yet.
+            if st.keys.active().is_none() {
+                return;
+            }
             return self.forward(i, len);
+        }
+        // Provisioning's frames (PROTOCOL.md §3.4) take their own path, told apart by their
+        // type byte while still stuffed, so none of it weighs on this one, the relay's deepest.
+        let raw = rx.frame(len);
+        let kind = raw
+            .get(2)
+            .copied()
+            .filter(|_| raw.first().is_some_and(|&c| c >= 3));
+        if provision::diverts(kind, &st.keys) {
+            return self.provisioning_frame(i, len, now);
         }
         let frame = match Frame::unstuff(rx.frame_mut(len)) {
             Ok(f) => f,
@@ -608,6 +659,9 @@ where
     }
 
     fn handle_request(&mut self, i: usize, link: u64, counter: u32, req: Request, now: Instant) {
+        if let Request::Key { session, key } = req {
+            return self.take_key(i, link, counter, session, key);
+        }
         if let Request::Hello { session, name } = req {
             if link != 0 || counter != 0 {
                 return self.reject(i, RelayError::Malformed { at: 2 });
@@ -618,7 +672,7 @@ where
             return self.reject(i, e);
         }
         match req {
-            Request::Hello { .. } => {}
+            Request::Hello { .. } | Request::Key { .. } => {}
             Request::Pet { timeout_ms } => self.pet(i, counter, timeout_ms, now),
             Request::Fence {
                 target,
@@ -875,129 +929,6 @@ where
         );
     }
 
-    fn send_status(&mut self, i: usize, now: Instant) {
-        let uptime = self
-            .booted
-            .map_or(0, |b| now.saturating_since(b).as_millis() / 1000);
-        let st = self.storage.borrow_mut();
-        let Some(link) = st.hosts.get_mut(i).and_then(|h| h.link.as_mut()) else {
-            return;
-        };
-        let session = link.session;
-        let Some(counter) = link.tx.advance() else {
-            return;
-        };
-        let mut reports = [PortReport::default(); MAX_PORTS];
-        for ((r, h), l) in reports.iter_mut().zip(&st.hosts).zip(&self.lines) {
-            *r = PortReport {
-                flags: flags(h, l.state),
-                timeout_ms: h.armed.map_or(0, |a| millis(a.timeout)),
-                last_pet_age_ms: h.last_pet.map(|t| millis(now.saturating_since(t))),
-                resets: h.stats.resets,
-                fences: h.stats.fences,
-                rejected: h.stats.rejected(),
-                garbage: h.stats.lost(),
-                name: &h.name,
-            };
-        }
-        let frame = RelayFrame {
-            link: session,
-            counter,
-            body: Body::Status(Status::new(
-                u32::try_from(uptime).unwrap_or(u32::MAX),
-                reports.get(..N).unwrap_or_default(),
-            )),
-        };
-        let Some(tx) = st.tx.get_mut(i) else {
-            return;
-        };
-        if !enqueue(tx, &st.keys, &frame) {
-            self.count(i, |s| &mut s.tx_dropped);
-        }
-    }
-
-    #[cfg(feature = "test-hang")]
-    fn hang(&mut self, _i: usize) {
-        self.hung = true;
-        self.push_event(Event::Hang);
-    }
-
-    #[cfg(not(feature = "test-hang"))]
-    fn hang(&mut self, i: usize) {
-        self.reject(i, RelayError::UnknownType(Body::Hang.code()));
-    }
-
-    // ---- sending ----
-
-    /// Sends `body` to port `i`'s host on its link (nothing without one).
-    fn reply(&mut self, i: usize, body: Body<'_>) {
-        let Some(link) = self
-            .storage
-            .borrow_mut()
-            .hosts
-            .get_mut(i)
-            .and_then(|h| h.link.as_mut())
-        else {
-            return;
-        };
-        let Some(counter) = link.tx.advance() else {
-            // 2³² frames on this link: drop it, the host will say hello again.
-            if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
-                h.link = None;
-            }
-            return;
-        };
-        let frame = RelayFrame {
-            link: link.session,
-            counter,
-            body,
-        };
-        self.send_frame(i, &frame);
-    }
-
-    /// Encodes `frame` straight into port `i`'s send queue; a frame that does not fit is
-    /// dropped whole and counted, as a forwarded one is.
-    fn send_frame(&mut self, i: usize, frame: &RelayFrame<'_>) {
-        let st = self.storage.borrow_mut();
-        let Some(tx) = st.tx.get_mut(i) else {
-            return;
-        };
-        if !enqueue(tx, &st.keys, frame) {
-            self.count(i, |s| &mut s.tx_dropped);
-        }
-    }
-
-    fn transmit(&mut self, i: usize) {
-        let (Some(port), Some(tx)) = (
-            self.ports.get_mut(i),
-            self.storage.borrow_mut().tx.get_mut(i),
-        ) else {
-            return;
-        };
-        let mut failed = false;
-        while !tx.is_empty() {
-            match port.write_ready() {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-            match port.write(tx.front()) {
-                Ok(0) => break,
-                Ok(n) => tx.consume(n),
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if failed {
-            self.count_io_error(i);
-        }
-    }
-
     // ---- timers and lines ----
 
     fn run_timers(&mut self, now: Instant) {
@@ -1143,6 +1074,15 @@ fn request(f: &RelayFrame<'_>) -> Result<Request, RelayError> {
         },
         Body::StatusRequest => Request::Status,
         Body::Hang => Request::Hang,
+        Body::Key {
+            session,
+            index,
+            method,
+            secret,
+        } => Request::Key {
+            session,
+            key: StoredKey::new(index, method, secret).ok_or(RelayError::Malformed { at: 0 })?,
+        },
         // The relay's own types, coming from a host: an echo or a confused peer.
         other => return Err(RelayError::UnknownType(other.code())),
     })

@@ -108,6 +108,9 @@ pub fn check(
             diag(&hacf_path, e);
         }
         local = Some(name);
+        for e in hb_env_checks(hacf, &hacf_text) {
+            diag(&hacf_path, e);
+        }
         if machine {
             for e in machine_checks(hacf) {
                 diag(&hacf_path, e);
@@ -312,6 +315,38 @@ pub fn local_node_name(dir: &Path) -> std::io::Result<String> {
 }
 
 /// What heartbeat checks against the running system when it reads ha.cf, with its messages.
+/// hb's own `env` knobs whose values must parse: `HB_METRICS=ADDR:PORT`. 3.0.6 takes any
+/// `env` value, so these are checked here, located by finding the line in the text.
+fn hb_env_checks(hacf: &HaCf, text: &str) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for v in hacf
+        .env
+        .iter()
+        .filter(|v| v.name.as_str() == crate::metrics::ENV_NAME)
+    {
+        let Err(msg) = crate::metrics::parse_listen(v.value.as_str()) else {
+            continue;
+        };
+        let needle = format!("{}={}", v.name.as_str(), v.value.as_str());
+        let at = text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| {
+                l.find(&needle).map(|c| Pos {
+                    line: i as u32 + 1,
+                    column: c as u32 + 1,
+                })
+            })
+            .unwrap_or(Pos::FILE);
+        out.push(ConfigError::error(
+            FileKind::HaCf,
+            at,
+            format_args!("{msg}"),
+        ));
+    }
+    out
+}
+
 fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
     let mut out = Vec::new();
     let err = |at: Pos, msg: String| ConfigError::error(FileKind::HaCf, at, format_args!("{msg}"));
@@ -323,6 +358,18 @@ fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
                 if nix::net::if_::if_nametoindex(iface.as_str()).is_err() =>
             {
                 out.push(err(m.at, format!("IP interface [{iface}] does not exist")));
+            }
+            // 3.0.6's IPv6 plugins check the device when they parse the line.
+            Medium::Mcast6 { iface, .. } | Medium::Ucast6 { iface, .. }
+                if nix::net::if_::if_nametoindex(iface.as_str()).is_err() =>
+            {
+                out.push(err(
+                    m.at,
+                    format!(
+                        "{} device [{iface}] is invalid or not set up properly",
+                        m.value.directive()
+                    ),
+                ));
             }
             Medium::Serial { device, .. } => match std::fs::metadata(device.as_str()) {
                 Err(_) => out.push(err(
@@ -432,6 +479,37 @@ mod tests {
             "{:?}",
             r.lines
         );
+    }
+
+    #[test]
+    fn a_bad_metrics_address_is_refused_with_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        good(dir.path());
+        let cf = std::fs::read_to_string(dir.path().join("ha.cf")).unwrap();
+        write(
+            dir.path(),
+            "ha.cf",
+            &format!("{cf}env HB_METRICS=9110\n"),
+            0o644,
+        );
+        let line = cf.lines().count() + 1;
+        let r = load(dir.path(), Some("alpha"), &mut |_| {}).unwrap_err();
+        assert_eq!(r.exit, EXIT_NOT_CONFIGURED);
+        assert_eq!(
+            r.lines,
+            [format!(
+                "{}:{line}:5: env HB_METRICS=9110: not ADDR:PORT (e.g. 203.0.113.1:9110 or \
+                 [2001:db8::1]:9110)",
+                dir.path().join("ha.cf").display()
+            )]
+        );
+        write(
+            dir.path(),
+            "ha.cf",
+            &format!("{cf}env HB_METRICS=127.0.0.1:9110\n"),
+            0o644,
+        );
+        assert!(load(dir.path(), Some("alpha"), &mut |_| {}).is_ok());
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //!
 //! The status answer (`hbctl status --json` prints it as it is; keep it stable):
 //! `{"ok", "node", "status", "generation", "comm_up", "resources", "nodes": [{"name", "type",
-//! "state", "generation", "last_heard_ms", "worst_gap_ms"}], "links": [{"node", "medium",
-//! "kind", "state"}], "groups": [{"key", "preferred", "resources": [...], "owner", "state"}],
-//! "parameters": {...}}` with heartbeat's words for states (`up`, `active`, `dead`, …).
+//! "state", "generation", "last_heard_ms", "worst_gap_ms", "late_heartbeats"}], "links":
+//! [{"node", "medium", "kind", "state", "worst_gap_ms"}], "groups": [{"key", "preferred",
+//! "resources": [...], "owner", "state"}], "takeovers": [{"cause", "groups", "state",
+//! "detected_at_ms", "fenced_at_ms", "address_up_at_ms", "running_at_ms", "fenced_after_ms",
+//! "address_up_after_ms", "running_after_ms"}], "parameters": {...}}` with heartbeat's words
+//! for states (`up`, `active`, `dead`, …).
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

@@ -12,13 +12,17 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod docgen;
+pub mod export;
 pub mod hbctl;
 pub mod lab;
 pub mod log;
 pub mod media;
+pub mod metrics;
 pub mod multicall;
 pub mod ping;
 pub mod relay;
+pub mod resource_manager;
 pub mod respawn;
 pub mod rsc;
 pub mod state;

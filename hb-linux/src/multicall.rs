@@ -16,6 +16,8 @@ pub enum Tool {
     /// cluster-glue's `stonith(8)`.
     Stonith,
     Meatclient,
+    /// heartbeat's `/usr/share/heartbeat/ResourceManager`.
+    ResourceManager,
     /// Any other name: `hbctl` and its subcommands.
     Hbctl,
 }
@@ -30,6 +32,7 @@ impl Tool {
             Some("hb_takeover") => Tool::HbTakeover,
             Some("stonith") => Tool::Stonith,
             Some("meatclient") => Tool::Meatclient,
+            Some("ResourceManager") => Tool::ResourceManager,
             _ => Tool::Hbctl,
         }
     }
@@ -51,6 +54,11 @@ pub fn main() -> ExitCode {
         Tool::Hbctl => return crate::hbctl::main(),
         Tool::Stonith => crate::stonith::cli::run_stonith(name, args),
         Tool::Meatclient => crate::stonith::cli::run_meatclient(name, args),
+        Tool::ResourceManager => crate::resource_manager::run(
+            argv.first().map_or("ResourceManager", String::as_str),
+            args,
+            Path::new(crate::resource_manager::HA_DIR),
+        ),
         Tool::ClStatus => crate::hbctl::client::cl_status(&socket, args),
         Tool::HbStandby => {
             crate::hbctl::client::standby(&socket, "standby", args.first().map(String::as_str))
@@ -77,6 +85,10 @@ mod tests {
         assert_eq!(Tool::from_argv0("./hb_takeover"), Tool::HbTakeover);
         assert_eq!(Tool::from_argv0("/usr/sbin/stonith"), Tool::Stonith);
         assert_eq!(Tool::from_argv0("meatclient"), Tool::Meatclient);
+        assert_eq!(
+            Tool::from_argv0("/usr/share/heartbeat/ResourceManager"),
+            Tool::ResourceManager
+        );
         assert_eq!(Tool::from_argv0("/usr/sbin/hbctl"), Tool::Hbctl);
         assert_eq!(Tool::from_argv0("heartbeat-old"), Tool::Hbctl);
         assert_eq!(Tool::from_argv0(""), Tool::Hbctl);

@@ -113,7 +113,9 @@ fn recv_within(m: &mut Medium, timeout: Duration) -> Option<(Vec<u8>, SocketAddr
             Medium::Bcast(x) => x.recv_from(&mut buf),
             Medium::Mcast(x) => x.recv_from(&mut buf),
             Medium::Ucast(x) => x.recv_from(&mut buf),
-            Medium::Serial(_) | Medium::Relay(_) => unreachable!(),
+            Medium::Serial(_) | Medium::Relay(_) | Medium::Mcast6(_) | Medium::Ucast6(_) => {
+                unreachable!()
+            }
         };
         match got.unwrap_or_else(|e| panic!("{e}")) {
             Some((n, from)) => return Some((buf[..n].to_vec(), from)),

@@ -43,6 +43,7 @@ fn plugin_dir() -> (tempfile::TempDir, PluginEnv) {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let env = PluginEnv {
         external_dirs: vec![dir.path().join("nothing-here"), ext],
+        fence_dirs: vec![],
         meatware_dir: dir.path().to_path_buf(),
         relays: vec![],
     };
@@ -193,6 +194,7 @@ fn unsafe_or_missing_plugins_are_refused_with_a_reason() {
 fn null_resets_only_its_hosts() {
     let env = PluginEnv {
         external_dirs: vec![],
+        fence_dirs: vec![],
         meatware_dir: "/nonexistent".into(),
         relays: vec![],
     };
@@ -219,6 +221,7 @@ fn meat_env() -> (tempfile::TempDir, PluginEnv) {
     let dir = tempfile::tempdir().unwrap();
     let env = PluginEnv {
         external_dirs: vec![],
+        fence_dirs: vec![],
         meatware_dir: dir.path().to_path_buf(),
         relays: vec![],
     };
@@ -484,6 +487,7 @@ fn hbctl_answers_as_stonith_and_meatclient() {
     let out = Command::new(hbctl)
         .args(["stonith", "-L"])
         .env("HB_STONITH_EXTERNAL_DIRS", dir.path().join("external"))
+        .env("HB_FENCE_AGENT_DIRS", dir.path().join("no-agents"))
         .output()
         .unwrap();
     assert_eq!(

@@ -1,8 +1,8 @@
 //! hb's system tests. Today: the deterministic simulator ([`sim`]) behind `hbsim`.
 //!
 //! A seed makes a [`Scenario`] (2–8 nodes, 1–3 media, groups, `auto_failback` mode, STONITH or
-//! not, ping nodes and ipfail, network faults, crashes, stalled daemons, lost ping nodes, key
-//! rotation, commands, attacks); [`sim::run`] plays it on one virtual clock
+//! not, ping nodes and ipfail, resource monitoring, network faults, crashes, stalled daemons,
+//! lost ping nodes, failing services, key rotation, commands, attacks); [`sim::run`] plays it on one virtual clock
 //! with hb-core's [`Heartbeat`](hb_core::heartbeat::Heartbeat) as every node and checks, after
 //! every step:
 //!
@@ -39,6 +39,15 @@
 //!    earlier generation of a node whose current generation the receiver knows, is refused
 //!    and leaves the receiver's state (every accessor), its packets and its events (but a
 //!    `ReplayRejected` notice) as they were.
+//! 7. **Monitoring does what ha.cf says.** In a quarter of the seeds ha.cf turns resource
+//!    monitoring on (`env HB_MONITOR_INTERVAL`, `_FAILURES`, `_RESTARTS`) and services die or
+//!    break on their nodes; the fake daemon runs the checks and restarts the nodes ask for. A
+//!    node restarts a group only while it holds it, after `HB_MONITOR_FAILURES` failed checks
+//!    in a row (one after a failed restart), at most `HB_MONITOR_RESTARTS` times while it holds
+//!    it, then gives it away with `hb_standby` (refused with three or more nodes); restarts
+//!    are in place, so checks 1 and 2 see a group on one node throughout. After settling, a
+//!    group's service runs on its holder, except where no standby can move it (`auto_failback
+//!    legacy`, three or more nodes: counted as left down).
 //!
 //! Also checked: no intact packet refused as malformed or unauthenticated (during a key rotation
 //! too: every node lists both keys before any signs with the new one, so none is declared dead

@@ -4,12 +4,15 @@
 //! failures, fencing) and a schedule of faults. After `fault_end` every partition heals,
 //! every stopped node starts again, every ping node answers everyone, actions and fences stop
 //! failing, and the cluster has `end - fault_end` to settle.
+//!
+//! Resource monitoring ([`Monitoring`]) is drawn from a stream of its own, so that the seeds
+//! without it make exactly the scenarios they made before it existed.
 
 use std::fmt;
 
 use hb_core::auth::Method;
 use hb_core::config::AutoFailback;
-use hb_core::resources::StandbySet;
+use hb_core::resources::{StandbySet, DEFAULT_MONITOR_FAILURES, DEFAULT_MONITOR_RESTARTS};
 
 use crate::rng::Rng;
 
@@ -22,6 +25,9 @@ pub const MAX_GROUPS: usize = 8;
 
 /// How long after the faults the cluster is watched settling (and kept quiet).
 pub const SETTLE: u64 = 90_000;
+
+/// Seeds the stream [`Monitoring`] is drawn from (with the scenario's seed).
+const MONITOR_STREAM: u64 = 0x6d6f_6e69_746f_7200;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MediumKind {
@@ -107,6 +113,106 @@ pub enum Fault {
         node: usize,
         ms: u64,
     },
+    /// A monitored group's service fails on a node ([`Monitoring::faults`]).
+    Service(ServiceFault),
+}
+
+/// A service of a group failing on a node, for resource monitoring to catch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceFault {
+    pub node: usize,
+    pub group: usize,
+    /// The service cannot run on that node at all until the faults end: its status checks and
+    /// its restarts there fail (a broken disk, a bad configuration). Otherwise it died once,
+    /// if the node ran it then, and a restart brings it back.
+    pub broken: bool,
+}
+
+/// Resource monitoring: ha.cf's `env HB_MONITOR_*` lines, how the fake daemon's checks and
+/// restarts behave, and the services failing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Monitoring {
+    /// `HB_MONITOR_INTERVAL`, in ms (written in seconds when it is whole seconds).
+    pub interval: u64,
+    /// `HB_MONITOR_FAILURES`, `HB_MONITOR_RESTARTS`; `None`: not written (hb-core's defaults).
+    pub failures: Option<u32>,
+    pub restarts: Option<u32>,
+    /// A status check takes 1..=check_delay ms.
+    pub check_delay: u64,
+    /// Status checks that fail by chance before `fault_end`, per mille (a check timing out).
+    pub flaky: u64,
+    /// Restarts whose start fails before `fault_end`, per mille.
+    pub restart_fail: u64,
+    /// Services failing, by time (before `fault_end`).
+    pub faults: Vec<(u64, ServiceFault)>,
+}
+
+impl Monitoring {
+    /// Failed checks in a row that make a restart, as hb-core is to read them from ha.cf.
+    pub fn failures(&self) -> u32 {
+        self.failures.unwrap_or(DEFAULT_MONITOR_FAILURES).max(1)
+    }
+
+    /// Restarts in place before the group is given away.
+    pub fn restarts(&self) -> u32 {
+        self.restarts.unwrap_or(DEFAULT_MONITOR_RESTARTS)
+    }
+
+    /// Drawn from its own stream (seeded by `seed`), a quarter of the time.
+    fn generate(seed: u64, nodes: usize, groups: usize, fault_end: u64) -> Option<Monitoring> {
+        let mut r = Rng::new(seed ^ MONITOR_STREAM);
+        if !r.chance(250) {
+            return None;
+        }
+        let interval = *r.pick(&[500, 750, 1000, 2000, 3000, 5000]);
+        let failures = r.chance(700).then(|| r.range(1, 3) as u32);
+        let restarts = r.chance(700).then(|| r.range(0, 2) as u32);
+        let check_delay = r.range(5, 200);
+        let flaky = if r.chance(300) { r.range(5, 100) } else { 0 };
+        let restart_fail = if r.chance(300) { r.range(50, 500) } else { 0 };
+        let mut faults: Vec<(u64, ServiceFault)> = (0..r.range(0, 4))
+            .map(|_| {
+                let at = r.range(2000, fault_end);
+                let node = r.below(nodes as u64) as usize;
+                let group = r.below(groups as u64) as usize;
+                let broken = r.chance(350);
+                (
+                    at,
+                    ServiceFault {
+                        node,
+                        group,
+                        broken,
+                    },
+                )
+            })
+            .collect();
+        faults.sort_by_key(|(at, _)| *at);
+        Some(Monitoring {
+            interval,
+            failures,
+            restarts,
+            check_delay,
+            flaky,
+            restart_fail,
+            faults,
+        })
+    }
+
+    /// The `env` lines of ha.cf.
+    fn hacf(&self) -> String {
+        let mut s = if self.interval % 1000 == 0 {
+            format!("env HB_MONITOR_INTERVAL={}\n", self.interval / 1000)
+        } else {
+            format!("env HB_MONITOR_INTERVAL={}ms\n", self.interval)
+        };
+        if let Some(n) = self.failures {
+            s += &format!("env HB_MONITOR_FAILURES={n}\n");
+        }
+        if let Some(n) = self.restarts {
+            s += &format!("env HB_MONITOR_RESTARTS={n}\n");
+        }
+        s
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +259,8 @@ pub struct Scenario {
     pub fence_fail: u64,
     /// A daemon that exits with `restart`, or a node that rebooted, is back after this.
     pub restart_delay: u64,
+    /// Resource monitoring, when ha.cf turns it on.
+    pub monitoring: Option<Monitoring>,
 }
 
 impl Scenario {
@@ -381,6 +489,7 @@ impl Scenario {
             fence_delay: sched.range(100, 2000),
             fence_fail: *sched.pick(&[0, 0, 200, 500]),
             restart_delay: sched.range(1000, 5000),
+            monitoring: Monitoring::generate(seed, nodes, group_count, fault_end),
         }
     }
 
@@ -433,6 +542,9 @@ impl Scenario {
         }
         if self.ipfail {
             s += "respawn hacluster /usr/lib/heartbeat/ipfail\n";
+        }
+        if let Some(m) = &self.monitoring {
+            s += &m.hacf();
         }
         let names: Vec<String> = (0..self.nodes).map(Scenario::node_name).collect();
         s += &format!("node {}\ncrm off\n", names.join(" "));
@@ -509,6 +621,22 @@ impl fmt::Display for Scenario {
             self.fence_fail,
             self.restart_delay
         )?;
+        if let Some(m) = &self.monitoring {
+            writeln!(
+                f,
+                "  monitoring every {} ms, restart after {} failed checks, {} restarts before \
+                 standby; checks take up to {} ms, fail by chance {} ‰, restarts fail {} ‰",
+                m.interval,
+                m.failures(),
+                m.restarts(),
+                m.check_delay,
+                m.flaky,
+                m.restart_fail
+            )?;
+            for (at, fault) in &m.faults {
+                writeln!(f, "  at {at} ms: {fault:?}")?;
+            }
+        }
         writeln!(f, "  starts at {:?} ms", self.start_at)?;
         for (at, fault) in &self.faults {
             writeln!(f, "  at {at} ms: {fault:?}")?;

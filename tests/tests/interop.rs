@@ -466,8 +466,10 @@ fn wait_addr(c: &Cluster, i: usize, present: bool, within: Duration) {
     }
 }
 
-/// The package's `resource.d/IPaddr2` (resource-agents' OCF IPaddr2) as a resource of hb:
-/// the address comes and goes with the group, on start, failover and hb_standby.
+/// The package's `resource.d/IPaddr2` as a resource of hb: on node1 the stock wrapper, which
+/// hb runs natively (and says so), on node2 the same wrapper with an admin's edit, which runs
+/// as a script (resource-agents' OCF IPaddr2). The address comes and goes with the group, on
+/// start, failover and hb_standby, either way.
 #[test]
 fn package_ipaddr2_script_as_hb_resource() {
     real_heartbeat();
@@ -490,6 +492,16 @@ fn package_ipaddr2_script_as_hb_resource() {
             std::fs::copy(Path::new("/etc/ha.d").join(f), d.join(f)).unwrap();
         }
     }
+    // node2's admin edited the wrapper: one command added; it is theirs now.
+    let wrapper = c.nodes[1].etc().join("ha.d/resource.d/IPaddr2");
+    let text = std::fs::read_to_string(&wrapper).unwrap();
+    let edited = text.replacen(
+        "\nusage()",
+        "\n: site edit, checked by the network team\nusage()",
+        1,
+    );
+    assert_ne!(text, edited, "the wrapper's usage() not found");
+    std::fs::write(&wrapper, edited).unwrap();
     c.start(0);
     c.start(1);
     // Paths the OCF agent uses for its state.
@@ -545,9 +557,122 @@ fn package_ipaddr2_script_as_hb_resource() {
         back.duration_since(cut).as_millis()
     );
     wait_addr(&c, 1, true, Duration::from_secs(5));
-    // The package's script ran, not hb's built-in IPaddr2.
-    for n in &c.nodes {
-        let ran = format!("Running /etc/ha.d/resource.d/IPaddr2 {VIP}/24/eth0 start");
-        assert!(n.log().contains(&ran), "{}:\n{}", n.name, n.log());
+    // node1: the stock wrapper, run natively; node2: the edited one, run as a script.
+    let script = format!("Running /etc/ha.d/resource.d/IPaddr2 {VIP}/24/eth0 start");
+    let native = format!(
+        "Running IPaddr2 (built-in, for the stock wrapper /etc/ha.d/resource.d/IPaddr2) \
+         {VIP}/24/eth0 start"
+    );
+    let (log1, log2) = (c.nodes[0].log(), c.nodes[1].log());
+    assert!(log1.contains(&native), "node1:\n{log1}");
+    assert!(!log1.contains(&script), "node1:\n{log1}");
+    assert!(log2.contains(&script), "node2:\n{log2}");
+    assert!(!log2.contains("(built-in"), "node2:\n{log2}");
+}
+
+/// The crossover cable gets 2001:db8::1 and ::2 (no duplicate address detection); waits
+/// until the link-local addresses are usable too (mcast6 sends from them).
+fn add_ipv6(c: &Cluster) {
+    for (ns, a) in [("a", "2001:db8::1/64"), ("b", "2001:db8::2/64")] {
+        let out = c
+            .lab
+            .exec(ns, &["ip", "addr", "add", a, "dev", "eth1", "nodad"])
+            .unwrap();
+        assert!(out.status.success(), "{ns}: {out:?}");
     }
+    let start = Instant::now();
+    for ns in ["a", "b"] {
+        loop {
+            let out = c
+                .lab
+                .exec(ns, &["ip", "-6", "addr", "show", "dev", "eth1"])
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if text.contains("fe80::") && !text.contains("tentative") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{ns}: IPv6 addresses still tentative:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A mixed pair (3.0.6 on node1, hb on node2) whose only medium is the IPv6 one given per
+/// node: each sees the other active over it, and both logged the same start-up line for it.
+fn mixed_over_ipv6(tag: &str, media: [&str; 2], started: [&str; 2]) {
+    let hb306 = real_heartbeat();
+    let setup = Setup {
+        media: [media[0].into(), media[1].into()],
+        extra: [
+            "logfile /var/log/ha-log".into(),
+            "logfile /var/log/ha-log".into(),
+        ],
+        timing: (100, 300, 500),
+        ..Setup::default()
+    };
+    let mut c = Cluster::build(tag, &setup);
+    add_ipv6(&c);
+    install_package_ha_d(&c.nodes[0].etc().join("ha.d"));
+    start_306(&mut c, hb306);
+    c.start(1);
+    let v = c.wait_status(
+        1,
+        "seeing 3.0.6's node1 active over the IPv6 medium",
+        Duration::from_secs(30),
+        |v| {
+            let l = links(v, "node1");
+            peer_state(v, "node1") == "active" && l.len() == 1 && l[0].1 == "up"
+        },
+    );
+    eprintln!("hb sees node1: {:?}", links(&v, "node1"));
+    let start = Instant::now();
+    loop {
+        let st = cl_status(&c, "node2");
+        let link = cl_status_of(&c, &["hblinkstatus", "node2", "eth1"]);
+        if st == "active" && link == "up" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "3.0.6 sees node2 {st:?}, link eth1 {link:?}\n{}",
+            logs(&c)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The same words from both plugins, e.g. the group, port, interface, hops and loop.
+    for (i, line) in started.iter().enumerate() {
+        assert!(c.nodes[i].log().contains(line), "{line:?}\n{}", logs(&c));
+    }
+    show_complaints(&c);
+    // Still together a little later: no late heartbeats, nobody declared dead.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(cl_status(&c, "node2"), "active", "{}", logs(&c));
+    for n in &c.nodes {
+        assert!(!n.log().contains("is dead"), "{}", logs(&c));
+    }
+}
+
+/// `mcast6` with a 3.0.6 peer: the link-local-scope group of 3.0.6's own example.
+#[test]
+fn mcast6_with_heartbeat_306() {
+    let line = "mcast6 eth1 ff12::1:2:3:4 694 1 0";
+    let started =
+        "UDP multicast heartbeat started for [ff12::1:2:3:4]:694 on interface eth1 (hops=1 loop=0)";
+    mixed_over_ipv6("interop-mc6", [line, line], [started, started]);
+}
+
+/// `ucast6` with a 3.0.6 peer, over 2001:db8:: addresses.
+#[test]
+fn ucast6_with_heartbeat_306() {
+    mixed_over_ipv6(
+        "interop-uc6",
+        ["ucast6 eth1 2001:db8::2", "ucast6 eth1 2001:db8::1"],
+        [
+            "ucast6: heartbeat started for [2001:db8::2]:694 on interface eth1",
+            "ucast6: heartbeat started for [2001:db8::1]:694 on interface eth1",
+        ],
+    );
 }

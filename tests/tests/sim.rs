@@ -41,6 +41,7 @@ fn pair(stonith: bool, faults: Vec<(u64, Fault)>) -> Scenario {
     sc.release_fail = 0;
     sc.fence_delay = 300;
     sc.fence_fail = 0;
+    sc.monitoring = None;
     sc
 }
 

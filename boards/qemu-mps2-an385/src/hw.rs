@@ -9,6 +9,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use cortex_m::interrupt::Mutex;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::SYST;
+use hb_firmware::keystore::RamFlash;
 use hb_firmware::{Duration, Level};
 
 /// The FPGA's system clock: the core, SysTick, the UARTs' PCLK and WDOGCLK.
@@ -166,12 +167,59 @@ impl Log {
     }
 }
 
-impl core::fmt::Write for Log {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+// The log writes its few kinds of values itself rather than through `core::fmt`, which costs
+// ≈ 5 KiB of flash (formatter, padding, 64-bit division, the derived `Debug`s): the room the
+// key store and provisioning needed under the 32 KiB goal.
+impl Log {
+    #[inline(never)]
+    pub fn str(&mut self, s: &str) -> &mut Self {
         for b in s.bytes() {
             self.0.write_byte(b);
         }
-        Ok(())
+        self
+    }
+
+    /// `v` in decimal.
+    #[inline(never)]
+    pub fn dec(&mut self, v: u32) -> &mut Self {
+        let mut digits = [0u8; 10];
+        let mut n = v;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        for &d in digits.get(i..).unwrap_or_default() {
+            self.0.write_byte(d);
+        }
+        self
+    }
+
+    /// `v` as `0x` and eight hex digits.
+    #[inline(never)]
+    pub fn hex(&mut self, v: u32) -> &mut Self {
+        self.str("0x");
+        for shift in (0..8).rev() {
+            let d = (v >> (shift * 4) & 0xf) as u8;
+            self.0
+                .write_byte(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        }
+        self
+    }
+
+    pub fn flag(&mut self, v: bool) -> &mut Self {
+        self.str(if v { "true" } else { "false" })
+    }
+
+    /// Ends the line.
+    pub fn end(&mut self) {
+        self.0.write_byte(b'\n');
     }
 }
 
@@ -218,13 +266,17 @@ impl ResetLine {
     }
 
     fn report(&self, level: Level) {
-        use core::fmt::Write as _;
         let what = if level == RESET_ACTIVE {
-            "ASSERT"
+            " ASSERT t="
         } else {
-            "RELEASE"
+            " RELEASE t="
         };
-        let _ = writeln!(Log::get(), "RESET {} {what} t={}", self.port, millis());
+        Log::get()
+            .str("RESET ")
+            .dec(self.port.into())
+            .str(what)
+            .dec(millis() as u32)
+            .end();
     }
 }
 
@@ -327,6 +379,37 @@ pub fn millis() -> u64 {
 
 // ---- what survives a reset ----
 
+// ---- the key store and the factory-reset jumper ----
+
+/// The key store's memory: the last 8 KiB of SSRAM1, which memory.x keeps out of the image.
+/// QEMU models no flash controller on mps2-an385 (its "flash" is RAM), so the store is
+/// `RamFlash` over it: it keeps its contents across resets (QEMU reloads only the image's
+/// own segments) but not across a QEMU restart, which starts it zeroed, unprovisioned.
+const KEY_STORE: usize = 0x003F_E000;
+const KEY_STORE_LEN: usize = 8 * 1024;
+
+pub type KeyFlash = RamFlash<'static, 1024, 4>;
+
+/// The key store's "flash"; call once.
+pub fn key_flash() -> (KeyFlash, u32) {
+    // SAFETY: KEY_STORE..+KEY_STORE_LEN is SSRAM1 outside every section of the image
+    // (memory.x), and this is the only reference made to it.
+    let mem = unsafe { core::slice::from_raw_parts_mut(KEY_STORE as *mut u8, KEY_STORE_LEN) };
+    (RamFlash::new(mem), KEY_STORE_LEN as u32)
+}
+
+/// The factory-reset jumper: a word a board would read from a pin strapped at boot. QEMU has
+/// no button it lets a test press on mps2-an385, so the emulator's jumper is a RAM word above
+/// everything the image uses, which `-device loader,addr=0x203f0000,data=0x46414354,data-len=4`
+/// sets before every boot ("jumper fitted").
+const JUMPER: usize = 0x203F_0000;
+const JUMPER_FITTED: u32 = 0x4641_4354; // "FACT"
+
+pub fn factory_jumper_fitted() -> bool {
+    // SAFETY: an aligned RAM word nothing else uses.
+    unsafe { read_volatile(JUMPER as *const u32) == JUMPER_FITTED }
+}
+
 /// Why this boot happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
@@ -339,6 +422,16 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// The cause as an info answer reports it.
+    pub fn code(self) -> u8 {
+        match self {
+            Cause::PowerOn => hb_core::relay::BOOT_POWER_ON,
+            Cause::Watchdog => hb_core::relay::BOOT_WATCHDOG,
+            // No reset-cause register: some reset the watchdog's NMI did not announce.
+            Cause::Reset => hb_core::relay::BOOT_UNKNOWN,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Cause::PowerOn => "power-on",

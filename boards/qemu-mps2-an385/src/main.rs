@@ -12,21 +12,24 @@
 //! | clock | SysTick, 1 kHz |
 //! | chip watchdog | CMSDK APB watchdog (NMI, then reset) |
 //! | `boot_id` | a boot counter in `.uninit` RAM |
-//! | keys | the authkeys file named by `HB_RELAY_AUTHKEYS` at build time |
+//! | keys | the authkeys file named by `HB_RELAY_AUTHKEYS` at build time, or (unkeyed image) the key a host provisions, kept in the key store |
+//! | key store | 8 KiB of SSRAM1 outside the image, kept across resets (QEMU's "flash" is RAM) |
+//! | factory-reset jumper | a RAM word QEMU's `-device loader` sets before boot |
 //!
 //! The main loop polls the relay, logs its events, feeds the chip watchdog while the relay is
 //! healthy, and sleeps in WFI until a byte arrives or the next millisecond tick.
 #![no_std]
 #![no_main]
 
+mod events;
 mod hw;
 
-use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::{entry, exception};
+use hb_firmware::keystore::KeyStore;
 use hb_firmware::{Config, Event, Instant, Relay, Storage, CHIP_WATCHDOG_TIMEOUT};
-use hw::{ChipWatchdog, Irq, Log, ResetLine, Uart};
+use hw::{ChipWatchdog, Irq, KeyFlash, Log, ResetLine, Uart};
 use watchdog::Watchdog as _;
 
 include!(concat!(env!("OUT_DIR"), "/authkeys.rs"));
@@ -50,12 +53,17 @@ fn main() -> ! {
     hw::paint_stack();
     Log::init();
     let mut log = Log::get();
-    let _ = writeln!(
-        log,
-        "BOOT hb-relay board=mps2-an385 boot_id=0x{boot_id:08x} cause={} ports={PORTS} test_hang={}",
-        cause.name(),
-        cfg!(feature = "test-hang"),
-    );
+    log.str("BOOT hb-relay board=mps2-an385 boot_id=")
+        .hex(boot_id)
+        .str(" cause=")
+        .str(cause.name())
+        .str(" ports=")
+        .dec(PORTS as u32)
+        .str(" test_hang=")
+        .flag(cfg!(feature = "test-hang"))
+        .str(" keyed=")
+        .flag(KEYED)
+        .end();
 
     let Some(mut cp) = cortex_m::Peripherals::take() else {
         panic!("core peripherals taken twice");
@@ -74,19 +82,28 @@ fn main() -> ! {
     let storage = Storage::init(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) });
     load_keys(storage.keys_mut());
     let mut relay: BoardRelay = Relay::with_storage(storage, config, ports, lines);
+    relay.set_boot_cause(cause.code());
+    if !KEYED {
+        open_key_store(&mut relay);
+    }
     for irq in HOST_RX_IRQS {
         // SAFETY: the handler (device_interrupt) only acknowledges the UARTs; no shared state.
         unsafe { NVIC::unmask(Irq(irq)) };
     }
-    let _ = writeln!(log, "READY chip_watchdog_ms={}", wd.as_millis());
+    log.str("READY chip_watchdog_ms=")
+        .dec(wd.as_millis() as u32)
+        .end();
 
     let mut stack_reported = 0;
     let mut next_stack_check = 0;
     loop {
         let now = Instant::from_millis(hw::millis());
         relay.poll(now);
+        if !KEYED && relay.key_pending() {
+            store_key(&mut relay);
+        }
         while let Some(event) = relay.next_event() {
-            let _ = writeln!(log, "EVENT t={} {event:?}", now.as_millis());
+            events::log(&mut log, now.as_millis() as u32, &event);
             if event == Event::Hang {
                 hang();
             }
@@ -97,10 +114,60 @@ fn main() -> ! {
             let peak = hw::stack_peak();
             if peak > stack_reported {
                 stack_reported = peak;
-                let _ = writeln!(log, "STACK peak={peak}");
+                log.str("STACK peak=").dec(peak as u32).end();
             }
         }
         sleep();
+    }
+}
+
+/// The unkeyed image's key store, over memory outside the image (see `hw::key_flash`).
+fn key_store() -> Option<KeyStore<KeyFlash>> {
+    let (flash, len) = hw::key_flash();
+    KeyStore::new(flash, 0, len).ok()
+}
+
+/// Writes a key a host provisioned and lets the relay use it once it is there.
+// Not inlined, nor is the store kept in `main`: the main loop's frame is under every frame the
+// relay handles (its deepest stack); this runs once per provisioning.
+#[inline(never)]
+fn store_key(relay: &mut BoardRelay) {
+    relay.commit_key(write_key);
+}
+
+/// Writes `key` to the key store; the store's buffers are on the stack only in here, not under
+/// the relay's answer.
+#[inline(never)]
+fn write_key(key: &hb_firmware::keystore::StoredKey) -> bool {
+    key_store().is_some_and(|mut s| s.store(key).is_ok())
+}
+
+/// The unkeyed image's key store at boot: the key kept there (if any) becomes the relay's; a
+/// fitted factory-reset jumper erases it first. A keyed image has none (its key is in the image).
+#[inline(never)]
+fn open_key_store(relay: &mut BoardRelay) {
+    let mut log = Log::get();
+    let Some(mut store) = key_store() else {
+        log.str("KEYSTORE layout refused").end();
+        return;
+    };
+    if hw::factory_jumper_fitted() {
+        let ok = store.erase_all().is_ok();
+        log.str("FACTORY RESET jumper fitted: key store erased ok=")
+            .flag(ok)
+            .end();
+    }
+    match store.load() {
+        Ok(Some(key)) if relay.load_key(&key) => {
+            log.str("KEY index=")
+                .dec(key.index.into())
+                .str(" from flash")
+                .end();
+        }
+        _ => {
+            log.str("KEY none: unprovisioned, forwarding and fencing nothing")
+                .end();
+        }
     }
 }
 
@@ -118,7 +185,10 @@ fn sleep() {
 /// The test image's answer to a `hang` frame (feature `test-hang`): stop the main loop, so the
 /// chip watchdog is no longer fed and must reboot the relay.
 fn hang() -> ! {
-    let _ = writeln!(Log::get(), "HANG main loop stopped t={}", hw::millis());
+    Log::get()
+        .str("HANG main loop stopped t=")
+        .dec(hw::millis() as u32)
+        .end();
     loop {
         cortex_m::asm::wfi();
     }
@@ -144,7 +214,10 @@ unsafe extern "C" fn device_interrupt() {
 #[exception]
 unsafe fn NonMaskableInt() {
     hw::record_watchdog_fired();
-    let _ = writeln!(Log::get(), "WATCHDOG nmi t={}", hw::millis());
+    Log::get()
+        .str("WATCHDOG nmi t=")
+        .dec(hw::millis() as u32)
+        .end();
 }
 
 #[panic_handler]
@@ -152,10 +225,14 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut log = Log::get();
     match info.location() {
         Some(l) => {
-            let _ = writeln!(log, "PANIC at {}:{}", l.file(), l.line());
+            log.str("PANIC at ")
+                .str(l.file())
+                .str(":")
+                .dec(l.line())
+                .end();
         }
         None => {
-            let _ = writeln!(log, "PANIC");
+            log.str("PANIC").end();
         }
     }
     // No more feeding: the chip watchdog restarts the relay within a second.

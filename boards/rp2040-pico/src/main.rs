@@ -4,12 +4,16 @@
 #![no_std]
 #![no_main]
 
+mod keyflash;
+
 use core::mem::MaybeUninit;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::exception;
 use defmt_rtt as _;
-use embedded_hal::digital::OutputPin;
+use embedded_hal::digital::{InputPin, OutputPin};
+use hb_firmware::keystore::KeyStore;
 use hb_firmware::{Config, Event, Instant, Level, Relay, Storage, CHIP_WATCHDOG_TIMEOUT};
+use keyflash::KeyFlash;
 use panic_probe as _;
 use rp2040_hal as hal;
 
@@ -66,10 +70,10 @@ fn main() -> ! {
     else {
         panic!("peripherals taken twice");
     };
-    let cause = if pac.WATCHDOG.reason().read().timer().bit_is_set() {
-        "watchdog"
+    let (cause, boot_cause) = if pac.WATCHDOG.reason().read().timer().bit_is_set() {
+        ("watchdog", hb_core::relay::BOOT_WATCHDOG)
     } else {
-        "power-on/other"
+        ("power-on/other", hb_core::relay::BOOT_UNKNOWN)
     };
     let mut chip = Watchdog::new(pac.WATCHDOG);
     let Ok(clocks) = init_clocks_and_plls(
@@ -144,9 +148,36 @@ fn main() -> ! {
     let storage = Storage::init(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) });
     load_keys(storage.keys_mut());
     let mut relay: BoardRelay = Relay::with_storage(storage, relay_config, ports, [line0, line1]);
+    relay.set_boot_cause(boot_cause);
+    // The unkeyed image keeps its key in flash; GP15 jumpered to ground at power-up erases it.
+    let mut jumper = pins.gpio15.into_pull_up_input();
+    let mut keystore = if KEYED {
+        None
+    } else {
+        KeyStore::<_, 256>::new(KeyFlash, keyflash::OFFSET, keyflash::LEN).ok()
+    };
+    if let Some(store) = keystore.as_mut() {
+        if jumper.is_low().unwrap_or(false) {
+            // Physical presence: the factory reset.
+            let ok = store.erase_all().is_ok();
+            defmt::warn!(
+                "factory reset (GP15 jumpered at power-up): key store erased ok={=bool}",
+                ok
+            );
+        }
+        match store.load() {
+            Ok(Some(key)) if relay.load_key(&key) => {
+                defmt::info!("key {=u8} from flash", key.index)
+            }
+            _ => defmt::warn!("no key: unprovisioned, forwarding and fencing nothing"),
+        }
+    }
     loop {
         let now = Instant::from_millis(timer.get_counter().ticks() / 1000);
         relay.poll(now);
+        if let (false, Some(store)) = (KEYED, keystore.as_mut()) {
+            relay.commit_key(|key| store.store(key).is_ok());
+        }
         // The relay logs its events over defmt itself (feature `defmt`); drain the queue.
         while let Some(event) = relay.next_event() {
             if event == Event::Hang {

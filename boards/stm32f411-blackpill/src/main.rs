@@ -4,16 +4,20 @@
 #![no_std]
 #![no_main]
 
+mod keyflash;
 mod port;
 
 use core::mem::MaybeUninit;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use defmt_rtt as _;
+use hb_firmware::keystore::KeyStore;
 use hb_firmware::{Config, Event, Instant, Level, Relay, Storage, CHIP_WATCHDOG_TIMEOUT};
+use keyflash::KeyFlash;
 use panic_probe as _;
 use port::{Buffer, HostPort, IsrSlot};
 use stm32f4xx_hal::adc::{config::AdcConfig, config::SampleTime, Adc, Temperature};
+use stm32f4xx_hal::flash::LockedFlash;
 use stm32f4xx_hal::gpio::{AnyPin, Output, PushPull};
 use stm32f4xx_hal::pac::{self, interrupt, Interrupt};
 use stm32f4xx_hal::prelude::*;
@@ -56,10 +60,17 @@ fn main() -> ! {
     let (Some(dp), Some(mut cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
         panic!("peripherals taken twice");
     };
-    let cause = if dp.RCC.csr().read().wdgrstf().bit_is_set() {
-        "watchdog"
+    let csr = dp.RCC.csr().read();
+    let (cause, boot_cause) = if csr.wdgrstf().bit_is_set() {
+        ("watchdog", hb_core::relay::BOOT_WATCHDOG)
+    } else if csr.porrstf().bit_is_set() {
+        ("power-on", hb_core::relay::BOOT_POWER_ON)
+    } else if csr.sftrstf().bit_is_set() {
+        ("software", hb_core::relay::BOOT_SOFTWARE)
+    } else if csr.padrstf().bit_is_set() {
+        ("reset pin", hb_core::relay::BOOT_RESET_PIN)
     } else {
-        "power-on/other"
+        ("other", hb_core::relay::BOOT_UNKNOWN)
     };
     dp.RCC.csr().modify(|_, w| w.rmvf().set_bit());
     let boot_count = count_boot(&dp);
@@ -159,10 +170,49 @@ fn main() -> ! {
     let storage = Storage::init(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) });
     load_keys(storage.keys_mut());
     let mut relay: BoardRelay = Relay::with_storage(storage, config, ports, lines);
+    relay.set_boot_cause(boot_cause);
+    // The unkeyed image keeps its key in flash; KEY (PA0, to ground) held at power-up erases it.
+    let key_button = gpioa.pa0.into_pull_up_input();
+    let mut keystore = if KEYED {
+        None
+    } else {
+        KeyStore::<_>::new(
+            KeyFlash(LockedFlash::new(dp.FLASH)),
+            keyflash::OFFSET,
+            keyflash::LEN,
+        )
+        .ok()
+    };
+    if let Some(store) = keystore.as_mut() {
+        if key_button.is_low() {
+            // Physical presence: the factory reset.
+            chip.0.start(10_000.millis());
+            let ok = store.erase_all().is_ok();
+            defmt::warn!(
+                "factory reset (KEY held at power-up): key store erased ok={=bool}",
+                ok
+            );
+            let _ = watchdog::Watchdog::arm(&mut chip, CHIP_WATCHDOG_TIMEOUT);
+        }
+        match store.load() {
+            Ok(Some(key)) if relay.load_key(&key) => {
+                defmt::info!("key {=u8} from flash", key.index)
+            }
+            _ => defmt::warn!("no key: unprovisioned, forwarding and fencing nothing"),
+        }
+    }
     let mut clock = Clock::default();
     loop {
         let now = clock.now();
         relay.poll(now);
+        if let (false, Some(store)) = (KEYED, keystore.as_mut()) {
+            if relay.key_pending() {
+                // A sector erase outlasts the IWDG's second: stretch it around the store.
+                chip.0.start(10_000.millis());
+                relay.commit_key(|key| store.store(key).is_ok());
+                let _ = watchdog::Watchdog::arm(&mut chip, CHIP_WATCHDOG_TIMEOUT);
+            }
+        }
         // The relay logs its events over defmt itself (feature `defmt`); drain the queue.
         while let Some(event) = relay.next_event() {
             if event == Event::Hang {

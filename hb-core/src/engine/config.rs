@@ -131,7 +131,8 @@ impl EngineConfig {
                 Medium::Bcast { .. }
                 | Medium::Mcast { .. }
                 | Medium::Ucast { .. }
-                | Medium::Mcast6 { .. } => Encoding::Netstring,
+                | Medium::Mcast6 { .. }
+                | Medium::Ucast6 { .. } => Encoding::Netstring,
                 Medium::Serial { .. } => Encoding::Classic,
                 // The relay board speaks only compact frames (hb-firmware/PROTOCOL.md).
                 Medium::Relay { .. } => Encoding::Compact,

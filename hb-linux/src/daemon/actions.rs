@@ -28,52 +28,7 @@ impl ActionRunner {
         relays: &[FenceHandle],
         logger: Arc<Logger>,
     ) -> Result<ActionRunner, String> {
-        let cf = &cfg.hacf;
-        let mut env = ScriptEnv::new(&cfg.dir, cfg.node.clone());
-        let file = |p: &Option<hb_core::config::hacf::Path>| {
-            p.as_deref()
-                .filter(|p| !p.eq_ignore_ascii_case("/dev/null"))
-                .map(PathBuf::from)
-        };
-        env.logfile = file(&cf.logfile);
-        env.debuglog = file(&cf.debugfile);
-        env.logfacility = cf.syslog_facility().map(|f| f.name().to_string());
-        env.debug = u32::from(cf.debug);
-        env.logd = cf.use_logd;
-        for v in &cf.env {
-            // ha.cf's `env NAME=value` reaches children as HA_NAME.
-            env.extra
-                .push((format!("HA_{}", v.name.as_str()), v.value.to_string()));
-        }
-        let mut opts = RunnerOptions::new(&cfg.dir);
-        opts.output = env.debuglog.clone();
-        let retry = cf
-            .env
-            .iter()
-            .find(|v| v.name.as_str() == "STOPRETRYMAX")
-            .map(|v| v.value.to_string())
-            .or_else(|| std::env::var("HA_STOPRETRYMAX").ok());
-        if let Some(r) = retry {
-            opts.stop_retry_max = rsc::parse_stop_retry_max(&r);
-        }
-        // hb's own knobs ride on ha.cf's `env` directive, which 3.0.6 also accepts:
-        // `env HB_START_TIMEOUT=<s>` (and STOP, STATUS) bound every script call.
-        let secs = |name: &str| {
-            cf.env
-                .iter()
-                .find(|v| v.name.as_str() == name)
-                .and_then(|v| v.value.to_string().trim().parse::<u64>().ok())
-                .map(std::time::Duration::from_secs)
-        };
-        if let Some(t) = secs("HB_START_TIMEOUT") {
-            opts.timeouts.start = t;
-        }
-        if let Some(t) = secs("HB_STOP_TIMEOUT") {
-            opts.timeouts.stop = t;
-        }
-        if let Some(t) = secs("HB_STATUS_TIMEOUT") {
-            opts.timeouts.status = t;
-        }
+        let opts = runner_options(cfg);
         let t = &opts.timeouts;
         logger.info(&format!(
             "Resource script timeouts: start {} s, stop {} s, status {} s",
@@ -81,12 +36,11 @@ impl ActionRunner {
             t.stop.as_secs(),
             t.status.as_secs()
         ));
-        opts.env = env;
         let env = PluginEnv {
             relays: relays.to_vec(),
             ..PluginEnv::default()
         };
-        let stonith = Stonith::from_config_with(cf, &cfg.node, &env)?;
+        let stonith = Stonith::from_config_with(&cfg.hacf, &cfg.node, &env)?;
         Ok(ActionRunner {
             runner: Runner::new(opts),
             groups: cfg.haresources.clone(),
@@ -97,6 +51,59 @@ impl ActionRunner {
     fn group(&self, g: GroupId) -> Option<&hb_core::config::ResourceGroup> {
         self.groups.groups().get(usize::from(g.0))
     }
+}
+
+/// How the daemon runs resource scripts with this configuration (environment, debug output,
+/// stop retries, timeouts); also what `ResourceManager` run by hand uses.
+pub fn runner_options(cfg: &Loaded) -> RunnerOptions {
+    let cf = &cfg.hacf;
+    let mut env = ScriptEnv::new(&cfg.dir, cfg.node.clone());
+    let file = |p: &Option<hb_core::config::hacf::Path>| {
+        p.as_deref()
+            .filter(|p| !p.eq_ignore_ascii_case("/dev/null"))
+            .map(PathBuf::from)
+    };
+    env.logfile = file(&cf.logfile);
+    env.debuglog = file(&cf.debugfile);
+    env.logfacility = cf.syslog_facility().map(|f| f.name().to_string());
+    env.debug = u32::from(cf.debug);
+    env.logd = cf.use_logd;
+    for v in &cf.env {
+        // ha.cf's `env NAME=value` reaches children as HA_NAME.
+        env.extra
+            .push((format!("HA_{}", v.name.as_str()), v.value.to_string()));
+    }
+    let mut opts = RunnerOptions::new(&cfg.dir);
+    opts.output = env.debuglog.clone();
+    let retry = cf
+        .env
+        .iter()
+        .find(|v| v.name.as_str() == "STOPRETRYMAX")
+        .map(|v| v.value.to_string())
+        .or_else(|| std::env::var("HA_STOPRETRYMAX").ok());
+    if let Some(r) = retry {
+        opts.stop_retry_max = rsc::parse_stop_retry_max(&r);
+    }
+    // hb's own knobs ride on ha.cf's `env` directive, which 3.0.6 also accepts:
+    // `env HB_START_TIMEOUT=<s>` (and STOP, STATUS) bound every script call.
+    let secs = |name: &str| {
+        cf.env
+            .iter()
+            .find(|v| v.name.as_str() == name)
+            .and_then(|v| v.value.to_string().trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs)
+    };
+    if let Some(t) = secs("HB_START_TIMEOUT") {
+        opts.timeouts.start = t;
+    }
+    if let Some(t) = secs("HB_STOP_TIMEOUT") {
+        opts.timeouts.stop = t;
+    }
+    if let Some(t) = secs("HB_STATUS_TIMEOUT") {
+        opts.timeouts.status = t;
+    }
+    opts.env = env;
+    opts
 }
 
 impl Executor for ActionRunner {

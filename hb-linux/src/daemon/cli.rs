@@ -62,6 +62,11 @@ struct Args {
     pid_file: PathBuf,
 }
 
+/// The daemon's command line as clap sees it, for its man page and shell completion.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,

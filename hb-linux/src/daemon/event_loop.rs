@@ -5,6 +5,7 @@
 //! is quiet. Every room it uses is a sibling module; none of them knows the loop.
 
 use super::control_server::{self, ControlServer, Request};
+use super::observe::Observer;
 use super::process::{self, wall_secs};
 use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
@@ -65,6 +66,7 @@ pub(super) struct Daemon {
     pub(super) respawn: Respawner,
     pub(super) pinger: Option<Pinger>,
     pub(super) watchdogs: Watchdogs,
+    pub(super) observe: Observer,
     pub(super) start: Instant,
     pub(super) heard: Vec<Heard>,
     pub(super) rx_errors: u64,
@@ -324,6 +326,7 @@ impl Daemon {
         while matches!(self.worker.wake.read(&mut b), Ok(n) if n > 0) {}
         while let Ok(outcome) = self.worker.results.try_recv() {
             let now = self.now();
+            self.observe.outcome(&outcome);
             match outcome {
                 Outcome::Done(done) => self.hb.handle_action_done(now, done),
                 Outcome::Reboot => process::reboot(&self.logger),
@@ -337,6 +340,8 @@ impl Daemon {
                 Outcome::Announced => {}
             }
             self.pump(now);
+            let cfg = &self.cfg;
+            self.observe.groups(&self.hb, |g| key_of(cfg, g));
         }
     }
 
@@ -349,10 +354,10 @@ impl Daemon {
                 Ok(Some(_)) if i >= self.core_media => {}
                 Ok(Some(n)) => {
                     let now = self.now();
-                    if let Err(e) =
+                    let r =
                         self.hb
-                            .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n])
-                    {
+                            .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n]);
+                    if let Err(e) = r {
                         self.rx_errors += 1;
                         let what = format!(
                             "ignored a packet on {} {}: {e} ({} ignored so far)",
@@ -363,6 +368,7 @@ impl Daemon {
                         self.complain(i * 2, Priority::Warn, &what);
                     }
                     status::track_heard(&mut self.heard, &self.hb, self.media.len());
+                    self.observe.packet(&self.hb, r);
                     self.pump(now);
                 }
                 Err(e) if e.is_hangup() => {
@@ -425,7 +431,10 @@ impl Daemon {
             Request::Status => return self.status(),
             // The core logs `Going standby [<set>].` itself.
             Request::Standby(set) => Command::Standby(set),
-            Request::Takeover(set) => Command::Takeover(set),
+            Request::Takeover(set) => {
+                self.observe.takeover_requested();
+                Command::Takeover(set)
+            }
             Request::Shutdown => Command::Shutdown,
         };
         let r = self.hb.handle_command(now, wall_secs(), command);
@@ -434,7 +443,7 @@ impl Daemon {
     }
 
     fn status(&self) -> Value {
-        status::status(&status::View {
+        let mut v = status::status(&status::View {
             now: self.now(),
             hb: &self.hb,
             cfg: &self.cfg,
@@ -446,7 +455,9 @@ impl Daemon {
             hung: &self.hung,
             watchdog_relay: self.watchdogs.relay(),
             rx_errors: self.rx_errors,
-        })
+        });
+        self.observe.annotate(&self.hb, &mut v);
+        v
     }
 
     // ---- the rest of a round ----
@@ -531,6 +542,8 @@ impl Daemon {
     }
 
     fn on_event(&mut self, ev: Event) {
+        let cfg = &self.cfg;
+        self.observe.event(&ev, &self.hb, |g| key_of(cfg, g));
         match ev {
             Event::Membership(e) => {
                 if e == hb_core::engine::Event::CommUp {
@@ -639,6 +652,7 @@ impl Daemon {
             &mut self.media,
             &self.hung,
         );
+        self.observe.pets(self.watchdogs.pets);
         for note in notes {
             match note {
                 PetNote::Late(text) => self.logger.warn(&text),
@@ -682,4 +696,12 @@ impl Daemon {
         }
         0
     }
+}
+
+/// A group's haresources key (`#N` for an index haresources does not have).
+fn key_of(cfg: &Loaded, g: u8) -> String {
+    cfg.haresources
+        .groups()
+        .get(usize::from(g))
+        .map_or_else(|| format!("#{g}"), |g| g.key().to_string())
 }

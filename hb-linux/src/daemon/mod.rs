@@ -18,6 +18,7 @@
 //!   `status` builds the status answer;
 //! - `watchdogs`: `/dev/watchdog` or the relay board's, and systemd's;
 //! - `relays`: the relay board lines besides the media (watchdog and STONITH roles);
+//! - `observe`: the Prometheus metrics, per-link gaps and takeover records (issue 16);
 //! - [`worker`]: the action worker that runs resource scripts and fencing, with
 //!   [`actions`]' executor; [`cli`]: the command line. The words of the log lines are
 //!   hb-core's ([`hb_core::log`]); the loop names the ids and writes the lines.
@@ -29,6 +30,7 @@ pub mod actions;
 pub mod cli;
 mod control_server;
 mod event_loop;
+mod observe;
 mod process;
 mod relays;
 mod start;

@@ -71,9 +71,11 @@ pub(super) fn make_realtime(logger: &Logger, rtprio: Option<u8>) {
     unsafe {
         let min = libc::sched_get_priority_min(libc::SCHED_RR);
         let prio = rtprio.map_or(min, i32::from).max(min);
-        let param = libc::sched_param {
-            sched_priority: prio,
-        };
+        // Field by field: musl's sched_param has more fields than glibc's (the static
+        // appliance build, tests/appliance.sh).
+        // SAFETY: all-zero bytes are a valid `sched_param` (integers only).
+        let mut param: libc::sched_param = std::mem::zeroed();
+        param.sched_priority = prio;
         if libc::sched_setscheduler(0, libc::SCHED_RR, &param) != 0 {
             let e = std::io::Error::last_os_error();
             logger.warn(&format!(

@@ -3,6 +3,7 @@
 
 use super::control_server::ControlServer;
 use super::event_loop::{Daemon, PACKET_MAX};
+use super::observe::Observer;
 use super::process::{self, Fork};
 use super::relays::{open_relay, role_devices};
 use super::watchdogs::Watchdogs;
@@ -253,10 +254,10 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
 
     let start = Instant::now() - Duration::from_secs(1);
     let now = CoreInstant::from_millis(1000);
-    let hb = Box::new(
-        Node::new(&hb_cfg, now, process::wall_secs())
-            .map_err(|e| fail(&logger, format!("cannot start this node: {e}")))?,
-    );
+    let hb = build_node(&hb_cfg, now)
+        .map_err(|e| fail(&logger, format!("cannot start this node: {e}")))?;
+    let observe =
+        Observer::start(&cfg, &link_names[..core_media], &logger).map_err(|e| fail(&logger, e))?;
     let exec =
         (opts.executor)(&cfg, &relay_handles, logger.clone()).map_err(|e| fail(&logger, e))?;
     let worker = Worker::start(exec, logger.clone())
@@ -278,6 +279,7 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         respawn,
         pinger,
         watchdogs,
+        observe,
         start,
         heard: vec![Default::default(); NODES],
         rx_errors: 0,
@@ -290,4 +292,38 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
     };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     Ok(Started::Running(Box::new(d)))
+}
+
+/// The node. Its constructors return it by value, and the frames of `Heartbeat::new` and
+/// `Engine::new` take about 800 KiB of stack; on the main thread those pages stay mapped, and
+/// locked by `mlockall`, for the daemon's life. With musl (the static appliance build) it is
+/// built on a short-lived thread instead, whose stack is unmapped when it ends. Not with
+/// glibc: glibc keeps a finished thread's stack for reuse, and `mlockall` would keep it
+/// resident. If the thread cannot start (a tight RLIMIT_MEMLOCK under `mlockall`), the node
+/// is built here.
+fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Node>, String> {
+    let wall = process::wall_secs();
+    let build = || {
+        Node::new(cfg, now, wall)
+            .map(Box::new)
+            .map_err(|e| e.to_string())
+    };
+    if cfg!(target_env = "musl") {
+        const STACK: usize = 4 * 1024 * 1024;
+        let on_thread = std::thread::scope(|s| {
+            let t = std::thread::Builder::new()
+                .name("hb-start".into())
+                .stack_size(STACK)
+                .spawn_scoped(s, build)
+                .ok()?;
+            Some(
+                t.join()
+                    .map_err(|_| "building the node panicked".to_string()),
+            )
+        });
+        if let Some(r) = on_thread {
+            return r?;
+        }
+    }
+    build()
 }

@@ -35,6 +35,8 @@ pub(super) struct Watchdogs {
     /// systemd's interval (half its `WatchdogSec`), when it watches us.
     systemd: Option<Duration>,
     last_systemd_pet: Instant,
+    /// Successful pets of the device so far (`hb_watchdog_pets_total`).
+    pub(super) pets: u64,
 }
 
 impl Watchdogs {
@@ -48,6 +50,7 @@ impl Watchdogs {
             last_pet: Instant::now(),
             systemd: None,
             last_systemd_pet: Instant::now(),
+            pets: 0,
         }
     }
 
@@ -98,7 +101,9 @@ impl Watchdogs {
                         "Watchdog petted {since} ms after the last pet, close to its {timeout} ms timeout: the heartbeat loop was held up"
                     )));
                 }
-                if let Err(text) = self.pet(media, hung) {
+                let r = self.pet(media, hung);
+                self.pets += u64::from(r.is_ok());
+                if let Err(text) = r {
                     match self.dev {
                         // The line's problem, logged at most once per interval like its
                         // other write errors; the next pet may get through.
@@ -245,6 +250,7 @@ mod tests {
             last_pet: Instant::now(),
             systemd: None,
             last_systemd_pet: Instant::now(),
+            pets: 0,
         };
         let k = CoreDuration::from_millis(1000);
         assert_eq!(w.next_due(k), None);

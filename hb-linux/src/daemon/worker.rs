@@ -77,6 +77,15 @@ pub struct Worker {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The action worker's stack (see [`Worker::start`]). Its deepest paths (a script run, a
+/// netlink request, a STONITH plugin) use a few tens of KiB in a release build; unoptimised
+/// builds (the tests' daemons) have much larger frames.
+const WORKER_STACK: usize = if cfg!(debug_assertions) {
+    1024 * 1024
+} else {
+    128 * 1024
+};
+
 impl Worker {
     pub fn start(mut exec: Box<dyn Executor>, logger: Arc<Logger>) -> std::io::Result<Worker> {
         let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
@@ -85,6 +94,10 @@ impl Worker {
         wake_rx.set_nonblocking(true)?;
         let thread = std::thread::Builder::new()
             .name("hb-actions".into())
+            // heartbeat locks its memory (mlockall, MCL_FUTURE): every page of this stack is
+            // resident for the daemon's life, and std's default is 2 MiB. The worker runs
+            // scripts and netlink requests, nothing deep.
+            .stack_size(WORKER_STACK)
             .spawn(move || {
                 let mut log = |l: LogLine| logger.log_line(&l);
                 for job in job_rx {

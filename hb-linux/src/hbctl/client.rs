@@ -133,6 +133,7 @@ fn write_table(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
     }
+    crate::metrics::takeovers::write_table(arr(v, "takeovers"), out)?;
     write_relays(v, out)
 }
 

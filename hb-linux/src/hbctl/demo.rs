@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SERVICE_IP: &str = "198.51.100.80";
+pub const SERVICE_IP: &str = "198.51.100.80";
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 
 /// The cluster's timing; by default the slowest of the published 3.0.6 measurements
@@ -76,6 +76,46 @@ impl Timing {
     }
 }
 
+/// How the service address is managed (`--address`), to compare the costs of the paths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Address {
+    /// The IP shorthand (`198.51.100.80`, IPaddr), native.
+    #[default]
+    Native,
+    /// `IPaddr2::198.51.100.80/24/eth0`, native (nothing in resource.d).
+    Ipaddr2,
+    /// `IPaddr2::…` with heartbeat 3.0.6's stock `resource.d/IPaddr2` wrapper installed
+    /// (recognised, so still native).
+    StockWrapper,
+    /// `IPaddr2::…` with that wrapper edited by an admin: the wrapper and resource-agents'
+    /// OCF IPaddr2 run as scripts.
+    EditedWrapper,
+}
+
+impl std::str::FromStr for Address {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Address, String> {
+        match s {
+            "native" => Ok(Address::Native),
+            "ipaddr2" => Ok(Address::Ipaddr2),
+            "stock-wrapper" => Ok(Address::StockWrapper),
+            "edited-wrapper" => Ok(Address::EditedWrapper),
+            _ => Err(format!(
+                "{s}: expected native, ipaddr2, stock-wrapper or edited-wrapper"
+            )),
+        }
+    }
+}
+
+impl Address {
+    fn resource(self) -> String {
+        match self {
+            Address::Native => SERVICE_IP.to_string(),
+            _ => format!("IPaddr2::{SERVICE_IP}/24/eth0"),
+        }
+    }
+}
+
 /// Options of `hbctl demo`.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -84,6 +124,9 @@ pub struct Options {
     pub runs: u32,
     /// Only the measurements, not the tour.
     pub quiet: bool,
+    pub address: Address,
+    /// Also measure an `hb_standby` hand-over (node1 to node2 and back) before the failure.
+    pub handover: bool,
 }
 
 fn ha_cf(t: Timing) -> String {
@@ -122,29 +165,45 @@ exit 0
 
 /// One answer (or failure) the client saw.
 #[derive(Clone, Debug)]
-struct Probe {
-    at: Instant,
-    answer: Option<String>,
+pub struct Probe {
+    pub at: Instant,
+    pub answer: Option<String>,
 }
 
 /// Runs the demo, printing as it goes; the exit code.
 pub fn run(out: &mut dyn Write, opts: Options) -> u8 {
     let mut times = Vec::new();
+    let mut handovers = Vec::new();
     for run in 1..=opts.runs.max(1) {
         let mut sink = std::io::sink();
         let tour: &mut dyn Write = if opts.quiet { &mut sink } else { out };
-        match demo(tour, opts.timing) {
-            Ok(ms) => {
+        match demo(tour, &opts) {
+            Ok((ms, handover)) => {
                 if opts.runs > 1 || opts.quiet {
-                    let _ = writeln!(out, "run {run}: failover {ms} ms");
+                    let h = handover
+                        .map(|h| format!(", hand-over {h} ms"))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "run {run}: failover {ms} ms{h}");
                 }
                 times.push(ms);
+                handovers.extend(handover);
             }
             Err(e) => {
                 let _ = writeln!(out, "hbctl demo: {e}");
                 return 1;
             }
         }
+    }
+    if handovers.len() > 1 {
+        handovers.sort_unstable();
+        let _ = writeln!(
+            out,
+            "hand-over (hb_standby) over {} runs: median {} ms, min {} ms, max {} ms",
+            handovers.len(),
+            handovers[handovers.len() / 2],
+            handovers[0],
+            handovers[handovers.len() - 1]
+        );
     }
     if times.len() > 1 {
         times.sort_unstable();
@@ -172,7 +231,9 @@ fn say(out: &mut dyn Write, text: impl AsRef<str>) {
     let _ = out.flush();
 }
 
-fn demo(out: &mut dyn Write, timing: Timing) -> Result<u64, String> {
+/// One cluster: the failover's time and, with `--handover`, the hand-over's (ms).
+fn demo(out: &mut dyn Write, opts: &Options) -> Result<(u64, Option<u64>), String> {
+    let timing = opts.timing;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
     let mut lab = Lab::new("demo")?;
     // One binary: hbctl is also `heartbeat` when called by that name.
@@ -212,10 +273,14 @@ fn demo(out: &mut dyn Write, timing: Timing) -> Result<u64, String> {
         node.write_config("authkeys", "auth 1\n1 sha1 hb-demo-cluster\n", 0o600)?;
         node.write_config(
             "haresources",
-            &format!("node1 {SERVICE_IP} hbdemo-http::{SERVICE_IP}\n"),
+            &format!(
+                "node1 {} hbdemo-http::{SERVICE_IP}\n",
+                opts.address.resource()
+            ),
             0o644,
         )?;
         std::fs::create_dir_all(node.etc().join("ha.d/resource.d")).map_err(|e| e.to_string())?;
+        install_wrapper(&node, opts.address)?;
         node.write_config(
             "resource.d/hbdemo-http",
             &HTTP_SCRIPT.replace("\"$HBCTL\"", &format!("'{}'", hbctl.display())),
@@ -232,12 +297,27 @@ fn demo(out: &mut dyn Write, timing: Timing) -> Result<u64, String> {
     );
     for n in &mut nodes {
         lab.start(n, &heartbeat, &[])?;
+        if opts.address == Address::EditedWrapper {
+            // Where the OCF agent keeps its state (the package's tmpfiles.d makes them).
+            n.exec(&[
+                "mkdir",
+                "-p",
+                "/run/resource-agents",
+                "/run/heartbeat/rsctmp",
+            ])?;
+        }
     }
 
     let probes = Arc::new(Mutex::new(Vec::<Probe>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let client = spawn_client(lab.ns("client"), probes.clone(), stop.clone());
-    let result = show(out, &lab, &nodes, &hbctl, &probes, timing);
+    let handover = if opts.handover {
+        handover(out, &nodes, &hbctl, &probes).map(Some)
+    } else {
+        Ok(None)
+    };
+    let result =
+        handover.and_then(|h| show(out, &lab, &nodes, &hbctl, &probes, timing).map(|f| (f, h)));
     if result.is_err() {
         for n in &nodes {
             say(out, format!("-- the end of {}'s log:", n.name));
@@ -364,6 +444,72 @@ fn show(
     Ok(took.as_millis() as u64)
 }
 
+/// Puts heartbeat 3.0.6's stock `resource.d/IPaddr2` wrapper (from the installed `heartbeat`
+/// package) in the node's resource.d, unchanged or with an admin's one-line edit.
+fn install_wrapper(node: &Node, address: Address) -> Result<(), String> {
+    if !matches!(address, Address::StockWrapper | Address::EditedWrapper) {
+        return Ok(());
+    }
+    let read = |f: &str| {
+        let p = Path::new("/etc/ha.d").join(f);
+        std::fs::read_to_string(&p).map_err(|e| {
+            format!(
+                "{}: {e} (the wrapper comes from Debian's heartbeat package: apt-get install \
+                 heartbeat resource-agents)",
+                p.display()
+            )
+        })
+    };
+    let mut wrapper = read("resource.d/IPaddr2")?;
+    if address == Address::EditedWrapper {
+        wrapper = wrapper.replacen("\nusage()", "\n: edited by the admin\nusage()", 1);
+    }
+    node.write_config("resource.d/IPaddr2", &wrapper, 0o755)?;
+    node.write_config(
+        "resource.d/hto-mapfuncs",
+        &read("resource.d/hto-mapfuncs")?,
+        0o755,
+    )?;
+    node.write_config("shellfuncs", &read("shellfuncs")?, 0o644)
+}
+
+/// Waits for node1 to serve, then `hbctl standby` on node1: the time until node2 answers;
+/// then `hbctl takeover` on node1 and waits until node1 answers again.
+fn handover(
+    out: &mut dyn Write,
+    nodes: &[Node],
+    hbctl: &Path,
+    probes: &Mutex<Vec<Probe>>,
+) -> Result<u64, String> {
+    let hbctl = hbctl.to_string_lossy();
+    wait_for(probes, Duration::from_secs(40), |p| {
+        p.answer.as_deref() == Some("node1")
+    })
+    .ok_or("node1 never served the client")?;
+    say(out, "== hb_standby on node1: the service moves to node2");
+    let asked = Instant::now();
+    nodes[0].exec(&[&hbctl, "standby"])?;
+    let moved = wait_for(probes, Duration::from_secs(30), |p| {
+        p.at > asked && p.answer.as_deref() == Some("node2")
+    })
+    .ok_or("hb_standby: node2 never served the client")?;
+    let took = moved.at.duration_since(asked);
+    say(
+        out,
+        format!(
+            "HAND-OVER: node2 answers {} ms after hb_standby",
+            took.as_millis()
+        ),
+    );
+    let back = Instant::now();
+    nodes[0].exec(&[&hbctl, "takeover"])?;
+    wait_for(probes, Duration::from_secs(30), |p| {
+        p.at > back && p.answer.as_deref() == Some("node1")
+    })
+    .ok_or("hb_takeover: node1 never served the client again")?;
+    Ok(took.as_millis() as u64)
+}
+
 fn status_table(node: &Node, hbctl: &Path) -> String {
     match node.exec(&[&hbctl.to_string_lossy(), "status"]) {
         Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -371,7 +517,8 @@ fn status_table(node: &Node, hbctl: &Path) -> String {
     }
 }
 
-fn wait_for(
+/// The first probe within `within` that `pred` holds of (the benchmarks use it too).
+pub fn wait_for(
     probes: &Mutex<Vec<Probe>>,
     within: Duration,
     pred: impl Fn(&Probe) -> bool,
@@ -389,7 +536,7 @@ fn wait_for(
 /// The client: from inside its namespace, a UDP probe every 10 ms (as the published 3.0.6
 /// and keepalived figures were measured: a probe never waits for a lost one, so the gap is
 /// seen to within one interval), and an HTTP GET now and then to show the service itself.
-fn spawn_client(
+pub fn spawn_client(
     ns: String,
     probes: Arc<Mutex<Vec<Probe>>>,
     stop: Arc<AtomicBool>,

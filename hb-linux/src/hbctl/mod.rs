@@ -5,8 +5,10 @@
 mod check_config;
 pub(crate) mod client;
 mod decode;
-mod demo;
+pub mod demo;
 pub mod hexdump;
+mod relay;
+pub mod tune;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ enum Command {
         #[arg(long)]
         syntax_only: bool,
     },
+    /// Write a Corosync + Pacemaker configuration from ha.cf, haresources and authkeys.
+    Export(crate::export::Args),
     /// Show the running daemon's view: nodes, links, resource groups (exit 3: no daemon).
     Status {
         /// Machine-readable output (stable field names; see the README).
@@ -72,7 +76,18 @@ enum Command {
         /// Print only the measurements.
         #[arg(long)]
         quiet: bool,
+        /// The service address: native (IPaddr shorthand), ipaddr2 (native), stock-wrapper
+        /// (3.0.6's resource.d/IPaddr2 installed, still native) or edited-wrapper (run as a
+        /// script, with resource-agents' OCF IPaddr2).
+        #[arg(long, default_value = "native")]
+        address: demo::Address,
+        /// Also measure an hb_standby hand-over before the power failure.
+        #[arg(long)]
+        handover: bool,
     },
+    /// Set up a relay board: flash its image, provision its key, show it, rehearse a fence.
+    #[command(subcommand)]
+    Relay(relay::RelayCommand),
     /// The demo's HTTP service (answers every request with NAME).
     #[command(name = "demo-http", hide = true)]
     DemoHttp {
@@ -94,12 +109,36 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Recommend keepalive, warntime and deadtime from the heartbeat gaps seen (the FAQ's
+    /// procedure: deadtime at least twice the worst late heartbeat).
+    Tune {
+        /// An ha-log with `Late heartbeat` lines (repeatable).
+        #[arg(long = "log", value_name = "FILE")]
+        logs: Vec<PathBuf>,
+        /// The configuration directory (its ha.cf gives the timing in force and the peers).
+        #[arg(short = 'c', long = "config-dir", default_value = "/etc/ha.d")]
+        dir: PathBuf,
+        /// The local node name (default: `uname -n`, or the first line of DIR/nodeinfo).
+        #[arg(long)]
+        node: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// The daemon asked when no log is given.
+        #[arg(long, env = crate::control::SOCKET_ENV, default_value = crate::control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
     /// Confirm a meatware reset: -c NODE [-w] (also as `meatclient`).
     #[command(name = "meatclient", disable_help_flag = true)]
     Meatclient {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// hbctl's command line as clap sees it, for its man page and shell completion.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// `hbctl` by its own name (the other names are [`crate::multicall`]'s).
@@ -123,6 +162,7 @@ pub fn main() -> ExitCode {
             node,
             syntax_only,
         } => check_config::run(&dir, node.as_deref(), syntax_only, &mut stdout),
+        Command::Export(args) => crate::export::run(&args, &mut stdout),
         Command::Status { json, socket } => client::status(&socket, json, &mut stdout),
         Command::Standby { what, socket } => client::standby(&socket, "standby", what.as_deref()),
         Command::Takeover { what, socket } => client::standby(&socket, "takeover", what.as_deref()),
@@ -131,15 +171,36 @@ pub fn main() -> ExitCode {
             timing,
             runs,
             quiet,
+            address,
+            handover,
         } => demo::run(
             &mut stdout,
             demo::Options {
                 timing,
                 runs,
                 quiet,
+                address,
+                handover,
             },
         ),
         Command::DemoHttp { name, listen } => demo::http(&name, &listen),
+        Command::Tune {
+            logs,
+            dir,
+            node,
+            json,
+            socket,
+        } => tune::run(
+            &tune::Options {
+                logs,
+                socket,
+                config_dir: dir,
+                node,
+                json,
+            },
+            &mut stdout,
+        ),
+        Command::Relay(cmd) => relay::run(&cmd, &mut stdout),
     };
     ExitCode::from(code)
 }

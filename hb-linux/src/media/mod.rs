@@ -7,8 +7,9 @@
 //! - [`Medium::send`]: one packet, already encoded (and signed) by the core;
 //! - [`Medium::recv`]: the next packet as it was on the wire, or `None` when nothing more is
 //!   waiting; **call it until it returns `None`** after each readiness (a serial read may
-//!   complete several messages at once, and mio's readiness is edge-triggered). An error is
-//!   about one packet (a truncated datagram, garbage): log it and keep calling;
+//!   complete several messages at once, and what the medium already buffered makes no new
+//!   readiness). An error is about one packet (a truncated datagram, garbage): log it; what
+//!   is left is read at the next readiness (the loop's `poll(2)` is level-triggered);
 //! - its link name, the interface (or device path) heartbeat shows in `Link node:eth0 up`.
 //!
 //! A serial line also paces what it writes (3.0.6's 512-byte fragments with a pause between
@@ -30,6 +31,7 @@ pub mod relay;
 mod serial;
 pub(crate) mod tty;
 mod udp;
+mod udp6;
 
 pub use serial::{
     fragment_delay, ClassicReader, ClassicStats, CompactReader, Serial, SerialEncoding,
@@ -37,6 +39,7 @@ pub use serial::{
     WRITE_TIMEOUT_WARN_INTERVAL,
 };
 pub use udp::{Bcast, Mcast, Ucast};
+pub use udp6::Udp6;
 
 use crate::log::LogLine;
 use hb_core::config;
@@ -82,6 +85,8 @@ pub enum Medium {
     Bcast(Bcast),
     Mcast(Mcast),
     Ucast(Ucast),
+    Mcast6(Udp6),
+    Ucast6(Udp6),
     /// Boxed: a serial line carries its reader and writer state.
     Serial(Box<Serial>),
     /// `relay <tty>`: a line to the relay board ([`relay`]); opened by the daemon with
@@ -112,6 +117,17 @@ impl Medium {
             config::Medium::Ucast { iface, peer, port } => {
                 Ucast::open(iface, peer, *port).map(|(m, log)| (Medium::Ucast(m), log))
             }
+            config::Medium::Mcast6 {
+                iface,
+                group,
+                port,
+                hops,
+                loopback,
+            } => Udp6::open_mcast6(iface, (*group).into(), *port, *hops, *loopback)
+                .map(|(m, log)| (Medium::Mcast6(m), log)),
+            config::Medium::Ucast6 { iface, peer, port } => {
+                Udp6::open_ucast6(iface, peer, *port).map(|(m, log)| (Medium::Ucast6(m), log))
+            }
             config::Medium::Serial { device, baud } => {
                 Serial::open(device, *baud, opts.serial_encoding, &opts.lock_dir)
                     .map(|(m, log)| (Medium::Serial(Box::new(m)), log))
@@ -129,6 +145,8 @@ impl Medium {
             Medium::Bcast(_) => "bcast",
             Medium::Mcast(_) => "mcast",
             Medium::Ucast(_) => "ucast",
+            Medium::Mcast6(_) => "mcast6",
+            Medium::Ucast6(_) => "ucast6",
             Medium::Serial(_) => "serial",
             Medium::Relay(_) => "relay",
         }
@@ -155,6 +173,7 @@ impl Medium {
             Medium::Bcast(m) => m.link_name(),
             Medium::Mcast(m) => m.link_name(),
             Medium::Ucast(m) => m.link_name(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.link_name(),
             Medium::Serial(m) => m.link_name(),
             Medium::Relay(m) => m.link_name(),
         }
@@ -166,6 +185,7 @@ impl Medium {
             Medium::Bcast(m) => m.send(bytes),
             Medium::Mcast(m) => m.send(bytes),
             Medium::Ucast(m) => m.send(bytes),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.send(bytes),
             Medium::Serial(m) => m.send(bytes),
             Medium::Relay(m) => m.send(bytes),
         }
@@ -177,6 +197,7 @@ impl Medium {
             Medium::Bcast(m) => m.recv(buf),
             Medium::Mcast(m) => m.recv(buf),
             Medium::Ucast(m) => m.recv(buf),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.recv(buf),
             Medium::Serial(m) => m.recv(buf),
             Medium::Relay(m) => m.recv(buf),
         }
@@ -227,6 +248,7 @@ impl AsFd for Medium {
             Medium::Bcast(m) => m.as_fd(),
             Medium::Mcast(m) => m.as_fd(),
             Medium::Ucast(m) => m.as_fd(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.as_fd(),
             Medium::Serial(m) => m.as_fd(),
             Medium::Relay(m) => m.as_fd(),
         }
@@ -285,7 +307,7 @@ pub enum MediumErrorKind {
     },
     #[error("cannot send to {to}: {}", crate::errno_text(.source))]
     Send {
-        to: std::net::SocketAddrV4,
+        to: std::net::SocketAddr,
         source: std::io::Error,
     },
     #[error("cannot receive: {}", crate::errno_text(.0))]

@@ -41,11 +41,11 @@ impl UdpLink {
         match self.tx.send_to(bytes, &SockAddr::from(self.dest)) {
             Ok(n) if n == bytes.len() => Ok(()),
             Ok(_) => Err(self.err(MediumErrorKind::Send {
-                to: self.dest,
+                to: self.dest.into(),
                 source: std::io::Error::new(ErrorKind::WriteZero, "short send"),
             })),
             Err(source) => Err(self.err(MediumErrorKind::Send {
-                to: self.dest,
+                to: self.dest.into(),
                 source,
             })),
         }

@@ -175,6 +175,9 @@ pub fn repeat_in_background(
     let (cancel, cancelled) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("hb-announce".into())
+        // It only sleeps and sends a frame; std's 2 MiB default would stay resident (the
+        // daemon locks its memory) until the resource is released and the thread joined.
+        .stack_size(64 * 1024)
         .spawn(move || {
             for k in 1..count {
                 // A message or a hang-up on the channel both mean: stop now.

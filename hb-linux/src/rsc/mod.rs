@@ -36,7 +36,9 @@
 //!   [`RunnerOptions::kill_grace`]) and counts as failed.
 //! - **IPaddr / IPaddr2** (the IP shorthand, `IPaddr::…`, `IPaddr2::…`) and **IPv6addr**
 //!   (`IPv6addr::2001:db8::80/64`) run in-process ([`ip`], [`ip6`]) unless `DIR/resource.d`
-//!   holds the user's own script of that name, which then wins;
+//!   holds the user's own script of that name, which then wins (the package's unchanged
+//!   wrapper is not the user's: [`stock`]; the log line says `(built-in, for the stock
+//!   wrapper PATH)`);
 //!   [`RunnerOptions::native_ip`] `false` sends them to scripts always. Their gratuitous ARP
 //!   / neighbour advertisement bursts continue in the background after `start` returns and
 //!   are ended by `stop` (and when the `Runner` is dropped).
@@ -53,6 +55,7 @@ mod exec;
 pub mod ip;
 pub mod ip6;
 pub mod netlink;
+pub mod stock;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -480,15 +483,41 @@ impl Runner {
         op: Op,
         log: &mut dyn FnMut(LogLine),
     ) -> Result<String, OpFailure> {
+        let r = self.run_op(res, op, log);
+        let name = res.script();
+        let address = IpAgent::from_script(name).is_some() || name == IPV6ADDR;
+        crate::metrics::resource_op(op.word(), r.is_ok(), address);
+        r
+    }
+
+    fn run_op(
+        &self,
+        res: &Resource<'_>,
+        op: Op,
+        log: &mut dyn FnMut(LogLine),
+    ) -> Result<String, OpFailure> {
         let name = res.script();
         let args: Vec<&str> = res.args().collect();
         let resource_d = self.opts.resource_d();
-        if self.opts.native_ip && !exec::is_executable_file(&resource_d.join(name)) {
-            if let Some(agent) = IpAgent::from_script(name) {
-                return self.run_native(res, agent, &args, op, log);
-            }
-            if name == IPV6ADDR {
-                return self.run_native6(res, &args, op, log);
+        let script = resource_d.join(name);
+        if self.opts.native_ip && (IpAgent::from_script(name).is_some() || name == IPV6ADDR) {
+            // The package's own wrapper only execs the OCF agent: the same work natively,
+            // said so in the log; a script the admin wrote or edited runs as written.
+            let how = if !exec::is_executable_file(&script) {
+                Some("built-in".to_string())
+            } else if stock::is_stock_wrapper(name, &script) {
+                Some(format!(
+                    "built-in, for the stock wrapper {}",
+                    script.display()
+                ))
+            } else {
+                None
+            };
+            if let Some(how) = how {
+                if let Some(agent) = IpAgent::from_script(name) {
+                    return self.run_native(res, agent, &args, op, &how, log);
+                }
+                return self.run_native6(res, &args, op, &how, log);
             }
         }
         let Some(path) = exec::locate(&resource_d, &self.opts.init_dirs, name) else {
@@ -551,6 +580,7 @@ impl Runner {
         agent: IpAgent,
         args: &[&str],
         op: Op,
+        how: &str,
         log: &mut dyn FnMut(LogLine),
     ) -> Result<String, OpFailure> {
         let prio = if op == Op::Status {
@@ -561,7 +591,7 @@ impl Runner {
         log(LogLine::new(
             prio,
             format!(
-                "Running {} (built-in) {} {}",
+                "Running {} ({how}) {} {}",
                 agent.script(),
                 args.join(" "),
                 op.word()
@@ -620,6 +650,7 @@ impl Runner {
         res: &Resource<'_>,
         args: &[&str],
         op: Op,
+        how: &str,
         log: &mut dyn FnMut(LogLine),
     ) -> Result<String, OpFailure> {
         let prio = if op == Op::Status {
@@ -630,7 +661,7 @@ impl Runner {
         log(LogLine::new(
             prio,
             format!(
-                "Running {IPV6ADDR} (built-in) {} {}",
+                "Running {IPV6ADDR} ({how}) {} {}",
                 args.join("::"),
                 op.word()
             ),

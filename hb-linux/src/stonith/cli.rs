@@ -10,8 +10,8 @@
 //! 5 reset failed, 6 time-out, 8 oops).
 
 use super::{
-    compat_params, config_file_params, meatclient, new_plugin, types, InfoKind, Plugin, PluginEnv,
-    ResetAction, StonithError,
+    compat_params, config_file_params, meatclient, new_plugin, parse_pairs, types, InfoKind,
+    Plugin, PluginEnv, ResetAction, StonithError,
 };
 use crate::log::{LogLine, Priority};
 use hb_core::resources::FenceResult;
@@ -172,8 +172,16 @@ pub fn stonith_main(
         print_metadata(&kind, &mut *plugin, out);
         return 0;
     }
+    // fence agents take name=value words where glue's plugins take values in order.
+    let pairs_of = |text: &str| {
+        if plugin.takes_pairs() {
+            parse_pairs(text)
+        } else {
+            compat_params(&names, text)
+        }
+    };
     let pairs = if let Some(f) = &file {
-        match config_file_params(std::path::Path::new(f)).and_then(|p| compat_params(&names, &p)) {
+        match config_file_params(std::path::Path::new(f)).and_then(|p| pairs_of(&p)) {
             Ok(p) => p,
             Err(e) => {
                 log(LogLine::error(format!(
@@ -183,7 +191,7 @@ pub fn stonith_main(
             }
         }
     } else if let Some(p) = &params {
-        match compat_params(&names, p) {
+        match pairs_of(p) {
             Ok(p) => p,
             Err(_) => {
                 let _ = writeln!(err, "Invalid STONITH -p parameter [{p}]");
@@ -196,7 +204,7 @@ pub fn stonith_main(
             .filter_map(|n| std::env::var(n).ok().map(|v| (n.clone(), v)))
             .collect()
     } else {
-        if nv.is_empty() && !names.is_empty() {
+        if nv.is_empty() && !names.is_empty() && !plugin.takes_pairs() {
             let _ = writeln!(
                 err,
                 "Must specify either -p option, -F option, -E option, or name=value style \

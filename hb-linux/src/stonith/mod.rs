@@ -9,7 +9,9 @@
 //!   `stonith1_compat_string_to_NVpair`, [`compat_params`]).
 //! - Plugins ([`Plugin`]): `null` (testing), `meatware` (an operator confirms with
 //!   `meatclient -c NODE`), `external/NAME` (any executable following cluster-glue's external
-//!   plugin convention). The relay board's plugin implements the same trait.
+//!   plugin convention), `fence_AGENT` (fence-agents' programs, [`FenceAgent`]: `name=value`
+//!   parameters instead of positional ones). The relay board's plugin implements the same
+//!   trait.
 //! - [`Stonith::fence`] is the blocking reset heartbeat forks a child for: it logs heartbeat's
 //!   lines (`Resetting node N with [DEVICE]`, `node N now reset.`, `Device D cannot reset host
 //!   N.`, `Host N not reset!`) and is bounded by [`Stonith::timeout`]. Retrying every
@@ -23,11 +25,13 @@
 
 pub mod cli;
 mod external;
+mod fence;
 pub mod hbrelay;
 mod meatware;
 mod null;
 
 pub use external::External;
+pub use fence::{parse_pairs, FenceAgent, FENCE_DIRS, FENCE_DIRS_ENV};
 pub use hbrelay::HbRelay;
 pub use meatware::{meatclient, Meatware, MEATWARE_TIMEOUT};
 pub use null::Null;
@@ -155,6 +159,11 @@ pub trait Plugin: Send {
         timeout: Duration,
         log: Log<'_>,
     ) -> FenceResult;
+    /// Whether parameters are `name=value` words (fence agents) rather than values in the
+    /// order of [`Plugin::config_names`].
+    fn takes_pairs(&self) -> bool {
+        false
+    }
     /// How long a reset may take by default.
     fn default_timeout(&self) -> Duration {
         EXTERNAL_TIMEOUT
@@ -165,6 +174,8 @@ pub trait Plugin: Send {
 #[derive(Clone, Debug)]
 pub struct PluginEnv {
     pub external_dirs: Vec<PathBuf>,
+    /// Where `fence_*` agents are looked for.
+    pub fence_dirs: Vec<PathBuf>,
     pub meatware_dir: PathBuf,
     /// The daemon's relay channels: an `hbrelay` device on one of their ttys asks through the
     /// channel the daemon already holds (the tty is locked to it) instead of opening the tty.
@@ -172,17 +183,23 @@ pub struct PluginEnv {
 }
 
 impl Default for PluginEnv {
-    /// cluster-glue's places, unless [`EXTERNAL_DIRS_ENV`] / [`MEATWARE_DIR_ENV`] say otherwise.
+    /// cluster-glue's and fence-agents' places, unless [`EXTERNAL_DIRS_ENV`],
+    /// [`FENCE_DIRS_ENV`] or [`MEATWARE_DIR_ENV`] say otherwise.
     fn default() -> Self {
         let external_dirs = match std::env::var_os(EXTERNAL_DIRS_ENV) {
             Some(v) => std::env::split_paths(&v).collect(),
             None => EXTERNAL_DIRS.iter().map(PathBuf::from).collect(),
+        };
+        let fence_dirs = match std::env::var_os(FENCE_DIRS_ENV) {
+            Some(v) => std::env::split_paths(&v).collect(),
+            None => FENCE_DIRS.iter().map(PathBuf::from).collect(),
         };
         let meatware_dir = std::env::var_os(MEATWARE_DIR_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(MEATWARE_DIR));
         PluginEnv {
             external_dirs,
+            fence_dirs,
             meatware_dir,
             relays: Vec::new(),
         }
@@ -198,6 +215,9 @@ pub fn new_plugin(kind: &str, env: &PluginEnv) -> Option<Box<dyn Plugin>> {
             hbrelay::AUTHKEYS,
             env.relays.clone(),
         ))),
+        _ if fence::is_agent_name(kind) => {
+            FenceAgent::find(kind, &env.fence_dirs).map(|p| Box::new(p) as Box<dyn Plugin>)
+        }
         _ => {
             let name = kind.strip_prefix("external/")?;
             External::find(name, &env.external_dirs).map(|p| Box::new(p) as Box<dyn Plugin>)
@@ -205,8 +225,9 @@ pub fn new_plugin(kind: &str, env: &PluginEnv) -> Option<Box<dyn Plugin>> {
     }
 }
 
-/// Every type [`new_plugin`] knows, sorted (`stonith -L`): the built-in ones and one
-/// `external/NAME` per usable executable in the external directories.
+/// Every type [`new_plugin`] knows, sorted (`stonith -L`): the built-in ones, one
+/// `external/NAME` per usable executable in the external directories and the `fence_*`
+/// agents installed.
 pub fn types(env: &PluginEnv) -> Vec<String> {
     let mut out = vec![
         "hbrelay".to_string(),
@@ -217,6 +238,11 @@ pub fn types(env: &PluginEnv) -> Vec<String> {
         let t = format!("external/{name}");
         if !out.contains(&t) {
             out.push(t);
+        }
+    }
+    for name in fence::list(&env.fence_dirs) {
+        if !out.contains(&name) {
+            out.push(name);
         }
     }
     out.sort();
@@ -355,8 +381,12 @@ impl Stonith {
     pub fn new(kind: &str, params: &str, env: &PluginEnv) -> Result<Stonith, StonithError> {
         let mut plugin = new_plugin(kind, env)
             .ok_or_else(|| StonithError::Invalid(format!("Invalid Stonith type [{kind}]")))?;
-        let names = plugin.config_names()?;
-        let pairs = compat_params(&names, params).map_err(|e| {
+        let pairs = if plugin.takes_pairs() {
+            parse_pairs(params)
+        } else {
+            compat_params(&plugin.config_names()?, params)
+        };
+        let pairs = pairs.map_err(|e| {
             StonithError::BadConfig(format!(
                 "Invalid Stonith configuration parameter [{}]: {e}",
                 params.trim_end()
@@ -486,6 +516,7 @@ mod tests {
     fn unknown_type_and_missing_parameters_are_clear_errors() {
         let env = PluginEnv {
             external_dirs: vec![],
+            fence_dirs: vec![],
             meatware_dir: "/nonexistent".into(),
             relays: vec![],
         };
@@ -519,6 +550,7 @@ mod tests {
         let cf = HaCf::parse(&text, &mut |_| {}).unwrap();
         let env = PluginEnv {
             external_dirs: vec![],
+            fence_dirs: vec![],
             meatware_dir: dir.path().into(),
             relays: vec![],
         };
@@ -554,6 +586,7 @@ mod tests {
     fn bad_lines_name_their_line() {
         let env = PluginEnv {
             external_dirs: vec![],
+            fence_dirs: vec![],
             meatware_dir: "/nonexistent".into(),
             relays: vec![],
         };

@@ -2,6 +2,8 @@
 //! five UARTs on Unix sockets (this crate's `relay-qemu` binary drives the firmware with the
 //! host-side client; `tests/tests/relay_board.rs` joins real daemons to it).
 
+pub mod uf2;
+
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,17 @@ impl Qemu {
         verbose: bool,
         wait: Duration,
     ) -> Result<(Qemu, Vec<UnixStream>), String> {
+        Self::start_with(elf, verbose, wait, &[])
+    }
+
+    /// [`Qemu::start`] with more QEMU options (e.g. a `-device loader` that sets a word of
+    /// memory before every boot: the board's factory-reset jumper).
+    pub fn start_with(
+        elf: &Path,
+        verbose: bool,
+        wait: Duration,
+        extra: &[&str],
+    ) -> Result<(Qemu, Vec<UnixStream>), String> {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("relay-qemu-{}-{n}", std::process::id()));
@@ -52,6 +65,7 @@ impl Qemu {
                 .arg("-serial")
                 .arg(format!("chardev:u{i}"));
         }
+        cmd.args(extra);
         cmd.arg("-kernel").arg(elf);
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
         if !verbose {

@@ -3,15 +3,18 @@
 //! and hb-core's relay frames, with the reset lines read from the relay's log UART.
 //!
 //! ```text
-//! relay-qemu --elf PROD.elf --hang-elf TEST_HANG.elf [--authkeys FILE] [--verbose] [TEST…]
+//! relay-qemu --elf PROD.elf --hang-elf TEST_HANG.elf [--unkeyed-elf UNKEYED.elf --hbctl HBCTL]
+//!            [--authkeys FILE] [--verbose] [TEST…]
 //! ```
 //!
 //! `PROD.elf` is the image as shipped; `TEST_HANG.elf` the same built with `--features
 //! test-hang` (only the chip-watchdog test uses it). Both must be built with the authkeys file
 //! given here (default `boards/authkeys.test`, the key the images use when `HB_RELAY_AUTHKEYS`
 //! is unset). Each test boots a fresh QEMU; every wait is bounded; QEMU is killed by PID at
-//! the end of each test. The last line is `N passed, N failed`.
+//! the end of each test. The last line is `N passed, N failed`. The `provision` test (issue 17)
+//! needs `--unkeyed-elf` (the unkeyed image with `test-hang`) and `--hbctl`, and fails without.
 
+mod provision;
 mod rig;
 
 use hb_core::auth::{Keyring, Method};
@@ -45,6 +48,10 @@ type TestFn = fn(&Ctx) -> Result<String, String>;
 struct Ctx {
     elf: PathBuf,
     hang_elf: PathBuf,
+    /// The unkeyed test-hang image and the hbctl program, for the `provision` test.
+    unkeyed_elf: Option<PathBuf>,
+    hbctl: Option<PathBuf>,
+    authkeys: PathBuf,
     keys: Keyring,
     verbose: bool,
 }
@@ -79,6 +86,8 @@ fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut elf = None;
     let mut hang_elf = None;
+    let mut unkeyed_elf = None;
+    let mut hbctl = None;
     let mut authkeys = repo.join("boards/authkeys.test");
     let mut verbose = std::env::var_os("RELAY_QEMU_VERBOSE").is_some();
     let mut only = Vec::new();
@@ -86,6 +95,8 @@ fn main() {
         match a.as_str() {
             "--elf" => elf = args.next().map(PathBuf::from),
             "--hang-elf" => hang_elf = args.next().map(PathBuf::from),
+            "--unkeyed-elf" => unkeyed_elf = args.next().map(PathBuf::from),
+            "--hbctl" => hbctl = args.next().map(PathBuf::from),
             "--authkeys" => authkeys = args.next().map(PathBuf::from).unwrap_or(authkeys),
             "--verbose" | "-v" => verbose = true,
             other if !other.starts_with('-') => only.push(other.to_string()),
@@ -96,7 +107,7 @@ fn main() {
         }
     }
     let (Some(elf), Some(hang_elf)) = (elf, hang_elf) else {
-        eprintln!("usage: relay-qemu --elf PROD.elf --hang-elf TEST_HANG.elf [--authkeys FILE] [-v] [TEST…]");
+        eprintln!("usage: relay-qemu --elf PROD.elf --hang-elf TEST_HANG.elf [--unkeyed-elf UNKEYED_TEST_HANG.elf --hbctl HBCTL] [--authkeys FILE] [-v] [TEST…]");
         std::process::exit(2);
     };
     let text = std::fs::read_to_string(&authkeys).unwrap_or_else(|e| {
@@ -113,17 +124,22 @@ fn main() {
     let ctx = Ctx {
         elf,
         hang_elf,
+        unkeyed_elf,
+        hbctl,
+        authkeys,
         keys,
         verbose,
     };
 
-    let tests: [(&str, TestFn); 6] = [
+    let tests: [(&str, TestFn); 8] = [
         ("boot", boot),
         ("forwarding", forwarding),
         ("watchdog_reset", watchdog_reset),
         ("fence", fence),
         ("chip_watchdog", chip_watchdog),
         ("hang_refused_in_production", hang_refused_in_production),
+        ("provision", provision::provision),
+        ("factory_reset", provision::factory_reset),
     ];
     let started = Instant::now();
     let (mut passed, mut failed) = (0, 0);

@@ -130,6 +130,11 @@ impl Host {
         self.client.as_mut().expect("no client on this host")
     }
 
+    /// The line itself, for a test that hands it to another program (a proxy).
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
     /// Writes raw bytes to the relay.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         write_all(&mut self.stream, bytes).expect("write to the relay");
@@ -239,8 +244,13 @@ pub struct Rig {
 impl Rig {
     /// Starts QEMU on `elf` and connects all five lines; waits for the boot banner.
     pub fn start(elf: &Path, verbose: bool) -> Result<Rig, String> {
+        Self::start_with(elf, verbose, &[])
+    }
+
+    /// [`Rig::start`] with more QEMU options.
+    pub fn start_with(elf: &Path, verbose: bool, extra: &[&str]) -> Result<Rig, String> {
         let started = Instant::now();
-        let (qemu, mut streams) = Qemu::start(elf, verbose, MAX_WAIT)?;
+        let (qemu, mut streams) = Qemu::start_with(elf, verbose, MAX_WAIT, extra)?;
         let log_stream = streams.pop().expect("five streams");
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&log);

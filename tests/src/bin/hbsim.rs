@@ -114,6 +114,9 @@ fn main() -> ExitCode {
     let out_of_order = AtomicU64::new(0);
     let ipfail_giveups = AtomicU64::new(0);
     let stalls = AtomicU64::new(0);
+    let monitor_restarts = AtomicU64::new(0);
+    let monitor_giveaways = AtomicU64::new(0);
+    let monitor_left_down = AtomicU64::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
             std::thread::Builder::new()
@@ -133,6 +136,10 @@ fn main() -> ExitCode {
                         out_of_order.fetch_add(out.stats.out_of_order, Ordering::Relaxed);
                         ipfail_giveups.fetch_add(out.stats.ipfail_giveups, Ordering::Relaxed);
                         stalls.fetch_add(out.stats.stalls, Ordering::Relaxed);
+                        let s = out.stats;
+                        monitor_restarts.fetch_add(s.monitor_restarts, Ordering::Relaxed);
+                        monitor_giveaways.fetch_add(s.monitor_giveaways, Ordering::Relaxed);
+                        monitor_left_down.fetch_add(s.monitor_left_down, Ordering::Relaxed);
                         if !out.passed() && recorded.is_some() {
                             // The fingerprint covers the violations; the known failing seeds
                             // (issue 12's) are listed too.
@@ -195,11 +202,16 @@ fn main() -> ExitCode {
     let secs = began.elapsed().as_secs_f64();
     eprintln!(
         "{seeds} seeds in {secs:.1} s on {threads} threads ({} not settled at the end, {} \
-         resource messages handled out of order, {} ipfail give-ups, {} stalls)",
+         resource messages handled out of order, {} ipfail give-ups, {} stalls, {} monitoring \
+         restarts, {} monitoring give-aways, {} groups left down where monitoring cannot move \
+         them)",
         unsettled.load(Ordering::Relaxed),
         out_of_order.load(Ordering::Relaxed),
         ipfail_giveups.load(Ordering::Relaxed),
-        stalls.load(Ordering::Relaxed)
+        stalls.load(Ordering::Relaxed),
+        monitor_restarts.load(Ordering::Relaxed),
+        monitor_giveaways.load(Ordering::Relaxed),
+        monitor_left_down.load(Ordering::Relaxed)
     );
     if !failed.is_empty() {
         eprintln!("failed seeds: {failed:?}");
@@ -241,7 +253,7 @@ fn replay(seed: u64, statuses: bool) -> ExitCode {
     }
     text += &format!(
         "{} steps, {} packets, {} deaths, {} group moves, {} attacks, {} ipfail give-ups, {} \
-         stalls{}\n",
+         stalls, {} monitoring restarts, {} monitoring give-aways{}\n",
         s.steps,
         s.packets,
         s.deaths,
@@ -249,6 +261,8 @@ fn replay(seed: u64, statuses: bool) -> ExitCode {
         s.injected,
         s.ipfail_giveups,
         s.stalls,
+        s.monitor_restarts,
+        s.monitor_giveaways,
         if s.unsettled {
             "; not settled at the end (no final check)"
         } else {

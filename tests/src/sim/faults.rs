@@ -84,6 +84,7 @@ impl World<'_> {
                 self.schedule(self.now + restore_after, Ev::PingRestore { node, ping });
             }
             Fault::Stall { node, ms } => self.stall(node, ms),
+            Fault::Service(f) => self.service_fault(f),
         }
     }
 

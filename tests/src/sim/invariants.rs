@@ -232,6 +232,7 @@ impl World<'_> {
                 ));
             }
         }
+        self.final_monitor_check();
     }
 
     /// Every node's state, for a violation's message.

@@ -3,8 +3,9 @@
 //! `ha.cf`/`haresources` text), a network of lossy broadcast media, a fake daemon per node that
 //! runs resource actions and fences, one virtual clock, and the invariants, checked after every
 //! step. One room each: `world` (state, set-up, main loop), `node` (a node's life and what
-//! follows each input to it), `network`, `faults` (and operators), `invariants`, `record` (the
-//! outcome fingerprint).
+//! follows each input to it), `network`, `faults` (and operators), `monitor` (resource
+//! monitoring's checks and restarts, and its invariants), `invariants`, `record` (the outcome
+//! fingerprint).
 //!
 //! # The fault model
 //! * Network: every medium is a broadcast domain. Each direction of each medium between two
@@ -25,6 +26,9 @@
 //!   (`No local heartbeat`) while they handle its return.
 //! * Key rotation: a second key is added everywhere, then the nodes switch to signing with it
 //!   one after the other.
+//! * Services, with resource monitoring on: a group's service dies on the node running it (a
+//!   restart brings it back) or cannot run on a node until the faults end; status checks fail
+//!   by chance, restarts fail (the stop of one as often as a release, which reboots).
 //! * Operators: `hb_standby` and `hb_takeover` with every set (two nodes).
 //! * An attacker: packets signed with a wrong key, packets of an earlier generation replayed.
 //!
@@ -33,6 +37,7 @@
 
 mod faults;
 mod invariants;
+mod monitor;
 mod network;
 mod node;
 mod record;

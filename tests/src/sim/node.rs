@@ -40,6 +40,8 @@ impl World<'_> {
         n.ipfail_giveup = None;
         n.no_local_heartbeat = false;
         n.owes_no_local_heartbeat = false;
+        self.monitor_stop(i);
+        let n = &mut self.nodes[i];
         let old: Vec<Captured> = n.recent.drain(..).collect();
         for c in old {
             if n.old.len() == OLD_PACKETS {
@@ -87,6 +89,7 @@ impl World<'_> {
         self.nodes[i].busy = 0;
         self.nodes[i].next_timeout = None;
         self.nodes[i].stalled_until = None;
+        self.monitor_stop(i);
         self.cause(self.settle_window(), "stop");
         self.pending.retain(|p| p.peer != i);
         self.expect_death(i);
@@ -195,6 +198,7 @@ impl World<'_> {
                 Event::Reboot => reboot = true,
                 Event::Exit { restart } => exit = Some(restart),
                 Event::Log(l) => {
+                    self.monitor_log(i, l);
                     if self.verbose {
                         let text = self.nodes[i].hb.as_ref().unwrap().log_line(l).to_string();
                         self.log(Some(i), || format!("log: {text}"));
@@ -248,6 +252,8 @@ impl World<'_> {
                 self.schedule_start(i, self.now + self.sc.restart_delay);
             }
         }
+        self.check_give_away(i);
+        self.drain_monitor(i);
     }
 
     pub(super) fn membership(&mut self, i: usize, e: engine::Event) {
@@ -338,7 +344,9 @@ impl World<'_> {
         let fails =
             n.fail_start & bit != 0 || (!self.faults_over && self.rng.chance(self.sc.acquire_fail));
         n.fail_start &= !bit;
-        let delay = self.action_delay(i);
+        // The daemon's one worker runs a restart of the group in flight first.
+        let delay = self.action_delay(i) + self.restart_wait(i, g);
+        self.monitor_action(i, g);
         self.log(Some(i), || format!("acquires group {}", g.0));
         let epoch = self.nodes[i].epoch;
         self.schedule(
@@ -361,7 +369,8 @@ impl World<'_> {
         let fails =
             n.fail_stop & bit != 0 || (!self.faults_over && self.rng.chance(self.sc.release_fail));
         n.fail_stop &= !bit;
-        let delay = self.action_delay(i);
+        let delay = self.action_delay(i) + self.restart_wait(i, g);
+        self.monitor_action(i, g);
         self.log(Some(i), || format!("releases group {}", g.0));
         let epoch = self.nodes[i].epoch;
         self.schedule(

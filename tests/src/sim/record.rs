@@ -3,6 +3,7 @@
 
 use hb_core::engine::{self, NodeId, RxError};
 use hb_core::heartbeat::Event;
+use hb_core::resources::MonitorRequest;
 
 use crate::digest::Digest;
 
@@ -15,6 +16,7 @@ const REC_COMMAND: u64 = 3;
 const REC_EVENT: u64 = 4;
 const REC_LOG: u64 = 5;
 const REC_END: u64 = 6;
+const REC_MONITOR: u64 = 7;
 
 impl World<'_> {
     /// Records a packet sent: when, by whom, on which media, its bytes.
@@ -94,6 +96,18 @@ impl World<'_> {
         };
         self.digest.words(&[REC_EVENT, self.now, i as u64]);
         self.digest.words(words);
+    }
+
+    /// Records a monitoring request a node made (`done` None) or its outcome. Only runs with
+    /// monitoring on have these, so the fingerprints of the others stay as they were.
+    pub(super) fn record_monitor(&mut self, i: usize, req: MonitorRequest, done: Option<bool>) {
+        let (kind, g) = match req {
+            MonitorRequest::Check(g) => (1, g),
+            MonitorRequest::Restart(g) => (2, g),
+        };
+        let outcome = done.map_or(0, |running| 1 + running as u64);
+        let rec = [REC_MONITOR, self.now, i as u64, kind, g.0 as u64, outcome];
+        self.digest.words(&rec);
     }
 
     /// The end of the run: the counts, and every node's state.

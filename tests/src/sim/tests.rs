@@ -44,6 +44,7 @@ fn pair_with_ping(auto_failback: AutoFailback, faults: Vec<(u64, Fault)>) -> Sce
     sc.release_fail = 0;
     sc.fence_delay = 300;
     sc.fence_fail = 0;
+    sc.monitoring = None;
     sc
 }
 

@@ -11,7 +11,7 @@ use hb_core::config::{HaCf, HaResources};
 use hb_core::engine::{MediumId, NodeId, DEFAULT_HISTORY_BYTES, MAXMSGHIST};
 use hb_core::heartbeat::Heartbeat;
 use hb_core::ipfail;
-use hb_core::resources::{ActionDone, FenceResult, RQSTDELAY};
+use hb_core::resources::{ActionDone, FenceResult, MonitorConfig, MonitorRequest, RQSTDELAY};
 use hb_core::time::Instant;
 
 use crate::digest::Digest;
@@ -80,6 +80,12 @@ pub struct Stats {
     pub ipfail_giveups: u64,
     /// Daemons stalled.
     pub stalls: u64,
+    /// Resource monitoring: groups restarted in place, and given away.
+    pub monitor_restarts: u64,
+    pub monitor_giveaways: u64,
+    /// Groups whose service was still down at the end on the node holding them, where the
+    /// give-away cannot move them (`auto_failback legacy`, three or more nodes).
+    pub monitor_left_down: u64,
 }
 
 impl Outcome {
@@ -116,6 +122,8 @@ pub enum Sabotage {
     HealReportsLost,
     /// ha.cf without `env HB_FENCE_DELAY`: the two nodes of a split reset each other.
     NoFenceDelay,
+    /// Resource monitoring's status checks say a group runs even when its service is down.
+    ChecksAlwaysPass,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,6 +190,12 @@ pub(super) enum Ev {
     Rotate {
         node: Option<usize>,
     },
+    /// The fake daemon finished a monitoring check or restart of `node`'s.
+    MonitorDone {
+        node: usize,
+        epoch: u32,
+        request: MonitorRequest,
+    },
     /// An input that waited for a stalled daemon: lost if the node stopped meanwhile (a reset
     /// or reboot empties its socket buffers).
     Deferred {
@@ -198,6 +212,7 @@ impl Ev {
             Ev::Deliver { to, .. } => Some(*to),
             Ev::ActionDone { node, .. }
             | Ev::FenceDone { node, .. }
+            | Ev::MonitorDone { node, .. }
             | Ev::PingReply { node, .. } => Some(*node),
             Ev::Fault(
                 Fault::Shutdown { node, .. }
@@ -292,6 +307,26 @@ pub(super) struct SimNode {
     pub(super) ipfail_giveup: Option<bool>,
     /// It signs with the rotated key.
     pub(super) rotated: bool,
+    /// Resource monitoring (see `monitor`): groups whose service died here, or cannot run
+    /// here; restarts in flight, and until when a group's actions wait for its restart.
+    pub(super) svc_dead: u32,
+    pub(super) svc_broken: u32,
+    pub(super) restarting: u32,
+    pub(super) restart_until: [u64; MAX_GROUPS],
+    /// What the node's monitoring has done to each group it holds.
+    pub(super) watch: [Watch; MAX_GROUPS],
+    /// A give-away it logged, waiting for its standby line.
+    pub(super) giving_away: Option<usize>,
+}
+
+/// Monitoring of one group on one node, as the checks see it: failed checks in a row (since
+/// the last passing check or restart), restarts since the node took the group, and whether
+/// the last restart failed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Watch {
+    pub(super) streak: u32,
+    pub(super) restarts: u32,
+    pub(super) restart_failed: bool,
 }
 
 /// A death a live peer has to notice.
@@ -349,6 +384,8 @@ pub(super) struct World<'s> {
     pub(super) out: Outcome,
     pub(super) buf: Vec<u8>,
     pub(super) digest: Digest,
+    /// Monitoring's own randomness, so that it does not shift the network's.
+    pub(super) mon_rng: Rng,
 }
 
 impl<'s> World<'s> {
@@ -415,6 +452,12 @@ impl<'s> World<'s> {
                 stall_must_show: false,
                 ipfail_giveup: None,
                 rotated: false,
+                svc_dead: 0,
+                svc_broken: 0,
+                restarting: 0,
+                restart_until: [0; MAX_GROUPS],
+                watch: [Watch::default(); MAX_GROUPS],
+                giving_away: None,
             })
             .collect();
         let mut w = World {
@@ -449,13 +492,32 @@ impl<'s> World<'s> {
             out: Outcome::default(),
             buf: vec![0; 4096],
             digest: Digest::new(),
+            mon_rng: Rng::new(sc.seed ^ 0x6d6f_6e5f_726e_6700),
         };
+        // hb-core must read ha.cf's monitoring lines as the scenario wrote them.
+        let want = sc
+            .monitoring
+            .as_ref()
+            .map(|m| (m.interval, m.failures(), m.restarts()));
+        let got = MonitorConfig::from_hacf(&w.hacf)
+            .map(|m| (m.interval.as_millis(), m.failures, m.restarts));
+        if got != want {
+            w.violation(format!(
+                "ha.cf's monitoring reads as {got:?}, written as {want:?}"
+            ));
+        }
+
         for (i, &at) in sc.start_at.iter().enumerate() {
             w.nodes[i].start_pending = true;
             w.schedule(at, Ev::Start { node: i });
         }
         for (at, f) in &sc.faults {
             w.schedule(*at, Ev::Fault(*f));
+        }
+        if let Some(m) = &sc.monitoring {
+            for (at, f) in &m.faults {
+                w.schedule(*at, Ev::Fault(Fault::Service(*f)));
+            }
         }
         w.schedule(sc.fault_end, Ev::FaultsEnd);
         if let Some((at, spacing, _)) = sc.key_rotation {
@@ -731,6 +793,11 @@ impl<'s> World<'s> {
                 }
             }
             Ev::Fault(f) => self.fault(f),
+            Ev::MonitorDone {
+                node,
+                epoch,
+                request,
+            } => self.monitor_done(node, epoch, request),
             Ev::Heal { id } => {
                 self.partitions.retain(|p| p.0 != id);
                 self.log(None, || format!("partition {id} heals"));
@@ -792,6 +859,8 @@ impl<'s> World<'s> {
                 self.ping_down = 0;
                 for n in &mut self.nodes {
                     n.ping_lost = 0;
+                    // Broken services are mended; one that died stays down until restarted.
+                    n.svc_broken = 0;
                 }
                 for i in 0..self.sc.nodes {
                     if self.nodes[i].hb.is_none() && !self.nodes[i].start_pending {

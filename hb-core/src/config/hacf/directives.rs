@@ -221,7 +221,7 @@ impl Builder {
             "relay" => return self.relay(r, name, line_words),
             "rds" => return self.other_line_medium(r, name, OtherMedium::Rds, line_words),
             "tipc" => return self.other_line_medium(r, name, OtherMedium::Tipc, line_words),
-            "ucast6" => return self.other_line_medium(r, name, OtherMedium::Ucast6, line_words),
+            "ucast6" => return self.ucast6(r, name, line_words),
             "bcast" => Some(WordMedium::Bcast),
             "serial" => Some(WordMedium::Serial),
             "ping" => Some(WordMedium::Ping),

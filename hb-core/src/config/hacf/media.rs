@@ -46,6 +46,9 @@ pub enum Medium {
         hops: u8,
         loopback: bool,
     },
+    /// `ucast6 <iface> <peer>`: the peer an IPv6 address literal (a link-local one may carry
+    /// `%iface`), kept as written; `port` is `udpport` as ucast's.
+    Ucast6 { iface: Iface, peer: Host, port: u16 },
     /// `ping6 <host>`.
     Ping6 { host: Host },
     /// `relay <device> [baud]`: hb's own medium, a serial line to the relay board
@@ -104,7 +107,6 @@ pub enum OtherMedium {
     Openais,
     Rds,
     Tipc,
-    Ucast6,
 }
 
 impl OtherMedium {
@@ -114,7 +116,6 @@ impl OtherMedium {
             OtherMedium::Openais => "openais",
             OtherMedium::Rds => "rds",
             OtherMedium::Tipc => "tipc",
-            OtherMedium::Ucast6 => "ucast6",
         }
     }
 }
@@ -130,6 +131,7 @@ impl Medium {
             Medium::Ping { .. } => "ping",
             Medium::PingGroup { .. } => "ping_group",
             Medium::Mcast6 { .. } => "mcast6",
+            Medium::Ucast6 { .. } => "ucast6",
             Medium::Ping6 { .. } => "ping6",
             Medium::Relay { .. } => "relay",
             Medium::Other { kind, .. } => kind.directive(),
@@ -144,7 +146,8 @@ impl Medium {
             Medium::Bcast { iface, .. }
             | Medium::Mcast { iface, .. }
             | Medium::Ucast { iface, .. }
-            | Medium::Mcast6 { iface, .. } => iface,
+            | Medium::Mcast6 { iface, .. }
+            | Medium::Ucast6 { iface, .. } => iface,
             Medium::Serial { device, .. } | Medium::Relay { device, .. } => device,
             Medium::Ping { host } | Medium::Ping6 { host } => host,
             Medium::PingGroup { name, .. } => name,
@@ -308,12 +311,13 @@ impl Builder {
         };
         let Some(group) = Ipv6Addr::from_str(g.text)
             .ok()
-            .filter(Ipv6Addr::is_multicast)
+            .filter(heartbeat_mcast6_group)
         else {
             return r.error(
                 g.at,
                 format_args!(
-                    "mcast6 [{d}] bad addr [{}] (use an IPv6 multicast group, ff00::/8)",
+                    "mcast6 [{d}] bad addr [{}] (use an IPv6 multicast group of link, admin, \
+                     site or organization scope, e.g. ff12::1:2:3:4)",
                     Shown(g.text)
                 ),
             );
@@ -334,6 +338,42 @@ impl Builder {
                 loopback,
             },
         );
+    }
+
+    /// `ucast6 <dev> <peer>` [HBcomm/ucast6.c: ucast6_parse]: the peer an IPv6 literal, not
+    /// multicast, unspecified or loopback (a `%scope` suffix is allowed).
+    pub(super) fn ucast6(&mut self, r: &mut Reporter<'_>, name: Word<'_>, mut words: Words<'_>) {
+        let Some(dev) = words.next() else {
+            return r.error(
+                name.at,
+                format_args!("ucast6: missing interface (syntax: ucast6 <dev> <peer>)"),
+            );
+        };
+        let Some(iface) = iface(r, "ucast6", dev) else {
+            return;
+        };
+        let d = Shown(dev.text);
+        let Some(p) = words.next() else {
+            return r.error(name.at, format_args!("ucast6 [{d}] missing ucast6 address"));
+        };
+        let literal = p.text.split('%').next().unwrap_or("");
+        let ok = Ipv6Addr::from_str(literal)
+            .is_ok_and(|a| !a.is_multicast() && !a.is_unspecified() && !a.is_loopback());
+        if !ok {
+            return r.error(
+                p.at,
+                format_args!(
+                    "ucast6 [{d}] bad addr [{}] (use the peer's IPv6 address)",
+                    Shown(p.text)
+                ),
+            );
+        }
+        let Some(peer) = host(r, "ucast6", p) else {
+            return;
+        };
+        warn_extra_words(r, "ucast6", d, words);
+        let port = *self.ucast_port.get_or_insert(self.cf.udpport);
+        self.push_medium(r, dev.at, Medium::Ucast6 { iface, peer, port });
     }
 
     /// `ucast <dev> <peer>` [HBcomm/ucast.c: ucast_parse]: only the first two words count.
@@ -485,6 +525,14 @@ impl Builder {
         };
         self.push_medium(r, rest.at, Medium::Other { kind, args });
     }
+}
+
+/// 3.0.6's plausibility check of an mcast6 group [HBcomm/mcast6.c: is_valid_mcast6_addr]:
+/// multicast, no flag but "transient", link (2), admin (4), site (5) or organization (8)
+/// scope, and not all zeros after the first two bytes.
+fn heartbeat_mcast6_group(a: &Ipv6Addr) -> bool {
+    let o = a.octets();
+    o[0] == 0xff && o[1] & 0xe0 == 0 && matches!(o[1] & 0x0f, 2 | 4 | 5 | 8) && o[2..] != [0; 14]
 }
 
 /// The numeric fields shared by `mcast` and `mcast6`: port, ttl (hops), loop.

@@ -128,6 +128,48 @@ fn broken_mcast_addr() {
 }
 
 #[test]
+fn broken_mcast6_addr_as_3_0_6_checks_it() {
+    // Global and interface-local scope, a flag other than transient, all zeros: 3.0.6 refuses.
+    for g in [
+        "ff0e::1:2",
+        "ff01::1:2",
+        "ff32::1:2",
+        "ff02::",
+        "2001:db8::1",
+    ] {
+        let line = std::format!("mcast6 eth0 {g} 694 1 0\n");
+        let r = refused(&with(&line));
+        assert_eq!(r.len(), 1, "{g}: {r:?}");
+        assert!(
+            r[0].starts_with(&std::format!("8:13: mcast6 [eth0] bad addr [{g}]")),
+            "{g}: {r:?}"
+        );
+    }
+    for g in ["ff02::1:2", "ff12::1:2:3:4", "ff05::99", "ff18::7"] {
+        let line = std::format!("mcast6 eth0 {g} 694 1 0\n");
+        ok(&with(&line));
+    }
+}
+
+#[test]
+fn broken_ucast6_addr() {
+    for p in ["ff02::1", "::", "::1", "198.51.100.2", "node2"] {
+        let line = std::format!("ucast6 eth0 {p}\n");
+        assert_eq!(
+            refused(&with(&line)),
+            [std::format!(
+                "8:13: ucast6 [eth0] bad addr [{p}] (use the peer's IPv6 address)"
+            )],
+            "{p}"
+        );
+    }
+    assert_eq!(
+        refused(&with("ucast6 eth0\n")),
+        ["8:1: ucast6 [eth0] missing ucast6 address"]
+    );
+}
+
+#[test]
 fn broken_mcast_missing_fields() {
     assert_eq!(
         refused(&with("mcast eth0\n")),

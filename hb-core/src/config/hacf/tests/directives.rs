@@ -206,6 +206,25 @@ fn ping_media_and_other_directives() {
         }
     );
     assert_eq!(m[5], Medium::Ping6 { host: s("fe80::1") });
+    let (cf6, _) = ok(&with(
+        "udpport 700\nucast6 eth0 2001:db8::2\nucast6 eth1 fe80::2%eth1\n",
+    ));
+    let m6 = media(&cf6);
+    assert_eq!(
+        &m6[m6.len() - 2..],
+        [
+            Medium::Ucast6 {
+                iface: s("eth0"),
+                peer: s("2001:db8::2"),
+                port: 700
+            },
+            Medium::Ucast6 {
+                iface: s("eth1"),
+                peer: s("fe80::2%eth1"),
+                port: 700
+            }
+        ]
+    );
     assert_eq!(
         m[6],
         Medium::Other {

@@ -1,0 +1,230 @@
+//! hb side by side with Debian's heartbeat 3.0.6 and keepalived, in network namespaces on this
+//! machine (root): failover times, idle cost, core throughput, serial framing, the relay's
+//! size; writes BENCHMARKS.md and its plot. Regenerate with `bash tests/benchmarks.sh`
+//! (which builds what it needs and passes its arguments on):
+//!
+//! ```text
+//! bench [--runs N] [--only idle|failover|static] [--window SECS] [--windows N]
+//!       [--keepalives MS,MS,…] [--timings K/W/D,…] [--faults kill,poweroff,stop,standby]
+//!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT]
+//! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
+//! ```
+
+mod cluster;
+mod failover;
+mod idle;
+mod report;
+mod statics;
+
+use cluster::Kind;
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Args {
+    runs: u32,
+    only: Option<String>,
+    window: u64,
+    windows: usize,
+    hb: PathBuf,
+    hb_appliance: Option<PathBuf>,
+    out: PathBuf,
+    note: String,
+    hold: Option<u64>,
+    keepalives: Vec<u64>,
+    timings: Vec<cluster::Timing>,
+    faults: Vec<failover::Fault>,
+    media: usize,
+    secs: u64,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        runs: 20,
+        only: None,
+        window: 20,
+        windows: 3,
+        hb: PathBuf::from("target/release/hbctl"),
+        hb_appliance: None,
+        out: PathBuf::from("BENCHMARKS.md"),
+        note: String::new(),
+        hold: None,
+        keepalives: vec![1000, 100, 10],
+        timings: failover::timings().to_vec(),
+        faults: failover::Fault::ALL.to_vec(),
+        media: 1,
+        secs: 30,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = || it.next().ok_or(format!("{arg} needs a value"));
+        let num = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{arg}: not a number: {v}"))
+        };
+        match arg.as_str() {
+            "--runs" => a.runs = num(val()?)? as u32,
+            "--only" => a.only = Some(val()?),
+            "--window" => a.window = num(val()?)?,
+            "--windows" => a.windows = num(val()?)? as usize,
+            "--hb" => a.hb = PathBuf::from(val()?),
+            "--hb-appliance" => a.hb_appliance = Some(PathBuf::from(val()?)),
+            "--out" => a.out = PathBuf::from(val()?),
+            "--note" => a.note = val()?,
+            "--hold" => a.hold = Some(num(val()?)?),
+            "--keepalives" => {
+                a.keepalives = val()?
+                    .split(',')
+                    .map(|v| v.parse::<u64>().map_err(|_| format!("--keepalives: {v}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--timings" => {
+                a.timings = val()?
+                    .split(',')
+                    .map(|t| {
+                        let v: Vec<u64> = t.split('/').filter_map(|x| x.parse().ok()).collect();
+                        match v[..] {
+                            [k, w, d] if k < w && w < d => Ok(cluster::Timing::failover(k, w, d)),
+                            _ => Err(format!("--timings: {t}: expected K/W/D in ms")),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--faults" => {
+                a.faults = val()?
+                    .split(',')
+                    .map(|f| {
+                        failover::Fault::ALL
+                            .into_iter()
+                            .find(|x| x.short() == f)
+                            .ok_or(format!(
+                                "--faults: {f}: one of kill, poweroff, stop, standby"
+                            ))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--media" => a.media = num(val()?)? as usize,
+            "--secs" => a.secs = num(val()?)?,
+            _ => return Err(format!("unknown argument {arg} (see the source's header)")),
+        }
+    }
+    if a.runs == 0 || a.windows == 0 || a.window == 0 {
+        return Err("--runs, --windows and --window must be at least 1".into());
+    }
+    a.hb = std::fs::canonicalize(&a.hb).map_err(|e| format!("{}: {e}", a.hb.display()))?;
+    if let Some(p) = &a.hb_appliance {
+        a.hb_appliance =
+            Some(std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?);
+    }
+    Ok(a)
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(a: &Args) -> Result<(), String> {
+    let hb = Kind::Hb {
+        bin: a.hb.clone(),
+        label: "hb".into(),
+    };
+    if let Some(ka) = a.hold {
+        return hold(&hb, ka, a.media, a.secs);
+    }
+    let want = |what: &str| a.only.as_deref().is_none_or(|o| o == what);
+    let mut rep = report::Report::new(a);
+    if want("idle") {
+        let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived];
+        if let Some(p) = &a.hb_appliance {
+            kinds.insert(
+                1,
+                Kind::Hb {
+                    bin: p.clone(),
+                    label: "hb (appliance build)".into(),
+                },
+            );
+        }
+        for &ka in &a.keepalives {
+            for media in [1, 2] {
+                let k: Vec<Kind> = kinds
+                    .iter()
+                    .filter(|k| media == 1 || **k != Kind::Keepalived)
+                    .cloned()
+                    .collect();
+                let s = idle::measure(&k, ka, media, Duration::from_secs(a.window), a.windows)?;
+                for x in &s {
+                    eprintln!(
+                        "idle {} ms, {} media: {} {:.4} % ({:.3} % by ticks), RSS {} KiB, PSS {} KiB, {} processes, {} threads",
+                        x.keepalive, x.media, x.kind, x.cpu, x.cpu_ticks, x.rss_kib, x.pss_kib, x.procs, x.threads
+                    );
+                }
+                rep.idle.extend(s);
+            }
+        }
+        rep.memory = Some(memory(&hb, a.hb_appliance.as_ref())?);
+    }
+    if want("failover") {
+        rep.failover = failover::measure(&hb, a.runs, &a.timings, &a.faults)?;
+    }
+    // Last: the board images may still be building beside the namespace runs.
+    if want("static") {
+        rep.statics = Some(statics::measure()?);
+    }
+    rep.write(&a.out)
+}
+
+/// An hb cluster at rest for `secs` (for `perf record -p PID`): prints the daemons' pids.
+fn hold(hb: &Kind, ka: u64, media: usize, secs: u64) -> Result<(), String> {
+    let c = cluster::start(hb, cluster::Timing::idle(ka), media, "hold")?;
+    println!(
+        "node1 {:?} node2 {:?} (holding {secs} s)",
+        c.pids(0),
+        c.pids(1)
+    );
+    std::thread::sleep(Duration::from_secs(secs));
+    for (i, n) in c.nodes.iter().enumerate() {
+        if c.pids(i).is_empty() {
+            let log = n.log();
+            let lines: Vec<&str> = log.lines().collect();
+            return Err(format!(
+                "{}'s daemon died; stderr: {}\nlog ends:\n{}",
+                n.name,
+                n.stderr(),
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where the resident memory of an idle hb daemon goes (keepalive 1 s, one medium), for
+/// each build.
+fn memory(hb: &Kind, appliance: Option<&PathBuf>) -> Result<idle::Breakdowns, String> {
+    let mut kinds = vec![hb.clone()];
+    if let Some(p) = appliance {
+        kinds.push(Kind::Hb {
+            bin: p.clone(),
+            label: "hb (appliance build)".into(),
+        });
+    }
+    let mut out = Vec::new();
+    for k in kinds {
+        let c = cluster::start(&k, cluster::Timing::idle(1000), 1, "mem")?;
+        std::thread::sleep(Duration::from_secs(3));
+        let pid = *c.pids(1).first().ok_or("no daemon on node2")?;
+        out.push((k.label(), idle::breakdown(pid)));
+    }
+    Ok(out)
+}
