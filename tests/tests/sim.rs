@@ -200,11 +200,11 @@ fn a_healed_split_settles_one_owner_per_group_and_lost_reports_are_caught() {
 }
 
 /// Issue 12's fence race: two nodes with STONITH, each running its group, split. With
-/// HB_FENCE_DELAY (the simulator's ha.cf sets it for two nodes) node1 resets node2 and keeps
+/// HB_FENCE_DELAY (set in this scenario's ha.cf) node1 resets node2 and keeps
 /// both groups; sabotaged (no delay), each resets the other, and the invariant says so.
 #[test]
 fn two_nodes_never_both_reset_and_a_fence_race_is_caught() {
-    let sc = pair(
+    let mut sc = pair(
         true,
         vec![(
             20_000,
@@ -216,6 +216,7 @@ fn two_nodes_never_both_reset_and_a_fence_race_is_caught() {
             },
         )],
     );
+    sc.fence_delay_env = true;
     assert!(sc.hacf().contains("env HB_FENCE_DELAY="), "{}", sc.hacf());
     let out = run(&sc, true);
     assert!(out.passed(), "{:?}", out.violations);

@@ -755,10 +755,11 @@ impl<'s> World<'s> {
                 // The device acts whether or not the node that asked still runs.
                 let resets = self.opts.sabotage != Some(Sabotage::FenceResetsNothing);
                 if result == FenceResult::Ok && resets && self.nodes[target].hb.is_some() {
-                    // Two nodes never both reset: the node that asked was itself reset by its
-                    // target since it asked (issue 12's fence race; HB_FENCE_DELAY is for two
-                    // nodes, more are left to the relay board's arbitration).
+                    // Two nodes with HB_FENCE_DELAY never both reset: the node that asked was
+                    // itself reset by its target since it asked (issue 12's fence race; more
+                    // nodes are left to the relay board's arbitration).
                     if self.sc.nodes == 2
+                        && self.sc.fence_delay_env
                         && self.nodes[node].epoch != epoch
                         && self.reset_by[node] == Some(target)
                     {
