@@ -400,6 +400,14 @@ impl<
         self.resources.poll_monitor()
     }
 
+    /// The next group whose addresses to announce again (gratuitous ARP, unsolicited
+    /// neighbour advertisements) after a split healed ([`Resources::poll_announce`]). Kept
+    /// apart from [`poll_event`](Self::poll_event) like [`poll_monitor`](Self::poll_monitor);
+    /// nothing to answer.
+    pub fn poll_announce(&mut self) -> Option<GroupId> {
+        self.resources.poll_announce()
+    }
+
     /// A ping node answered (see [`Engine::handle_ping_reply`]).
     pub fn handle_ping_reply(
         &mut self,

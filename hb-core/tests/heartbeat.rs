@@ -210,16 +210,31 @@ fn a_partition_without_stonith_heals_into_one_owner_per_group() {
     n.run_ms(5000);
     // Split brain: each runs both groups.
     assert_eq!(n.holds(N1), [G1.0, G2.0]);
+    let healed = n.now;
     n.heal();
     n.run_ms(30_000);
-    // Both gave everything up and restarted (2 s after they heard each other again).
-    assert_eq!(n.members[N1].exited, Some(true));
-    assert_eq!(n.members[N2].exited, Some(true));
-    n.start(N1);
-    n.start(N2);
-    n.run_ms(20_000);
+    // Healed without a restart (3.0.6 gives everything up and restarts both): each keeps
+    // the group it prefers (auto_failback on), the other copy is stopped, and each announces
+    // the address it kept, at once and again once the other copy is gone.
+    assert_eq!(n.members[N1].exited, None);
+    assert_eq!(n.members[N2].exited, None);
     assert_eq!(n.holds(N1), [G1.0]);
     assert_eq!(n.holds(N2), [G2.0]);
+    for (m, g) in [(N1, G1.0), (N2, G2.0)] {
+        let announced = &n.members[m].announced;
+        let times: Vec<Instant> = announced
+            .iter()
+            .filter(|(_, x)| *x == g)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(times.len(), 2, "{announced:?}");
+        assert!(
+            times[0] >= healed && times[0] < healed + Duration::from_secs(2),
+            "{times:?}"
+        );
+        assert!(announced.iter().all(|(_, x)| *x == g));
+    }
+    assert!(n.hb(N1).is_stable() && n.hb(N2).is_stable());
 }
 
 #[test]

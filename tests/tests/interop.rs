@@ -206,6 +206,102 @@ fn logs(c: &Cluster) -> String {
     )
 }
 
+/// Issue 12, mixed: the only medium (bcast eth1) pulled for 3 s between 3.0.6 (node1, serving)
+/// and hb (node2), then put back. During the split both run the service. 3.0.6 answers the
+/// heal by giving everything up and restarting; hb, hearing no heal report from it, keeps the
+/// service (it does not restart as 3.0.6 would) and announces the address at once and again
+/// when 3.0.6 has stopped its copy: the client is never left unanswered for long (3.0.6 alone:
+/// 14.5-15.5 s), and hb ends as the only owner.
+#[test]
+fn a_healed_split_with_heartbeat_306_keeps_the_service_up() {
+    let hb306 = real_heartbeat();
+    let mut setup = mixed_setup(GROUP1);
+    setup.serial = false;
+    setup.extra = [
+        "logfile /var/log/ha-log\nauto_failback off".into(),
+        "logfile /var/log/ha-log\nauto_failback off".into(),
+    ];
+    let mut c = Cluster::build("heal-306", &setup);
+    install_package_ha_d(&c.nodes[0].etc().join("ha.d"));
+    start_306(&mut c, hb306);
+    c.start(1);
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("3.0.6 never served:\n{}", logs(&c)));
+    c.wait_status(1, "hb sees 3.0.6 active", Duration::from_secs(30), |v| {
+        peer_state(v, "node1") == "active" && v["stable"] == true
+    });
+
+    let holders = |c: &Cluster| -> Vec<&'static str> {
+        [(0, "node1"), (1, "node2")]
+            .into_iter()
+            .filter(|(i, _)| eth0_addrs(c, *i).contains(&format!("{VIP}/")))
+            .map(|(_, n)| n)
+            .collect()
+    };
+    let pulled = Instant::now();
+    c.lab.link("b", "eth1", false).unwrap();
+    while holders(&c).len() < 2 {
+        assert!(
+            pulled.elapsed() < Duration::from_secs(10),
+            "hb never took over during the split:\n{}",
+            logs(&c)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(pulled.elapsed()));
+    c.lab.link("b", "eth1", true).unwrap();
+    let healed = Instant::now();
+    eprintln!(
+        "during the split the client saw {:?}",
+        p.answers(pulled, healed)
+    );
+
+    let one = loop {
+        if holders(&c) == ["node2"] {
+            break Instant::now();
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(15),
+            "still held by {:?} 15 s after the heal:\n{}",
+            holders(&c),
+            logs(&c)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // 3.0.6 restarts (deadtime + 1 s asleep, then initdead) and, auto_failback off, takes
+    // nothing: the window covers its whole restart.
+    c.wait_log(0, "Heartbeat restart", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(6));
+    let end = Instant::now();
+    let owner_after = one.duration_since(healed);
+    let gap = p.longest_silence(healed, end);
+    eprintln!(
+        "with 3.0.6: one owner {owner_after:?} after the heal (3.0.6 gives up 2 s after it \
+         hears the peer again), longest client gap after it {gap:?}; client saw {:?}",
+        p.answers(healed, end)
+    );
+    eprintln!("runs after the heal: {:?}", p.runs(healed, end));
+    show_complaints(&c);
+    assert!(
+        gap <= Duration::from_secs(1),
+        "the client went unanswered for {gap:?} after the heal: {:?}\n{}",
+        p.answers(healed, end),
+        logs(&c)
+    );
+    // 3.0.6 alone takes about 2 s before it even starts to give up; hb adds nothing to that.
+    assert!(
+        owner_after <= Duration::from_secs(5),
+        "one owner only after {owner_after:?}"
+    );
+    assert_eq!(holders(&c), ["node2"]);
+    c.wait_log(
+        1,
+        "Partition healed: no heal report from node1",
+        Duration::from_secs(1),
+    );
+}
+
 /// 3.0.6 is active (preferred), hb stands by; 3.0.6's node loses power; hb takes over; 3.0.6
 /// comes back (a new generation) and, with auto_failback on, gets its service back from hb.
 #[test]

@@ -65,6 +65,19 @@ fn seeds_pass() {
     }
 }
 
+/// Issue 12's legacy start-up race: a node started just as its peer declared it dead (end of
+/// the peer's `initdead`) took the peer's stale `up` for current and started its groups while
+/// the peer was taking them over; both ran them to the end.
+#[test]
+fn the_legacy_start_up_race_seeds_pass() {
+    for seed in [48211, 84445] {
+        let sc = Scenario::generate(seed);
+        assert_eq!(sc.auto_failback, AutoFailback::Legacy, "seed {seed}");
+        let out = run(&sc, false);
+        assert!(out.passed(), "seed {seed}: {:?}", out.violations);
+    }
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let sc = Scenario::generate(7);
@@ -143,6 +156,83 @@ fn a_release_that_leaves_the_group_running_is_caught() {
     );
     let v = sabotaged(&sc, Sabotage::ReleaseLeavesRunning);
     assert!(v.iter().any(|v| v.contains("have not been split")), "{v:?}");
+}
+
+/// Issue 12's heal invariant: after a split without STONITH heals, two nodes settle every group
+/// on one of them within the report deadline and the releases. Sabotaged, the `hb_heal`
+/// reports never arrive: each takes the other for 3.0.6, keeps what it runs, and both run
+/// every group for good.
+#[test]
+fn a_healed_split_settles_one_owner_per_group_and_lost_reports_are_caught() {
+    for mode in [AutoFailback::On, AutoFailback::Off, AutoFailback::Legacy] {
+        let mut sc = pair(
+            false,
+            vec![(
+                20_000,
+                Fault::Partition {
+                    side: 1,
+                    media: 1,
+                    one_way: false,
+                    heal_after: 5000,
+                },
+            )],
+        );
+        sc.auto_failback = mode;
+        let out = run(&sc, true);
+        assert!(out.passed(), "{mode:?}: {:?}", out.violations);
+        // Both ran both groups during the split, and settled without a restart.
+        assert!(
+            out.timeline
+                .iter()
+                .any(|l| l.contains("t=hb_heal info=released")),
+            "{mode:?}: no heal"
+        );
+        assert!(
+            !out.timeline.iter().any(|l| l.contains("exits (restart")),
+            "{mode:?}: a node restarted"
+        );
+        let v = sabotaged(&sc, Sabotage::HealReportsLost);
+        assert!(
+            v.iter().any(|v| v.contains("have not been split within")),
+            "{mode:?}: {v:?}"
+        );
+    }
+}
+
+/// Issue 12's fence race: two nodes with STONITH, each running its group, split. With
+/// HB_FENCE_DELAY (set in this scenario's ha.cf) node1 resets node2 and keeps
+/// both groups; sabotaged (no delay), each resets the other, and the invariant says so.
+#[test]
+fn two_nodes_never_both_reset_and_a_fence_race_is_caught() {
+    let mut sc = pair(
+        true,
+        vec![(
+            20_000,
+            Fault::Partition {
+                side: 1,
+                media: 1,
+                one_way: false,
+                heal_after: 5000,
+            },
+        )],
+    );
+    sc.fence_delay_env = true;
+    assert!(sc.hacf().contains("env HB_FENCE_DELAY="), "{}", sc.hacf());
+    let out = run(&sc, true);
+    assert!(out.passed(), "{:?}", out.violations);
+    let resets: Vec<&String> = out
+        .timeline
+        .iter()
+        .filter(|l| l.contains("reset by STONITH"))
+        .collect();
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert!(resets[0].contains("node2"), "{resets:?}");
+    let v = sabotaged(&sc, Sabotage::NoFenceDelay);
+    assert!(
+        v.iter()
+            .any(|v| v.contains("reset each other (a fence race)")),
+        "{v:?}"
+    );
 }
 
 #[test]

@@ -144,6 +144,34 @@ impl Text for LogMsg {
             ),
             MonitorRestarted(x) => write!(f, "Resource group {} restarted in place.", g(x)),
             MonitorRestartFailed(x) => write!(f, "Restart of resource group {} failed.", g(x)),
+            HealKeeping { group, peer } => write!(
+                f,
+                "Partition healed: keeping resource group {} (run by {} too).",
+                g(group),
+                n(peer)
+            ),
+            HealYielding { group, peer } => write!(
+                f,
+                "Partition healed: {} keeps resource group {}; releasing it here.",
+                n(peer),
+                g(group)
+            ),
+            FenceDelayed { node, ms, idle } => write!(
+                f,
+                "Delaying STONITH of {} by {ms} ms (HB_FENCE_DELAY: {}).",
+                n(node),
+                if idle {
+                    "we run no resources"
+                } else {
+                    "both may run resources; the first node of ha.cf goes first"
+                }
+            ),
+            HealClassicPeer(x) => write!(
+                f,
+                "Partition healed: no heal report from {} (heartbeat 3.0.6?): keeping our \
+                 resource groups while it gives up its own.",
+                n(x)
+            ),
         }
     }
 }

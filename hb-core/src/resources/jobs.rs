@@ -27,6 +27,8 @@ pub(super) enum JobKind {
     GiveGroup { group: GroupId, to: NodeId },
     /// `rc.d/hb_takeover`: run `hb_standby` with the mirror set.
     Takeover(StandbySet),
+    /// After a split (hb's own): release the groups the peer keeps, then report.
+    HealRelease(u32),
 }
 
 impl JobKind {
@@ -38,7 +40,7 @@ impl JobKind {
             | JobKind::TakeGroup(_)
             | JobKind::Takeover(_) => true,
             JobKind::Standby { acquire, .. } => acquire,
-            JobKind::Giveup | JobKind::GiveGroup { .. } => false,
+            JobKind::Giveup | JobKind::GiveGroup { .. } | JobKind::HealRelease(_) => false,
         }
     }
 }
@@ -156,6 +158,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             JobKind::MachDown(n) if self.table.groups[g].node == n => Some(Target::Acquire),
             JobKind::TakeGroup(x) if x.ix() == g => Some(Target::Acquire),
             JobKind::GiveGroup { group, .. } if group.ix() == g => Some(Target::Release),
+            JobKind::HealRelease(mask) if mask & (1 << g) != 0 => Some(Target::Release),
             _ => None,
         }
     }
@@ -163,6 +166,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     pub(super) fn step_job(&mut self, job: &mut Job) -> Step {
         let mut progressed = false;
         if !job.started {
+            if matches!(job.kind, JobKind::ReqOur { .. }) && self.peer_status_unsettled() {
+                // Legacy: whether to ask the peer or grant ourselves depends on whether it is
+                // active, and `up` may be stale (its `active` lost or overtaken, or it declared
+                // us dead at its initdead and is taking our groups): wait until it says
+                // `active` or is declared dead (see `peer_status_unsettled`).
+                return Step::Blocked { progressed: false };
+            }
             job.started = true;
             progressed = true;
             match job.kind {
@@ -190,7 +200,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 JobKind::GiveGroup { group, .. } => {
                     job.flag = self.groups[group.ix()].state.is_active();
                 }
-                JobKind::MachDown(_) | JobKind::TakeGroup(_) => {}
+                JobKind::MachDown(_) | JobKind::TakeGroup(_) | JobKind::HealRelease(_) => {}
             }
         }
         let n = self.table.groups.len();
@@ -258,6 +268,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 group,
                 weown: job.flag,
             }),
+            JobKind::HealRelease(_) => self.heal_released(),
             JobKind::TakeGroup(_) | JobKind::ReqOur { .. } | JobKind::Takeover(_) => {}
         }
         Step::Done
@@ -290,6 +301,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 });
             } else {
                 self.emit(Out::IpRequest(id));
+                self.groups[g].asked_until = Some(self.now + self.timing.rqstdelay);
             }
         }
         if count == 0 {

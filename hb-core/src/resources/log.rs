@@ -133,6 +133,23 @@ pub enum LogMsg {
     MonitorStandbyRefused(GroupId),
     MonitorRestarted(GroupId),
     MonitorRestartFailed(GroupId),
+    // Healing a split (hb's own).
+    HealKeeping {
+        group: GroupId,
+        peer: NodeId,
+    },
+    HealYielding {
+        group: GroupId,
+        peer: NodeId,
+    },
+    HealClassicPeer(NodeId),
+    /// `HB_FENCE_DELAY`: the reset of `node` waits `ms`; `idle`: we run no group.
+    /// (Logged only when there is a wait.)
+    FenceDelayed {
+        node: NodeId,
+        ms: u32,
+        idle: bool,
+    },
 }
 
 impl LogMsg {
@@ -149,7 +166,9 @@ impl LogMsg {
             | ShutdownDelayedComm
             | ShutdownDelayed
             | MonitorCheckFailed { .. }
-            | MonitorRestarting { .. } => Level::Warn,
+            | MonitorRestarting { .. }
+            | HealYielding { .. }
+            | HealClassicPeer(_) => Level::Warn,
             HostNotReset(_)
             | StonithFailedRetrying(_)
             | StartingInState(_)

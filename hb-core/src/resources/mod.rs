@@ -140,6 +140,18 @@
 //!   incarnation held (or was being handed) stay unowned. In `legacy` mode none of its groups
 //!   is taken: the new incarnation asks for them as it comes up (a takeover would race with
 //!   those `ip-request`s); ours we ask for again, as at comm-up.
+//! * Legacy: our groups are neither taken nor asked for while the peer's last word is `up`
+//!   (heard, not `active`): the request waits until it says `active` (then we ask) or is
+//!   declared dead (then we take). 3.0.6's `req_resource` takes them at once when no other node
+//!   is `active`, but an `up` can be stale — a peer that started first and never heard us
+//!   declares us dead at the end of its `initdead` and takes our groups, while its `up`, sent
+//!   just before and overtaking (or outliving) its `active`, still looks current to us: both
+//!   nodes then run our groups. The wait lasts at most the peer's `initdead` (a starting peer
+//!   turns `active` at its comm-up) or its dead time; see `peer_status_unsettled`.
+//! * Legacy: an `ip-request` that got no answer within `RQSTDELAY` is sent again (3.0.6 asks
+//!   once). A lost request or answer otherwise leaves the group stopped on both nodes for
+//!   good: a message from a peer we have no status of yet is not asked for again when it goes
+//!   missing (3.0.6's rule).
 //! * `ip-request` for a key that is not in our haresources is ignored (3.0.6 answers
 //!   `weown=no`); the files must be identical anyway.
 //! * A standby request our own side ignores (cluster in flux, an exchange running, our comm not
@@ -169,9 +181,16 @@
 //!   run them. (Without a device nothing is reset either way and 3.0.6's choice stands.) With
 //!   three or more nodes, likewise: claims are announced, not acknowledged, so a dead node
 //!   that still awaits its reset blocks every group, not only those it claimed.
-//! * The give-up 2 s after a return from a partition does not wait for the cluster to look
-//!   stable (3.0.6's does, and two nodes that took each other's groups can each wait for the
-//!   other for good, both running them): acquisitions not yet started and a standby exchange
+//! * A peer returning after a partition (two nodes) does not make us give everything up and
+//!   restart (3.0.6 does, on both nodes: the service is down for the restart, `initdead` and
+//!   the negotiation, and the address is not announced again afterwards). The two nodes
+//!   exchange `hb_heal` reports and each group both run stays on one of them, the other
+//!   stopping its copy; the keeper announces the group's addresses again
+//!   ([`Resources::poll_announce`]). A 3.0.6 peer sends no report: we keep what we run while
+//!   it gives up and restarts on its own. The rule is in `heal.rs`.
+//! * With three or more nodes, the give-up 2 s after a return from a partition does not wait
+//!   for the cluster to look stable (3.0.6's does, and two nodes that took each other's groups
+//!   can each wait for the other for good, both running them): acquisitions not yet started and a standby exchange
 //!   are dropped, actions in flight finish, and everything is released.
 //! * A takeover decided before our comm-up (a peer's death during `initdead`, its `shutdone`, its
 //!   reset) is carried out at comm-up only if the peer is still gone: one that restarted
@@ -193,8 +212,10 @@
 //! of failed groups), `takeover` (a peer's death, STONITH, takeover; our shutdown and
 //! give-up), `jobs` (the background scripts, as actions out and results in), `timer` (the
 //! timer table, `handle_timeout`, `poll_timeout`), `queries` (outputs and status), `monitor`,
-//! `multi` (three or more nodes), `msg` (the messages), `log` (heartbeat's log texts).
+//! `multi` (three or more nodes), `heal` (a healed split: who keeps what), `msg` (the
+//! messages), `log` (heartbeat's log texts).
 
+mod heal;
 mod jobs;
 mod log;
 mod monitor;
@@ -207,13 +228,14 @@ mod takeover;
 mod timer;
 mod types;
 
+pub use heal::keeps_group;
 pub use log::{Level, LogLine, LogMsg, Origin as LogOrigin, RESOURCE_MANAGER};
 pub use monitor::{
     MonitorConfig, MonitorRequest, MonitorResult, DEFAULT_MONITOR_FAILURES,
     DEFAULT_MONITOR_RESTARTS,
 };
 pub use msg::{
-    GroupMask, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
+    GroupMask, HealKind, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
     StandbySet, StonithResult, F_GROUPS, T_ASKRESOURCES, T_IPREQUEST, T_IPREQUEST_RESP,
     T_RESOURCES, T_SHUTDONE, T_STARTING, T_STONITH, T_TAKEOVER,
 };
@@ -246,12 +268,19 @@ pub const FAILED_START_STANDBY_DELAY: Duration = Duration::from_secs(30);
 pub const AUTO_FAILBACK_RETRY: Duration = Duration::from_secs(1);
 /// A node returning after a partition makes us give up everything and restart this much later.
 pub const PARTITION_RESTART_DELAY: Duration = Duration::from_secs(2);
+/// hb's own: a peer returning after a partition that has not sent its heal report this much
+/// later is heartbeat 3.0.6. An hb peer answers within a round trip (it sees the return at
+/// the first status that crosses the healed link, as we do); 3.0.6 starts giving up
+/// [`PARTITION_RESTART_DELAY`] after it sees the return, and our addresses must be announced
+/// before its copies stop.
+pub const HEAL_REPORT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Queue capacities. One input produces at most a few messages per group.
 const OUT_CAP: usize = 128;
 const LOG_CAP: usize = 128;
 const JOB_CAP: usize = 8;
 const REMOTE_CAP: usize = 16;
+const ANNOUNCE_CAP: usize = 64;
 /// The longest group key kept (haresources' whole-group text limit).
 pub const KEY_LEN: usize = crate::config::haresources::GROUP_TEXT_LEN;
 
@@ -270,6 +299,8 @@ struct Group {
     state: GroupState,
     /// When to run `hb_standby` after a failed start (multi-node: when to retry).
     failed_at: Option<Instant>,
+    /// Legacy: we asked the peer for it (`ip-request`); when to ask again if no answer came.
+    asked_until: Option<Instant>,
     failed_set: RscSet,
 }
 
@@ -375,6 +406,12 @@ enum Out {
         node: NodeId,
         result: StonithResult,
     },
+    /// hb's heal report (two nodes): what we run, what we ran before the split.
+    Heal {
+        held: u32,
+        kept: u32,
+        kind: HealKind,
+    },
 }
 
 /// Names for log lines and message text.
@@ -441,6 +478,9 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     monitor: Option<MonitorConfig>,
     watches: [Watch; GROUPS],
     monitor_out: MonitorQueue,
+    /// After a split: who keeps what, and the groups to announce again.
+    heal: heal::Heal,
+    announce: Deque<GroupId, ANNOUNCE_CAP>,
     jobs: Vec<Job, JOB_CAP>,
     remote: Deque<JobKind, REMOTE_CAP>,
 
@@ -460,6 +500,7 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
 const GROUP_NEW: Group = Group {
     state: GroupState::Stopped,
     failed_at: None,
+    asked_until: None,
     failed_set: RscSet::NONE,
 };
 
@@ -533,6 +574,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             monitor: None,
             watches: [Watch::NEW; GROUPS],
             monitor_out: MonitorQueue::new(),
+            heal: heal::Heal::default(),
+            announce: Deque::new(),
             jobs: Vec::new(),
             remote: Deque::new(),
             sent_claims: None,
@@ -644,6 +687,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             Out::Stonith { node, result } => ResourceMsg::Stonith {
                 node: self.table.node_name(node),
                 result,
+            },
+            Out::Heal { held, kept, kind } => ResourceMsg::Heal {
+                groups: GroupMask::new(held),
+                kept: GroupMask::new(kept),
+                kind,
             },
         }
     }

@@ -16,6 +16,10 @@
 //! | `shutdone` | `st=dead` |
 //! | `stonith` | `node`, `result=OK\|badhost\|bad\|n_stnth\|unneeded` |
 //!
+//! `t=hb_heal info=report|released hb_groups=<hex> hb_kept=<hex>` is ours too, sent in a
+//! two-node cluster after a partition heals (see [`super::heal`]); 3.0.6 passes a type it does
+//! not know to its `rc.d` scripts, and has none by that name.
+//!
 //! Two fields are ours and never sent in a two-node cluster: `hb_groups=<hex bitmask>` at the
 //! end of `resource` messages, the exact groups the sender claims, and after it
 //! `hb_reply=<node>` on the report that answers that node's `starting`; both are used by the
@@ -350,6 +354,35 @@ pub enum ResourceMsg<'a> {
         node: &'a str,
         result: StonithResult,
     },
+    /// `t=hb_heal` (ours): after a partition, the groups the sender runs and those it ran
+    /// before the split; `released`: sent after it stopped the groups the other node keeps.
+    Heal {
+        groups: GroupMask,
+        kept: GroupMask,
+        kind: HealKind,
+    },
+}
+
+/// `info=` of `t=hb_heal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HealKind {
+    /// The sender's report; it has not seen ours: answer with a [`HealKind::Reply`].
+    Report,
+    /// The sender's report, answering ours.
+    Reply,
+    /// The sender stopped the groups the other node keeps (`hb_groups`: what it still runs).
+    Released,
+}
+
+impl HealKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HealKind::Report => "report",
+            HealKind::Reply => "reply",
+            HealKind::Released => "released",
+        }
+    }
 }
 
 /// Why a message is not a resource message we understand.
@@ -386,6 +419,10 @@ pub const T_IPREQUEST_RESP: &str = "ip-request-resp";
 pub const T_TAKEOVER: &str = "hb_takeover";
 pub const T_SHUTDONE: &str = "shutdone";
 pub const T_STONITH: &str = "stonith";
+/// Ours: the heal report.
+pub const T_HEAL: &str = "hb_heal";
+/// Ours, in `hb_heal`: the groups the sender ran before the split.
+pub const F_KEPT: &str = "hb_kept";
 
 /// Our multi-node extension field: the groups the sender claims.
 pub const F_GROUPS: &str = "hb_groups";
@@ -404,6 +441,7 @@ impl<'a> ResourceMsg<'a> {
             T_TAKEOVER,
             T_SHUTDONE,
             T_STONITH,
+            T_HEAL,
         ]
         .contains(&t)
     }
@@ -419,6 +457,7 @@ impl<'a> ResourceMsg<'a> {
             ResourceMsg::HbTakeover { .. } => T_TAKEOVER,
             ResourceMsg::Shutdone => T_SHUTDONE,
             ResourceMsg::Stonith { .. } => T_STONITH,
+            ResourceMsg::Heal { .. } => T_HEAL,
         }
     }
 
@@ -502,6 +541,24 @@ impl<'a> ResourceMsg<'a> {
                 result: StonithResult::from_wire(need("result")?)
                     .ok_or(ParseError::BadValue("result"))?,
             },
+            T_HEAL => {
+                let mask = |name: &'static str| {
+                    parse_hex(need(name)?.as_bytes())
+                        .and_then(|b| u32::try_from(b).ok())
+                        .map(GroupMask::new)
+                        .ok_or(ParseError::BadValue(name))
+                };
+                ResourceMsg::Heal {
+                    groups: mask(F_GROUPS)?,
+                    kept: mask(F_KEPT)?,
+                    kind: match need("info")? {
+                        "report" => HealKind::Report,
+                        "reply" => HealKind::Reply,
+                        "released" => HealKind::Released,
+                        _ => return Err(ParseError::BadValue("info")),
+                    },
+                }
+            }
             _ => return Err(ParseError::NotResource),
         })
     }
@@ -559,6 +616,11 @@ impl<'a> ResourceMsg<'a> {
             ResourceMsg::Stonith { node, result } => {
                 msg.push(Field::string("node", node))?;
                 msg.push(Field::string("result", result.as_str()))?;
+            }
+            ResourceMsg::Heal { groups, kept, kind } => {
+                msg.push(Field::string("info", kind.as_str()))?;
+                msg.push(Field::string(F_GROUPS, groups.as_str()))?;
+                msg.push(Field::string(F_KEPT, kept.as_str()))?;
             }
         }
         Ok(())
@@ -644,6 +706,21 @@ mod tests {
             ipaddr: "10.0.0.1",
             weown: false,
             ok: "OK",
+        });
+        roundtrip(ResourceMsg::Heal {
+            groups: GroupMask::new(0x5),
+            kept: GroupMask::new(0x1),
+            kind: HealKind::Report,
+        });
+        roundtrip(ResourceMsg::Heal {
+            groups: GroupMask::new(0x5),
+            kept: GroupMask::new(0x1),
+            kind: HealKind::Reply,
+        });
+        roundtrip(ResourceMsg::Heal {
+            groups: GroupMask::new(0),
+            kept: GroupMask::new(0),
+            kind: HealKind::Released,
         });
         roundtrip(ResourceMsg::HbTakeover {
             rsc_hold: StandbySet::Failback,

@@ -148,6 +148,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 if self.multi {
                     self.multi_node_dead(node);
                 } else {
+                    self.heal_note_death();
                     self.recover_dead_resources(node);
                 }
             }
@@ -156,7 +157,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 p.heard = true;
                 p.fence = Fence::None;
                 p.unresolved = false;
-                if !self.timers.is_armed(Timer::Restart) && !self.shutdown_in_progress {
+                if !self.multi {
+                    // Two nodes: settled group by group, without a restart (see `heal`).
+                    self.heal_returned(node);
+                } else if !self.timers.is_armed(Timer::Restart) && !self.shutdown_in_progress {
                     self.timers
                         .set(Timer::Restart, now + self.timing.partition_restart);
                 }
@@ -331,6 +335,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 if self.comm_up {
                     self.process_resources_shutdone_peer();
                 }
+                self.heal_peer_gone();
                 let p = &mut self.peers[from.ix()];
                 p.has_resources = false;
                 self.other_is_stable = false;
@@ -355,12 +360,16 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 // rc.d/ip-request-resp acts only on answers to us, and only on OK.
                 if self.table.local_name() == dest && ok == "OK" {
                     if let Some(group) = self.group_id(ipaddr) {
+                        self.groups[group.ix()].asked_until = None;
                         self.queue_remote(JobKind::TakeGroup(group));
                     }
                 }
             }
             ResourceMsg::HbTakeover { rsc_hold } => self.queue_remote(JobKind::Takeover(rsc_hold)),
             ResourceMsg::Stonith { .. } => {}
+            ResourceMsg::Heal { groups, kept, kind } => {
+                self.heal_message(from, groups.bits(), kept.bits(), kind)
+            }
         }
     }
 
@@ -374,7 +383,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         match m {
-            Out::Starting | Out::Stonith { .. } | Out::IpRequest(_) | Out::Takeover(_) => {}
+            Out::Starting
+            | Out::Stonith { .. }
+            | Out::IpRequest(_)
+            | Out::Takeover(_)
+            | Out::Heal { .. } => {}
             Out::Held { info, .. } => {
                 self.process_resource_local(info == Some(Info::Shutdown), false)
             }

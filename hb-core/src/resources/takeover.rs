@@ -111,9 +111,40 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.other_holds = RscSet::NONE;
     }
 
+    /// The decision to reset `node`: at once, or after `HB_FENCE_DELAY` (see
+    /// [`Timing::fence_delay`](super::Timing::fence_delay)).
     pub(super) fn start_fence(&mut self, node: NodeId) {
+        let delay = self.fence_delay();
+        if delay > crate::time::Duration::ZERO {
+            self.log(LogMsg::FenceDelayed {
+                node,
+                ms: delay.as_millis() as u32,
+                idle: self.running_mask() == 0,
+            });
+            self.peers[node.ix()].fence = Fence::RetryAt(self.now + delay);
+            return;
+        }
+        self.fence_now(node);
+    }
+
+    pub(super) fn fence_now(&mut self, node: NodeId) {
         self.peers[node.ix()].fence = Fence::InFlight;
         self.action(Action::Fence(node));
+    }
+
+    /// hb's own, in the spirit of Pacemaker's `priority-fencing-delay`: when both nodes of a
+    /// split decide to reset each other, the one that runs groups goes first, so it resets the
+    /// other before the other's reset leaves, and nobody resets the survivor. The wait is
+    /// `HB_FENCE_DELAY` × rank / 3, rank = 2 if we run no group (+1 if we are not the first
+    /// node of `ha.cf`): runs groups and first 0, runs groups 1/3, runs nothing and first
+    /// 2/3, runs nothing 3/3. Any two nodes differ by a third at least, so the delay must
+    /// exceed three times (a reset's duration + the difference in when the two notice the
+    /// split: up to deadtime + 2 s, as a node advertises a longer dead time around client
+    /// starts).
+    fn fence_delay(&self) -> crate::time::Duration {
+        let d = self.timing.fence_delay.as_millis();
+        let rank = 2 * u64::from(self.running_mask() == 0) + u64::from(self.table.local.ix() != 0);
+        crate::time::Duration::from_millis(d * rank / 3)
     }
 
     /// `takeover_from_node`.
@@ -169,6 +200,24 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             ask: up >= 2,
             announce: up < 2,
         });
+    }
+
+    /// Legacy, two nodes: a live peer whose last word is `up` (heard, not yet `active`).
+    ///
+    /// 3.0.6's `req_resource` takes our groups without asking when no other node is `active`.
+    /// But `up` is only what the peer said when it last spoke: a peer that started before us
+    /// may have declared us dead at the end of its `initdead` (it never heard us) and be taking
+    /// our groups, while its `up` — sent just before, and overtaking the `active` that followed
+    /// it, or the only one that reached us — still looks current. Both nodes then run the same
+    /// groups (hbsim seeds 48211 and 84445). So the decision waits until the peer is `active`
+    /// (then we ask, and it gives them back after its takeover) or dead (then no one else runs
+    /// them). The wait is bounded: a starting peer turns `active` at its comm-up, within its
+    /// `initdead`; a gone one is declared dead within its dead time.
+    pub(super) fn peer_status_unsettled(&self) -> bool {
+        !self.multi
+            && !self.nice_failback()
+            && (0..self.table.nodes.len())
+                .any(|i| i != self.table.local.ix() && self.peers[i].status == super::Status::Up)
     }
 
     /// A dead peer is being reset, or will be again.

@@ -22,10 +22,12 @@ pub(super) enum Timer {
     StartingAgain = 3,
     /// Give everything up and restart, after a partition healed.
     Restart = 4,
+    /// After a partition healed (two nodes): the peer's heal report is due.
+    HealReport = 5,
 }
 
 impl Timer {
-    pub(super) const COUNT: usize = 5;
+    pub(super) const COUNT: usize = 6;
 }
 
 impl TimerId for Timer {
@@ -62,7 +64,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         for i in 0..self.table.nodes.len() {
             if let Fence::RetryAt(t) = self.peers[i].fence {
                 if now >= t {
-                    self.start_fence(NodeId(i as u8));
+                    self.fence_now(NodeId(i as u8));
                 }
             }
         }
@@ -97,6 +99,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if !handover.is_none() {
             self.hb_standby(handover);
         }
+        self.ask_again(now);
         if self.timers.expire(Timer::StartingAgain, now) {
             self.multi_starting_again();
         }
@@ -105,6 +108,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         if self.timers.expire(Timer::Restart, now) {
             self.giveup_after_partition();
+        }
+        if self.timers.expire(Timer::HealReport, now) {
+            self.heal_no_report();
         }
         self.settle();
     }
@@ -131,7 +137,35 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         for g in &self.groups[..self.table.groups.len()] {
             consider(g.failed_at);
+            consider(g.asked_until);
         }
         next
+    }
+
+    /// Legacy: an `ip-request` that got no answer within `RQSTDELAY` is sent again (hb's own;
+    /// 3.0.6 asks once). The request or its answer can be lost for good: a message from a
+    /// node we have not yet heard a status from is not asked for again when it goes missing
+    /// (3.0.6's rule, hbsim seed 42352), and the group then stays stopped on both nodes.
+    fn ask_again(&mut self, now: Instant) {
+        let peer_active = (0..self.table.nodes.len())
+            .any(|i| i != self.table.local.ix() && self.peers[i].status == super::Status::Active);
+        for g in 0..self.table.groups.len() {
+            let Some(t) = self.groups[g].asked_until else {
+                continue;
+            };
+            if now < t {
+                continue;
+            }
+            let id = super::types::GroupId(g as u8);
+            let waiting = self.groups[g].state == super::types::GroupState::Stopped
+                && !self.queued_take(id)
+                && !self.shutdown_in_progress;
+            if waiting && peer_active {
+                self.emit(super::Out::IpRequest(id));
+                self.groups[g].asked_until = Some(now + self.timing.rqstdelay);
+            } else {
+                self.groups[g].asked_until = None;
+            }
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use super::msg::StandbySet;
 use super::{
-    AUTO_FAILBACK_RETRY, FAILED_START_STANDBY_DELAY, PARTITION_RESTART_DELAY, RQSTDELAY,
-    STANDBY_REPLY_TIMEOUT, STANDBY_RESOURCE_TIMEOUT, STONITH_RETRY,
+    AUTO_FAILBACK_RETRY, FAILED_START_STANDBY_DELAY, HEAL_REPORT_TIMEOUT, PARTITION_RESTART_DELAY,
+    RQSTDELAY, STANDBY_REPLY_TIMEOUT, STANDBY_RESOURCE_TIMEOUT, STONITH_RETRY,
 };
 use crate::config::{AutoFailback, HaCf, HaResources, NodeName, ResourceGroup};
 use crate::time::Duration;
@@ -97,8 +97,9 @@ pub enum NodeEvent {
     /// (3.0.6's `anypacketsyet`).
     Dead { node: NodeId, heard_from: bool },
     /// The node is heard again with the same generation after we declared it dead
-    /// (`Cluster node … returning after partition.`): 2 s later we give everything up and
-    /// ask the daemon to restart ([`Action::Exit`] with `restart`).
+    /// (`Cluster node … returning after partition.`). Two nodes: the groups both run are
+    /// settled with `hb_heal` reports (see the `heal` room). Three or more: 2 s later we give
+    /// everything up and ask the daemon to restart ([`Action::Exit`] with `restart`).
     ReturnedAfterPartition(NodeId),
 }
 
@@ -186,6 +187,13 @@ pub struct Timing {
     pub failed_start_standby: Duration,
     pub auto_failback_retry: Duration,
     pub partition_restart: Duration,
+    /// How long a peer returning after a partition has to send its heal report.
+    pub heal_report: Duration,
+    /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): how long a node
+    /// that runs no group waits before it resets its peer (half of it for a node that runs
+    /// groups but is not the first of `ha.cf`), so that the two nodes of a split do not
+    /// reset each other.
+    pub fence_delay: Duration,
 }
 
 impl Default for Timing {
@@ -198,6 +206,8 @@ impl Default for Timing {
             failed_start_standby: FAILED_START_STANDBY_DELAY,
             auto_failback_retry: AUTO_FAILBACK_RETRY,
             partition_restart: PARTITION_RESTART_DELAY,
+            heal_report: HEAL_REPORT_TIMEOUT,
+            fence_delay: Duration::ZERO,
         }
     }
 }
@@ -225,9 +235,29 @@ impl<'a> ResourcesConfig<'a> {
             groups: haresources.groups(),
             auto_failback: hacf.auto_failback,
             stonith: hacf.stonith.is_some() || hacf.stonith_hosts_for(local_node).next().is_some(),
-            timing: Timing::default(),
+            timing: Timing {
+                fence_delay: fence_delay_of(hacf),
+                ..Timing::default()
+            },
         }
     }
+}
+
+/// `env HB_FENCE_DELAY=<s>` or `<n>ms`; anything else (or none) is no delay.
+pub fn fence_delay_of(hacf: &HaCf) -> Duration {
+    let Some(v) = hacf
+        .env
+        .iter()
+        .find(|v| v.name.as_str() == "HB_FENCE_DELAY")
+        .map(|v| v.value.trim())
+    else {
+        return Duration::ZERO;
+    };
+    match v.strip_suffix("ms") {
+        Some(ms) => ms.trim().parse().map(Duration::from_millis),
+        None => v.parse().map(Duration::from_secs),
+    }
+    .unwrap_or(Duration::ZERO)
 }
 
 /// Why a configuration cannot be used.

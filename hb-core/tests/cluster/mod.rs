@@ -57,6 +57,10 @@ pub trait Node {
         Work::None
     }
     fn handle_action_done(&mut self, _now: Instant, _done: ActionDone) {}
+    /// A group whose addresses to announce again (after a healed split).
+    fn poll_announce(&mut self) -> Option<GroupId> {
+        None
+    }
     /// An ipfail log line, with `names`.
     fn ipfail_line(_e: &Self::Event, _names: &dyn ipfail::Names) -> Option<String> {
         None
@@ -138,6 +142,9 @@ impl<const N: usize, const M: usize, const G: usize> Node for Heartbeat<N, M, G>
     fn handle_action_done(&mut self, now: Instant, done: ActionDone) {
         Heartbeat::handle_action_done(self, now, done)
     }
+    fn poll_announce(&mut self) -> Option<GroupId> {
+        Heartbeat::poll_announce(self)
+    }
     fn ipfail_line(e: &Event, names: &dyn ipfail::Names) -> Option<String> {
         match e {
             Event::Ipfail(l) => Some(l.line(names).to_string()),
@@ -207,6 +214,8 @@ pub struct Member<T: Node> {
     pub ipfail_log: Vec<(Instant, String)>,
     /// It exited, asking to be restarted or not.
     pub exited: Option<bool>,
+    /// Groups it asked to announce again, with the time.
+    pub announced: Vec<(Instant, u8)>,
 }
 
 pub struct Cluster<T: Node> {
@@ -259,6 +268,7 @@ impl<T: Node> Cluster<T> {
                 reaches_ping: true,
                 ipfail_log: Vec::new(),
                 exited: None,
+                announced: Vec::new(),
             })
             .collect();
         Cluster {
@@ -517,6 +527,9 @@ impl<T: Node> Cluster<T> {
             }
         }
         let mut exit = self.take_events(i);
+        while let Some(g) = self.node_mut(i).poll_announce() {
+            self.members[i].announced.push((now, g.0));
+        }
         let mut buf = vec![0u8; 4096];
         while let Some(tx) = self.node_mut(i).poll_transmit(now, &mut buf) {
             let bytes = buf[..tx.len].to_vec();

@@ -124,6 +124,8 @@ pub struct NodeSim {
     pub actions: Vec<Action>,
     pub exited: Option<bool>,
     pub rebooted: bool,
+    /// Groups whose addresses the machine asked to announce again, with the time.
+    pub announced: Vec<(u64, usize)>,
 }
 
 pub struct Cluster {
@@ -184,6 +186,7 @@ impl Cluster {
                     actions: Vec::new(),
                     exited: None,
                     rebooted: false,
+                    announced: Vec::new(),
                 })
                 .collect(),
             sent: Vec::new(),
@@ -466,6 +469,10 @@ impl Cluster {
         while let Some(a) = m.poll_action() {
             actions.push(a);
         }
+        let mut announced = Vec::new();
+        while let Some(g) = m.poll_announce() {
+            announced.push((self.now, usize::from(g.0)));
+        }
         let mut logs = Vec::new();
         while let Some(l) = m.poll_log() {
             logs.push(format!("{}: {}", l.level().as_str(), l));
@@ -477,6 +484,7 @@ impl Cluster {
             self.nodes[n].name
         );
         self.nodes[n].logs.extend(logs);
+        self.nodes[n].announced.extend(announced);
         for w in wires {
             self.sent.push(Sent {
                 at: self.now,

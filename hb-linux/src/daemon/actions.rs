@@ -137,6 +137,12 @@ impl Executor for ActionRunner {
         all
     }
 
+    fn announce(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) {
+        if let Some(g) = self.group(group) {
+            self.runner.announce_group(g, log);
+        }
+    }
+
     fn fence(&mut self, node: &str, log: &mut dyn FnMut(LogLine)) -> FenceResult {
         match &mut self.stonith {
             Some(s) => s.fence(node, log),

@@ -352,6 +352,7 @@ impl Daemon {
                 Outcome::Restarted { group, running } => self
                     .hb
                     .handle_monitor_result(now, MonitorResult::Restarted { group, running }),
+                Outcome::Announced => {}
             }
             self.pump(now);
             let cfg = &self.cfg;
@@ -588,6 +589,10 @@ impl Daemon {
                     MonitorRequest::Check(g) => Job::Monitor(g),
                     MonitorRequest::Restart(g) => Job::Restart(g),
                 });
+            }
+            while let Some(group) = self.hb.poll_announce() {
+                busy = true;
+                self.worker.submit(Job::Announce(group));
             }
             while let Some(node) = self.hb.poll_ping() {
                 let index = ping::ping_target_index(&self.cfg.hacf, node);

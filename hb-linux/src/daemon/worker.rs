@@ -25,6 +25,8 @@ pub enum Job {
     Monitor(GroupId),
     /// Resource monitoring: stop and start a group in place.
     Restart(GroupId),
+    /// After a healed split: announce the group's addresses again.
+    Announce(GroupId),
 }
 
 /// How a release ended.
@@ -43,6 +45,8 @@ pub trait Executor: Send {
     fn fence(&mut self, node: &str, log: &mut dyn FnMut(LogLine)) -> FenceResult;
     /// Whether every resource of the group says it runs.
     fn monitor(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine)) -> bool;
+    /// Announces the group's addresses again (gratuitous ARP / unsolicited NA).
+    fn announce(&mut self, group: GroupId, log: &mut dyn FnMut(LogLine));
 }
 
 /// A finished job.
@@ -60,6 +64,8 @@ pub enum Outcome {
         group: GroupId,
         running: bool,
     },
+    /// An announcement went out (nothing to report to the core).
+    Announced,
 }
 
 /// The worker thread and its two channels.
@@ -112,6 +118,10 @@ impl Worker {
                             group,
                             running: exec.monitor(group, &mut log),
                         },
+                        Job::Announce(group) => {
+                            exec.announce(group, &mut log);
+                            Outcome::Announced
+                        }
                         Job::Restart(group) => match exec.release(group, &mut log) {
                             Released::RebootRequired => Outcome::Reboot,
                             Released::Ok => Outcome::Restarted {

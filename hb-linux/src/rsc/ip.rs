@@ -263,6 +263,48 @@ pub fn start(
     }
 }
 
+/// Announces an address this host holds again (the start's ARP burst, nothing added): after
+/// a healed split, clients may still send to the node that released it. Not held here:
+/// nothing to announce (`Ok(None)`, logged).
+pub fn announce(
+    spec: &IpSpec,
+    agent: IpAgent,
+    burst: ArpBurst,
+    log: &mut dyn FnMut(LogLine),
+) -> Result<Option<arp::Running>, String> {
+    let ip = Ipv4Addr::from(spec.addr);
+    let mut nl = Rtnl::open().map_err(|e| rtnl_err("open a socket", &e))?;
+    let links = nl.links().map_err(|e| rtnl_err("list interfaces", &e))?;
+    let addrs = nl.addrs().map_err(|e| rtnl_err("list addresses", &e))?;
+    let Some(link) = held(spec, &links, &addrs)
+        .first()
+        .and_then(|a| links.iter().find(|l| l.index == a.index))
+    else {
+        log(LogLine::warn(format!(
+            "{}: {ip} is not configured here; nothing to announce",
+            agent.script()
+        )));
+        return Ok(None);
+    };
+    let Some(mac) = link.mac.filter(|_| !link.noarp && !link.loopback) else {
+        return Ok(None);
+    };
+    log(LogLine::info(format!(
+        "{}: announcing {ip} on {} again (gratuitous ARP)",
+        agent.script(),
+        link.name
+    )));
+    ArpSender::open(link.index, mac, ip)
+        .and_then(|s| arp::start_burst(s, burst))
+        .map_err(|e| {
+            format!(
+                "cannot send gratuitous ARP for {ip} on {}: {}",
+                link.name,
+                errno_text(&e)
+            )
+        })
+}
+
 /// `stop`: remove the address wherever it is held; not held is success.
 pub fn stop(spec: &IpSpec, agent: IpAgent, log: &mut dyn FnMut(LogLine)) -> Result<(), String> {
     let ip = Ipv4Addr::from(spec.addr);

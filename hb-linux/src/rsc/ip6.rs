@@ -209,19 +209,7 @@ pub fn start(
     let Some(mac) = link.mac.filter(|_| !link.noarp && !link.loopback) else {
         return Ok(None);
     };
-    if burst.repeat == 0 {
-        return Ok(None);
-    }
-    let sent = na_socket(ip, index).and_then(|sock| {
-        let msg = advertisement(ip, mac);
-        let to: socket2::SockAddr =
-            SocketAddr::V6(SocketAddrV6::new(ALL_NODES, 0, 0, index)).into();
-        sock.send_to(&msg, &to)?;
-        arp::repeat_in_background(burst.repeat, burst.interval, move |_| {
-            let _ = sock.send_to(&msg, &to);
-        })
-    });
-    match sent {
+    match advertise(ip, index, mac, burst) {
         Ok(r) => Ok(r),
         Err(e) => {
             log(LogLine::warn(format!(
@@ -232,6 +220,59 @@ pub fn start(
             Ok(None)
         }
     }
+}
+
+/// The first unsolicited advertisement now, the rest of the burst in the background.
+fn advertise(
+    ip: Ipv6Addr,
+    index: u32,
+    mac: [u8; 6],
+    burst: ArpBurst,
+) -> io::Result<Option<arp::Running>> {
+    if burst.repeat == 0 {
+        return Ok(None);
+    }
+    let sock = na_socket(ip, index)?;
+    let msg = advertisement(ip, mac);
+    let to: socket2::SockAddr = SocketAddr::V6(SocketAddrV6::new(ALL_NODES, 0, 0, index)).into();
+    sock.send_to(&msg, &to)?;
+    arp::repeat_in_background(burst.repeat, burst.interval, move |_| {
+        let _ = sock.send_to(&msg, &to);
+    })
+}
+
+/// Announces an address this host holds again (the start's advertisements, nothing added);
+/// see [`super::ip::announce`].
+pub fn announce(
+    spec: &Ip6Spec,
+    burst: ArpBurst,
+    log: &mut dyn FnMut(LogLine),
+) -> Result<Option<arp::Running>, String> {
+    let (_, links, addrs) = snapshot()?;
+    let ip = spec.addr;
+    let Some(link) = held(spec, &links, &addrs)
+        .first()
+        .and_then(|a| links.iter().find(|l| l.index == a.index))
+    else {
+        log(LogLine::warn(format!(
+            "IPv6addr: {ip} is not configured here; nothing to announce"
+        )));
+        return Ok(None);
+    };
+    let Some(mac) = link.mac.filter(|_| !link.noarp && !link.loopback) else {
+        return Ok(None);
+    };
+    log(LogLine::info(format!(
+        "IPv6addr: announcing {ip} on {} again (unsolicited neighbour advertisements)",
+        link.name
+    )));
+    advertise(ip, link.index, mac, burst).map_err(|e| {
+        format!(
+            "cannot send unsolicited neighbour advertisements for {ip} on {}: {}",
+            link.name,
+            errno_text(&e)
+        )
+    })
 }
 
 /// `stop`: remove the address wherever it is held; not held is success.

@@ -400,6 +400,54 @@ impl Runner {
         GroupOutcome::Done
     }
 
+    /// Announces the group's addresses again (native `IPaddr`, `IPaddr2`, `IPv6addr`: the
+    /// start's gratuitous ARP or unsolicited NA burst), after a healed split left clients
+    /// pointing at the node that released them. Other resources are left alone; a script
+    /// `IPaddr` in `resource.d` cannot be asked to (ResourceManager has no such operation).
+    pub fn announce_group(&self, group: &ResourceGroup, log: &mut dyn FnMut(LogLine)) {
+        let resource_d = self.opts.resource_d();
+        for res in group.resources() {
+            let name = res.script();
+            if !self.opts.native_ip || exec::is_executable_file(&resource_d.join(name)) {
+                continue;
+            }
+            let args: Vec<&str> = res.args().collect();
+            let (ip, sent) = if let Some(agent) = IpAgent::from_script(name) {
+                let [arg] = args.as_slice() else { continue };
+                let Ok(spec) = hb_core::config::haresources::parse_ip_spec(arg, agent) else {
+                    continue;
+                };
+                let burst = match agent {
+                    IpAgent::IPaddr => self.opts.ipaddr_arp,
+                    IpAgent::IPaddr2 => self.opts.ipaddr2_arp,
+                };
+                (
+                    IpAddr::V4(Ipv4Addr::from(spec.addr)),
+                    ip::announce(&spec, agent, burst, log),
+                )
+            } else if name == IPV6ADDR {
+                let Ok(spec) = ip6::parse_ip6_spec(&args) else {
+                    continue;
+                };
+                (
+                    IpAddr::V6(spec.addr),
+                    ip6::announce(&spec, self.opts.ipv6addr_na, log),
+                )
+            } else {
+                continue;
+            };
+            match sent {
+                Ok(running) => {
+                    self.cancel_arp(ip);
+                    if let (Some(r), Ok(mut m)) = (running, self.arp.lock()) {
+                        m.insert(ip, r);
+                    }
+                }
+                Err(e) => log(LogLine::warn(format!("{}: {e}", res.spec()))),
+            }
+        }
+    }
+
     fn stop_with_retries(&self, res: &Resource<'_>, log: &mut dyn FnMut(LogLine)) -> bool {
         if self.run(res, Op::Stop, log).is_ok() {
             return true;

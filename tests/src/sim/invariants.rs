@@ -5,7 +5,7 @@ use hb_core::config::AutoFailback;
 
 use crate::scenario::{Scenario, MAX_NODES};
 
-use super::world::{Pending, SimNode, World, PARTITION_RESTART};
+use super::world::{Pending, SimNode, World, HEAL_REPORT, PARTITION_RESTART};
 
 impl World<'_> {
     pub(super) fn check(&mut self) {
@@ -108,12 +108,18 @@ impl World<'_> {
         }
         // Without fencing two nodes may both hold a group while one has the other as dead
         // (a partition, or enough loss to look like one: the detection check makes sure a
-        // death needs a dead time of silence), and for a bounded time after: the one that
-        // hears the other again gives everything up 2 s later (or the other restarts).
-        let bound = self.sc.deadtime
-            + PARTITION_RESTART
-            + (self.sc.groups.len() as u64 + 2) * (self.sc.max_action() + 100)
+        // death needs a dead time of silence), and for a bounded time after. Two nodes heal
+        // it (issue 12): once they hear each other again, the reports cross (or the second
+        // waits for the first's deadline) and the one that yields stops its copies: one owner
+        // within the report deadline and the releases. Three or more give everything up 2 s
+        // after they hear each other again (or restart) and start again.
+        let settle = (self.sc.groups.len() as u64 + 2) * (self.sc.max_action() + 100)
             + 5 * self.sc.keepalive;
+        let bound = if self.sc.nodes == 2 {
+            HEAL_REPORT + settle
+        } else {
+            self.sc.deadtime + PARTITION_RESTART + settle
+        };
         let nodes: Vec<usize> = (0..self.sc.nodes)
             .filter(|i| holders & (1 << i) != 0)
             .collect();

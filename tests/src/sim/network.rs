@@ -26,6 +26,10 @@ impl World<'_> {
             let text = meta.text.clone();
             self.log(Some(from), || format!("sends {text}"));
         }
+        let heal = meta.text == "hb_heal" || meta.text.starts_with("t=hb_heal");
+        if heal && self.opts.sabotage == Some(super::world::Sabotage::HealReportsLost) {
+            return;
+        }
         for &m in &media {
             let n = &mut self.nodes[from];
             if n.recent.len() == OLD_PACKETS {

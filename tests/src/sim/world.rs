@@ -47,6 +47,8 @@ pub(super) const FAILED_START_STANDBY: u64 = 30_000;
 pub(super) const SETTLED_LOSS: u64 = 20;
 /// A node returning after a partition makes both sides give up and restart 2 s later.
 pub(super) const PARTITION_RESTART: u64 = 2000;
+/// hb-core's `HEAL_REPORT_TIMEOUT` (ms): two nodes settle a healed split without a restart.
+pub(super) const HEAL_REPORT: u64 = 1000;
 /// A ping node answers an echo this long after it was sent.
 pub(super) const PING_RTT: u64 = 3;
 /// ipfail learns of a ping change within `deadping` and a keepalive, and the counts travel
@@ -115,6 +117,11 @@ pub enum Sabotage {
     /// From 20 s on, the ping nodes stop answering the first node although the simulator
     /// still has them reachable (ipfail then acts on a difference that is not there).
     PingNodesIgnoreNode1,
+    /// The network loses every `hb_heal` message (two nodes then each take the other for
+    /// heartbeat 3.0.6 after a split, and both keep what they run).
+    HealReportsLost,
+    /// ha.cf without `env HB_FENCE_DELAY`: the two nodes of a split reset each other.
+    NoFenceDelay,
     /// Resource monitoring's status checks say a group runs even when its service is down.
     ChecksAlwaysPass,
 }
@@ -350,6 +357,8 @@ pub(super) struct World<'s> {
     pub(super) faults_over: bool,
     /// Per pair (a < b): the last time one of them had the other as dead while both ran.
     pub(super) split_at: Vec<Vec<Option<u64>>>,
+    /// Who reset each node last (STONITH).
+    pub(super) reset_by: Vec<Option<usize>>,
     /// Times of events that may move a group, and how long each may take to have its effect.
     pub(super) causes: Vec<(u64, u64, &'static str)>,
     /// Holders per group at the last check.
@@ -382,7 +391,15 @@ pub(super) struct World<'s> {
 impl<'s> World<'s> {
     pub(super) fn new(sc: &'s Scenario, opts: Options) -> World<'s> {
         let verbose = opts.timeline;
-        let hacf = HaCf::parse(&sc.hacf(), &mut |e| {
+        let mut text = sc.hacf();
+        if opts.sabotage == Some(Sabotage::NoFenceDelay) {
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with("env HB_FENCE_DELAY="))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+        let hacf = HaCf::parse(&text, &mut |e| {
             assert!(
                 e.to_string().contains("warning"),
                 "generated ha.cf: {e}\n{}",
@@ -458,6 +475,7 @@ impl<'s> World<'s> {
             cut: vec![vec![0; n]; n],
             faults_over: false,
             split_at: vec![vec![None; n]; n],
+            reset_by: vec![None; n],
             causes: Vec::new(),
             holders: vec![0; sc.groups.len()],
             last_sig: [u64::MAX; MAX_NODES],
@@ -737,6 +755,21 @@ impl<'s> World<'s> {
                 // The device acts whether or not the node that asked still runs.
                 let resets = self.opts.sabotage != Some(Sabotage::FenceResetsNothing);
                 if result == FenceResult::Ok && resets && self.nodes[target].hb.is_some() {
+                    // Two nodes with HB_FENCE_DELAY never both reset: the node that asked was
+                    // itself reset by its target since it asked (issue 12's fence race; more
+                    // nodes are left to the relay board's arbitration).
+                    if self.sc.nodes == 2
+                        && self.sc.fence_delay_env
+                        && self.nodes[node].epoch != epoch
+                        && self.reset_by[node] == Some(target)
+                    {
+                        self.violation(format!(
+                            "{} and {} reset each other (a fence race)",
+                            Scenario::node_name(node),
+                            Scenario::node_name(target)
+                        ));
+                    }
+                    self.reset_by[target] = Some(node);
                     self.log(Some(target), || "reset by STONITH".into());
                     self.stop(target);
                     let at = self.now + self.sc.restart_delay;

@@ -447,6 +447,37 @@ impl Prober {
         None
     }
 
+    /// The longest time between answers from `from` to `to` (from `from` to the first answer,
+    /// and from the last answer to `to`, count too).
+    pub fn longest_silence(&self, from: Instant, to: Instant) -> Duration {
+        let mut last = from;
+        let mut worst = Duration::ZERO;
+        for (t, a) in self.log.lock().unwrap().iter() {
+            if *t < from || *t > to || a.is_none() {
+                continue;
+            }
+            worst = worst.max(t.duration_since(last));
+            last = *t;
+        }
+        worst.max(to.saturating_duration_since(last))
+    }
+
+    /// Who answered in the window, as runs: (ms after `from` the run began, who, probes).
+    pub fn runs(&self, from: Instant, to: Instant) -> Vec<(u128, String, usize)> {
+        let mut out: Vec<(u128, String, usize)> = Vec::new();
+        for (t, a) in self.log.lock().unwrap().iter() {
+            if *t < from || *t > to {
+                continue;
+            }
+            let a = a.clone().unwrap_or_else(|| "-".into());
+            match out.last_mut() {
+                Some(last) if last.1 == a => last.2 += 1,
+                _ => out.push((t.duration_since(from).as_millis(), a, 1)),
+            }
+        }
+        out
+    }
+
     /// Who answered in the window (in order, repeats collapsed; `-` for silence).
     pub fn answers(&self, from: Instant, to: Instant) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

@@ -499,18 +499,33 @@ fn legacy_leaves_a_peer_that_restarts_while_its_reset_is_pending_to_ask_for_its_
     m.node_event(at(20), NodeEvent::Restarted(NODE2));
     m.node_event(at(20), NodeEvent::Up(NODE2));
     // Its groups are left to its own ip-requests (taking them would race with those); ours,
-    // held back, are taken now (it is only starting: nothing to ask it).
-    assert_eq!(
-        messages(&mut m),
-        ["t=ip-request-resp dest=node1 ipaddr=IPaddr2::10.0.0.1/24/eth0 weown=yes ok=OK"]
-    );
-    assert_eq!(actions(&mut m), [Action::Acquire(G1)]);
+    // held back, wait until it says `active` (its `up` may be stale by then: see
+    // `legacy_start_waits_for_a_peer_that_says_up`).
+    assert!(messages(&mut m).is_empty());
+    assert!(actions(&mut m).is_empty());
     m.handle_timeout(at(10_000));
     assert!(!actions(&mut m)
         .iter()
         .any(|a| matches!(a, Action::Fence(_))));
+    // Active: ours are asked for, and taken on its answer.
+    m.node_event(at(10_500), NodeEvent::Active(NODE2));
+    assert_eq!(
+        messages(&mut m),
+        ["t=ip-request ipaddr=IPaddr2::10.0.0.1/24/eth0"]
+    );
+    m.handle_message(
+        at(10_510),
+        NODE2,
+        &ResourceMsg::IpRequestResp {
+            dest: "node1",
+            ipaddr: "IPaddr2::10.0.0.1/24/eth0",
+            weown: false,
+            ok: "OK",
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G1)]);
     m.handle_action_done(
-        at(10_500),
+        at(10_600),
         ActionDone::Acquired {
             group: G1,
             ok: true,
@@ -518,7 +533,6 @@ fn legacy_leaves_a_peer_that_restarts_while_its_reset_is_pending_to_ask_for_its_
     );
     messages(&mut m);
     // Its request for its group is answered as usual.
-    m.node_event(at(11_000), NodeEvent::Active(NODE2));
     m.handle_message(
         at(11_000),
         NODE2,
@@ -530,6 +544,96 @@ fn legacy_leaves_a_peer_that_restarts_while_its_reset_is_pending_to_ask_for_its_
         ["t=ip-request-resp dest=node2 ipaddr=10.0.0.2 weown=no ok=OK"],
         "{out:?}"
     );
+}
+
+/// The legacy start-up race (hbsim seeds 48211 and 84445): node1 started first, never heard
+/// node2 within its `initdead`, declared it dead and is taking node2's groups; the only status
+/// of node1 that reached node2 is an `up` sent just before. 3.0.6's `req_resource` takes our
+/// groups when no other node is `active`, so both ran them.
+#[test]
+fn legacy_start_waits_for_a_peer_that_says_up() {
+    let mut m = machine("node2", AutoFailback::Legacy, false);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.comm_up(at(40));
+    assert!(messages(&mut m).is_empty());
+    assert!(actions(&mut m).is_empty());
+    // Its `active` arrives: our group is asked for (it gives it up after its takeover).
+    m.node_event(at(120), NodeEvent::Active(NODE1));
+    assert_eq!(messages(&mut m), ["t=ip-request ipaddr=10.0.0.2"]);
+    assert!(actions(&mut m).is_empty());
+    m.handle_message(
+        at(400),
+        NODE1,
+        &ResourceMsg::IpRequestResp {
+            dest: "node2",
+            ipaddr: "10.0.0.2",
+            weown: true,
+            ok: "OK",
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
+
+    // The peer that said `up` dies instead: no one else runs anything, all is taken.
+    let mut m = machine("node2", AutoFailback::Legacy, false);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.comm_up(at(40));
+    assert!(actions(&mut m).is_empty());
+    m.node_event(
+        at(2_500),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let a = actions(&mut m);
+        for x in &a {
+            if let Action::Acquire(g) = x {
+                m.handle_action_done(
+                    at(2_600),
+                    ActionDone::Acquired {
+                        group: *g,
+                        ok: true,
+                    },
+                );
+            }
+        }
+        got.extend(a);
+    }
+    got.sort_by_key(|a| std::format!("{a:?}"));
+    assert_eq!(got, [Action::Acquire(G1), Action::Acquire(G2)]);
+}
+
+/// Legacy: an ip-request that got no answer is sent again after RQSTDELAY (a message from a
+/// peer we have no status of yet is not retransmitted when lost: hbsim seed 42352).
+#[test]
+fn legacy_asks_again_when_an_ip_request_goes_unanswered() {
+    let mut m = machine("node2", AutoFailback::Legacy, false);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(10));
+    assert_eq!(messages(&mut m), ["t=ip-request ipaddr=10.0.0.2"]);
+    assert_eq!(m.poll_timeout(), Some(at(10_010)));
+    m.handle_timeout(at(10_009));
+    assert!(messages(&mut m).is_empty());
+    m.handle_timeout(at(10_010));
+    assert_eq!(messages(&mut m), ["t=ip-request ipaddr=10.0.0.2"]);
+    m.handle_message(
+        at(10_100),
+        NODE1,
+        &ResourceMsg::IpRequestResp {
+            dest: "node2",
+            ipaddr: "10.0.0.2",
+            weown: false,
+            ok: "OK",
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
+    // Answered: no more asking.
+    m.handle_timeout(at(30_000));
+    assert!(messages(&mut m).is_empty());
+    assert_eq!(m.poll_timeout(), None);
 }
 
 #[test]
@@ -802,4 +906,5 @@ fn multi_node_answers_a_starting_by_name() {
     assert_eq!(actions(&mut m), [Action::Acquire(GroupId(0))]);
 }
 
+mod heal;
 mod monitor;

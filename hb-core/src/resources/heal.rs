@@ -1,0 +1,341 @@
+//! Healing a split (hb's own, two nodes): who keeps each group once a partition heals.
+//!
+//! 3.0.6 answers a peer "returning after partition" by giving up every group on both nodes
+//! and restarting, 2 s later: the service is down for the restart, `initdead` and the
+//! negotiation (about 15 s with short timers), and the node that finally holds the address
+//! never announces it again. Here the two nodes exchange what they run and settle every group
+//! that both run without stopping the copy that stays:
+//!
+//! * Each node sends `t=hb_heal info=report hb_groups=<run> hb_kept=<run since before the
+//!   split>` as soon as it sees the return (or the peer's report, if the peer saw it first).
+//!   "Since before the split": running when this node last declared the peer dead.
+//! * From the two reports — the same two on both nodes — a group both run is **kept** by:
+//!   `auto_failback on`: its preferred node (haresources); `off` and `legacy`: the node that
+//!   ran it before the split (it has held it longest; the other took it over while the split
+//!   lasted), and when both or neither did, its preferred node.
+//! * The other node releases it, then reports again (`info=released`). The keeper announces
+//!   the group's addresses ([`Resources::poll_announce`]) at once (so clients move to it while
+//!   the other copy stops) and again when the release is reported (so a client that the other
+//!   node answered meanwhile moves back). A kept group never stops: no time without an owner.
+//! * A group neither runs goes to its preferred node (a start of it may have been waiting
+//!   when the split healed: the reports drop waiting starts, so that they cannot change).
+//! * A peer that sends no report within [`HEAL_REPORT_TIMEOUT`](super::HEAL_REPORT_TIMEOUT)
+//!   (1 s; 3.0.6 starts giving up 2 s after it sees the return) is heartbeat 3.0.6: it gives everything up and restarts on its own. We keep what we run,
+//!   announce it at once and again on its `shutdone`; its restart then goes as any restart
+//!   (legacy pulls its groups back, `on` fails back, `off` leaves them). A report that comes
+//!   later is still answered.
+//!
+//! With three or more nodes the old rule stands (everything given up, restart).
+
+use super::jobs::JobKind;
+use super::log::LogMsg;
+use super::msg::{HealKind, RscSet};
+use super::timer::Timer;
+use super::types::{GroupId, GroupState, NodeId, RscState, StandbyState};
+use super::{Out, Resources, Status};
+use crate::config::AutoFailback;
+
+/// What one node said it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Report {
+    pub(super) held: u32,
+    pub(super) kept: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Heal {
+    /// Groups we ran when we last declared the peer dead.
+    pub(super) before_split: u32,
+    /// A heal is under way: our report went out (what it said, and when).
+    pub(super) ours: Option<Report>,
+    pub(super) ours_at: Option<crate::time::Instant>,
+    /// The peer's report of this heal.
+    pub(super) theirs: Option<Report>,
+    /// This heal is decided (the release, if any, under way or done).
+    pub(super) decided: bool,
+    /// Groups we keep that the peer still ran at its report: announced again once it reports
+    /// them released.
+    pub(super) awaiting: u32,
+    /// No report came by the deadline: a 3.0.6 peer, which gives up and restarts.
+    pub(super) classic_peer: bool,
+}
+
+/// Which of two nodes keeps a group both run, from the two reports (the same on both nodes,
+/// so both reach the same answer). `mine`/`theirs`: whether each ran it before the split;
+/// `preferred_is_me`: the group's haresources node is this one.
+pub fn keeps_group(mode: AutoFailback, mine: bool, theirs: bool, preferred_is_me: bool) -> bool {
+    match mode {
+        AutoFailback::On => preferred_is_me,
+        AutoFailback::Off | AutoFailback::Legacy if mine != theirs => mine,
+        AutoFailback::Off | AutoFailback::Legacy => preferred_is_me,
+    }
+}
+
+impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
+    /// The groups we run or are starting, as a mask.
+    pub(super) fn running_mask(&self) -> u32 {
+        (0..self.table.groups.len())
+            .filter(|&g| {
+                matches!(
+                    self.groups[g].state,
+                    GroupState::Running | GroupState::Starting
+                )
+            })
+            .fold(0, |m, g| m | 1 << g)
+    }
+
+    /// We declared the peer dead: remember what we ran then.
+    pub(super) fn heal_note_death(&mut self) {
+        self.heal.before_split = self.running_mask();
+        // A new split: whatever an earlier heal said is over.
+        self.heal.ours = None;
+        self.heal.theirs = None;
+        self.heal.decided = false;
+    }
+
+    /// The peer is back with the same generation (two nodes).
+    pub(super) fn heal_returned(&mut self, peer: NodeId) {
+        if self.shutdown_in_progress {
+            // Our `shutdone` settles it.
+            return;
+        }
+        if self.rsc_needs_shutdown {
+            self.heal_leave_now();
+            return;
+        }
+        self.heal.theirs = None;
+        self.heal.ours = None;
+        self.heal.decided = false;
+        self.heal.classic_peer = false;
+        self.heal_make_report();
+        self.heal_send(HealKind::Report);
+        self.timers
+            .set(Timer::HealReport, self.now + self.timing.heal_report);
+        let _ = peer;
+    }
+
+    /// A shutdown waits for the cluster to look stable, which a split may never let it do:
+    /// no heal then, the give-up starts at once (acquisitions not yet started and a standby
+    /// exchange dropped, actions in flight finished first); our `shutdone` tells the peer to
+    /// take everything.
+    fn heal_leave_now(&mut self) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        self.jobs
+            .retain(|j| !j.kind.acquires() || j.issued.is_some());
+        self.remote.retain(|k| !k.acquires());
+        self.give_up_now();
+    }
+
+    fn heal_make_report(&mut self) {
+        // Nothing more is taken on the strength of the split: a start in flight finishes and
+        // is reported (as held), the rest of its job and whatever waits is dropped (the
+        // decision says who runs what).
+        self.jobs.retain(|j| !j.kind.acquires());
+        self.remote.retain(|k| !k.acquires());
+        let held = self.running_mask();
+        let report = Report {
+            held,
+            kept: held & self.heal.before_split,
+        };
+        self.heal.ours = Some(report);
+        self.heal.ours_at = Some(self.now);
+    }
+
+    fn heal_send(&mut self, kind: HealKind) {
+        if let Some(r) = self.heal.ours {
+            self.emit(Out::Heal {
+                held: r.held,
+                kept: r.kept,
+                kind,
+            });
+        }
+    }
+
+    /// The peer's `hb_heal` message.
+    pub(super) fn heal_message(&mut self, from: NodeId, held: u32, kept: u32, kind: HealKind) {
+        if self.shutdown_in_progress || !self.comm_up {
+            return;
+        }
+        if self.rsc_needs_shutdown {
+            self.heal_leave_now();
+            return;
+        }
+        match kind {
+            HealKind::Released => {
+                // Its copies are gone: announce ours again for clients it answered meanwhile.
+                let gone = self.heal.awaiting & !held;
+                self.heal.awaiting &= !gone;
+                self.announce_mask(gone);
+                return;
+            }
+            HealKind::Reply if self.heal.decided => return,
+            HealKind::Report
+                if self.heal.theirs.is_some()
+                    || self
+                        .heal
+                        .ours_at
+                        .is_some_and(|t| self.now > t + self.timing.heal_report) =>
+            {
+                // A heal we did not see as such (its side lost us, ours did not lose it), after
+                // an earlier one: a new round, with what we run now.
+                self.heal.ours = None;
+                self.heal.theirs = None;
+                self.heal.decided = false;
+            }
+            _ => {}
+        }
+        let p = &mut self.peers[from.ix()];
+        p.status = Status::Active;
+        p.heard = true;
+        if self.heal.ours.is_none() {
+            self.heal_make_report();
+        }
+        if kind == HealKind::Report {
+            // It has not seen ours (it may have reached us while we still thought it dead,
+            // and been dropped): once more, as the answer.
+            self.heal_send(HealKind::Reply);
+        }
+        self.heal.theirs = Some(Report { held, kept });
+        self.heal_decide(from);
+    }
+
+    fn heal_decide(&mut self, peer: NodeId) {
+        let (Some(ours), Some(theirs)) = (self.heal.ours, self.heal.theirs) else {
+            return;
+        };
+        if core::mem::replace(&mut self.heal.decided, true) {
+            return;
+        }
+        self.timers.stop(Timer::HealReport);
+        self.heal.classic_peer = false;
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        let both = ours.held & theirs.held;
+        let mut keep = 0u32;
+        let mut give = 0u32;
+        for g in 0..self.table.groups.len() {
+            let bit = 1u32 << g;
+            if both & bit == 0 {
+                continue;
+            }
+            let mine = keeps_group(
+                self.mode,
+                ours.kept & bit != 0,
+                theirs.kept & bit != 0,
+                self.is_local_group(g),
+            );
+            if mine {
+                keep |= bit;
+                self.log(LogMsg::HealKeeping {
+                    group: GroupId(g as u8),
+                    peer,
+                });
+            } else {
+                give |= bit;
+                self.log(LogMsg::HealYielding {
+                    group: GroupId(g as u8),
+                    peer,
+                });
+            }
+        }
+        self.heal.awaiting = keep;
+        self.announce_mask(keep);
+        // The two-node bookkeeping, as after a settled start: both stable, each holding what
+        // it keeps.
+        let after_me = ours.held & !give;
+        let after_them = theirs.held & !keep;
+        self.i_hold = self.rsc_set_of(after_me, self.table.local);
+        self.other_holds = self.rsc_set_of(after_them, peer);
+        self.other_is_stable = true;
+        self.takeover_in_progress = false;
+        if self.nice_failback() && self.rstate != RscState::Shutdown {
+            self.rstate = RscState::Stable;
+        }
+        if give != 0 {
+            self.start_job(JobKind::HealRelease(give));
+        } else {
+            // Settled here: say so (auto_failback on|off), as after a start, for the peer may
+            // have seen us unstable meanwhile (it refuses standbys until it sees us stable).
+            self.send_resources_held(true, None);
+        }
+        // A group neither runs (its start was still waiting when the split healed, and was
+        // dropped) goes to its preferred node, as at a start.
+        let nobody = !(ours.held | theirs.held);
+        for g in 0..self.table.groups.len() {
+            if nobody & (1 << g) != 0
+                && self.is_local_group(g)
+                && self.groups[g].state == GroupState::Stopped
+            {
+                self.queue_remote(JobKind::TakeGroup(GroupId(g as u8)));
+            }
+        }
+    }
+
+    /// A mask of groups as a set seen from `node` (its local groups, the others).
+    fn rsc_set_of(&self, mask: u32, node: NodeId) -> RscSet {
+        let mut set = RscSet::NONE;
+        for g in 0..self.table.groups.len() {
+            if mask & (1 << g) != 0 {
+                set = set.union(if self.table.groups[g].node == node {
+                    RscSet::LOCAL
+                } else {
+                    RscSet::FOREIGN
+                });
+            }
+        }
+        set
+    }
+
+    /// Our heal release is done: tell the keeper.
+    pub(super) fn heal_released(&mut self) {
+        let held = self.running_mask();
+        self.emit(Out::Heal {
+            held,
+            kept: held,
+            kind: HealKind::Released,
+        });
+        self.send_resources_held(true, None);
+    }
+
+    /// No report by the deadline: the peer is heartbeat 3.0.6 and gives up everything.
+    pub(super) fn heal_no_report(&mut self) {
+        if self.heal.theirs.is_some() || self.shutdown_in_progress {
+            return;
+        }
+        let peer = (0..self.table.nodes.len())
+            .map(|i| NodeId(i as u8))
+            .find(|&n| n != self.table.local)
+            .unwrap_or(self.table.local);
+        self.log(LogMsg::HealClassicPeer(peer));
+        self.heal.classic_peer = true;
+        let mine = self.running_mask();
+        self.announce_mask(mine);
+    }
+
+    /// The peer's `shutdone` after a heal with a 3.0.6 peer: its copies are gone.
+    pub(super) fn heal_peer_gone(&mut self) {
+        if core::mem::take(&mut self.heal.classic_peer) {
+            let mine = self.running_mask();
+            self.announce_mask(mine);
+        }
+        self.heal.awaiting = 0;
+    }
+
+    fn announce_mask(&mut self, mask: u32) {
+        for g in 0..self.table.groups.len() {
+            if mask & (1 << g) != 0 && self.announce.push_back(GroupId(g as u8)).is_err() {
+                self.dropped = self.dropped.saturating_add(1);
+            }
+        }
+    }
+
+    /// The next group whose addresses the daemon should announce again (gratuitous ARP,
+    /// unsolicited neighbour advertisements: the burst of a takeover), because the other
+    /// copy of it is stopping or gone after a split (see `heal.rs`). Nothing to answer.
+    pub fn poll_announce(&mut self) -> Option<GroupId> {
+        self.announce.pop_front()
+    }
+}

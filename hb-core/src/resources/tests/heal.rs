@@ -1,0 +1,271 @@
+//! Healing a split on one machine driven by hand: the keeper rule, and a peer that sends no
+//! report (heartbeat 3.0.6).
+
+use super::*;
+
+#[test]
+fn the_keeper_rule() {
+    use AutoFailback::{Legacy, Off, On};
+    // auto_failback on: always the preferred node.
+    for (mine, theirs) in [(false, false), (true, false), (false, true), (true, true)] {
+        assert!(keeps_group(On, mine, theirs, true));
+        assert!(!keeps_group(On, mine, theirs, false));
+    }
+    for mode in [Off, Legacy] {
+        // The node that ran it before the split keeps it, preferred or not.
+        assert!(keeps_group(mode, true, false, false));
+        assert!(!keeps_group(mode, false, true, true));
+        // Both or neither: the preferred node.
+        assert!(keeps_group(mode, true, true, true));
+        assert!(!keeps_group(mode, true, true, false));
+        assert!(keeps_group(mode, false, false, true));
+        assert!(!keeps_group(mode, false, false, false));
+    }
+    // Both nodes, computing from the same two reports, never both keep or both give up.
+    for mode in [On, Off, Legacy] {
+        for a in [false, true] {
+            for b in [false, true] {
+                for pref_a in [false, true] {
+                    assert_ne!(
+                        keeps_group(mode, a, b, pref_a),
+                        keeps_group(mode, b, a, !pref_a),
+                        "{mode:?} {a} {b} {pref_a}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn announced(m: &mut Resources<4, 4>) -> Vec<GroupId> {
+    core::iter::from_fn(|| m.poll_announce()).collect()
+}
+
+/// node1 ran its group; during the split it took node2's too.
+fn split_node1(mode: AutoFailback) -> Resources<4, 4> {
+    let mut m = stable_node1(mode);
+    m.node_event(
+        at(10),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    for a in actions(&mut m) {
+        if let Action::Acquire(group) = a {
+            m.handle_action_done(at(20), ActionDone::Acquired { group, ok: true });
+        }
+    }
+    assert_eq!(m.group_state(G2), GroupState::Running);
+    messages(&mut m);
+    logs(&mut m);
+    m
+}
+
+#[test]
+fn a_peer_without_a_report_is_left_to_give_up_and_restart() {
+    let mut m = split_node1(AutoFailback::On);
+    m.node_event(at(1_000), NodeEvent::ReturnedAfterPartition(NODE2));
+    assert_eq!(
+        messages(&mut m),
+        ["t=hb_heal info=report hb_groups=3 hb_kept=1"]
+    );
+    // An hb peer answers within a round trip; 3.0.6 gives everything up 2 s after it heard us
+    // again. Nothing changes for 1 s.
+    m.handle_timeout(at(1_999));
+    assert!(announced(&mut m).is_empty());
+    m.handle_timeout(at(2_000));
+    // No report: it is heartbeat 3.0.6. We keep everything (no restart), and announce it.
+    assert_eq!(announced(&mut m), [G1, G2]);
+    assert!(actions(&mut m).is_empty());
+    assert!(logs(&mut m)
+        .iter()
+        .any(|l| l.contains("no heal report from node2")));
+    // Its give-up: `resource none shutdown`, then `shutdone` once its copies are stopped.
+    m.handle_message(
+        at(3_100),
+        NODE2,
+        &ResourceMsg::Resource(ResourceHeld {
+            rsc_hold: RscSet::NONE,
+            rtype_full: true,
+            isstable: Some(false),
+            info: Some(ResourceInfo::Shutdown),
+            groups: None,
+            reply_to: None,
+        }),
+    );
+    m.handle_message(at(3_500), NODE2, &ResourceMsg::Shutdone);
+    // Announced again the moment its copies are gone; ours never stopped.
+    assert_eq!(announced(&mut m), [G1, G2]);
+    assert!(!actions(&mut m)
+        .iter()
+        .any(|a| matches!(a, Action::Release(_) | Action::Exit { .. })));
+    assert_eq!(m.group_state(G1), GroupState::Running);
+    assert_eq!(m.group_state(G2), GroupState::Running);
+}
+
+#[test]
+fn a_report_that_crossed_ours_is_answered_and_the_release_announced() {
+    let mut m = split_node1(AutoFailback::On);
+    m.node_event(at(1_000), NodeEvent::ReturnedAfterPartition(NODE2));
+    messages(&mut m);
+    // node2's report: it ran its group before the split, and took ours.
+    m.handle_message(
+        at(1_010),
+        NODE2,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b11),
+            kept: GroupMask::new(0b10),
+            kind: HealKind::Report,
+        },
+    );
+    // It had not seen ours: answered. We keep G1 (ours, preferred), give G2 back.
+    assert_eq!(
+        messages(&mut m),
+        ["t=hb_heal info=reply hb_groups=3 hb_kept=1"]
+    );
+    assert_eq!(actions(&mut m), [Action::Release(G2)]);
+    assert_eq!(announced(&mut m), [G1]);
+    m.handle_action_done(
+        at(1_200),
+        ActionDone::Released {
+            group: G2,
+            ok: true,
+        },
+    );
+    // Released, and settled: said as after a start (the peer may have seen us unstable).
+    assert_eq!(
+        messages(&mut m),
+        [
+            "t=hb_heal info=released hb_groups=1 hb_kept=1",
+            "t=resource rsc_hold=local rtype=full isstable=1"
+        ]
+    );
+    // Its release of G1: announced again.
+    m.handle_message(
+        at(1_300),
+        NODE2,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b10),
+            kept: GroupMask::new(0b10),
+            kind: HealKind::Released,
+        },
+    );
+    assert_eq!(announced(&mut m), [G1]);
+    // Its answer to our report changes nothing (decided), and the deadline passes quietly.
+    m.handle_message(
+        at(1_310),
+        NODE2,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b11),
+            kept: GroupMask::new(0b10),
+            kind: HealKind::Reply,
+        },
+    );
+    m.handle_timeout(at(5_000));
+    assert!(messages(&mut m).is_empty());
+    assert!(actions(&mut m).is_empty());
+    assert!(announced(&mut m).is_empty());
+    assert!(m.is_stable());
+    assert_eq!(m.i_hold(), RscSet::LOCAL);
+}
+
+fn fencing_machine(local: &str, delay_ms: u64) -> Resources<4, 4> {
+    let nodes = names(&["node1", "node2"]);
+    let r = res(RES);
+    Resources::new(&ResourcesConfig {
+        local_node: local,
+        nodes: &nodes,
+        groups: r.groups(),
+        auto_failback: AutoFailback::On,
+        stonith: true,
+        timing: Timing {
+            fence_delay: Duration::from_millis(delay_ms),
+            ..Timing::default()
+        },
+    })
+    .unwrap()
+}
+
+/// `HB_FENCE_DELAY`: in a split both nodes decide to reset each other; the one that runs
+/// nothing waits the delay, the one that runs the service goes at once and wins.
+#[test]
+fn the_node_without_resources_delays_its_fence() {
+    // node2 runs nothing (node1 runs both groups).
+    let mut m = fencing_machine("node2", 4_500);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE1, &held(RscSet::ALL, true));
+    messages(&mut m);
+    actions(&mut m);
+    logs(&mut m);
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    assert!(actions(&mut m).is_empty());
+    assert!(logs(&mut m).iter().any(|l| l
+        .ends_with("Delaying STONITH of node1 by 4500 ms (HB_FENCE_DELAY: we run no resources).")));
+    assert_eq!(m.poll_timeout(), Some(at(14_500)));
+    m.handle_timeout(at(14_499));
+    assert!(actions(&mut m).is_empty());
+    m.handle_timeout(at(14_500));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+
+    // node1 runs its group: it resets at once.
+    let mut m = fencing_machine("node1", 4_500);
+    m.node_event(at(0), NodeEvent::Up(NODE2));
+    m.node_event(at(0), NodeEvent::Active(NODE2));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE2, &held(RscSet::LOCAL, true));
+    for a in actions(&mut m) {
+        if let Action::Acquire(group) = a {
+            m.handle_action_done(at(2), ActionDone::Acquired { group, ok: true });
+        }
+    }
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+
+    // Without HB_FENCE_DELAY nobody waits (3.0.6).
+    let mut m = fencing_machine("node2", 0);
+    m.node_event(
+        at(0),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: false,
+        },
+    );
+    m.comm_up(at(0));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+}
+
+#[test]
+fn hb_fence_delay_is_read_from_ha_cf_env() {
+    let cf = |extra: &str| {
+        let text = std::format!("node node1 node2\nbcast eth0\n{extra}");
+        crate::config::HaCf::parse(&text, &mut |_| {}).unwrap()
+    };
+    assert_eq!(fence_delay_of(&cf("")), Duration::ZERO);
+    assert_eq!(
+        fence_delay_of(&cf("env HB_FENCE_DELAY=5\n")),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        fence_delay_of(&cf("env HB_FENCE_DELAY=2500ms\n")),
+        Duration::from_millis(2500)
+    );
+    assert_eq!(
+        fence_delay_of(&cf("env HB_FENCE_DELAY=soon\n")),
+        Duration::ZERO
+    );
+}
