@@ -7,16 +7,16 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hb_core::auth::{Keyring, Method};
 use hb_core::config::HaCf;
-use hb_core::engine::{Engine, EngineConfig, MediumId};
+use hb_core::engine::{MediumId, Membership, MembershipConfig};
 use hb_core::time::Instant;
 use std::hint::black_box;
 use std::time::Duration;
 
-type Eng = Engine<4, 4>;
+type Eng = Membership<4, 4>;
 const WALL: u64 = 1_764_800_000;
 const KEEPALIVE_MS: u64 = 10;
 
-fn config(node: &str) -> EngineConfig {
+fn config(node: &str) -> MembershipConfig {
     let text = "keepalive 10ms\nwarntime 20ms\ndeadtime 30ms\ninitdead 1\nudpport 694\n\
                 bcast eth1\nnode node1 node2\n";
     let cf = HaCf::parse(text, &mut |_| {}).expect("ha.cf");
@@ -25,14 +25,15 @@ fn config(node: &str) -> EngineConfig {
         .expect("key");
     keys.set_active(1).expect("active key");
     let uuid = [node.len() as u8 + node.as_bytes()[4]; 16];
-    let mut c = EngineConfig::from_hacf(&cf, node, uuid, WALL, keys, 7).expect("config");
+    let mut c = MembershipConfig::from_hacf(&cf, node, uuid, WALL, keys, 7).expect("config");
     c.load_average = "0.26 0.12 0.10 6/102 11977".try_into().expect("short");
     c
 }
 
 /// `n` status packets node1 sends, one per keepalive.
 fn packets(n: u64) -> Vec<(Instant, Vec<u8>)> {
-    let mut e: Eng = Engine::new(&config("node1"), Instant::from_millis(0), WALL).expect("engine");
+    let mut e: Eng =
+        Membership::new(&config("node1"), Instant::from_millis(0), WALL).expect("engine");
     let mut buf = [0u8; 2048];
     let mut out = Vec::with_capacity(n as usize);
     let mut ms = 0;
@@ -58,11 +59,11 @@ fn is_status(p: &[u8]) -> bool {
 fn feed(c: &mut Criterion) {
     let mut group = c.benchmark_group("status from a peer: decode+verify+feed");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("sha1 netstring, Engine::handle_packet", |b| {
+    group.bench_function("sha1 netstring, Membership::handle_packet", |b| {
         b.iter_custom(|iters| {
             let pkts = packets(iters);
             let mut e: Eng =
-                Engine::new(&config("node2"), Instant::from_millis(0), WALL).expect("engine");
+                Membership::new(&config("node2"), Instant::from_millis(0), WALL).expect("engine");
             let mut refused = 0u64;
             let start = std::time::Instant::now();
             for (at, p) in &pkts {

@@ -1,6 +1,6 @@
-//! One cluster node, whole: membership and reliable delivery ([`Engine`]) joined with resource
+//! One cluster node, whole: membership and reliable delivery ([`Membership`]) joined with resource
 //! ownership ([`Resources`]) and, when `ha.cf` respawns it, ipfail ([`Ipfail`]). This is the
-//! sans-IO engine of design §2, which calls it `Engine<NODES, MEDIA, GROUPS>`: the daemon (or
+//! sans-IO engine of design §2, which calls it `Membership<NODES, MEDIA, GROUPS>`: the daemon (or
 //! the simulator) feeds it packets, time, operator commands and the results of resource
 //! actions, and takes out packets, [`Event`]s (membership, `Acquire`, `Release`, `Fence`,
 //! `Reboot`, `Exit`, log lines) and the next deadline.
@@ -25,12 +25,12 @@
 //! taken it. It sees status changes (`NodeStatus`, `NodeDead` as `dead`), link changes (`LinkUp`,
 //! `LinkDead`, and a ping node's death as its link's), the peer's `resource` reports (as they
 //! reach [`Resources`]) and the messages of its own types, which it consumes while it runs.
-//! Its messages go to [`Engine::send_cluster_message`], its give-up to
+//! Its messages go to [`Membership::send_cluster_message`], its give-up to
 //! [`Resources::handle_ipfail_giveup`], its log lines out as [`Event::Ipfail`]. What it counts
 //! is [`Heartbeat::ping_count`]; what it knows, [`Heartbeat::ipfail`].
 //!
 //! Every message [`Resources::poll_message`] hands out goes to
-//! [`Engine::send_cluster_message`] (our `shutdone` among them). The engine never waits for a
+//! [`Membership::send_cluster_message`] (our `shutdone` among them). The engine never waits for a
 //! resource action: its status messages go out every `keepalive` whatever runs.
 //!
 //! Resource messages reach [`Resources`] in their sender's order, as it requires. The engine
@@ -63,8 +63,8 @@ use heapless::{Deque, Vec};
 use crate::auth::Keyring;
 use crate::config::{HaCf, HaResources};
 use crate::engine::{
-    self, ClusterMessage, Engine, EngineConfig, MediumId, Node, NodeKind, NodeStatus, RxError,
-    SendError, Transmit, DEFAULT_HISTORY_BYTES, EVENT_QUEUE, MAXMSGHIST,
+    self, ClusterMessage, MediumId, Membership, MembershipConfig, Node, NodeKind, NodeStatus,
+    RxError, SendError, Transmit, DEFAULT_HISTORY_BYTES, EVENT_QUEUE, MAXMSGHIST,
 };
 use crate::ipfail::{self, Ipfail, IpfailConfig, IpfailMsg};
 use crate::msg::Message;
@@ -91,7 +91,7 @@ pub const HELD_MESSAGES: usize = 16;
 /// [`HeartbeatConfig::from_files`] makes both from the same files.
 #[derive(Clone, Debug)]
 pub struct HeartbeatConfig<'a> {
-    pub engine: EngineConfig,
+    pub membership: MembershipConfig,
     pub resources: ResourcesConfig<'a>,
     /// Run ipfail built in ([`crate::ipfail`]): `ha.cf` has a `respawn` line for it
     /// ([`ipfail::configured`]), which the daemon then does not spawn.
@@ -102,7 +102,7 @@ pub struct HeartbeatConfig<'a> {
 
 impl<'a> HeartbeatConfig<'a> {
     /// Both configurations from `ha.cf` and `haresources`, for the node `local_node`; the
-    /// rest as [`EngineConfig::from_hacf`] takes it. Resource timers are heartbeat's
+    /// rest as [`MembershipConfig::from_hacf`] takes it. Resource timers are heartbeat's
     /// ([`resources::Timing::default`]); change `resources.timing` to shorten them.
     pub fn from_files(
         hacf: &'a HaCf,
@@ -113,11 +113,11 @@ impl<'a> HeartbeatConfig<'a> {
         keys: Keyring,
         seed: u64,
     ) -> Result<HeartbeatConfig<'a>, SetupError> {
-        let engine = EngineConfig::from_hacf(hacf, local_node, uuid, generation, keys, seed)
-            .map_err(SetupError::Engine)?;
+        let engine = MembershipConfig::from_hacf(hacf, local_node, uuid, generation, keys, seed)
+            .map_err(SetupError::Membership)?;
         let resources = ResourcesConfig::from_config(local_node, hacf, haresources);
         Ok(HeartbeatConfig {
-            engine,
+            membership: engine,
             resources,
             ipfail: ipfail::configured(hacf),
             monitor: MonitorConfig::from_hacf(hacf),
@@ -129,7 +129,7 @@ impl<'a> HeartbeatConfig<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SetupError {
-    Engine(engine::SetupError),
+    Membership(engine::SetupError),
     Resources(ResourcesError),
     /// The two configurations list different nodes (or in another order).
     NodesDiffer,
@@ -138,7 +138,7 @@ pub enum SetupError {
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SetupError::Engine(e) => e.fmt(f),
+            SetupError::Membership(e) => e.fmt(f),
             SetupError::Resources(e) => e.fmt(f),
             SetupError::NodesDiffer => {
                 f.write_str("membership and resources were configured with different nodes")
@@ -252,7 +252,7 @@ pub struct Heartbeat<
     const HELD: usize = HELD_MESSAGES,
     const EVENTS: usize = EVENT_QUEUE,
 > {
-    engine: Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>,
+    engine: Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>,
     resources: Resources<NODES, GROUPS>,
     ipfail: Ipfail,
     /// The caller's engine events stay in the engine's own queue until polled: the first
@@ -260,7 +260,7 @@ pub struct Heartbeat<
     /// consumed here (a resource message) and is not the caller's.
     routed: usize,
     hidden: u64,
-    /// Engine events handed out (or skipped) so far, wrapping: the clock of `own`.
+    /// Membership events handed out (or skipped) so far, wrapping: the clock of `own`.
     popped: u32,
     /// How many of the routed engine events precede the events pushed now.
     before: usize,
@@ -291,17 +291,18 @@ impl<
         wall_secs: u64,
     ) -> Result<Self, SetupError> {
         const { assert!(EVENTS <= 64, "consumed events are marked in a u64") };
-        if cfg.engine.nodes.as_slice() != cfg.resources.nodes {
+        if cfg.membership.nodes.as_slice() != cfg.resources.nodes {
             return Err(SetupError::NodesDiffer);
         }
         let mut resources = Resources::new(&cfg.resources).map_err(SetupError::Resources)?;
         resources.set_monitor(cfg.monitor);
-        let engine = Engine::new(&cfg.engine, now, wall_secs).map_err(SetupError::Engine)?;
+        let engine =
+            Membership::new(&cfg.membership, now, wall_secs).map_err(SetupError::Membership)?;
         let ipfail = Ipfail::new(&IpfailConfig {
             enabled: cfg.ipfail,
             local: engine.local_node(),
             nodes: cfg.resources.nodes.len(),
-            keepalive: cfg.engine.keepalive,
+            keepalive: cfg.membership.keepalive,
             auto_failback: cfg.resources.auto_failback,
             groups: cfg.resources.groups.len(),
         });
@@ -325,7 +326,7 @@ impl<
     // -----------------------------------------------------------------------------------------
     // Inputs.
 
-    /// A packet read from `medium` (see [`Engine::handle_packet`]). On `Err` nothing changed.
+    /// A packet read from `medium` (see [`Membership::handle_packet`]). On `Err` nothing changed.
     pub fn handle_packet(
         &mut self,
         now: Instant,
@@ -408,7 +409,7 @@ impl<
         self.resources.poll_announce()
     }
 
-    /// A ping node answered (see [`Engine::handle_ping_reply`]).
+    /// A ping node answered (see [`Membership::handle_ping_reply`]).
     pub fn handle_ping_reply(
         &mut self,
         now: Instant,
@@ -422,7 +423,7 @@ impl<
 
     /// A message from a local API client to the cluster (heartbeat's `send_cluster_msg` for
     /// `hb_api`): the caller has added `from_id`/`to_id`/`client_gen` as 3.0.6 does. See
-    /// [`Engine::send_cluster_message`].
+    /// [`Membership::send_cluster_message`].
     pub fn send_client_message(
         &mut self,
         now: Instant,
@@ -436,12 +437,12 @@ impl<
         r
     }
 
-    /// See [`Engine::set_keys`].
+    /// See [`Membership::set_keys`].
     pub fn set_keys(&mut self, keys: Keyring) -> Result<(), engine::SetupError> {
         self.engine.set_keys(keys)
     }
 
-    /// See [`Engine::set_load_average`].
+    /// See [`Membership::set_load_average`].
     pub fn set_load_average(&mut self, ld: &str) {
         self.engine.set_load_average(ld);
     }
@@ -449,12 +450,12 @@ impl<
     // -----------------------------------------------------------------------------------------
     // Outputs.
 
-    /// The next packet to send (see [`Engine::poll_transmit`]). Call until `None`.
+    /// The next packet to send (see [`Membership::poll_transmit`]). Call until `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.engine.poll_transmit(now, buf)
     }
 
-    /// A ping node to send an echo to now (see [`Engine::poll_ping`]).
+    /// A ping node to send an echo to now (see [`Membership::poll_ping`]).
     pub fn poll_ping(&mut self) -> Option<NodeId> {
         self.engine.poll_ping()
     }
@@ -568,7 +569,7 @@ impl<
     }
 
     /// The membership machine, for everything else it can tell.
-    pub fn engine(&self) -> &Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS> {
+    pub fn membership(&self) -> &Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS> {
         &self.engine
     }
 
@@ -724,7 +725,7 @@ impl<
     fn next_held(
         &self,
         node: Option<NodeId>,
-        ready: impl Fn(&Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>, &ClusterMessage) -> bool,
+        ready: impl Fn(&Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>, &ClusterMessage) -> bool,
     ) -> Option<usize> {
         self.held
             .iter()
@@ -882,13 +883,13 @@ mod tests {
     #[test]
     fn memory_size() {
         let joined = core::mem::size_of::<Heartbeat<2, 4, 8>>();
-        let engine = core::mem::size_of::<Engine<2, 4>>();
+        let engine = core::mem::size_of::<Membership<2, 4>>();
         let resources = core::mem::size_of::<Resources<2, 8>>();
         let own = core::mem::size_of::<(u32, Own)>();
         let held = core::mem::size_of::<ClusterMessage>();
         let ipfail = core::mem::size_of::<Ipfail>();
         std::println!(
-            "Heartbeat<2, 4, 8> = {joined} bytes: Engine<2, 4> = {engine}, \
+            "Heartbeat<2, 4, 8> = {joined} bytes: Membership<2, 4> = {engine}, \
              Resources<2, 8> = {resources}, Ipfail = {ipfail}, own events {EVENT_QUEUE} × \
              {own}, held messages {HELD_MESSAGES} × {held}"
         );
@@ -936,7 +937,7 @@ mod tests {
             HeartbeatConfig::from_files(&hacf, &hares, "a", [1; 16], 3, keys(), 1).unwrap();
         cfg.resources.timing.rqstdelay = Duration::from_millis(500);
         let mut hb: Heartbeat<3, 1, 1> = Heartbeat::new(&cfg, Instant::ZERO, 1000).unwrap();
-        let ping = hb.engine().node_id("10.9.9.9").unwrap();
+        let ping = hb.membership().node_id("10.9.9.9").unwrap();
         // Run 30 s without ever looking at the events, the ping node answering every 400 ms.
         let mut t = Instant::ZERO;
         let mut answer = Instant::ZERO;

@@ -16,11 +16,13 @@ mod support;
 use std::net::Ipv4Addr;
 
 use hb_core::config::HaCf;
-use hb_core::engine::{Engine, EngineConfig, Event, MediumId, MessageKind, NodeId, NodeStatus};
+use hb_core::engine::{
+    Event, MediumId, Membership, MembershipConfig, MessageKind, NodeId, NodeStatus,
+};
 use hb_core::time::{Duration, Instant};
 use support::{heartbeat_datagrams_timed, read_vector, vector_keys, Datagram};
 
-type Eng = Engine<2, 4>;
+type Eng = Membership<2, 4>;
 
 const NODE1: [Ipv4Addr; 2] = [
     Ipv4Addr::new(203, 0, 113, 1),
@@ -75,12 +77,12 @@ fn node1_packets() -> (Vec<Packet>, u64) {
     (out, node2_start.unwrap())
 }
 
-fn node2() -> EngineConfig {
+fn node2() -> MembershipConfig {
     let text = String::from_utf8(read_vector("ha.cf.node2")).unwrap();
     let cf = HaCf::parse(&text, &mut |_| {}).unwrap();
     let uuid: [u8; 16] = read_vector("hb_uuid.node2").try_into().unwrap();
     let mut cfg =
-        EngineConfig::from_hacf(&cf, "node2", uuid, 0x6b02_14a9, vector_keys(), 42).unwrap();
+        MembershipConfig::from_hacf(&cf, "node2", uuid, 0x6b02_14a9, vector_keys(), 42).unwrap();
     cfg.load_average = "0.26 0.12 0.10 2/103 11978".try_into().unwrap();
     cfg
 }

@@ -8,24 +8,24 @@ mod support;
 use std::net::Ipv4Addr;
 
 use hb_core::config::HaCf;
-use hb_core::engine::{Engine, EngineConfig, Event, MediumId, MessageKind, NodeId};
+use hb_core::engine::{Event, MediumId, Membership, MembershipConfig, MessageKind, NodeId};
 use hb_core::msg::{self, Field, FieldType, Format};
 use hb_core::time::Instant;
 use support::{heartbeat_datagrams_timed, read_vector, vector_keys, Datagram};
 
-type Eng = Engine<2, 4>;
+type Eng = Membership<2, 4>;
 
 const NODE1_ETH1: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const NODE2_ETH1: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 const GENERATION: u64 = 0x6b02_14a9;
 const WALL: u64 = 0x6b02_14a8;
 
-fn node2_config(seed: u64, ld: &str) -> EngineConfig {
+fn node2_config(seed: u64, ld: &str) -> MembershipConfig {
     let text = String::from_utf8(read_vector("ha.cf.node2")).unwrap();
     let cf = HaCf::parse(&text, &mut |_| {}).unwrap();
     let uuid: [u8; 16] = read_vector("hb_uuid.node2").try_into().unwrap();
     let mut cfg =
-        EngineConfig::from_hacf(&cf, "node2", uuid, GENERATION, vector_keys(), seed).unwrap();
+        MembershipConfig::from_hacf(&cf, "node2", uuid, GENERATION, vector_keys(), seed).unwrap();
     cfg.load_average = ld.try_into().unwrap();
     cfg
 }

@@ -7,7 +7,7 @@
 //! (`Heartbeat::handle_ping_reply(now, node)`); this module only sends and recognises echoes.
 //!
 //! Ping nodes follow the cluster nodes: the ping node of [`PingTarget`] number `i` (in
-//! [`PingTarget::from_hacf`]'s order, which is ha.cf's and `EngineConfig::from_hacf`'s) is
+//! [`PingTarget::from_hacf`]'s order, which is ha.cf's and `MembershipConfig::from_hacf`'s) is
 //! `NodeId(cf.nodes.len() + i)`.
 //!
 //! # Sockets

@@ -39,9 +39,9 @@ pub struct MediumConfig {
     pub hacf_index: u8,
 }
 
-/// Everything [`Engine::new`](super::Engine::new) needs.
+/// Everything [`Membership::new`](super::Membership::new) needs.
 #[derive(Clone, Debug)]
-pub struct EngineConfig {
+pub struct MembershipConfig {
     /// Our node name, lowercased, as in the `node` lines.
     pub local_node: NodeName,
     /// The 16 bytes of `/var/lib/heartbeat/hb_uuid`.
@@ -53,7 +53,7 @@ pub struct EngineConfig {
     /// Cluster members (`node` lines), in file order. Must include `local_node`.
     pub nodes: Vec<NodeName, MAX_NODES>,
     /// Ping nodes (`ping`, `ping6`, `ping_group`), in file order: pseudo-members whose
-    /// liveness the daemon reports with [`Engine::handle_ping_reply`](super::Engine::handle_ping_reply).
+    /// liveness the daemon reports with [`Membership::handle_ping_reply`](super::Membership::handle_ping_reply).
     pub ping_nodes: Vec<NodeName, MAX_MEDIA>,
     /// The media that carry heartbeats; [`MediumId`](super::MediumId) `n` is entry `n`.
     pub media: Vec<MediumConfig, MAX_MEDIA>,
@@ -70,7 +70,7 @@ pub struct EngineConfig {
     /// Seed of the engine's random numbers (ACK triggers, retransmission-request delays). The
     /// daemon takes it from the OS; tests fix it. The engine never derives randomness from time.
     pub seed: u64,
-    /// The first `ld` text; see [`Engine::set_load_average`](super::Engine::set_load_average).
+    /// The first `ld` text; see [`Membership::set_load_average`](super::Membership::set_load_average).
     pub load_average: String<LOAD_AVERAGE_LEN>,
 }
 
@@ -103,7 +103,7 @@ impl core::fmt::Display for SetupError {
     }
 }
 
-impl EngineConfig {
+impl MembershipConfig {
     /// The configuration `ha.cf` describes, for the node `local_node` (`uname -n`, lowercased
     /// here). Media: every `bcast`, `mcast`, `mcast6`, `ucast` (netstring) and `serial`
     /// (classic) line, in file order; ping media become ping nodes; media hb does not model
@@ -116,7 +116,7 @@ impl EngineConfig {
         generation: u64,
         keys: Keyring,
         seed: u64,
-    ) -> Result<EngineConfig, SetupError> {
+    ) -> Result<MembershipConfig, SetupError> {
         let mut local = NodeName::new();
         for c in local_node.chars() {
             local
@@ -172,7 +172,7 @@ impl EngineConfig {
         }
         let mut load_average = String::new();
         let _ = load_average.push_str(LOAD_AVERAGE_UNKNOWN);
-        Ok(EngineConfig {
+        Ok(MembershipConfig {
             local_node: local,
             uuid,
             generation,

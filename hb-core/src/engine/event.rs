@@ -22,7 +22,7 @@ impl NodeId {
     }
 }
 
-/// A medium: an index in [`EngineConfig::media`](super::EngineConfig::media).
+/// A medium: an index in [`MembershipConfig::media`](super::MembershipConfig::media).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MediumId(pub u8);
@@ -365,7 +365,7 @@ pub enum Event {
     /// `Shutdown delayed until Communication is up.`
     ShutdownDelayed,
     /// Shutdown may proceed: the resource side gives its resources up and ends with
-    /// `shutdone` ([`Engine::send_shutdone`](super::Engine::send_shutdone)).
+    /// `shutdone` ([`Membership::send_shutdone`](super::Membership::send_shutdone)).
     ShutdownStarted,
     /// Our own `shutdone` went out: heartbeat stops its clients and exits a second later.
     ShutdownComplete,
@@ -435,7 +435,7 @@ impl core::fmt::Display for SendError {
 }
 
 /// Packets to send: `buf[..len]` of the buffer given to
-/// [`Engine::poll_transmit`](super::Engine::poll_transmit), for every medium in `media`.
+/// [`Membership::poll_transmit`](super::Membership::poll_transmit), for every medium in `media`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transmit {

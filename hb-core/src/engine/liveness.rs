@@ -9,7 +9,7 @@ impl<
         const HIST: usize,
         const HIST_BYTES: usize,
         const EVENTS: usize,
-    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
+    > Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     /// The dead time that applies to node `i` now.
     pub(super) fn dead_interval_of(&self, i: usize) -> Duration {

@@ -4,19 +4,19 @@
 //! The engine is driven, never drives (design §2; the whole node of design §2, which the design
 //! calls `Engine<NODES, MEDIA, GROUPS>`, is [`crate::heartbeat::Heartbeat`]: this engine
 //! joined with resource ownership and ipfail). The caller
-//! - feeds it every packet read from a medium ([`Engine::handle_packet`]),
-//! - calls [`Engine::handle_timeout`] when [`Engine::poll_timeout`] says (early or repeated
+//! - feeds it every packet read from a medium ([`Membership::handle_packet`]),
+//! - calls [`Membership::handle_timeout`] when [`Membership::poll_timeout`] says (early or repeated
 //!   calls are harmless),
-//! - sends what [`Engine::poll_transmit`] hands out until it returns `None`, on the media it
+//! - sends what [`Membership::poll_transmit`] hands out until it returns `None`, on the media it
 //!   names (one [`Transmit`] per encoding: netstring for UDP, classic for serial, compact for
 //!   our own links),
-//! - acts on what [`Engine::poll_event`] reports (logging heartbeat's message for each),
-//! - answers [`Engine::poll_ping`] with ICMP echoes and reports answers with
-//!   [`Engine::handle_ping_reply`].
+//! - acts on what [`Membership::poll_event`] reports (logging heartbeat's message for each),
+//! - answers [`Membership::poll_ping`] with ICMP echoes and reports answers with
+//!   [`Membership::handle_ping_reply`].
 //!
 //! Every call takes the monotonic time (`now`); calls that may create messages also take the
 //! wall clock in seconds (`wall_secs`, for the `ts` field). The load average for `ld` is set with
-//! [`Engine::set_load_average`]. Randomness comes from [`EngineConfig::seed`].
+//! [`Membership::set_load_average`]. Randomness comes from [`MembershipConfig::seed`].
 //!
 //! # What it does
 //! - Status messages every `keepalive` on every medium (`t st dt [protocol] src srcuuid seq hg
@@ -54,22 +54,22 @@
 //!    `ip-request-resp` and every other client type only after our comm-up; `shutdone` always.
 //!    Our own messages come back too (heartbeat's loopback), with `from` = the local node.
 //!    [`ClusterMessage::message`] gives a [`Message`] for a typed parser.
-//! 4. **Sending**: [`Engine::send_cluster_message`] adds the control fields, keeps the message
+//! 4. **Sending**: [`Membership::send_cluster_message`] adds the control fields, keeps the message
 //!    for retransmission, loops it back and queues it on every medium;
-//!    [`Engine::send_shutdone`] is the last act of a graceful hand-over, which
+//!    [`Membership::send_shutdone`] is the last act of a graceful hand-over, which
 //!    [`Command::Shutdown`] starts ([`Event::ShutdownStarted`]).
 //!
 //! [`crate::heartbeat::Heartbeat`] plugs the sub-machine in: it carries these events to
 //! [`crate::resources::Resources`] after every input and its messages back through
-//! [`Engine::send_cluster_message`].
+//! [`Membership::send_cluster_message`].
 //!
 //! # Memory
-//! Everything is in the struct; nothing is allocated. On a 64-bit host `Engine<2, 4>` (two
+//! Everything is in the struct; nothing is allocated. On a 64-bit host `Membership<2, 4>` (two
 //! nodes, four media, the default history of [`MAXMSGHIST`] messages in
 //! [`DEFAULT_HISTORY_BYTES`]) is 51 856 bytes: the send history 32 024 (a 500-slot index of
 //! 16 bytes each and a 24 000-byte arena), each node 4 280 (4 000 of it the list of missing
 //! messages, [`MAX_MISSING`] × 16), the event queue 6 912 ([`EVENT_QUEUE`] × 216), the
-//! keyring 2 440. The history is what a small target shrinks: `Engine<2, 4, 64, 4096>` keeps
+//! keyring 2 440. The history is what a small target shrinks: `Membership<2, 4, 64, 4096>` keeps
 //! the last 64 messages (up to 4 KiB of them) in 24 968 bytes; see [`History`].
 //!
 //! # Not done (and why)
@@ -92,7 +92,7 @@ mod timer;
 mod wire;
 
 pub use config::{
-    Encoding, EngineConfig, MediumConfig, SetupError, LOAD_AVERAGE_LEN, LOAD_AVERAGE_UNKNOWN,
+    Encoding, MediumConfig, MembershipConfig, SetupError, LOAD_AVERAGE_LEN, LOAD_AVERAGE_UNKNOWN,
 };
 pub use event::{
     ClusterMessage, Event, MediaSet, MediumId, MessageKind, NodeId, NodeKind, NodeStatus, RxError,
@@ -146,12 +146,12 @@ pub const MAX_REXMIT_BATCH: usize = 50;
 /// Every `ACK_MSG_DIV`-th message of a node is ACKed (`ACK_MSG_DIV`, 10).
 pub const ACK_MSG_DIV: u64 = 10;
 
-/// Packets waiting for [`Engine::poll_transmit`].
+/// Packets waiting for [`Membership::poll_transmit`].
 pub const TRANSMIT_QUEUE: usize = 64;
 
-/// Events waiting for [`Engine::poll_event`], by default (the `EVENTS` parameter of
-/// [`Engine`]). One call can report a death and every link of every node at once: a cluster
-/// needs room for `nodes × (links + 2) + 8` ([`Engine::new`] refuses less).
+/// Events waiting for [`Membership::poll_event`], by default (the `EVENTS` parameter of
+/// [`Membership`]). One call can report a death and every link of every node at once: a cluster
+/// needs room for `nodes × (links + 2) + 8` ([`Membership::new`] refuses less).
 pub const EVENT_QUEUE: usize = 32;
 
 /// Scratch for decoding a classic packet (base64 UUIDs, escaped text).
@@ -231,7 +231,7 @@ pub enum CommandError {
     AlreadyShuttingDown,
 }
 
-/// [`Engine::handle_ping_reply`] for a node that is not a ping node.
+/// [`Membership::handle_ping_reply`] for a node that is not a ping node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NotPingNode;
@@ -242,7 +242,7 @@ const ENCODINGS: [Encoding; 3] = [Encoding::Netstring, Encoding::Classic, Encodi
 /// nodes; `MEDIA`: capacity for media (≤ 64); `HIST`, `HIST_BYTES`: the send history;
 /// `EVENTS`: events waiting for the caller ([`EVENT_QUEUE`]).
 #[derive(Clone, Debug)]
-pub struct Engine<
+pub struct Membership<
     const NODES: usize,
     const MEDIA: usize,
     const HIST: usize = MAXMSGHIST,
@@ -292,11 +292,11 @@ impl<
         const HIST: usize,
         const HIST_BYTES: usize,
         const EVENTS: usize,
-    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
+    > Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     /// Starts the engine at `now`: sends the first three status messages (`init`, `up`, `up`)
     /// and reports the local status `up`.
-    pub fn new(cfg: &EngineConfig, now: Instant, wall_secs: u64) -> Result<Self, SetupError> {
+    pub fn new(cfg: &MembershipConfig, now: Instant, wall_secs: u64) -> Result<Self, SetupError> {
         const { assert!(MEDIA <= 64, "MediaSet holds 64 media") };
         if cfg.keepalive == Duration::ZERO || cfg.deadtime <= cfg.keepalive {
             return Err(SetupError::BadTiming);
@@ -350,7 +350,7 @@ impl<
         }
         let mut ld = String::new();
         let _ = ld.push_str(&cfg.load_average);
-        let mut e = Engine {
+        let mut e = Membership {
             keys: cfg.keys.clone(),
             local: NodeId(local as u8),
             uuid: cfg.uuid,
@@ -465,7 +465,7 @@ impl<
         self.update_timers();
     }
 
-    /// When [`Engine::handle_timeout`] wants to be called next.
+    /// When [`Membership::handle_timeout`] wants to be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_timeout()
     }
@@ -729,11 +729,11 @@ mod tests {
         NodeName::try_from(s).unwrap()
     }
 
-    fn config(local: &str, nodes: &[&str], pings: &[&str]) -> EngineConfig {
+    fn config(local: &str, nodes: &[&str], pings: &[&str]) -> MembershipConfig {
         let mut keys = Keyring::new();
         keys.insert(1, Method::Sha1, b"k").unwrap();
         keys.set_active(1).unwrap();
-        EngineConfig {
+        MembershipConfig {
             local_node: name(local),
             uuid: [9; 16],
             generation: 3,
@@ -760,7 +760,7 @@ mod tests {
         }
     }
 
-    fn drain<const N: usize, const M: usize>(e: &mut Engine<N, M>) -> std::vec::Vec<Event> {
+    fn drain<const N: usize, const M: usize>(e: &mut Membership<N, M>) -> std::vec::Vec<Event> {
         let mut buf = [0u8; 2048];
         while e.poll_transmit(Instant::ZERO, &mut buf).is_some() {}
         core::iter::from_fn(|| e.poll_event()).collect()
@@ -768,7 +768,7 @@ mod tests {
 
     /// Runs the engine's timers alone up to `until`.
     fn run<const N: usize, const M: usize>(
-        e: &mut Engine<N, M>,
+        e: &mut Membership<N, M>,
         until: Instant,
     ) -> std::vec::Vec<Event> {
         let mut events = drain(e);
@@ -781,13 +781,13 @@ mod tests {
 
     #[test]
     fn memory_size() {
-        let two = core::mem::size_of::<Engine<2, 4>>();
-        let small = core::mem::size_of::<Engine<2, 4, 64, 4096>>();
+        let two = core::mem::size_of::<Membership<2, 4>>();
+        let small = core::mem::size_of::<Membership<2, 4, 64, 4096>>();
         let history = core::mem::size_of::<History<MAXMSGHIST, DEFAULT_HISTORY_BYTES>>();
         let node = core::mem::size_of::<Node<4>>();
         let event = core::mem::size_of::<Event>();
         std::println!(
-            "Engine<2, 4> = {two} bytes; Engine<2, 4, 64, 4096> = {small} bytes; \
+            "Membership<2, 4> = {two} bytes; Membership<2, 4, 64, 4096> = {small} bytes; \
              History<500, 24000> = {history}; Node<4> = {node}; Event = {event}; \
              Keyring = {}",
             core::mem::size_of::<Keyring>()
@@ -805,8 +805,8 @@ mod tests {
 
     #[test]
     fn early_and_repeated_timeouts_change_nothing() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         drain(&mut e);
         let seq = e.next_seq();
         let next = e.poll_timeout().unwrap();
@@ -829,7 +829,7 @@ mod tests {
     fn msgfmt_netstring_sends_the_trailer_without_the_auth_field() {
         let mut cfg = config("a", &["a", "b"], &[]);
         cfg.auth_field = false;
-        let mut e: Engine<2, 1> = Engine::new(&cfg, Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> = Membership::new(&cfg, Instant::ZERO, 1000).unwrap();
         let mut buf = [0u8; 2048];
         let tx = e.poll_transmit(Instant::ZERO, &mut buf).unwrap();
         let bytes = &buf[..tx.len];
@@ -843,8 +843,8 @@ mod tests {
 
     #[test]
     fn a_single_node_comes_up_alone_at_once() {
-        let mut e: Engine<1, 1> =
-            Engine::new(&config("solo", &["solo"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<1, 1> =
+            Membership::new(&config("solo", &["solo"], &[]), Instant::ZERO, 1000).unwrap();
         let events = drain(&mut e);
         assert!(events.contains(&Event::CommUp));
         assert_eq!(e.local_status(), NodeStatus::Active);
@@ -853,8 +853,8 @@ mod tests {
 
     #[test]
     fn ping_nodes_are_pinged_with_every_status_and_live_by_their_answers() {
-        let mut e: Engine<3, 1> =
-            Engine::new(&config("a", &["a"], &["10.0.0.1"]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<3, 1> =
+            Membership::new(&config("a", &["a"], &["10.0.0.1"]), Instant::ZERO, 1000).unwrap();
         drain(&mut e);
         let ping = e.node_id("10.0.0.1").unwrap();
         assert_eq!(e.node(ping).unwrap().kind(), NodeKind::Ping);
@@ -900,8 +900,8 @@ mod tests {
 
     #[test]
     fn shutdown_waits_for_comm_up() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         drain(&mut e);
         e.handle_command(Instant::ZERO, 1000, Command::Shutdown)
             .unwrap();
@@ -918,8 +918,8 @@ mod tests {
 
     #[test]
     fn a_stalled_caller_hears_no_local_heartbeat_once() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         drain(&mut e);
         e.handle_timeout(Instant::from_millis(3500), 1003);
         let events = drain(&mut e);
@@ -930,8 +930,8 @@ mod tests {
 
     #[test]
     fn a_buffer_too_small_skips_the_packet_and_says_so() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         let mut buf = [0u8; 64];
         assert_eq!(e.poll_transmit(Instant::ZERO, &mut buf), None);
         let events: std::vec::Vec<Event> = core::iter::from_fn(|| e.poll_event()).collect();
@@ -942,8 +942,8 @@ mod tests {
 
     #[test]
     fn events_beyond_the_queue_are_counted() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         for _ in 0..EVENT_QUEUE + 5 {
             e.push_event(Event::CommUp);
         }
@@ -954,8 +954,8 @@ mod tests {
 
     #[test]
     fn load_average_text_is_one_line_and_bounded() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         e.set_load_average("0.1 0.2 0.3 1/2 3\nsecond line");
         assert_eq!(e.ld.as_str(), "0.1 0.2 0.3 1/2 3");
         e.set_load_average(&"x".repeat(200));
@@ -966,37 +966,37 @@ mod tests {
     fn setup_errors() {
         let cfg = config("z", &["a", "b"], &[]);
         assert_eq!(
-            Engine::<2, 1>::new(&cfg, Instant::ZERO, 1).err(),
+            Membership::<2, 1>::new(&cfg, Instant::ZERO, 1).err(),
             Some(SetupError::LocalNodeMissing)
         );
         let cfg = config("a", &["a", "b", "c"], &[]);
         assert_eq!(
-            Engine::<2, 1>::new(&cfg, Instant::ZERO, 1).err(),
+            Membership::<2, 1>::new(&cfg, Instant::ZERO, 1).err(),
             Some(SetupError::TooManyNodes)
         );
         let mut cfg = config("a", &["a", "b"], &[]);
         cfg.deadtime = cfg.keepalive;
         assert_eq!(
-            Engine::<2, 1>::new(&cfg, Instant::ZERO, 1).err(),
+            Membership::<2, 1>::new(&cfg, Instant::ZERO, 1).err(),
             Some(SetupError::BadTiming)
         );
         let cfg = config("a", &["a", "b"], &[]);
         assert_eq!(
-            Engine::<2, 0>::new(&cfg, Instant::ZERO, 1).err(),
+            Membership::<2, 0>::new(&cfg, Instant::ZERO, 1).err(),
             Some(SetupError::TooManyMedia)
         );
         // Too small an event queue to report both nodes dead with their link at once.
         assert_eq!(
-            Engine::<2, 1, 64, 4096, 13>::new(&cfg, Instant::ZERO, 1).err(),
+            Membership::<2, 1, 64, 4096, 13>::new(&cfg, Instant::ZERO, 1).err(),
             Some(SetupError::TooManyNodes)
         );
-        assert!(Engine::<2, 1, 64, 4096, 14>::new(&cfg, Instant::ZERO, 1).is_ok());
+        assert!(Membership::<2, 1, 64, 4096, 14>::new(&cfg, Instant::ZERO, 1).is_ok());
     }
 
     #[test]
     fn send_errors() {
-        let mut e: Engine<2, 1> =
-            Engine::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
+        let mut e: Membership<2, 1> =
+            Membership::new(&config("a", &["a", "b"], &[]), Instant::ZERO, 1000).unwrap();
         drain(&mut e);
         assert_eq!(
             e.send_cluster_message(Instant::ZERO, 1000, &[Field::string("x", "y")]),

@@ -82,7 +82,7 @@ const LINK_DOWN: Link = Link {
     last_heard: Instant::ZERO,
 };
 
-/// A node as the engine sees it (read with [`Engine::node`](super::Engine::node)).
+/// A node as the engine sees it (read with [`Membership::node`](super::Membership::node)).
 #[derive(Clone, Debug)]
 pub struct Node<const LINKS: usize> {
     pub(crate) name: NodeName,
@@ -108,7 +108,7 @@ pub struct Node<const LINKS: usize> {
     /// The highest of our sequence numbers it has acknowledged.
     pub(crate) acked: u64,
     pub(crate) links: [Link; LINKS],
-    /// A ping node waiting for [`Engine::poll_ping`](super::Engine::poll_ping).
+    /// A ping node waiting for [`Membership::poll_ping`](super::Membership::poll_ping).
     pub(crate) ping_due: bool,
 }
 

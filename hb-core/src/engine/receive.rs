@@ -11,7 +11,7 @@ impl<
         const HIST: usize,
         const HIST_BYTES: usize,
         const EVENTS: usize,
-    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
+    > Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     pub(super) fn receive<const N: usize>(
         &mut self,

@@ -9,7 +9,7 @@ impl<
         const HIST: usize,
         const HIST_BYTES: usize,
         const EVENTS: usize,
-    > Engine<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
+    > Membership<NODES, MEDIA, HIST, HIST_BYTES, EVENTS>
 {
     pub(super) fn set_local_status(&mut self, now: Instant, wall_secs: u64, status: NodeStatus) {
         if self.local_status == status {

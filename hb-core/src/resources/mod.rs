@@ -3,7 +3,7 @@
 //! [`Resources`] is heartbeat 3.0.6's `hb_resource.c` (with the shell helpers it relies on:
 //! `req_resource`, `mach_down`, `rc.d/ip-request`, `rc.d/ip-request-resp`, `rc.d/hb_takeover`,
 //! `hb_standby`) as a sans-IO state machine. It is a sub-machine of the joined node
-//! ([`crate::heartbeat::Heartbeat`], beside the membership [`Engine`](crate::engine::Engine)):
+//! ([`crate::heartbeat::Heartbeat`], beside the membership [`Membership`](crate::engine::Membership)):
 //! it never reads a clock or touches a resource. The joined node (or a test) drives it:
 //!
 //! * **node events** from membership — [`Resources::node_event`] with [`NodeEvent`]s, and

@@ -5,7 +5,7 @@
 //! nodes that crash, stall and restart. Everything a node said is kept: its events, the
 //! packets it sent, the packets it refused, every packet delivered and lost.
 //!
-//! The nodes are membership engines ([`Engine`]) or joined nodes ([`Heartbeat`]); for joined
+//! The nodes are membership engines ([`Membership`]) or joined nodes ([`Heartbeat`]); for joined
 //! nodes the cluster is also their fake daemon: it runs their actions and fences after a delay
 //! (fence results on demand), answers their pings as each node's reachability says, and keeps
 //! ipfail's log lines.
@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use hb_core::auth::{Keyring, Method};
 use hb_core::config::{HaCf, HaResources};
-use hb_core::engine::{Engine, MediumId, NodeId, RxError, Transmit};
+use hb_core::engine::{MediumId, Membership, NodeId, RxError, Transmit};
 use hb_core::heartbeat::{Command, CommandError, Event, Heartbeat, HeartbeatConfig};
 use hb_core::ipfail;
 use hb_core::resources::{ActionDone, FenceResult, GroupId};
@@ -67,7 +67,7 @@ pub trait Node {
     }
 }
 
-impl<const N: usize, const M: usize> Node for Engine<N, M> {
+impl<const N: usize, const M: usize> Node for Membership<N, M> {
     type Event = hb_core::engine::Event;
     fn handle_packet(
         &mut self,
@@ -76,25 +76,25 @@ impl<const N: usize, const M: usize> Node for Engine<N, M> {
         medium: MediumId,
         bytes: &[u8],
     ) -> Result<(), RxError> {
-        Engine::handle_packet(self, now, wall, medium, bytes)
+        Membership::handle_packet(self, now, wall, medium, bytes)
     }
     fn handle_timeout(&mut self, now: Instant, wall: u64) {
-        Engine::handle_timeout(self, now, wall)
+        Membership::handle_timeout(self, now, wall)
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        Engine::poll_transmit(self, now, buf)
+        Membership::poll_transmit(self, now, buf)
     }
     fn poll_event(&mut self) -> Option<Self::Event> {
-        Engine::poll_event(self)
+        Membership::poll_event(self)
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        Engine::poll_timeout(self)
+        Membership::poll_timeout(self)
     }
     fn poll_ping(&mut self) -> Option<NodeId> {
-        Engine::poll_ping(self)
+        Membership::poll_ping(self)
     }
     fn handle_ping_reply(&mut self, now: Instant, node: NodeId) {
-        Engine::handle_ping_reply(self, now, node).unwrap()
+        Membership::handle_ping_reply(self, now, node).unwrap()
     }
 }
 

@@ -13,11 +13,11 @@ mod cluster;
 
 use hb_core::auth::{Keyring, Method};
 use hb_core::config::HaCf;
-use hb_core::engine::{Encoding, Engine, EngineConfig, MediumId, NodeId, NodeStatus};
+use hb_core::engine::{Encoding, MediumId, Membership, MembershipConfig, NodeId, NodeStatus};
 use hb_core::msg::{self, Field, FieldType, Message};
 use hb_core::time::{Duration, Instant};
 
-pub type Eng = Engine<4, 4>;
+pub type Eng = Membership<4, 4>;
 
 pub const KEY: &[u8] = b"hbh-test-key-not-secret";
 pub const BCAST: MediumId = MediumId(0);
@@ -58,9 +58,9 @@ pub fn uuid_of(i: usize) -> [u8; 16] {
     u
 }
 
-pub fn config(nodes: &[&str], i: usize, generation: u64, seed: u64) -> EngineConfig {
+pub fn config(nodes: &[&str], i: usize, generation: u64, seed: u64) -> MembershipConfig {
     let mut c =
-        EngineConfig::from_hacf(&hacf(nodes), nodes[i], uuid_of(i), generation, keys(), seed)
+        MembershipConfig::from_hacf(&hacf(nodes), nodes[i], uuid_of(i), generation, keys(), seed)
             .unwrap();
     c.load_average = "0.26 0.12 0.10 6/102 11977".try_into().unwrap();
     c

@@ -4,7 +4,7 @@
 //! events to it.
 
 use super::process::wall_secs;
-use super::{Node, Options};
+use super::{Heartbeat, Options};
 use crate::api::msg::Msg;
 use crate::api::server::{Facts, KEEPIT};
 use crate::api::{auth::ApiAuth, params::Parameters, ApiServer, Cluster, NodeView};
@@ -38,7 +38,7 @@ pub(super) fn build(opts: &Options, cfg: &Loaded, warn: &mut Vec<String>) -> Api
 
 /// What the server sees of the core during one call.
 pub(super) struct Bridge<'a> {
-    pub hb: &'a mut Node,
+    pub hb: &'a mut Heartbeat,
     pub link_names: &'a [String],
     pub core_media: usize,
     pub start: Instant,
@@ -88,7 +88,7 @@ impl Cluster for Bridge<'_> {
                         .collect()
                 };
                 let uuid = if id == local {
-                    Some(self.hb.engine().local_uuid())
+                    Some(self.hb.membership().local_uuid())
                 } else {
                     n.uuid()
                 };
@@ -128,7 +128,7 @@ impl Cluster for Bridge<'_> {
 /// The messages clients see for a membership event (node status, link status, a cluster
 /// message), as 3.0.6's `heartbeat_monitor` hands them on; none for the rest. A ping node's
 /// one link changes with it (3.0.6 reports it as a link too, and ipfail acts on that).
-pub(super) fn client_messages(ev: &CoreEvent, hb: &Node, link_names: &[String]) -> Vec<Msg> {
+pub(super) fn client_messages(ev: &CoreEvent, hb: &Heartbeat, link_names: &[String]) -> Vec<Msg> {
     let name = |id: hb_core::engine::NodeId| hb.node(id).map(|n| n.name().to_string());
     let is_ping =
         |id: hb_core::engine::NodeId| hb.node(id).is_some_and(|n| n.kind() == NodeKind::Ping);

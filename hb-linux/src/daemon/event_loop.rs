@@ -11,7 +11,7 @@ use super::process::{self, wall_secs};
 use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
 use super::worker::{Job, Outcome, Worker};
-use super::{relays, Node, Options};
+use super::{relays, Heartbeat, Options};
 use crate::api::ApiServer;
 use crate::config::{self, Loaded};
 use crate::log::{Logger, Priority};
@@ -53,7 +53,7 @@ pub(super) struct Daemon {
     pub(super) opts: Options,
     pub(super) cfg: Loaded,
     pub(super) logger: Arc<Logger>,
-    pub(super) hb: Box<Node>,
+    pub(super) hb: Box<Heartbeat>,
     /// The core's media (index = `MediumId`), then the relay channels that serve only as
     /// watchdog or STONITH device (read for their answers; heartbeats on them are dropped).
     pub(super) media: Vec<Medium>,

@@ -44,7 +44,6 @@ pub use start::run;
 use crate::config::Loaded;
 use crate::log::Logger;
 use crate::media::relay::FenceHandle;
-use hb_core::heartbeat::Heartbeat;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -56,7 +55,7 @@ const NODES: usize = 32;
 const MEDIA: usize = 16;
 const GROUPS: usize = 32;
 /// The core's node, with the daemon's capacities.
-type Node = Heartbeat<NODES, MEDIA, GROUPS>;
+type Heartbeat = hb_core::heartbeat::Heartbeat<NODES, MEDIA, GROUPS>;
 
 /// Builds the worker's executor from the configuration (errors name the ha.cf line).
 /// `relays` are the daemon's relay channels, for an `hbrelay` STONITH device on one of them.

@@ -7,7 +7,7 @@
 //! metrics server runs on its own thread ([`crate::metrics::server`]).
 
 use super::worker::Outcome;
-use super::Node;
+use super::Heartbeat;
 use crate::config::Loaded;
 use crate::log::Logger;
 use crate::metrics::takeovers::{Cause, Stamp};
@@ -98,7 +98,7 @@ impl Observer {
     }
 
     /// After a packet was handed to the core: which links heard whom, and the gaps.
-    pub(super) fn packet(&mut self, hb: &Node, result: Result<(), RxError>) {
+    pub(super) fn packet(&mut self, hb: &Heartbeat, result: Result<(), RxError>) {
         if let (Err(e), Some(m)) = (result, self.metrics()) {
             match e {
                 RxError::BadAuth => m.auth_failures.inc(),
@@ -155,7 +155,7 @@ impl Observer {
     }
 
     /// An event of the core, before the loop carries it out.
-    pub(super) fn event(&mut self, ev: &Event, hb: &Node, group_key: impl Fn(u8) -> String) {
+    pub(super) fn event(&mut self, ev: &Event, hb: &Heartbeat, group_key: impl Fn(u8) -> String) {
         let name = |id: NodeId| hb.node(id).map(|n| n.name().to_string());
         // Peers only: the core also reports our own links, which say nothing of the cluster.
         let normal = |id: NodeId| {
@@ -260,7 +260,7 @@ impl Observer {
     }
 
     /// Which groups run here now (after every outcome and request).
-    pub(super) fn groups(&self, hb: &Node, group_key: impl Fn(u8) -> String) {
+    pub(super) fn groups(&self, hb: &Heartbeat, group_key: impl Fn(u8) -> String) {
         let Some(m) = self.metrics() else { return };
         for (g, holder) in hb.holdings() {
             m.group_owned
@@ -279,7 +279,7 @@ impl Observer {
 
     /// Adds what is measured here to the status answer: `late_heartbeats` per node,
     /// `worst_gap_ms` per link, and `takeovers`.
-    pub(super) fn annotate(&self, hb: &Node, status: &mut Value) {
+    pub(super) fn annotate(&self, hb: &Heartbeat, status: &mut Value) {
         let index = |name: &str| {
             hb.nodes()
                 .find(|(_, n)| n.name() == name)

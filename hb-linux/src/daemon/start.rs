@@ -8,7 +8,7 @@ use super::process::{self, Fork};
 use super::relays::{open_relay, role_devices};
 use super::watchdogs::Watchdogs;
 use super::worker::Worker;
-use super::{Node, Options, NODES};
+use super::{Heartbeat, Options, NODES};
 use crate::config::{self, Loaded};
 use crate::log::{LogConfig, Logger};
 use crate::media::relay::{FenceHandle, RelayChannel};
@@ -156,7 +156,7 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
     let hacf_path = cfg.dir.join("ha.cf");
     let mut media = Vec::new();
     let mut link_names = Vec::new();
-    for m in &hb_cfg.engine.media {
+    for m in &hb_cfg.membership.media {
         let line = &cfg.hacf.media[usize::from(m.hacf_index)];
         let opened = match &line.value {
             hb_core::config::Medium::Relay { device, baud } => open_relay(device, *baud, &cfg),
@@ -302,16 +302,16 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
 }
 
 /// The node. Its constructors return it by value, and the frames of `Heartbeat::new` and
-/// `Engine::new` take about 800 KiB of stack; on the main thread those pages stay mapped, and
+/// `Membership::new` take about 800 KiB of stack; on the main thread those pages stay mapped, and
 /// locked by `mlockall`, for the daemon's life. With musl (the static appliance build) it is
 /// built on a short-lived thread instead, whose stack is unmapped when it ends. Not with
 /// glibc: glibc keeps a finished thread's stack for reuse, and `mlockall` would keep it
 /// resident. If the thread cannot start (a tight RLIMIT_MEMLOCK under `mlockall`), the node
 /// is built here.
-fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Node>, String> {
+fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Heartbeat>, String> {
     let wall = process::wall_secs();
     let build = || {
-        Node::new(cfg, now, wall)
+        Heartbeat::new(cfg, now, wall)
             .map(Box::new)
             .map_err(|e| e.to_string())
     };

@@ -2,7 +2,7 @@
 //! the README documents. Built from a [`View`] of the loop's state, so this room does not
 //! know the loop.
 
-use super::Node;
+use super::Heartbeat;
 use crate::config::Loaded;
 use crate::media::relay::RelayLinkState;
 use crate::media::Medium;
@@ -21,7 +21,7 @@ pub(super) struct Heard {
 }
 
 /// Updates `heard` from the core's per-link last-heard times over `n_media` media.
-pub(super) fn track_heard(heard: &mut [Heard], hb: &Node, n_media: usize) {
+pub(super) fn track_heard(heard: &mut [Heard], hb: &Heartbeat, n_media: usize) {
     for (id, node) in hb.nodes() {
         let Some(h) = heard.get_mut(id.index()) else {
             continue;
@@ -47,7 +47,7 @@ impl Heard {
 /// What the status answer is made of.
 pub(super) struct View<'a> {
     pub now: CoreInstant,
-    pub hb: &'a Node,
+    pub hb: &'a Heartbeat,
     pub cfg: &'a Loaded,
     /// `-d` on the command line.
     pub debug: u8,
@@ -87,7 +87,7 @@ pub(super) fn status(v: &View<'_>) -> Value {
             "type": kind,
             "state": state,
             "local": local,
-            "generation": if local { hb.engine().generation() } else { n.generation() },
+            "generation": if local { hb.membership().generation() } else { n.generation() },
             "last_heard_ms": heard.last.map(|t| now.saturating_since(t).as_millis()),
             "worst_gap_ms": heard.worst.as_millis(),
         }));
@@ -134,7 +134,7 @@ pub(super) fn status(v: &View<'_>) -> Value {
         "ok": true,
         "node": v.cfg.node,
         "status": hb.local_status().as_str(),
-        "generation": hb.engine().generation(),
+        "generation": hb.membership().generation(),
         "comm_up": hb.is_comm_up(),
         "resources": hb.rscstatus(),
         "stable": hb.is_stable(),

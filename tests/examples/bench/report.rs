@@ -305,7 +305,7 @@ impl Report {
             "## Core throughput\n\n\
              criterion (`cargo bench -p hb-core --bench feed`): sha1-authenticated status \
              messages from a peer, each decoded, verified and fed to a node's engine \
-             (`Engine::handle_packet`), on one core. Goal: at least 1 M/s.\n\n\
+             (`Membership::handle_packet`), on one core. Goal: at least 1 M/s.\n\n\
              | benchmark | ns per message (median) | messages per second |\n|---|---|---|"
         );
         for (id, ns) in &s.throughput {

@@ -5,7 +5,7 @@
 
 use hb_core::auth::{Keyring, Method};
 use hb_core::config::HaCf;
-use hb_core::engine::{Encoding, Engine, EngineConfig};
+use hb_core::engine::{Encoding, Membership, MembershipConfig};
 use hb_core::time::Instant;
 
 #[derive(Clone, Debug, Default)]
@@ -43,7 +43,7 @@ fn serial_bytes() -> Result<Vec<(String, usize)>, String> {
     keys.insert(1, Method::Sha1, b"hb-bench-cluster")
         .map_err(|e| format!("{e:?}"))?;
     keys.set_active(1).map_err(|e| format!("{e:?}"))?;
-    let mut cfg = EngineConfig::from_hacf(&cf, "node1", [0x5a; 16], 1_764_800_000, keys, 1)
+    let mut cfg = MembershipConfig::from_hacf(&cf, "node1", [0x5a; 16], 1_764_800_000, keys, 1)
         .map_err(|e| e.to_string())?;
     // A realistic load average (3.0.6 sends /proc/loadavg).
     cfg.load_average = "0.26 0.12 0.10 6/102 11977"
@@ -53,7 +53,7 @@ fn serial_bytes() -> Result<Vec<(String, usize)>, String> {
     cfg.media[2].encoding = Encoding::Compact;
     let wall = 1_764_800_000;
     let t0 = Instant::from_millis(0);
-    let mut e: Engine<4, 4> = Engine::new(&cfg, t0, wall).map_err(|e| e.to_string())?;
+    let mut e: Membership<4, 4> = Membership::new(&cfg, t0, wall).map_err(|e| e.to_string())?;
     let mut buf = [0u8; 2048];
     let mut out: Vec<(String, usize)> = Vec::new();
     // The first keepalives after start-up are plain status messages.

@@ -66,7 +66,7 @@ impl World<'_> {
         .expect("configuration");
         for (m, kind) in sc.media.iter().enumerate() {
             if *kind == MediumKind::Compact {
-                cfg.engine.media[m].encoding = Encoding::Compact;
+                cfg.membership.media[m].encoding = Encoding::Compact;
             }
         }
         let hb = Hb::new(&cfg, self.instant(), self.wall()).expect("node starts");
@@ -401,14 +401,14 @@ pub(super) fn fingerprint(hb: &Hb) -> Vec<u64> {
     let mut f = vec![
         hb.local_status() as u64,
         hb.is_comm_up() as u64,
-        hb.engine().next_seq(),
+        hb.membership().next_seq(),
         hb.poll_timeout().map_or(0, |t| t.as_millis()),
         hb.resource_state() as u64,
         hb.i_hold().bits() as u64,
         hb.resources().other_holds().bits() as u64,
         hb.is_stable() as u64,
         hb.resources().standby_state() as u64,
-        hb.engine().flow_control() as u64,
+        hb.membership().flow_control() as u64,
     ];
     for (id, n) in hb.nodes() {
         f.extend([
