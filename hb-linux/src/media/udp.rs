@@ -86,17 +86,18 @@ impl UdpLink {
     }
 }
 
-/// Builds sockets for one medium, naming it in every error.
-struct Opener<'a> {
-    label: &'a str,
+/// Builds sockets for one medium, naming it in every error (the IPv6 media's opener is this
+/// one too, with its own methods in `udp6`).
+pub(super) struct Opener<'a> {
+    pub(super) label: &'a str,
 }
 
 impl Opener<'_> {
-    fn err(&self, kind: MediumErrorKind) -> MediumError {
+    pub(super) fn err(&self, kind: MediumErrorKind) -> MediumError {
         MediumError::new(self.label, kind)
     }
 
-    fn sock(&self, op: &'static str, r: std::io::Result<()>) -> Result<(), MediumError> {
+    pub(super) fn sock(&self, op: &'static str, r: std::io::Result<()>) -> Result<(), MediumError> {
         r.map_err(|source| self.err(MediumErrorKind::Socket { op, source }))
     }
 

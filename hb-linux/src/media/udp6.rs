@@ -15,6 +15,7 @@
 //! medium's share), and the mcast6 socket has `IPV6_MULTICAST_ALL` 0, so it hears the group
 //! only on the interface it joined on (as hb's `mcast`, see [`super::udp`]).
 
+use super::udp::Opener;
 use super::{plugin_info, plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
 use nix::sys::socket::{recvmsg, MsgFlags, SockaddrIn6};
@@ -36,19 +37,7 @@ pub struct Udp6 {
     rx: Socket,
 }
 
-struct Opener<'a> {
-    label: &'a str,
-}
-
 impl Opener<'_> {
-    fn err(&self, kind: MediumErrorKind) -> MediumError {
-        MediumError::new(self.label, kind)
-    }
-
-    fn sock(&self, op: &'static str, r: std::io::Result<()>) -> Result<(), MediumError> {
-        r.map_err(|source| self.err(MediumErrorKind::Socket { op, source }))
-    }
-
     fn socket(&self) -> Result<Socket, MediumError> {
         let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).map_err(|source| {
             self.err(MediumErrorKind::Socket {
