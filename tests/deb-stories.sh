@@ -50,6 +50,9 @@ boot() {
     ip netns add "$ns"; nss+=("$ns")
     ip netns exec "$ns" unshare --mount --uts --pid --fork --propagation private sh -c "
         set -e
+        # The checkout may sit under /tmp, which the root covers: nothing may keep it as cwd
+        # (pyenv's python3 shim cds back into it and fails).
+        cd /
         for d in usr etc var; do
             mount -t overlay overlay -o lowerdir=/\$d,upperdir=$r/\$d,workdir=$r/\$d-w /\$d
         done
