@@ -641,7 +641,7 @@ fn wrapped_pair(tag: &str, real306: [bool; 2], lines: &str) -> Cluster {
     };
     let mut c = Cluster::build(tag, &setup);
     let path = "/etc/ha.d/stub-bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for i in 0..2 {
+    for (i, &real) in real306.iter().enumerate() {
         let ha_d = c.nodes[i].etc().join("ha.d");
         std::fs::create_dir_all(ha_d.join("stub-bin")).unwrap();
         c.nodes[i]
@@ -649,7 +649,6 @@ fn wrapped_pair(tag: &str, real306: [bool; 2], lines: &str) -> Cluster {
             .unwrap();
         c.nodes[i].write_config("drbdadm.calls", "", 0o666).unwrap();
         // dopd's socket directory, as the package's tmpfiles.d makes it; then the daemon.
-        let real = real306[i];
         let hb = if real {
             copy_missing(Path::new("/etc/ha.d"), &ha_d);
             hb306.to_string()
