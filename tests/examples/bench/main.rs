@@ -173,7 +173,7 @@ fn run(a: &Args) -> Result<(), String> {
     let want = |what: &str| a.only.as_deref().is_none_or(|o| o == what);
     let mut rep = report::Report::new(a);
     if want("idle") {
-        let started = sections::now();
+        let started = sections::Start::now();
         let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived];
         if let Some(p) = &a.hb_appliance {
             kinds.insert(
@@ -217,7 +217,7 @@ fn run(a: &Args) -> Result<(), String> {
         rep.idle_meta = Some(meta);
     }
     if want("failover") {
-        let started = sections::now();
+        let started = sections::Start::now();
         rep.failover = failover::measure(&hb, a.runs, &a.timings, &a.faults)?;
         let meta = sections::Meta::ended(started, a);
         if let Some(dir) = &a.save {
@@ -234,7 +234,7 @@ fn run(a: &Args) -> Result<(), String> {
     }
     // Last: the board images may still be building beside the namespace runs.
     if want("static") {
-        let started = sections::now();
+        let started = sections::Start::now();
         let s = statics::measure()?;
         let meta = sections::Meta::ended(started, a);
         if let Some(dir) = &a.save {

@@ -21,7 +21,7 @@ pub struct Meta {
     /// The peers' package versions.
     pub peers: String,
     pub command: String,
-    /// The checkout's commit where the section ran (`git describe --always --dirty`).
+    /// The checkout's commit when the section started (`git describe --always --dirty`).
     #[serde(default)]
     pub revision: String,
     /// Failover runs per daemon, timing and fault.
@@ -33,16 +33,16 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// A section that started at `started` and ends now.
-    pub fn ended(started: String, a: &crate::Args) -> Meta {
+    /// A section that started at `started` (see [`Start`]) and ends now.
+    pub fn ended(started: Start, a: &crate::Args) -> Meta {
         Meta {
-            started,
+            started: started.date,
+            revision: started.revision,
             finished: now(),
             load: load(),
             machine: machine(),
             peers: versions(),
             command: command(),
-            revision: sh("git", &["describe", "--always", "--dirty"]),
             runs: a.runs,
             windows: a.windows,
             window: a.window,
@@ -68,6 +68,22 @@ impl Meta {
             s.push_str(&format!(" **Note on this section:** {}", self.note));
         }
         s
+    }
+}
+
+/// When a section started, and the checkout's commit then (the checkout may move on during
+/// a two-hour run).
+pub struct Start {
+    date: String,
+    revision: String,
+}
+
+impl Start {
+    pub fn now() -> Start {
+        Start {
+            date: now(),
+            revision: sh("git", &["describe", "--always", "--dirty"]),
+        }
     }
 }
 
