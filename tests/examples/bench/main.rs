@@ -6,14 +6,22 @@
 //! ```text
 //! bench [--runs N] [--only idle|failover|static] [--window SECS] [--windows N]
 //!       [--keepalives MS,MS,…] [--timings K/W/D,…] [--faults kill,poweroff,stop,standby]
-//!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT]
+//!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT] [--save DIR]
+//! bench --from DIR [--out FILE] [--note TEXT]
 //! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
 //! ```
+//!
+//! `--save DIR` writes each section's raw figures as it ends (DIR/idle.json, failover.json,
+//! static.json, each with its date, load and command) and no report unless `--out` is given;
+//! `--from DIR` writes the report from the sections saved there, each shown with its own
+//! date, load and command. So the two-hour failover part and the idle part can run at
+//! different times (see tests/benchmarks.sh).
 
 mod cluster;
 mod failover;
 mod idle;
 mod report;
+mod sections;
 mod statics;
 
 use cluster::Kind;
@@ -27,8 +35,10 @@ struct Args {
     windows: usize,
     hb: PathBuf,
     hb_appliance: Option<PathBuf>,
-    out: PathBuf,
+    out: Option<PathBuf>,
     note: String,
+    save: Option<PathBuf>,
+    from: Option<PathBuf>,
     hold: Option<u64>,
     keepalives: Vec<u64>,
     timings: Vec<cluster::Timing>,
@@ -45,8 +55,10 @@ fn parse() -> Result<Args, String> {
         windows: 3,
         hb: PathBuf::from("target/release/hbctl"),
         hb_appliance: None,
-        out: PathBuf::from("BENCHMARKS.md"),
+        out: None,
         note: String::new(),
+        save: None,
+        from: None,
         hold: None,
         keepalives: vec![1000, 100, 10],
         timings: failover::timings().to_vec(),
@@ -68,7 +80,9 @@ fn parse() -> Result<Args, String> {
             "--windows" => a.windows = num(val()?)? as usize,
             "--hb" => a.hb = PathBuf::from(val()?),
             "--hb-appliance" => a.hb_appliance = Some(PathBuf::from(val()?)),
-            "--out" => a.out = PathBuf::from(val()?),
+            "--out" => a.out = Some(PathBuf::from(val()?)),
+            "--save" => a.save = Some(PathBuf::from(val()?)),
+            "--from" => a.from = Some(PathBuf::from(val()?)),
             "--note" => a.note = val()?,
             "--hold" => a.hold = Some(num(val()?)?),
             "--keepalives" => {
@@ -110,6 +124,12 @@ fn parse() -> Result<Args, String> {
     if a.runs == 0 || a.windows == 0 || a.window == 0 {
         return Err("--runs, --windows and --window must be at least 1".into());
     }
+    if a.from.is_some() && (a.save.is_some() || a.hold.is_some() || a.only.is_some()) {
+        return Err("--from composes saved sections: no --save, --hold or --only with it".into());
+    }
+    if a.from.is_some() {
+        return Ok(a);
+    }
     a.hb = std::fs::canonicalize(&a.hb).map_err(|e| format!("{}: {e}", a.hb.display()))?;
     if let Some(p) = &a.hb_appliance {
         a.hb_appliance =
@@ -143,9 +163,17 @@ fn run(a: &Args) -> Result<(), String> {
     if let Some(ka) = a.hold {
         return hold(&hb, ka, a.media, a.secs);
     }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("BENCHMARKS.md"));
+    if let Some(dir) = &a.from {
+        return report::Report::compose(dir, &a.note)?.write(&out);
+    }
     let want = |what: &str| a.only.as_deref().is_none_or(|o| o == what);
     let mut rep = report::Report::new(a);
     if want("idle") {
+        let started = sections::Start::now();
         let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived];
         if let Some(p) = &a.hb_appliance {
             kinds.insert(
@@ -174,15 +202,59 @@ fn run(a: &Args) -> Result<(), String> {
             }
         }
         rep.memory = Some(memory(&hb, a.hb_appliance.as_ref())?);
+        let meta = sections::Meta::ended(started, a);
+        if let Some(dir) = &a.save {
+            sections::save(
+                dir,
+                sections::IDLE,
+                &sections::Idle {
+                    meta: meta.clone(),
+                    samples: rep.idle.clone(),
+                    memory: rep.memory.clone(),
+                },
+            )?;
+        }
+        rep.idle_meta = Some(meta);
     }
     if want("failover") {
+        let started = sections::Start::now();
         rep.failover = failover::measure(&hb, a.runs, &a.timings, &a.faults)?;
+        let meta = sections::Meta::ended(started, a);
+        if let Some(dir) = &a.save {
+            sections::save(
+                dir,
+                sections::FAILOVER,
+                &sections::Failover {
+                    meta: meta.clone(),
+                    series: rep.failover.clone(),
+                },
+            )?;
+        }
+        rep.failover_meta = Some(meta);
     }
     // Last: the board images may still be building beside the namespace runs.
     if want("static") {
-        rep.statics = Some(statics::measure()?);
+        let started = sections::Start::now();
+        let s = statics::measure()?;
+        let meta = sections::Meta::ended(started, a);
+        if let Some(dir) = &a.save {
+            sections::save(
+                dir,
+                sections::STATIC,
+                &sections::Static {
+                    meta: meta.clone(),
+                    statics: s.clone(),
+                },
+            )?;
+        }
+        rep.statics = Some(s);
+        rep.static_meta = Some(meta);
     }
-    rep.write(&a.out)
+    // With --save the sections are the result; the report comes from --from, unless asked.
+    if a.save.is_none() || a.out.is_some() {
+        rep.write(&out)?;
+    }
+    Ok(())
 }
 
 /// An hb cluster at rest for `secs` (for `perf record -p PID`): prints the daemons' pids.

@@ -8,7 +8,7 @@ use hb_core::config::HaCf;
 use hb_core::engine::{Encoding, Membership, MembershipConfig};
 use hb_core::time::Instant;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Statics {
     /// (encoding, bytes of one status message on the line).
     pub serial: Vec<(String, usize)>,
