@@ -676,3 +676,37 @@ fn ucast6_with_heartbeat_306() {
         ],
     );
 }
+
+/// Issue 11: 3.0.6 (node1, serving) re-reads a changed ha.cf on SIGHUP: it re-executes itself
+/// keeping its resources (`-R -C`); hb (node2) sees a new generation and does not take over.
+#[test]
+fn heartbeat_306_reload_keeps_its_service_beside_hb() {
+    let c = mixed("interop-rl306", GROUP1);
+    see_each_other(&c);
+    let p = Prober::start(&c);
+    let t0 = Instant::now();
+    p.wait_for("node1", t0, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("3.0.6's node1 never served:\n{}", logs(&c)));
+    c.wait_status(
+        1,
+        "seeing node1 own the group",
+        Duration::from_secs(10),
+        |v| v["groups"][0]["owner"] == "node1",
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let cf = c.nodes[0].etc().join("ha.d/ha.cf");
+    let text = std::fs::read_to_string(&cf).unwrap();
+    std::fs::write(&cf, text.replace("warntime 300ms", "warntime 400ms")).unwrap();
+    let log_before = c.nodes[0].log().len();
+    let hb_before = c.nodes[1].log().len();
+    let sent = Instant::now();
+    c.nodes[0].signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(15));
+    let after = Instant::now();
+    eprintln!(
+        "--- 3.0.6 after SIGHUP:\n{}",
+        &c.nodes[0].log()[log_before..]
+    );
+    eprintln!("--- hb after:\n{}", &c.nodes[1].log()[hb_before..]);
+    eprintln!("client: {:?}", p.runs(sent, after));
+}

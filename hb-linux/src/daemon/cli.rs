@@ -33,9 +33,20 @@ struct Args {
     /// Stop the running daemon (it hands its resources over first) and wait until it is gone.
     #[arg(short = 'k', conflicts_with_all = ["reload", "status"])]
     kill: bool,
-    /// Make the running daemon re-read its configuration (start one if none runs).
+    /// Make the running daemon re-read its configuration (start one if none runs): a changed
+    /// ha.cf makes it re-execute itself keeping its resources, as 3.0.6 does.
     #[arg(short = 'r', conflicts_with = "status")]
     reload: bool,
+    /// Internal (3.0.6's flag): this is the daemon re-executing itself on a reload; it keeps
+    /// its pid and the resources it runs.
+    #[arg(short = 'R', conflicts_with_all = ["reload", "status", "kill"])]
+    restarting: bool,
+    /// With -R: the resources held, as 3.0.6 passes them (none, local, foreign, all).
+    #[arg(short = 'C', requires = "restarting", value_name = "RESOURCES")]
+    current: Option<String>,
+    /// With -R (hb's own): a resource group kept, by its haresources key (repeated).
+    #[arg(long = "held", requires = "restarting", value_name = "KEY")]
+    held: Vec<String>,
     /// Say whether the daemon runs (exit 0 running, 3 stopped, 1 stale pid file).
     #[arg(short = 's')]
     status: bool,
@@ -129,6 +140,10 @@ pub fn main() -> ExitCode {
         socket: args.socket,
         pid_file: args.pid_file,
         no_realtime: args.no_realtime,
+        resume: args.restarting.then(|| super::Resume {
+            current: args.current.unwrap_or_else(|| "none".into()),
+            held: args.held,
+        }),
         executor: default_executor,
     };
     ExitCode::from(super::run(opts))

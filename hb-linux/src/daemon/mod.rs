@@ -34,6 +34,7 @@ mod event_loop;
 mod observe;
 mod process;
 mod relays;
+mod reload;
 mod start;
 mod status;
 mod watchdogs;
@@ -76,6 +77,19 @@ pub struct Options {
     pub pid_file: PathBuf,
     /// `-l`: no realtime priority and no locked memory, whatever ha.cf says.
     pub no_realtime: bool,
+    /// `-R`: this is the daemon re-executing itself on a reload (see [`Resume`]).
+    pub resume: Option<Resume>,
     /// Carries out resource actions and fencing.
     pub executor: MakeExecutor,
+}
+
+/// What a daemon re-executing itself on a reload carries across the exec (3.0.6's
+/// `heartbeat -R -C <resources>`; the groups by key are hb's own, `--held`).
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// `-C`: `none`, `local`, `foreign` or `all` (3.0.6's `decode_resources`).
+    pub current: String,
+    /// `--held`: the groups running here, by haresources key. Without any, `current` says
+    /// which: every local and/or foreign group.
+    pub held: Vec<String>,
 }
