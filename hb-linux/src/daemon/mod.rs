@@ -14,6 +14,8 @@
 //! - `event_loop`: the loop (design §3): one thread that waits in `poll(2)` on the media, the
 //!   signals (a signalfd), the control socket and the action worker's wake-up socket, until the
 //!   core's next deadline; dispatches what is ready and pumps the core's events and packets;
+//! - `reload`: SIGHUP and `heartbeat -r`: judges the new files, and the re-exec that keeps
+//!   the resources (its state, when it is due, the new image's command line);
 //! - `control_server`: the control socket: accept, peer checks, requests and answers;
 //!   `status` builds the status answer;
 //! - `watchdogs`: `/dev/watchdog` or the relay board's, and systemd's;
