@@ -131,6 +131,11 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
+    if args.restarting && !names_us(&args.pid_file) {
+        // 3.0.6: -R is only for the daemon re-executing itself.
+        eprintln!("heartbeat: ERROR: -R: heartbeat is not running as this process (it is for the daemon's own restart)");
+        return ExitCode::from(6);
+    }
     let opts = super::Options {
         config_dir: args.dir,
         node: args.node,
@@ -147,6 +152,14 @@ pub fn main() -> ExitCode {
         executor: default_executor,
     };
     ExitCode::from(super::run(opts))
+}
+
+/// Whether the pid file names this process (a re-executed daemon left it for itself).
+fn names_us(pid_file: &Path) -> bool {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        == Some(std::process::id())
 }
 
 fn status(pid_file: &Path) -> u8 {

@@ -318,6 +318,11 @@ impl Daemon {
                     self.reload = Reload::Waiting;
                 }
                 self.reload_step();
+                if self.reload == Reload::Waiting {
+                    self.logger.info(
+                        "Configuration changed: restarting once resource work in progress is done",
+                    );
+                }
             }
             Verdict::InPlace { new, refused } => {
                 // authkeys applies at once, as in 3.0.6 (a key rotation needs no restart). The
@@ -346,7 +351,7 @@ impl Daemon {
 
     fn reload_step(&mut self) {
         let now = self.now();
-        if self.reload.step(&mut self.hb, now, wall_secs()) {
+        if self.reload.step(&mut self.hb, now, wall_secs()) && self.exit.is_none() {
             self.exit = Some(Exit::Reexec);
         }
     }

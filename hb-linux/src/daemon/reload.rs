@@ -103,6 +103,11 @@ impl Reload {
                 }
                 false
             }
+            Reload::Announced(_) if hb.resources().shutting_down() => {
+                // SIGTERM meanwhile: the shutdown goes on, its `shutdone` tells the peers.
+                *self = Reload::Idle;
+                false
+            }
             Reload::Announced(at) => Instant::now() >= at && quiet(hb),
         }
     }
@@ -195,4 +200,133 @@ pub(super) fn held_mask(cfg: &Loaded, resume: &super::Resume) -> (u32, Vec<Strin
         }
     }
     (mask, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hb_core::heartbeat::HeartbeatConfig;
+    use hb_core::time::Instant as CoreInstant;
+
+    const HACF: &str = "keepalive 1\ndeadtime 10\nudpport 694\nbcast lo\nauto_failback on\n\
+                        node node1\nnode node2\n";
+    const HARES: &str = "node1 198.51.100.80 hbsvc\nnode2 198.51.100.81\nnode1 198.51.100.82\n";
+
+    fn load(dir: &std::path::Path, hacf: &str) -> Result<Loaded, Refused> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(dir.join("ha.cf"), hacf).unwrap();
+        std::fs::write(dir.join("haresources"), HARES).unwrap();
+        let keys = dir.join("authkeys");
+        std::fs::write(&keys, "auth 1\n1 sha1 reload-test\n").unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+        crate::config::load(dir, Some("node1"), &mut |_| {})
+    }
+
+    fn node(cfg: &Loaded, resume: Option<u32>) -> Box<Heartbeat> {
+        let mut hb = HeartbeatConfig::from_files(
+            &cfg.hacf,
+            &cfg.haresources,
+            &cfg.node,
+            [1; 16],
+            7,
+            cfg.keys.clone(),
+            1,
+        )
+        .unwrap();
+        hb.resume = resume;
+        Box::new(Heartbeat::new(&hb, CoreInstant::from_millis(1000), 1_800_000_000).unwrap())
+    }
+
+    #[test]
+    fn the_new_image_gets_what_runs_and_finds_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = load(dir.path(), HACF).unwrap();
+        // node1 runs its second group only (the first failed, say) and node2's.
+        let hb = node(&cfg, Some(0b110));
+        let argv = [
+            "/usr/lib/heartbeat/heartbeat",
+            "-f",
+            "-R",
+            "-C",
+            "none",
+            "--held",
+            "x",
+        ];
+        let (args, current) = reexec_args(argv.iter().map(|a| a.into()), &hb);
+        assert_eq!(current, "all");
+        let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "/usr/lib/heartbeat/heartbeat",
+                "-f",
+                "-R",
+                "-C",
+                "all",
+                "--held",
+                "198.51.100.81",
+                "--held",
+                "198.51.100.82",
+            ]
+        );
+        let resume = super::super::Resume {
+            current: "all".into(),
+            held: vec!["198.51.100.81".into(), "198.51.100.82".into()],
+        };
+        assert_eq!(held_mask(&cfg, &resume), (0b110, vec![]));
+        // 3.0.6's own -C alone: every group of that side.
+        for (word, mask) in [
+            ("local", 0b101),
+            ("foreign", 0b010),
+            ("all", 0b111),
+            ("none", 0),
+        ] {
+            let r = super::super::Resume {
+                current: word.into(),
+                held: vec![],
+            };
+            assert_eq!(held_mask(&cfg, &r).0, mask, "{word}");
+        }
+        // A key no longer in haresources is said, not guessed.
+        let gone = super::super::Resume {
+            current: "local".into(),
+            held: vec!["198.51.100.99".into()],
+        };
+        let (mask, warnings) = held_mask(&cfg, &gone);
+        assert_eq!(mask, 0);
+        assert!(warnings[0].contains("198.51.100.99"), "{warnings:?}");
+    }
+
+    #[test]
+    fn what_a_sighup_does_with_each_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = load(dir.path(), HACF).unwrap();
+        let hb = node(&old, None);
+        let verdict = |hacf: &str| judge(&old, load(dir.path(), hacf), &hb);
+        assert!(matches!(verdict(HACF), Verdict::Unchanged));
+        assert!(matches!(
+            verdict(&HACF.replace("deadtime 10", "deadtime 12")),
+            Verdict::Reexec
+        ));
+        match verdict(&HACF.replace("keepalive 1", "keepalive banana")) {
+            Verdict::Invalid(lines) => {
+                assert!(lines[0].contains("ha.cf:1:"), "{lines:?}")
+            }
+            _ => panic!("an invalid ha.cf was not refused"),
+        }
+        match verdict(&format!("{HACF}node node3\n")) {
+            Verdict::InPlace {
+                refused: Some(why), ..
+            } => assert!(why.contains("two nodes only"), "{why}"),
+            _ => panic!("a third node was not refused"),
+        }
+        std::fs::write(dir.path().join("haresources"), "node1 198.51.100.80\n").unwrap();
+        let changed = crate::config::load(dir.path(), Some("node1"), &mut |_| {});
+        match judge(&old, changed, &hb) {
+            Verdict::InPlace {
+                refused: Some(why), ..
+            } => assert!(why.contains("haresources"), "{why}"),
+            _ => panic!("a changed haresources was not refused"),
+        }
+    }
 }
