@@ -25,9 +25,28 @@ fn setup() -> Setup {
     }
 }
 
-/// A cluster with node1 serving the address (seen so by both nodes and the client).
-fn serving(tag: &str) -> (Cluster, Prober) {
-    let c = Cluster::new(tag, &setup());
+/// A cluster with node1 serving the address (seen so by both nodes and the client). With
+/// `daemonized`, node1's daemon is started as the init script starts it (no `-f`: it forks
+/// and its first process exits), else in the foreground as under systemd.
+fn serving(tag: &str, daemonized: bool) -> (Cluster, Prober) {
+    let mut c = Cluster::build(tag, &setup());
+    if daemonized {
+        let mut n = std::mem::replace(&mut c.nodes[0], c.lab.node("spare", "a").unwrap());
+        let hb = bin("heartbeat");
+        let r = c.lab.start_foreign(
+            &mut n,
+            "",
+            &[hb.to_str().unwrap()],
+            "heartbeat",
+            Duration::from_secs(20),
+            |_| true,
+        );
+        c.nodes[0] = n;
+        r.unwrap_or_else(|e| panic!("node1: {e}"));
+    } else {
+        c.start(0);
+    }
+    c.start(1);
     c.both_up();
     let p = Prober::start(&c);
     p.wait_for("node1", Instant::now(), Duration::from_secs(30))
@@ -188,11 +207,12 @@ fn before(c: &Cluster) -> (i32, u64, String) {
     )
 }
 
-/// SIGHUP after adding a ping node to ha.cf: node1 re-executes itself, the ping node is
-/// there afterwards, the service never moved or restarted.
+/// SIGHUP after adding a ping node to ha.cf: node1 (started in the background, as by the
+/// init script) re-executes itself, the ping node is there afterwards, the service never
+/// moved or restarted.
 #[test]
 fn sighup_with_a_changed_hacf_reexecs_keeping_the_service() {
-    let (c, p) = serving("reload-hup");
+    let (c, p) = serving("reload-hup", true);
     let was = before(&c);
     assert!(!has_ping_node(&c.status(0)));
     edit_hacf(&c, 0, |t| format!("{t}\nping {ROUTER}\n"));
@@ -215,7 +235,7 @@ fn sighup_with_a_changed_hacf_reexecs_keeping_the_service() {
 /// service.
 #[test]
 fn heartbeat_r_refuses_an_invalid_hacf_then_reexecs() {
-    let (c, p) = serving("reload-r");
+    let (c, p) = serving("reload-r", false);
     let was = before(&c);
     let hb = bin("heartbeat");
     let hb = hb.to_str().unwrap();
