@@ -113,12 +113,13 @@ impl Reload {
     }
 }
 
-/// No resource work in flight or expected: every group running or stopped, the
-/// negotiation over, comm up.
+/// No resource work in flight or expected: every group running or stopped, no monitoring
+/// check or restart out, the negotiation over, comm up.
 fn quiet(hb: &Heartbeat) -> bool {
     let r = hb.resources();
     hb.is_comm_up()
         && r.is_stable()
+        && !r.monitor_busy()
         && (0..r.group_count()).all(|g| {
             matches!(
                 r.group_state(GroupId(g as u8)),
