@@ -8,6 +8,7 @@ use super::api_hook::{self, Bridge};
 use super::control_server::{self, ControlServer, Request};
 use super::observe::Observer;
 use super::process::{self, wall_secs};
+use super::reload::{self, Reload, Verdict};
 use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
 use super::worker::{Job, Outcome, Worker};
@@ -46,6 +47,8 @@ const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
 pub(super) enum Exit {
     Stop,
     Restart,
+    /// A reload: re-execute keeping our resources (see `reload`).
+    Reexec,
 }
 
 /// The running daemon: the core's node and everything the loop waits on (built by start-up).
@@ -78,9 +81,11 @@ pub(super) struct Daemon {
     pub(super) hung: Vec<Option<Instant>>,
     pub(super) complained: Vec<Option<Instant>>,
     pub(super) exit: Option<Exit>,
+    pub(super) reload: Reload,
     pub(super) rx: Vec<u8>,
     pub(super) tx: Vec<u8>,
-    pub(super) _pid: PidFile,
+    /// Held for the daemon's life (and left in place for a re-exec).
+    pub(super) pid_file: Option<PidFile>,
 }
 
 /// The names of the engine's and ipfail's log lines (the resource machine has its own).
@@ -127,6 +132,7 @@ impl Daemon {
             self.service_children();
             self.pet_watchdogs();
             self.control.expire();
+            self.reload_step();
             if let Some(exit) = self.exit {
                 return self.finish(exit);
             }
@@ -293,27 +299,33 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: re-read the files. A changed authkeys applies at once (a key rotation); a
-    /// changed ha.cf or haresources is checked and reported, and needs a restart to apply
-    /// (3.0.6 re-execs itself keeping its resources).
+    /// SIGHUP: see [`reload`](super::reload) for what a reload does.
     fn reload(&mut self) {
-        let mut warnings = Vec::new();
-        match config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |w| {
-            warnings.push(w)
-        }) {
-            Err(r) => {
-                for l in &r.lines {
+        // Warnings are for the re-executed daemon to log, with its start-up.
+        let loaded = config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |_| {});
+        match reload::judge(&self.cfg, loaded, &self.hb) {
+            Verdict::Invalid(lines) => {
+                for l in &lines {
                     self.logger.error(l);
                 }
                 self.logger
                     .error("Config errors: configuration not reloaded; still running the old one");
             }
-            Ok(new) => {
-                if new.texts == self.cfg.texts {
-                    self.logger.info("Configuration unchanged.");
-                    return;
+            Verdict::Unchanged => self.logger.info("Configuration unchanged."),
+            Verdict::Reexec => {
+                // The re-executed daemon reads authkeys with the rest.
+                if self.reload == Reload::Idle {
+                    self.reload = Reload::Waiting;
                 }
-                // authkeys applies at once, as in 3.0.6: a key rotation needs no restart. The
+                self.reload_step();
+                if self.reload == Reload::Waiting {
+                    self.logger.info(
+                        "Configuration changed: restarting once resource work in progress is done",
+                    );
+                }
+            }
+            Verdict::InPlace { new, refused } => {
+                // authkeys applies at once, as in 3.0.6 (a key rotation needs no restart). The
                 // relay channels keep the key they opened with: the board's is in its image.
                 if new.texts[1] != self.cfg.texts[1] {
                     self.logger.info("Rereading authentication file.");
@@ -327,12 +339,20 @@ impl Daemon {
                         )),
                     }
                 }
-                if new.texts[0] != self.cfg.texts[0] || new.texts[2] != self.cfg.texts[2] {
-                    self.logger.warn(
-                        "Configuration changed: restart heartbeat (hbctl standby, then a restart) to apply it",
-                    );
+                if let Some(why) = refused {
+                    self.logger.warn(&format!(
+                        "Configuration changed: {why}; restart heartbeat (hbctl standby, then \
+                         a restart) to apply it"
+                    ));
                 }
             }
+        }
+    }
+
+    fn reload_step(&mut self) {
+        let now = self.now();
+        if self.reload.step(&mut self.hb, now, wall_secs()) && self.exit.is_none() {
+            self.exit = Some(Exit::Reexec);
         }
     }
 
@@ -757,6 +777,25 @@ impl Daemon {
         let node = self.cfg.node.clone();
         self.logger
             .info(&format!("{node} Heartbeat shutdown complete."));
+        if exit == Exit::Reexec {
+            // 3.0.6's restart_heartbeat, quick: the same pid, our resources kept.
+            self.logger.info("Heartbeat restart triggered.");
+            self.logger.info("Restarting heartbeat.");
+            self.logger.info("Performing heartbeat restart exec.");
+            let (args, current) = reload::reexec_args(std::env::args_os(), &self.hb);
+            self.logger
+                .info(&format!("Current resources: -R -C {current}"));
+            // The pid file stays for the new image (its lock goes with the descriptor).
+            if let Some(p) = self.pid_file.take() {
+                p.keep_for_exec();
+            }
+            let logger = self.logger.clone();
+            drop(self);
+            let Err(e) = process::exec_self(&args);
+            logger.error(&format!("Could not exec heartbeat: {e}"));
+            logger.error("Shutting down...");
+            return 1;
+        }
         if exit == Exit::Restart {
             self.logger.info("Restarting heartbeat.");
             let args = process::own_args();
