@@ -149,7 +149,8 @@ fn send(
     let total = Duration::from_secs(secs);
     while start.elapsed() < total && !stop.load(Ordering::Relaxed) {
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
-        while s.packets + s.errors < due {
+        // A sender far behind (its CPU taken by others) stops at the end all the same.
+        while s.packets + s.errors < due && start.elapsed() < total {
             let k = s.packets + s.errors + who;
             let set = kinds[(k % 3) as usize];
             let p = &set[(k / 3) as usize % set.len()];
@@ -272,6 +273,7 @@ pub fn run(kinds: &[Kind], secs: u64, rate: u64) -> Result<Vec<Outcome>, String>
             }
             link_worst_ms = Some(w);
         }
+        crate::soak::save_logs(&c, "flood")?;
         out.push(Outcome {
             label: k.label(),
             sent,

@@ -83,6 +83,24 @@ pub fn count(log: &str) -> NodeResult {
     r
 }
 
+/// Where the runs keep each node's log (the lab's directory goes with the cluster).
+pub const LOGS: &str = "target/bench/logs";
+
+/// Copies each node's log to `LOGS/<what>-<daemon>-<node>.log`; returns the directory.
+pub fn save_logs(c: &Cluster, what: &str) -> Result<String, String> {
+    std::fs::create_dir_all(LOGS).map_err(|e| format!("{LOGS}: {e}"))?;
+    let daemon = if matches!(c.kind, Kind::Hb306) {
+        "306"
+    } else {
+        "hb"
+    };
+    for n in &c.nodes {
+        let p = format!("{LOGS}/{what}-{daemon}-{}.log", n.name);
+        std::fs::write(&p, n.log()).map_err(|e| format!("{p}: {e}"))?;
+    }
+    Ok(LOGS.into())
+}
+
 /// `hbctl status --json` on node `i` of an hb cluster.
 pub fn hb_status(c: &Cluster, i: usize) -> Result<serde_json::Value, String> {
     let hbctl = c.lab.dir().join("bin/hbctl");
@@ -213,6 +231,7 @@ pub fn run(kinds: &[Kind], secs: u64, stress: bool) -> Result<Vec<Outcome>, Stri
             label: c.kind.label(),
             nodes,
         });
+        save_logs(c, "soak")?;
     }
     Ok(out)
 }
