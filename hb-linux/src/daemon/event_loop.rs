@@ -42,6 +42,11 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// The same receive or send problem is logged at most once per this interval.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
+/// Packets read from one medium per round of the loop. A flood that arrives faster than the
+/// loop takes packets in would otherwise keep it reading that one socket for ever: no
+/// heartbeat sent, no other medium read, no dead time checked. poll(2) is level-triggered, so
+/// what is left is read next round, after the timers.
+const RECV_BUDGET: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Exit {
@@ -381,7 +386,7 @@ impl Daemon {
     }
 
     fn receive(&mut self, i: usize) {
-        loop {
+        for _ in 0..RECV_BUDGET {
             let got = self.media[i].recv(&mut self.rx);
             match got {
                 Ok(None) => break,
@@ -394,13 +399,17 @@ impl Daemon {
                             .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n]);
                     if let Err(e) = r {
                         self.rx_errors += 1;
-                        let what = format!(
-                            "ignored a packet on {} {}: {e} ({} ignored so far)",
-                            self.media[i].kind(),
-                            self.link_names[i],
-                            self.rx_errors
-                        );
-                        self.complain(i * 2, Priority::Warn, &what);
+                        // Formatted only when it is logged: a flood of bad packets costs a
+                        // counter, not a message each.
+                        if self.complaint_due(i * 2) {
+                            let what = format!(
+                                "ignored a packet on {} {}: {e} ({} ignored so far)",
+                                self.media[i].kind(),
+                                self.link_names[i],
+                                self.rx_errors
+                            );
+                            self.logger.log(Priority::Warn, &what);
+                        }
                     }
                     status::track_heard(&mut self.heard, &self.hb, self.media.len());
                     self.observe.packet(&self.hb, r);
@@ -569,13 +578,22 @@ impl Daemon {
 
     /// Logs `what` unless the same slot complained within [`COMPLAINT_INTERVAL`].
     fn complain(&mut self, slot: usize, p: Priority, what: &str) {
+        if self.complaint_due(slot) {
+            self.logger.log(p, what);
+        }
+    }
+
+    /// Whether `slot` may complain now (none within [`COMPLAINT_INTERVAL`]); if so, the
+    /// interval starts again.
+    fn complaint_due(&mut self, slot: usize) -> bool {
         let now = Instant::now();
         let slot = slot.min(self.complained.len() - 1);
         let last = &mut self.complained[slot];
-        if last.is_none_or(|t| now.duration_since(t) >= COMPLAINT_INTERVAL) {
+        let due = last.is_none_or(|t| now.duration_since(t) >= COMPLAINT_INTERVAL);
+        if due {
             *last = Some(now);
-            self.logger.log(p, what);
         }
+        due
     }
 
     // ---- pump ----

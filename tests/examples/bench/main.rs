@@ -9,6 +9,8 @@
 //!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT] [--save DIR]
 //! bench --from DIR [--out FILE] [--note TEXT]
 //! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
+//! bench --soak SECS [--daemons hb,3.0.6] [--no-stress] [--assert]   (tests/soak.sh)
+//! bench --flood SECS [--rate PPS] [--daemons hb,3.0.6] [--assert]   (tests/flood.sh)
 //! ```
 //!
 //! `--save DIR` writes each section's raw figures as it ends (DIR/idle.json, failover.json,
@@ -16,12 +18,17 @@
 //! `--from DIR` writes the report from the sections saved there, each shown with its own
 //! date, load and command. So the two-hour failover part and the idle part can run at
 //! different times (see tests/benchmarks.sh).
+//! With `--assert`, `--soak` and `--flood` fail when hb (not 3.0.6, which is only measured)
+//! declared its live peer dead, restarted or died, or (flood) heard a heartbeat later than
+//! warntime.
 
 mod cluster;
 mod failover;
+mod flood;
 mod idle;
 mod report;
 mod sections;
+mod soak;
 mod statics;
 
 use cluster::Kind;
@@ -45,6 +52,12 @@ struct Args {
     faults: Vec<failover::Fault>,
     media: usize,
     secs: u64,
+    soak: Option<u64>,
+    flood: Option<u64>,
+    rate: u64,
+    daemons: Vec<String>,
+    stress: bool,
+    assert: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -65,6 +78,12 @@ fn parse() -> Result<Args, String> {
         faults: failover::Fault::ALL.to_vec(),
         media: 1,
         secs: 30,
+        soak: None,
+        flood: None,
+        rate: 50_000,
+        daemons: vec!["hb".into(), "3.0.6".into()],
+        stress: true,
+        assert: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -118,6 +137,17 @@ fn parse() -> Result<Args, String> {
             }
             "--media" => a.media = num(val()?)? as usize,
             "--secs" => a.secs = num(val()?)?,
+            "--soak" => a.soak = Some(num(val()?)?),
+            "--flood" => a.flood = Some(num(val()?)?),
+            "--rate" => a.rate = num(val()?)?,
+            "--daemons" => {
+                a.daemons = val()?.split(',').map(str::to_string).collect();
+                if let Some(d) = a.daemons.iter().find(|d| *d != "hb" && *d != "3.0.6") {
+                    return Err(format!("--daemons: {d}: hb or 3.0.6"));
+                }
+            }
+            "--no-stress" => a.stress = false,
+            "--assert" => a.assert = true,
             _ => return Err(format!("unknown argument {arg} (see the source's header)")),
         }
     }
@@ -162,6 +192,50 @@ fn run(a: &Args) -> Result<(), String> {
     };
     if let Some(ka) = a.hold {
         return hold(&hb, ka, a.media, a.secs);
+    }
+    let kinds: Vec<Kind> = a
+        .daemons
+        .iter()
+        .map(|d| if d == "hb" { hb.clone() } else { Kind::Hb306 })
+        .collect();
+    if let Some(secs) = a.soak {
+        let out = soak::run(&kinds, secs, a.stress)?;
+        soak::print(&out, secs);
+        let bad: usize = out
+            .iter()
+            .filter(|o| o.label == "hb")
+            .flat_map(|o| &o.nodes)
+            .map(soak::NodeResult::false_deaths)
+            .sum();
+        if a.assert && bad > 0 {
+            return Err(format!("soak: hb had {bad} false deaths"));
+        }
+        return Ok(());
+    }
+    if let Some(secs) = a.flood {
+        let out = flood::run(&kinds, secs, a.rate)?;
+        flood::print(&out);
+        if a.assert {
+            for o in out.iter().filter(|o| o.label == "hb") {
+                let late = o.late.iter().sum::<usize>();
+                let deaths = o.deaths.iter().sum::<usize>();
+                let worst = o
+                    .link_worst_ms
+                    .map_or(0, |w| w.iter().flatten().copied().max().unwrap_or(0));
+                if late > 0
+                    || deaths > 0
+                    || o.alive != [true, true]
+                    || worst > flood::TIMING.warntime
+                {
+                    return Err(format!(
+                        "flood: hb had {late} late heartbeats, {deaths} deaths, alive {:?}, worst link gap {worst} ms (warntime {} ms)",
+                        o.alive,
+                        flood::TIMING.warntime
+                    ));
+                }
+            }
+        }
+        return Ok(());
     }
     let out = a
         .out
