@@ -24,12 +24,12 @@ use hb_core::heartbeat::{Command, Event};
 use hb_core::log::Names;
 use hb_core::resources::{MonitorRequest, MonitorResult};
 use hb_core::time::Instant as CoreInstant;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use serde_json::Value;
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,32 @@ pub(super) struct Daemon {
     pub(super) exit: Option<Exit>,
     pub(super) rx: Vec<u8>,
     pub(super) tx: Vec<u8>,
+    /// Per medium: we sent on it this round and it echoes ([`Medium::echoes`]): its copy is
+    /// read before the loop sleeps.
+    pub(super) echo_due: Vec<bool>,
+    pub(super) poll_set: PollSet,
     pub(super) _pid: PidFile,
+}
+
+/// The poll set, rebuilt every round (descriptors come and go: clients, hung-up ttys) into
+/// buffers the loop keeps, so that a round allocates nothing.
+#[derive(Default)]
+pub(super) struct PollSet {
+    fds: Vec<libc::pollfd>,
+    /// Each entry's `revents`, in the order of `fds`.
+    ready: Vec<PollFlags>,
+    /// Which media were polled (a hung-up tty is not).
+    polled: Vec<usize>,
+}
+
+impl PollSet {
+    fn push(&mut self, fd: BorrowedFd<'_>, events: PollFlags) {
+        self.fds.push(libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: events.bits(),
+            revents: 0,
+        });
+    }
 }
 
 /// The names of the engine's and ipfail's log lines (the resource machine has its own).
@@ -100,6 +125,11 @@ impl Daemon {
         CoreInstant::from_millis(self.start.elapsed().as_millis() as u64)
     }
 
+    /// The core's clock at `t` (one clock reading serves a whole round).
+    fn core_at(&self, t: Instant) -> CoreInstant {
+        CoreInstant::from_millis(t.saturating_duration_since(self.start).as_millis() as u64)
+    }
+
     fn to_std(&self, t: CoreInstant) -> Instant {
         self.start + Duration::from_millis(t.as_millis())
     }
@@ -109,24 +139,27 @@ impl Daemon {
         self.pump(now);
         loop {
             let timeout = self.sleep_time();
-            let (ready, polled) = match self.wait(timeout) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.logger.error(&format!("poll failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            };
-            self.handle_ready(&ready, &polled);
-            self.reopen_hung();
-            let now = self.now();
+            let mut set = std::mem::take(&mut self.poll_set);
+            let r = self.wait(timeout, &mut set);
+            if let Err(e) = r {
+                self.poll_set = set;
+                self.logger.error(&format!("poll failed: {e}"));
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            self.handle_ready(&set.ready, &set.polled);
+            self.poll_set = set;
+            let t = Instant::now();
+            self.reopen_hung(t);
+            let now = self.core_at(t);
             self.hb.handle_timeout(now, wall_secs());
             self.pump(now);
-            self.service_media_tx();
-            self.service_relays();
-            self.service_children();
-            self.pet_watchdogs();
-            self.control.expire();
+            self.read_echoes();
+            self.service_media_tx(t);
+            self.service_relays(t);
+            self.service_children(t);
+            self.pet_watchdogs(t);
+            self.control.expire(t);
             if let Some(exit) = self.exit {
                 return self.finish(exit);
             }
@@ -167,25 +200,25 @@ impl Daemon {
         until.saturating_duration_since(now)
     }
 
-    /// Waits; returns the readiness of [signals, wake, listener, conns…, polled media…, relay
-    /// wakes…, ping…] and which media were polled (a hung-up tty is not: it is always
-    /// "ready").
-    fn wait(&self, timeout: Duration) -> nix::Result<(Vec<PollFlags>, Vec<usize>)> {
+    /// Waits; fills `set` with the readiness of [signals, wake, listener, conns…, polled
+    /// media…, relay wakes…, ping…, API…] and which media were polled (a hung-up tty is not:
+    /// it is always "ready").
+    fn wait(&self, timeout: Duration, set: &mut PollSet) -> nix::Result<()> {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round up so that a deadline 0.4 ms away does not spin.
         let ms = if timeout > Duration::from_millis(ms as u64) {
-            ms + 1
+            ms.saturating_add(1)
         } else {
             ms
         };
-        let mut fds = Vec::with_capacity(3 + self.control.conns() + self.media.len());
-        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(self.worker.wake.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(self.control.listener_fd(), PollFlags::POLLIN));
+        set.fds.clear();
+        set.polled.clear();
+        set.push(self.signals.as_fd(), PollFlags::POLLIN);
+        set.push(self.worker.wake.as_fd(), PollFlags::POLLIN);
+        set.push(self.control.listener_fd(), PollFlags::POLLIN);
         for fd in self.control.conn_fds() {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            set.push(fd, PollFlags::POLLIN);
         }
-        let mut polled = Vec::with_capacity(self.media.len());
         for (i, m) in self.media.iter().enumerate() {
             if self.hung[i].is_some() {
                 continue;
@@ -194,32 +227,38 @@ impl Daemon {
             if m.wants_writable() {
                 f |= PollFlags::POLLOUT;
             }
-            fds.push(PollFd::new(m.as_fd(), f));
-            polled.push(i);
+            set.push(m.as_fd(), f);
+            set.polled.push(i);
         }
         // A fence request from the worker for a relay channel.
         for ch in self.media.iter().filter_map(Medium::relay) {
-            fds.push(PollFd::new(ch.wake_fd(), PollFlags::POLLIN));
+            set.push(ch.wake_fd(), PollFlags::POLLIN);
         }
         if let Some(p) = &self.pinger {
             for fd in p.fds() {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                set.push(fd, PollFlags::POLLIN);
             }
         }
         // The API clients last: they are served after everything else.
         for (fd, f) in self.api.poll_fds() {
-            fds.push(PollFd::new(fd, f));
+            set.push(fd, f);
         }
-        let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-        match nix::poll::poll(&mut fds, t) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
+        // SAFETY: `fds` is `len` initialised entries; their descriptors are borrowed from
+        // `self`, which outlives the call, so none is closed while the kernel looks at it.
+        let n = unsafe { libc::poll(set.fds.as_mut_ptr(), set.fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::EINTR => set.fds.iter_mut().for_each(|f| f.revents = 0),
+                e => return Err(e),
+            }
         }
-        let ready = fds
-            .iter()
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect();
-        Ok((ready, polled))
+        set.ready.clear();
+        set.ready.extend(
+            set.fds
+                .iter()
+                .map(|f| PollFlags::from_bits_truncate(f.revents)),
+        );
+        Ok(())
     }
 
     // ---- dispatch ----
@@ -243,9 +282,9 @@ impl Daemon {
         let n_wakes = self.media.iter().filter(|m| m.relay().is_some()).count();
         let wakes = 3 + n_conns + n_media;
         if ready[wakes..wakes + n_wakes].iter().any(|f| any(*f)) {
-            self.service_relays();
+            self.service_relays(Instant::now());
         }
-        let n_ping = self.pinger.as_ref().map_or(0, |p| p.fds().len());
+        let n_ping = self.pinger.as_ref().map_or(0, |p| p.fds().count());
         let pings = wakes + n_wakes;
         if ready[pings..pings + n_ping].iter().any(|f| any(*f)) {
             self.ping_replies();
@@ -385,6 +424,10 @@ impl Daemon {
                     status::track_heard(&mut self.heard, &self.hb, self.media.len());
                     self.observe.packet(&self.hb, r);
                     self.pump(now);
+                    if self.media[i].is_datagram() {
+                        // Anything more keeps the socket readable for the next poll.
+                        break;
+                    }
                 }
                 Err(e) if e.is_hangup() => {
                     self.hung[i] = Some(Instant::now() + REOPEN_EVERY);
@@ -406,9 +449,19 @@ impl Daemon {
         }
     }
 
+    /// Reads the copies of what we just sent on media that echo ([`Medium::echoes`]), one
+    /// each: the kernel queued them during `sendto`, and reading them now saves a poll that
+    /// would only say they are there. A copy not there yet wakes the next poll as before.
+    fn read_echoes(&mut self) {
+        for i in 0..self.echo_due.len() {
+            if std::mem::take(&mut self.echo_due[i]) && self.hung[i].is_none() {
+                self.receive(i);
+            }
+        }
+    }
+
     /// Tries to reopen the hung-up ttys that are due.
-    fn reopen_hung(&mut self) {
-        let now = Instant::now();
+    fn reopen_hung(&mut self, now: Instant) {
         for i in 0..self.media.len() {
             if self.hung[i].is_none_or(|t| t > now) {
                 continue;
@@ -532,8 +585,7 @@ impl Daemon {
     // ---- the rest of a round ----
 
     /// Respawned children: reap the dead, restart what is due.
-    fn service_children(&mut self) {
-        let now = Instant::now();
+    fn service_children(&mut self, now: Instant) {
         let reaped = self.respawn.reap(now);
         for l in reaped.logs.iter().chain(&self.respawn.handle_timeout(now)) {
             self.logger.log_line(l);
@@ -576,9 +628,16 @@ impl Daemon {
                         continue; // reported when it hung up; the core sees the link die
                     }
                     if let Some(medium) = self.media.get_mut(i) {
-                        if let Err(e) = medium.send(&self.tx[..t.len]) {
-                            let what = format!("{e}");
-                            self.complain(i * 2 + 1, Priority::Error, &what);
+                        match medium.send(&self.tx[..t.len]) {
+                            Ok(()) => {
+                                if medium.echoes() {
+                                    self.echo_due[i] = true;
+                                }
+                            }
+                            Err(e) => {
+                                let what = format!("{e}");
+                                self.complain(i * 2 + 1, Priority::Error, &what);
+                            }
                         }
                     }
                 }
@@ -677,8 +736,7 @@ impl Daemon {
 
     /// Runs the relay channels' protocol (the worker's requests, hellos, link checks) and logs
     /// what changed on their links.
-    fn service_relays(&mut self) {
-        let now = Instant::now();
+    fn service_relays(&mut self, now: Instant) {
         for i in 0..self.media.len() {
             if self.hung[i].is_some() {
                 // Its worker requests time out on their own; the reopening says hello.
@@ -698,8 +756,7 @@ impl Daemon {
         }
     }
 
-    fn service_media_tx(&mut self) {
-        let now = Instant::now();
+    fn service_media_tx(&mut self, now: Instant) {
         for i in 0..self.media.len() {
             if self.hung[i].is_some() {
                 continue;
@@ -715,13 +772,10 @@ impl Daemon {
         }
     }
 
-    fn pet_watchdogs(&mut self) {
-        let notes = self.watchdogs.pet_due(
-            Instant::now(),
-            self.cfg.hacf.keepalive,
-            &mut self.media,
-            &self.hung,
-        );
+    fn pet_watchdogs(&mut self, now: Instant) {
+        let notes =
+            self.watchdogs
+                .pet_due(now, self.cfg.hacf.keepalive, &mut self.media, &self.hung);
         self.observe.pets(self.watchdogs.pets);
         for note in notes {
             match note {

@@ -295,6 +295,8 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         exit: None,
         rx: vec![0; PACKET_MAX],
         tx: vec![0; PACKET_MAX],
+        echo_due: vec![false; n_media],
+        poll_set: Default::default(),
         _pid: pid,
     };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
