@@ -173,6 +173,16 @@ impl ApiServer {
                 .any(|c| c.pid != 0 && c.remove.is_none() && c.id == id)
     }
 
+    /// Whether the registration socket is open.
+    pub fn is_open(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// The registration socket, if open.
+    pub fn listener_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.listener.as_ref().map(|l| l.as_fd())
+    }
+
     /// The descriptors to poll: the listener (if open), then each client. An iterator: the
     /// loop builds its poll set every round and keeps it allocation-free.
     pub fn poll_fds(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> + '_ {

@@ -133,9 +133,7 @@ impl Observer {
                     }
                 }
                 if let Some(m) = m {
-                    m.heartbeats_received
-                        .with_label_values(&[name, link])
-                        .inc();
+                    m.heartbeats_received.with_label_values(&[name, link]).inc();
                 }
                 p.links[l] = Some(t);
                 newest = newest.max(Some(t));

@@ -296,7 +296,9 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         rx: vec![0; PACKET_MAX],
         tx: vec![0; PACKET_MAX],
         echo_due: vec![false; n_media],
+        rx_again: vec![false; n_media],
         poll_set: Default::default(),
+        quiet: None,
         _pid: pid,
     };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
