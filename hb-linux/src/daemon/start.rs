@@ -325,6 +325,10 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         rx: vec![0; PACKET_MAX],
         tx: vec![0; PACKET_MAX],
         pid_file: Some(pid),
+        echo_due: vec![false; n_media],
+        rx_again: vec![false; n_media],
+        poll_set: Default::default(),
+        quiet: None,
     };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     Ok(Started::Running(Box::new(d)))
