@@ -78,6 +78,31 @@ fn the_legacy_start_up_race_seeds_pass() {
     }
 }
 
+/// Issue 12: a split healed while node1 was giving node2's groups back (`hb_standby
+/// foreign`, auto_failback on, STONITH). The heal cancelled the exchange with node1's stop of
+/// group 0 still running; node1's report left the stopping group out, so neither report named
+/// it and node2, its preferred node, started it at once: two owners. It now waits for node1's
+/// `released`.
+#[test]
+fn a_heal_during_a_standby_hand_over_seed_passes() {
+    let sc = Scenario::generate(16183);
+    assert!(sc.stonith && sc.nodes == 2, "{sc}");
+    let out = run(&sc, true);
+    assert!(out.passed(), "{:?}", out.violations);
+    assert!(
+        out.timeline
+            .iter()
+            .any(|l| l.contains("node1: log: give up foreign HA resources (standby)")),
+        "no standby hand-over"
+    );
+    assert!(
+        out.timeline
+            .iter()
+            .any(|l| l.contains("t=hb_heal info=reply")),
+        "no heal"
+    );
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let sc = Scenario::generate(7);

@@ -282,6 +282,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
                 if ok {
                     g.state = GroupState::Stopped;
+                    self.heal_poll_released();
                 } else {
                     // ResourceManager: "Resource STOP failure. Reboot required!", kills
                     // heartbeat with -9 and reboots. Nothing more is said or done here: the

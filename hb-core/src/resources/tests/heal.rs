@@ -269,3 +269,63 @@ fn hb_fence_delay_is_read_from_ha_cf_env() {
         Duration::ZERO
     );
 }
+
+/// hbsim seed 16183: node1 was giving node2's group back (a standby) when the split began, and
+/// the heal cancelled that exchange with the release of G2 still running. node1's report
+/// leaves G2 out, so neither report names it: node2, its preferred node, starts it only once
+/// node1 says `released` (its stop is over), never while node1's copy still runs.
+#[test]
+fn a_group_nobody_reports_waits_for_the_peers_stops() {
+    let mut m = machine("node2", AutoFailback::On, true);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE1, &held(RscSet::ALL, true));
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    // With STONITH it takes nothing before the reset, which is still under way at the heal.
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+    messages(&mut m);
+    m.node_event(at(10_500), NodeEvent::ReturnedAfterPartition(NODE1));
+    assert_eq!(
+        messages(&mut m),
+        ["t=hb_heal info=report hb_groups=0 hb_kept=0"]
+    );
+    // node1 runs G1; G2 is stopping there, so its report leaves it out.
+    m.handle_message(
+        at(10_510),
+        NODE1,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b01),
+            kept: GroupMask::new(0b01),
+            kind: HealKind::Reply,
+        },
+    );
+    // Nothing to release here: said at once, and G2 is not started yet.
+    assert_eq!(
+        messages(&mut m),
+        [
+            "t=hb_heal info=released hb_groups=0 hb_kept=0",
+            "t=resource rsc_hold=none rtype=full isstable=1"
+        ]
+    );
+    assert!(actions(&mut m).is_empty());
+    m.handle_timeout(at(12_000));
+    assert!(actions(&mut m).is_empty());
+    // node1's stop of G2 is done.
+    m.handle_message(
+        at(13_000),
+        NODE1,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b01),
+            kept: GroupMask::new(0b01),
+            kind: HealKind::Released,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
+}
