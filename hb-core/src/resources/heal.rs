@@ -262,7 +262,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.announce_mask(keep);
         // The two-node bookkeeping, as after a settled start: both stable, each holding what
         // it keeps.
-        let after_me = ours.held & !give;
+        // Our groups whose start failed here, and that the peer does not run, still await
+        // their hand-over, which is offered again only for what we announce as ours
+        // (`rearm_failed_handovers`): we go on announcing them, as after a failed start
+        // (hbsim seed 6700 with HB_FENCE_DELAY, whose heal made it forget one).
+        let failed = (0..self.table.groups.len())
+            .filter(|&g| self.groups[g].state == GroupState::Failed && theirs.held & (1 << g) == 0)
+            .fold(0u32, |m, g| m | 1 << g);
+        let after_me = (ours.held & !give) | failed;
         let after_them = theirs.held & !keep;
         self.i_hold = self.rsc_set_of(after_me, self.table.local);
         self.other_holds = self.rsc_set_of(after_them, peer);
