@@ -203,6 +203,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             NodeEvent::ReturnedAfterPartition(_) => {
                 p.status = Status::Up;
                 p.heard = true;
+                // It runs its resource logic (the engine says so for a new incarnation too,
+                // one that started while we were cut off): a `shutdone` of an earlier one
+                // no longer spares its reset (hbsim seed 8230 with HB_FENCE_DELAY).
+                p.has_resources = true;
                 p.fence = Fence::None;
                 p.unresolved = false;
                 if !self.multi {
@@ -330,6 +334,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
                 if ok {
                     g.state = GroupState::Stopped;
+                    self.heal_poll_released();
                 } else {
                     // ResourceManager: "Resource STOP failure. Reboot required!", kills
                     // heartbeat with -9 and reboots. Nothing more is said or done here: the
@@ -370,7 +375,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                         self.log(LogMsg::HostNotReset(node));
                     }
                     self.log(LogMsg::StonithFailedRetrying(node));
-                    self.peers[node.ix()].fence = Fence::RetryAt(now + self.timing.stonith_retry);
+                    // With HB_FENCE_DELAY a failed reset waits the whole delay before it is
+                    // tried again, as a node that runs nothing would: a peer that decided to
+                    // reset us meanwhile (its own delay ran out while ours failed) goes first,
+                    // and we never reset each other (hbsim seed 4129).
+                    let retry = self.timing.stonith_retry.max(self.timing.fence_delay);
+                    self.peers[node.ix()].fence = Fence::RetryAt(now + retry);
                 }
             }
         }

@@ -193,10 +193,10 @@ pub struct Timing {
     pub partition_restart: Duration,
     /// How long a peer returning after a partition has to send its heal report.
     pub heal_report: Duration,
-    /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): how long a node
-    /// that runs no group waits before it resets its peer (half of it for a node that runs
-    /// groups but is not the first of `ha.cf`), so that the two nodes of a split do not
-    /// reset each other.
+    /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): the longest a node
+    /// waits before it resets its peer (by rank: none to all of it, see
+    /// `Resources::fence_delay`), and the least a failed reset waits before it is tried
+    /// again, so that the two nodes of a split do not reset each other.
     pub fence_delay: Duration,
 }
 
