@@ -421,6 +421,24 @@ impl Report {
             let _ = writeln!(md, "\n    {l}");
         }
         md.push('\n');
+        let _ = writeln!(
+            md,
+            "## The appliance binary\n\n\
+             `heartbeat` and `hbctl` as one static, stripped binary (`bash tests/appliance.sh`: \
+             the `appliance` cargo profile; x86_64 with musl, armv7 with glibc linked \
+             statically). Goal: at most 2 MiB (2 097 152 bytes).\n\n\
+             | binary | bytes | MiB |\n|---|---|---|"
+        );
+        if s.appliance.is_empty() {
+            let _ = writeln!(
+                md,
+                "| (not measured in this run: no target/appliance-bin from tests/appliance.sh) | | |"
+            );
+        }
+        for (name, n) in &s.appliance {
+            let _ = writeln!(md, "| {name} | {n} | {:.2} |", *n as f64 / 1048576.0);
+        }
+        md.push('\n');
     }
 
     /// The median of `kind`'s samples at keepalive `ka` with `media` media.
@@ -475,6 +493,14 @@ impl Report {
             }
         }
         if let Some(s) = &self.statics {
+            for (name, n) in &s.appliance {
+                let _ = writeln!(
+                    md,
+                    "| appliance binary {name}: at most 2 MiB stripped | {:.2} MiB | {} |",
+                    *n as f64 / 1048576.0,
+                    yes(*n <= 2 * 1048576)
+                );
+            }
             for (id, ns) in &s.throughput {
                 if id.contains("feed") {
                     let _ = writeln!(
@@ -489,6 +515,14 @@ impl Report {
         md.push('\n');
         md.push_str(include_str!("profile.md"));
         md.push('\n');
+        if self
+            .statics
+            .as_ref()
+            .is_some_and(|s| s.appliance.iter().any(|(_, n)| *n > 2 * 1048576))
+        {
+            md.push_str(include_str!("appliance.md"));
+            md.push('\n');
+        }
     }
 
     /// A strip plot per timing: one row per fault and daemon, one dot per run, the median as a
