@@ -52,6 +52,10 @@ bash tests/bench-ci.sh 2>&1 | tee "$log"
 passed=$((passed + $(grep -o '^[0-9]* passed, 0 failed' "$log" | awk '{s += $1} END {print s + 0}')))
 grep -q '^bench-ci: ' "$log"
 
+step "soak and flood, short versions (tests/soak.sh --ci: 60 s at 10/30 ms under stress-ng; tests/flood.sh --ci: 10 s of bad packets)"
+bash tests/soak.sh --ci 2>&1 | tee "$log"
+bash tests/flood.sh --ci 2>&1 | tee "$log"
+
 step "fuzz"
 bash tests/fuzz.sh 2>&1 | tee "$log"
 fuzzed=$(grep -o '^fuzz: [0-9]* passed' "$log" | awk '{print $2}')

