@@ -378,6 +378,7 @@ fn a_flood_of_bad_packets_changes_nothing() {
         bad.push(pkt);
     }
     let ns_b = format!("/run/netns/{}", c.lab.ns("b"));
+    let (errors_before, drops_before) = (before["rx_errors"].as_u64().unwrap_or(0), udp_drops(&c));
     let sent_at = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -402,10 +403,15 @@ fn a_flood_of_bad_packets_changes_nothing() {
     assert_eq!(peer_state(&after, "node2"), "active");
     assert_eq!(after["nodes"][1]["generation"].as_u64(), Some(gen2));
     assert!(links(&after, "node2").iter().all(|(_, s)| s == "up"));
+    // Every bad packet is either read and counted, or dropped by the kernel because the
+    // socket's buffer was full (a loaded machine: the loop reads a bounded number per round,
+    // and the sender outpaces it); what the loop read it must have counted.
+    let counted = after["rx_errors"].as_u64().unwrap_or(0) - errors_before;
+    let dropped = udp_drops(&c) - drops_before;
+    eprintln!("bad packets counted by node1: {counted}; dropped by its kernel: {dropped}");
     assert!(
-        after["rx_errors"].as_u64().unwrap_or(0) >= 7_000,
-        "only {} packets counted as bad",
-        after["rx_errors"]
+        counted + dropped >= 7_000 && counted >= 1_000,
+        "only {counted} packets counted as bad ({dropped} dropped by the kernel)"
     );
     let worst = after["nodes"][1]["worst_gap_ms"].as_u64().unwrap();
     for (i, n) in c.nodes.iter().enumerate() {
@@ -415,6 +421,22 @@ fn a_flood_of_bad_packets_changes_nothing() {
         let _ = i;
     }
     eprintln!("worst gap between node2's heartbeats during the flood: {worst} ms");
+}
+
+/// Datagrams node1's kernel dropped on port 694 for want of room in a socket's buffer
+/// (`/proc/net/udp`'s `drops`, in node1's namespace).
+fn udp_drops(c: &Cluster) -> u64 {
+    let o = c.nodes[0].exec(&["cat", "/proc/net/udp"]).unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(":02B6"))
+        })
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// A key rotation without a restart, as 3.0.6 does it (SIGHUP re-reads authkeys): a second
