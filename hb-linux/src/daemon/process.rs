@@ -86,19 +86,7 @@ pub(super) fn make_realtime(logger: &Logger, rtprio: Option<u8>) {
         } else {
             logger.info(&format!("Running at realtime priority SCHED_RR {prio}"));
         }
-        // Everything mapped now is locked resident whole: the program's text and data (all the
-        // code a failover can run: none of it is ever read back from disk), the main stack,
-        // the heap so far. Mappings made later (the action worker's stack, malloc's mmapped
-        // chunks, the start-up thread's stack) are locked page by page as they are first
-        // touched (MCL_ONFAULT, Linux 4.4): a page never touched holds nothing, and its first
-        // touch is a zero-filled page, never disk I/O. This keeps heartbeat's guarantee and
-        // spares the untouched rest of those mappings (a third of the appliance build's
-        // memory at rest). The worker pre-faults the stack depth its paths use.
-        // MCL_FUTURE alone leaves the current mappings' locks as they are.
-        let locked = libc::mlockall(libc::MCL_CURRENT) == 0
-            && (libc::mlockall(libc::MCL_FUTURE | libc::MCL_ONFAULT) == 0
-                || libc::mlockall(libc::MCL_FUTURE) == 0);
-        if !locked {
+        if libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) != 0 {
             let e = std::io::Error::last_os_error();
             logger.warn(&format!(
                 "Cannot lock ourselves into memory:  System limits on locked-in memory are too small. ({})",

@@ -86,18 +86,6 @@ const WORKER_STACK: usize = if cfg!(debug_assertions) {
     128 * 1024
 };
 
-/// How deep the worker's stack is touched at its start: under `mlockall(MCL_FUTURE |
-/// MCL_ONFAULT)` (see `make_realtime`) those pages are then locked before the first takeover
-/// needs them. Its paths use a few tens of KiB in a release build.
-const WORKER_PREFAULT: usize = 64 * 1024;
-
-#[inline(never)]
-fn prefault_stack() {
-    // Written whole (black_box keeps the stores): every page of it is faulted in and locked.
-    let probe = [0u8; WORKER_PREFAULT];
-    std::hint::black_box(&probe);
-}
-
 impl Worker {
     pub fn start(mut exec: Box<dyn Executor>, logger: Arc<Logger>) -> std::io::Result<Worker> {
         let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
@@ -111,7 +99,6 @@ impl Worker {
             // scripts and netlink requests, nothing deep.
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                prefault_stack();
                 let mut log = |l: LogLine| logger.log_line(&l);
                 for job in job_rx {
                     let outcome = match job {
