@@ -2,8 +2,7 @@
 # The appliance build: `heartbeat` and `hbctl` as ONE stripped static binary (multi-call by
 # argv0: called as `heartbeat` it is the daemon), for x86_64 (musl) and 32-bit ARM (armv7,
 # Debian's cross toolchain, glibc linked statically: rustup's armv7 musl std could not be had
-# here, its download answers 404). Each is checked: static, its size against the 2 MiB goal
-# (reported; the check fails only past a 3 MiB ceiling, a dependency blow-up), `-V`,
+# here, its download answers 404). Each is checked: static, stripped size within 2 MiB, `-V`,
 # `check-config` on tests/data/appliance; the ARM one runs under qemu-user, with hb-core's
 # tests. Prints `N passed, N failed` last.
 #
@@ -18,7 +17,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 goal=$((2 * 1024 * 1024))
-ceiling=$((3 * 1024 * 1024))
 out=target/appliance-bin
 mkdir -p "$out"
 pass=0
@@ -37,7 +35,9 @@ export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER=qemu-arm-static
 crt="-C target-feature=+crt-static"
 ld="-C link-arg=-Wl,-u,cfgetispeed,-u,cfgetospeed,-u,cfsetispeed,-u,cfsetospeed,-u,cfsetspeed"
 ld="$ld -C link-arg=$(pwd)/tests/appliance-armv7-static.ld"
-export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="$crt $small $ld"
+# hb's own code in Thumb-2 (std stays ARM; the ABI interworks): 16% smaller than ARM code,
+# 2.24 MB → 1.87 MB, and every ARMv7-A core runs it.
+export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="$crt $small -C target-feature=+thumb-mode $ld"
 
 declare -A bins=(
   [x86_64-musl]=x86_64-unknown-linux-musl
@@ -57,12 +57,12 @@ for name in x86_64-musl armv7; do
   mv -f "$bin.new" "$bin"
   size=$(stat -c %s "$bin")
   echo "$name: $bin $size bytes ($(file -b "$bin" | cut -d, -f1-6))"
+  # What the size is made of, and what was cut: tests/examples/bench/appliance.md.
   if [ "$size" -le "$goal" ]; then
-    echo "$name: $size bytes, within the 2 MiB goal"
+    ok "$name size $size bytes <= 2 MiB ($((goal - size)) to spare)"
   else
-    echo "$name: $size bytes, over the 2 MiB goal by $((size - goal)) (see README, The appliance build)"
+    bad "$name size $size bytes, over 2 MiB by $((size - goal)) (tests/examples/bench/appliance.md)"
   fi
-  if [ "$size" -le "$ceiling" ]; then ok "$name size $size <= $ceiling"; else bad "$name size $size > $ceiling"; fi
   if file -b "$bin" | grep -q "statically linked"; then ok "$name static"; else bad "$name not static"; fi
   run=()
   [ "$name" = armv7 ] && run=(qemu-arm-static)
