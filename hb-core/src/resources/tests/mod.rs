@@ -394,6 +394,80 @@ fn standby_reply_timer_cancels_at_its_deadline() {
     assert_eq!(m.rscstatus(), "local");
 }
 
+/// The peer asked to go standby, we agreed (`other`), but our answer found it no longer
+/// asking (a heal had cancelled its request; hbsim seed 59362): it asks again later. 3.0.6
+/// ignores the new request for the hour it waits for `done`, with nobody running the groups;
+/// hb drops the dead exchange and answers the new one.
+#[test]
+fn a_new_standby_request_from_the_peer_replaces_the_one_we_agreed_to() {
+    let mut m = stable_node1(AutoFailback::On);
+    let ask = ResourceMsg::AskResources {
+        rsc_hold: RscSet::FOREIGN,
+        info: StandbyInfo::Me,
+    };
+    m.handle_message(at(1_000), NODE2, &ask);
+    assert_eq!(
+        messages(&mut m),
+        ["t=ask_resources rsc_hold=foreign info=other"]
+    );
+    assert_eq!(m.standby_state(), StandbyState::Other);
+    logs(&mut m);
+    // The peer's own wait for an answer ran out; it asks again.
+    m.handle_message(at(13_000), NODE2, &ask);
+    assert_eq!(
+        messages(&mut m),
+        ["t=ask_resources rsc_hold=foreign info=other"]
+    );
+    assert_eq!(m.standby_state(), StandbyState::Other);
+    assert!(!logs(&mut m)
+        .iter()
+        .any(|l| l.contains("Standby in progress")));
+    // Its `done` now completes the hand-over as usual (node1 runs the one group already).
+    m.handle_message(
+        at(14_000),
+        NODE2,
+        &ResourceMsg::AskResources {
+            rsc_hold: RscSet::FOREIGN,
+            info: StandbyInfo::Done,
+        },
+    );
+    assert!(logs(&mut m)
+        .iter()
+        .any(|l| l == "info: standby: acquire [foreign] resources from node2"));
+    assert_eq!(
+        messages(&mut m),
+        [
+            "t=ask_resources rsc_hold=foreign info=done",
+            "t=resource rsc_hold=local rtype=full isstable=1"
+        ]
+    );
+    assert_eq!(m.standby_state(), StandbyState::Not);
+}
+
+/// Our own second request while we wait for the peer's `done` is still turned down (only the
+/// peer can abandon the exchange it started).
+#[test]
+fn our_own_standby_request_during_the_peers_is_still_ignored() {
+    let mut m = stable_node1(AutoFailback::On);
+    m.handle_message(
+        at(1_000),
+        NODE2,
+        &ResourceMsg::AskResources {
+            rsc_hold: RscSet::FOREIGN,
+            info: StandbyInfo::Me,
+        },
+    );
+    messages(&mut m);
+    logs(&mut m);
+    m.handle_command(at(2_000), Command::Standby(StandbySet::All))
+        .unwrap();
+    assert_eq!(m.standby_state(), StandbyState::Other);
+    assert!(logs(&mut m)
+        .iter()
+        .any(|l| l.contains("Standby in progress- new request from node1 ignored")));
+    assert!(messages(&mut m).is_empty());
+}
+
 #[test]
 fn stonith_is_retried_every_5s_until_it_works() {
     let mut m = stable_node1(AutoFailback::On);
