@@ -153,6 +153,15 @@ fn a_standby_request_crossing_a_heal_seeds_pass() {
     }
 }
 
+/// Seed 49029 (auto_failback off, no STONITH): a heal left a group unnamed, and node2, its
+/// preferred node, started it on node1's `released` without saying so; node1 still had node2
+/// holding nothing, so when node2 crashed it took nothing and the group stayed down.
+#[test]
+fn a_group_started_after_a_heal_is_taken_over_when_its_node_dies_seed_passes() {
+    let out = run(&Scenario::generate(49029), false);
+    assert!(out.passed(), "{:?}", out.violations);
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let sc = Scenario::generate(7);
