@@ -140,19 +140,6 @@ fn a_reset_of_an_earlier_incarnation_is_no_fence_race_seeds_pass() {
     }
 }
 
-/// Seeds 14444, 57792, 59362, 65536, 71741 (auto_failback on or off): a heal (or a peer's
-/// wait running out) cancelled a standby request that the other node only received
-/// afterwards; it agreed (`other`), its answer was ignored, and it then turned down every
-/// later request for the hour it waits for `done`: a group left down. A new request from the
-/// peer now replaces the exchange it agreed to.
-#[test]
-fn a_standby_request_crossing_a_heal_seeds_pass() {
-    for seed in [14444, 57792, 59362, 65536, 71741] {
-        let out = run(&Scenario::generate(seed), false);
-        assert!(out.passed(), "seed {seed}: {:?}", out.violations);
-    }
-}
-
 /// Seed 49029 (auto_failback off, no STONITH): a heal left a group unnamed, and node2, its
 /// preferred node, started it on node1's `released` without saying so; node1 still had node2
 /// holding nothing, so when node2 crashed it took nothing and the group stayed down.

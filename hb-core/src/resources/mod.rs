@@ -159,10 +159,6 @@
 //!   up yet) is not sent: 3.0.6 sends it and ignores it itself, the peer accepts it, answers
 //!   `other` and then waits an hour for a `done` that never comes, refusing every other
 //!   standby meanwhile.
-//! * A new standby request from the peer while we wait for its `done` (we agreed with `other`)
-//!   replaces that exchange: the peer asks again only after giving its request up (its reply
-//!   timer ran out, or a heal cancelled it before our `other` came), so no `done` will come.
-//!   3.0.6 refuses every request for the hour it waits, and the groups stay down.
 //! * The start-failure hand-over waits while a standby exchange runs, the cluster is in flux or
 //!   no peer is up, hand-overs due together go as one request, and one that gets no answer (or
 //!   is cancelled by the peer's death) is made again. 3.0.6 sends each at once, once: one that

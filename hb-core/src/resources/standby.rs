@@ -117,21 +117,6 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         let now = self.now;
-        if self.going == StandbyState::Other && !fromme && info == StandbyInfo::Me {
-            // A new request from the peer whose request we agreed to: it has given that one
-            // up (a peer asks again only once its own wait ran out, or a heal or a death
-            // cancelled it; our `other` then found it no longer asking and was ignored).
-            // 3.0.6 ignores the new one until its hour-long wait for `done` runs out, and
-            // nobody starts the groups meanwhile (hbsim seed 59362: a heal crossed the
-            // request). Nothing was released or taken for the old exchange yet (that starts
-            // at `done`), so it is dropped and the new request answered. The peer was
-            // stable when we agreed (we agree to nothing else), and only that request made
-            // us count it in flux.
-            self.log(LogMsg::CancellingStandby);
-            self.going = StandbyState::Not;
-            self.other_is_stable = true;
-            self.timers.stop(Timer::Standby);
-        }
         if let Some(t) = self.timers.get(Timer::Standby) {
             if now < t && info == StandbyInfo::Me {
                 let ms = t.saturating_since(now).as_millis();
