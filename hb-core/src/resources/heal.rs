@@ -187,6 +187,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 // Ours that nobody runs can start now: its stops are over.
                 let take = core::mem::take(&mut self.heal.take_on_release) & !held;
                 self.heal_take(take);
+                if take != 0 {
+                    // Say we hold them: the peer's bookkeeping has us holding nothing of
+                    // them, and would take nothing if we died (hbsim seed 49029: node2 ran
+                    // its group after the heal, died, and node1 left it down).
+                    self.i_hold = self.i_hold.union(self.rsc_set_of(take, self.table.local));
+                    self.send_resources_held(true, None);
+                }
                 return;
             }
             HealKind::Reply if self.heal.decided => return,

@@ -328,6 +328,12 @@ fn a_group_nobody_reports_waits_for_the_peers_stops() {
         },
     );
     assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
+    // And says it holds it: node1's bookkeeping has it holding nothing, and would take
+    // nothing over if it died (hbsim seed 49029).
+    assert_eq!(
+        messages(&mut m),
+        ["t=resource rsc_hold=local rtype=full isstable=1"]
+    );
 }
 
 /// hbsim seed 4129 with HB_FENCE_DELAY: node1 (runs groups) resets node2 at once, but the
