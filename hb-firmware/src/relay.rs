@@ -17,8 +17,9 @@ use hb_core::auth::{Keyring, MAX_KEYS};
 use hb_core::msg::compact::{self, Collected, Frame, FrameCollector};
 use hb_core::msg::EncodeError;
 use hb_core::relay::{
-    self, Body, Counter, FenceAction, FenceOutcome, PortFlags, RelayError, RelayFrame, ReplayGuard,
-    MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT, RESET_PULSE, VERSION,
+    self, Body, Counter, FenceAction, FenceArbiter, FenceOutcome, PortFlags, RelayError,
+    RelayFrame, ReplayGuard, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS,
+    MIN_PET_TIMEOUT, RESET_PULSE, VERSION,
 };
 use hb_core::time::{Duration, Instant};
 use watchdog::Watchdog;
@@ -143,6 +144,8 @@ pub struct Relay<P, R, const N: usize, S = Storage<N>, const K: usize = MAX_KEYS
     clock_fault: bool,
     hung: bool,
     events_lost: u32,
+    /// Who lost a fence race recently (issue 12): refused fences of others.
+    arbiter: FenceArbiter<N>,
     /// What an info answer says: one of `hb_core::relay`'s `BOOT_*` and `KEY_SOURCE_*`.
     boot_cause: u8,
     key_source: u8,
@@ -449,6 +452,7 @@ where
             clock_fault: false,
             hung: false,
             events_lost: 0,
+            arbiter: FenceArbiter::new(),
             boot_cause: relay::BOOT_UNKNOWN,
             key_source,
         }
@@ -813,6 +817,8 @@ where
             Some(FenceOutcome::Busy)
         } else if t >= N {
             Some(FenceOutcome::BadTarget)
+        } else if !self.arbiter.allows(i, t, action, now) {
+            Some(FenceOutcome::LostRace)
         } else {
             let known = self.host_name(t);
             (!name.is_empty() && !known.is_empty() && known != name)
@@ -861,6 +867,7 @@ where
         };
         // A host being fenced is not watched: it is down, or coming back and will pet again.
         victim.armed = None;
+        self.arbiter.fenced(i, t, action, now);
         victim.stats.fences = victim.stats.fences.wrapping_add(1);
         if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
             h.fence = Some(PendingFence {

@@ -156,12 +156,14 @@ const _: () = {
 /// The value of a status report's last-pet age that means "never petted".
 const NEVER: u32 = u32::MAX;
 
+mod arbiter;
 mod codec;
 mod frames;
 mod link;
 #[cfg(test)]
 mod tests;
 
+pub use arbiter::{FenceArbiter, FENCE_WINDOW};
 pub use codec::{decode, encode, is_relay_frame, name_is_valid, open, Sealed};
 pub use frames::{
     Body, FenceAction, FenceOutcome, Info, PortFlags, PortReport, PortReports, RelayError,

@@ -1,0 +1,129 @@
+//! Fence arbitration (issue 12): the relay settles a two-node fence race.
+//!
+//! In a split (both hosts alive, no heartbeat medium between them) each host takes the other
+//! for dead and asks the relay to reset it. A relay that did both would leave no host running.
+//! The rule: a host whose line a fence of another host pulsed less than [`FENCE_WINDOW`] ago
+//! may not reset or power off another host; it is answered
+//! [`FenceOutcome::LostRace`](super::FenceOutcome::LostRace) at once. So the first
+//! authenticated request wins: its target is being reset, and its counter-request — in flight
+//! already, or sent after the target booted again while the split lasts — is refused. `on`
+//! (which only releases a line) and a host fencing itself are never refused.
+//!
+//! Only fences count, not the relay's watchdog: a host the watchdog reset had hung, and once
+//! back it may fence a peer that died meanwhile.
+
+use super::FenceAction;
+use crate::time::{Duration, Instant};
+
+/// How long a host fenced by another may not fence in turn, from the start of its reset
+/// pulse. It covers the pulse (0.5 s), the fenced host's boot up to a running heartbeat (a
+/// server's firmware and OS take 30–90 s; heartbeat's `initdead` then passes before it
+/// declares its peer dead) with margin. The price: if the winner itself dies within the
+/// window, the rebooted loser cannot fence it (its STONITH fails and retries every 5 s)
+/// until the window ends, so that double fault costs up to two minutes of service. A split
+/// that outlasts the window lets the loser fence the winner then: one reset per window, not
+/// a reset loop.
+pub const FENCE_WINDOW: Duration = Duration::from_secs(120);
+
+/// When the relay last fenced each of its `N` ports' hosts (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FenceArbiter<const N: usize> {
+    fenced_at: [Option<Instant>; N],
+}
+
+impl<const N: usize> Default for FenceArbiter<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> FenceArbiter<N> {
+    /// Nobody fenced yet (a relay that boots forgets: its lines are all released then).
+    pub const fn new() -> Self {
+        FenceArbiter {
+            fenced_at: [None; N],
+        }
+    }
+
+    /// Whether `requester` may have `action` done to `target`'s line at `now`.
+    pub fn allows(
+        &self,
+        requester: usize,
+        target: usize,
+        action: FenceAction,
+        now: Instant,
+    ) -> bool {
+        action == FenceAction::On
+            || requester == target
+            || self
+                .fenced_at
+                .get(requester)
+                .copied()
+                .flatten()
+                .is_none_or(|t| now.saturating_since(t) >= FENCE_WINDOW)
+    }
+
+    /// `requester` had `target`'s line pulsed for `action` at `now`, as [`Self::allows`] let
+    /// it: the target is fenced (unless it fenced itself, or the action releases the line).
+    pub fn fenced(&mut self, requester: usize, target: usize, action: FenceAction, now: Instant) {
+        if action == FenceAction::On || requester == target {
+            return;
+        }
+        if let Some(t) = self.fenced_at.get_mut(target) {
+            *t = Some(now);
+        }
+    }
+
+    /// When `port`'s host was last fenced by another host, if ever.
+    pub fn fenced_at(&self, port: usize) -> Option<Instant> {
+        self.fenced_at.get(port).copied().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn the_first_request_wins_and_the_loser_cannot_fence_back_within_the_window() {
+        let mut a = FenceArbiter::<2>::new();
+        assert!(a.allows(0, 1, FenceAction::Reset, at(1000)));
+        a.fenced(0, 1, FenceAction::Reset, at(1000));
+        // The counter-request, a millisecond later or after the loser's reboot.
+        for t in [1001, 1500, 60_000, 1000 + FENCE_WINDOW.as_millis() - 1] {
+            assert!(!a.allows(1, 0, FenceAction::Reset, at(t)), "{t}");
+            assert!(!a.allows(1, 0, FenceAction::Off, at(t)), "{t}");
+            // Releasing a line and fencing itself stay allowed.
+            assert!(a.allows(1, 0, FenceAction::On, at(t)), "{t}");
+            assert!(a.allows(1, 1, FenceAction::Reset, at(t)), "{t}");
+            // The winner may fence again (a retry after a pin fault, say).
+            assert!(a.allows(0, 1, FenceAction::Reset, at(t)), "{t}");
+        }
+        assert!(a.allows(
+            1,
+            0,
+            FenceAction::Reset,
+            at(1000 + FENCE_WINDOW.as_millis())
+        ));
+        assert_eq!(a.fenced_at(1), Some(at(1000)));
+        assert_eq!(a.fenced_at(0), None);
+    }
+
+    #[test]
+    fn releasing_a_line_or_fencing_oneself_wins_no_race() {
+        let mut a = FenceArbiter::<3>::new();
+        a.fenced(0, 1, FenceAction::On, at(10));
+        a.fenced(2, 2, FenceAction::Reset, at(10));
+        for (r, t) in [(1, 0), (2, 0), (1, 2)] {
+            assert!(a.allows(r, t, FenceAction::Reset, at(20)));
+        }
+        // Unknown ports are neither fenced nor refused.
+        a.fenced(0, 7, FenceAction::Reset, at(30));
+        assert!(a.allows(7, 0, FenceAction::Reset, at(31)));
+    }
+}
