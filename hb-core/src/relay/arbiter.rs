@@ -25,11 +25,17 @@ use crate::time::{Duration, Instant};
 /// a reset loop.
 pub const FENCE_WINDOW: Duration = Duration::from_secs(120);
 
-/// When the relay last fenced each of its `N` ports' hosts (see the module docs).
+/// The window in [`FenceArbiter`]'s ticks of 1 024 ms (a shift of the millisecond clock: the
+/// relay's Cortex-M has no 64-bit division), rounded so that a request less than
+/// [`FENCE_WINDOW`] after the reset is always refused; one up to 1.9 s later may be too.
+const WINDOW_TICKS: u32 = (FENCE_WINDOW.as_millis() / 1024) as u32 + 2;
+
+/// When the relay last fenced each of its `N` ports' hosts (see the module docs), in ticks of
+/// 1 024 ms plus one, 0 for never: 4 bytes a port, as the relay's RAM is counted in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FenceArbiter<const N: usize> {
-    fenced_at: [Option<Instant>; N],
+    fenced_at: [u32; N],
 }
 
 impl<const N: usize> Default for FenceArbiter<N> {
@@ -38,12 +44,17 @@ impl<const N: usize> Default for FenceArbiter<N> {
     }
 }
 
+/// `now` in ticks plus one (139 years of them before it saturates).
+fn tick(now: Instant) -> u32 {
+    u32::try_from(now.as_millis() >> 10)
+        .unwrap_or(u32::MAX - 1)
+        .saturating_add(1)
+}
+
 impl<const N: usize> FenceArbiter<N> {
     /// Nobody fenced yet (a relay that boots forgets: its lines are all released then).
     pub const fn new() -> Self {
-        FenceArbiter {
-            fenced_at: [None; N],
-        }
+        FenceArbiter { fenced_at: [0; N] }
     }
 
     /// Whether `requester` may have `action` done to `target`'s line at `now`.
@@ -59,9 +70,7 @@ impl<const N: usize> FenceArbiter<N> {
             || self
                 .fenced_at
                 .get(requester)
-                .copied()
-                .flatten()
-                .is_none_or(|t| now.saturating_since(t) >= FENCE_WINDOW)
+                .is_none_or(|&t| t == 0 || tick(now).saturating_sub(t) >= WINDOW_TICKS)
     }
 
     /// `requester` had `target`'s line pulsed for `action` at `now`, as [`Self::allows`] let
@@ -71,13 +80,13 @@ impl<const N: usize> FenceArbiter<N> {
             return;
         }
         if let Some(t) = self.fenced_at.get_mut(target) {
-            *t = Some(now);
+            *t = tick(now);
         }
     }
 
-    /// When `port`'s host was last fenced by another host, if ever.
-    pub fn fenced_at(&self, port: usize) -> Option<Instant> {
-        self.fenced_at.get(port).copied().flatten()
+    /// Whether `port`'s host was ever fenced by another host since the relay booted.
+    pub fn ever_fenced(&self, port: usize) -> bool {
+        self.fenced_at.get(port).is_some_and(|&t| t != 0)
     }
 }
 
@@ -104,14 +113,23 @@ mod tests {
             // The winner may fence again (a retry after a pin fault, say).
             assert!(a.allows(0, 1, FenceAction::Reset, at(t)), "{t}");
         }
+        // Kept in ticks of 1 024 ms: the window ends less than 2 s after its nominal end.
         assert!(a.allows(
             1,
             0,
             FenceAction::Reset,
-            at(1000 + FENCE_WINDOW.as_millis())
+            at(1000 + FENCE_WINDOW.as_millis() + 2048)
         ));
-        assert_eq!(a.fenced_at(1), Some(at(1000)));
-        assert_eq!(a.fenced_at(0), None);
+        assert!(a.ever_fenced(1));
+        assert!(!a.ever_fenced(0));
+        // Every phase of the tick: refused just inside the window, allowed 2 s past it.
+        for f in (0..3000).step_by(97) {
+            let mut a = FenceArbiter::<2>::new();
+            a.fenced(0, 1, FenceAction::Reset, at(f));
+            let end = f + FENCE_WINDOW.as_millis();
+            assert!(!a.allows(1, 0, FenceAction::Reset, at(end - 1)), "{f}");
+            assert!(a.allows(1, 0, FenceAction::Reset, at(end + 2048)), "{f}");
+        }
     }
 
     #[test]
