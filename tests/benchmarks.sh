@@ -10,6 +10,15 @@
 # the builds): bash tests/benchmarks.sh --quick (writes target/bench/BENCHMARKS.md instead).
 # Options are those of tests/examples/bench/main.rs. Needs the packages heartbeat,
 # resource-agents, keepalived, iproute2, and what tests/appliance.sh and tests/boards.sh need.
+#
+# In parts, at different times (each part saves its raw figures; the report shows each
+# part's own date, load and command):
+#   bash tests/benchmarks.sh --only failover --save target/bench/sections   (~2 hours)
+#   bash tests/benchmarks.sh --only idle --save target/bench/sections       (~7 minutes)
+#   bash tests/benchmarks.sh --only static --save target/bench/sections     (criterion, boards)
+#   bash tests/benchmarks.sh --from target/bench/sections                   → BENCHMARKS.md
+# (--only idle and --only failover skip criterion and the board images; --from builds only
+# the generator.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 args=("$@")
@@ -19,19 +28,38 @@ if [ "${1:-}" = --quick ]; then
   args=(--runs 1 --keepalives 10 --window 2 --windows 1 --timings 10/20/30 --faults poweroff
     --out target/bench/BENCHMARKS.md "${@:2}")
 fi
+# Which sections this run measures (--only), or none (--from: a report from saved ones).
+only=
+from=0
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case ${args[i]} in
+    --only) only=${args[i + 1]:-} ;;
+    --from) from=1 ;;
+  esac
+done
 mkdir -p target/bench
-cargo build --locked --release -p hb-linux --bin hbctl
 cargo build --locked --release -p hb-tests --example bench
-# The appliance binary (static musl) is measured at rest beside the ordinary release build.
-[ -x target/appliance-bin/hb-x86_64-musl ] || bash tests/appliance.sh
-if [ "$quick" = 1 ]; then
-  crit=(--warm-up-time 1 --measurement-time 2 --noplot)
-else
-  crit=(--noplot)
+if [ "$from" = 0 ]; then
+  cargo build --locked --release -p hb-linux --bin hbctl
 fi
-cargo bench --locked -p hb-core --bench feed -- "${crit[@]}"
-cargo bench --locked -p hb-core --bench decode_verify -- "${crit[@]}"
-bash tests/boards.sh --build-only > target/bench/boards.txt
+# The appliance binary (static musl) is measured at rest beside the ordinary release build.
+appliance=()
+if [ "$from" = 0 ] && { [ -z "$only" ] || [ "$only" = idle ]; }; then
+  [ -x target/appliance-bin/hb-x86_64-musl ] || bash tests/appliance.sh
+  appliance=(--hb-appliance target/appliance-bin/hb-x86_64-musl)
+fi
+if [ "$from" = 0 ] && { [ -z "$only" ] || [ "$only" = static ]; }; then
+  if [ "$quick" = 1 ]; then
+    crit=(--warm-up-time 1 --measurement-time 2 --noplot)
+  else
+    crit=(--noplot)
+  fi
+  cargo bench --locked -p hb-core --bench feed -- "${crit[@]}"
+  cargo bench --locked -p hb-core --bench decode_verify -- "${crit[@]}"
+  bash tests/boards.sh --build-only > target/bench/boards.txt
+fi
+hb=()
+[ "$from" = 0 ] && hb=(--hb target/release/hbctl)
 # The command as BENCHMARKS.md shows it: the options, less the note (shown on its own).
 shown=()
 skip=0
@@ -41,4 +69,4 @@ for a in "$@"; do
   shown+=("$a")
 done
 HB_BENCH_COMMAND="bash tests/benchmarks.sh${shown[*]:+ ${shown[*]}}" ./target/release/examples/bench \
-  --hb target/release/hbctl --hb-appliance target/appliance-bin/hb-x86_64-musl "${args[@]}"
+  "${hb[@]}" "${appliance[@]}" "${args[@]}"

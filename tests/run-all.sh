@@ -47,6 +47,11 @@ step "the Debian package: build, lintian, man pages, samples, install story (tes
 bash tests/deb.sh 2>&1 | tee "$log"
 grep -q '^deb: all passed' "$log"
 
+step "the appliance build (static x86_64 and armv7, armv7 under qemu-user) and a quick BENCHMARKS.md (tests/bench-ci.sh)"
+bash tests/bench-ci.sh 2>&1 | tee "$log"
+passed=$((passed + $(grep -o '^[0-9]* passed, 0 failed' "$log" | awk '{s += $1} END {print s + 0}')))
+grep -q '^bench-ci: ' "$log"
+
 step "fuzz"
 bash tests/fuzz.sh 2>&1 | tee "$log"
 fuzzed=$(grep -o '^fuzz: [0-9]* passed' "$log" | awk '{print $2}')

@@ -98,6 +98,9 @@ pub struct HeartbeatConfig<'a> {
     pub ipfail: bool,
     /// Resource monitoring (`env HB_MONITOR_*`, [`MonitorConfig::from_hacf`]); `None`: off.
     pub monitor: Option<MonitorConfig>,
+    /// The daemon re-executed itself keeping these groups (a mask of haresources indexes),
+    /// which run here already: [`Resources::resume`]. `None`: a plain start.
+    pub resume: Option<u32>,
 }
 
 impl<'a> HeartbeatConfig<'a> {
@@ -121,6 +124,7 @@ impl<'a> HeartbeatConfig<'a> {
             resources,
             ipfail: ipfail::configured(hacf),
             monitor: MonitorConfig::from_hacf(hacf),
+            resume: None,
         })
     }
 }
@@ -296,6 +300,9 @@ impl<
         }
         let mut resources = Resources::new(&cfg.resources).map_err(SetupError::Resources)?;
         resources.set_monitor(cfg.monitor);
+        if let Some(running) = cfg.resume {
+            resources.resume(running).map_err(SetupError::Resources)?;
+        }
         let engine =
             Membership::new(&cfg.membership, now, wall_secs).map_err(SetupError::Membership)?;
         let ipfail = Ipfail::new(&IpfailConfig {
@@ -376,6 +383,15 @@ impl<
             .map_err(|resources::CommandError::NotSupported| CommandError::NotSupported);
         self.pump(now);
         r
+    }
+
+    /// We are about to re-execute ourselves keeping our resources (a reload): peers are asked
+    /// for a longer dead time from now on ([`Membership::announce_restart`]).
+    pub fn announce_restart(&mut self, now: Instant, wall_secs: u64) {
+        self.wall = (now, wall_secs);
+        self.make_room();
+        self.engine.announce_restart(now, wall_secs);
+        self.pump(now);
     }
 
     /// A resource action finished.
@@ -778,7 +794,16 @@ impl<
                 NodeStatus::Active => r.node_event(now, NodeEvent::Active(*node)),
                 _ => {}
             },
-            E::Restarted { node, .. } => r.node_event(now, NodeEvent::Restarted(*node)),
+            E::Restarted {
+                node, announced, ..
+            } => r.node_event(
+                now,
+                if *announced {
+                    NodeEvent::RestartedKeeping(*node)
+                } else {
+                    NodeEvent::Restarted(*node)
+                },
+            ),
             E::NodeDead { node, heard_from } => r.node_event(
                 now,
                 NodeEvent::Dead {

@@ -344,6 +344,7 @@ fn a_restart_with_a_higher_generation_is_a_restart() {
             *e == Event::Restarted {
                 node: NodeId(1),
                 generation: 1001,
+                announced: false,
             }
         })
         .expect("restart reported");
@@ -592,5 +593,53 @@ fn a_uuid_is_learnt_and_a_new_one_adopted() {
     assert_eq!(c.engine(N1).node(NodeId(1)).unwrap().uuid(), Some(other));
     assert!(c
         .first_event(N1, |e| *e == Event::UuidChanged { node: NodeId(1) })
+        .is_some());
+}
+
+/// 3.0.6's restart exec (a reload): the node asks for `deadtime` + 30 s first; its peer uses
+/// that dead time for it and reports the new generation as an announced restart. A node that
+/// just restarted (an unannounced restart) is reported as such.
+#[test]
+fn an_announced_restart_is_told_apart() {
+    let mut c = up_pair();
+    c.run_for(Duration::from_millis(6000));
+    let (now, wall) = (c.now, c.wall());
+    c.engine_mut(N2).announce_restart(now, wall);
+    c.flush(N2);
+    c.run_for(Duration::from_millis(500));
+    assert_eq!(
+        c.engine(N1).node(NodeId(1)).unwrap().dead_interval(),
+        DEADTIME + Duration::from_millis(30_000)
+    );
+    c.crash(N2);
+    // Longer than its usual dead time: it asked for more.
+    c.run_for(Duration::from_millis(3000));
+    assert_eq!(c.status_of(N1, N2), NodeStatus::Active);
+    c.restart(N2, 1001);
+    c.run_for(Duration::from_millis(3000));
+    assert!(c
+        .first_event(N1, |e| *e
+            == Event::Restarted {
+                node: NodeId(1),
+                generation: 1001,
+                announced: true,
+            })
+        .is_some());
+    assert_eq!(
+        c.count_events(N1, |e| matches!(e, Event::NodeDead { .. })),
+        0
+    );
+    // Its next restart, unannounced, is not.
+    c.crash(N2);
+    c.run_for(Duration::from_millis(300));
+    c.restart(N2, 1002);
+    c.run_for(Duration::from_millis(3000));
+    assert!(c
+        .first_event(N1, |e| *e
+            == Event::Restarted {
+                node: NodeId(1),
+                generation: 1002,
+                announced: false,
+            })
         .is_some());
 }

@@ -167,7 +167,8 @@ fn a_dead_node_back_active_under_a_new_generation_returns_after_partition() {
     let events = since(&c, N1, from);
     assert!(events.contains(&Event::Restarted {
         node: NodeId(1),
-        generation: 1001
+        generation: 1001,
+        announced: false,
     }));
     assert!(!events
         .iter()

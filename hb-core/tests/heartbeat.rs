@@ -257,3 +257,77 @@ fn log_lines_have_heartbeats_text() {
         "{lines:?}"
     );
 }
+
+/// A reload (issue 11): node1 re-executes itself keeping its group, as 3.0.6's restart exec.
+/// node2 sees an announced restart (`dt` grew by 30 s first), never declares node1 dead and
+/// takes nothing; neither node starts or stops anything; both end stable with the same
+/// owners, in every `auto_failback` mode.
+#[test]
+fn a_reload_reexec_keeps_the_groups_and_the_peer_takes_nothing() {
+    for mode in ["on", "off", "legacy"] {
+        let mut n = started_pair(mode, false);
+        let t = n.now.as_millis();
+        let generation = n.members[N1].generation + 1;
+        n.reexec(N1, generation);
+        n.run_ms(5000);
+        let restarted = first(&n, N2, t, |e| {
+            matches!(
+                e,
+                Event::Membership(EngineEvent::Restarted {
+                    node: NodeId(0),
+                    announced: true,
+                    ..
+                })
+            )
+        });
+        assert!(restarted.is_some(), "{mode}: no announced restart");
+        for i in [N1, N2] {
+            assert_eq!(
+                first(&n, i, t, |e| matches!(
+                    e,
+                    Event::Acquire(_)
+                        | Event::Release(_)
+                        | Event::Membership(EngineEvent::NodeDead { .. })
+                )),
+                None,
+                "{mode}: node{} moved something",
+                i + 1
+            );
+            assert!(n.hb(i).is_stable(), "{mode}: node{} unstable", i + 1);
+        }
+        assert_eq!(n.holds(N1), [G1.0], "{mode}");
+        assert_eq!(n.holds(N2), [G2.0], "{mode}");
+        assert_eq!(n.overlap, None, "{mode}");
+        assert_eq!(n.hb(N1).holder(G1), Holder::Local, "{mode}");
+        if mode != "legacy" {
+            assert_eq!(n.hb(N1).holder(G2), Holder::Peer(NodeId(1)), "{mode}");
+            assert_eq!(n.hb(N2).holder(G1), Holder::Peer(NodeId(0)), "{mode}");
+            assert_eq!(n.hb(N1).rscstatus(), "local", "{mode}");
+        }
+    }
+}
+
+/// The same restart unannounced (a crash and a quick start within the dead time, our
+/// deviation): node2 takes it as the death it missed, and the new node1 stops nothing it
+/// does not run. The announcement is what tells a reload apart.
+#[test]
+fn an_unannounced_quick_restart_is_taken_as_a_missed_death() {
+    let mut n = started_pair("on", false);
+    let t = n.now.as_millis();
+    n.crash(N1);
+    n.run_ms(300);
+    n.start(N1);
+    n.run_ms(15_000);
+    let restarted = first(&n, N2, t, |e| {
+        matches!(
+            e,
+            Event::Membership(EngineEvent::Restarted {
+                node: NodeId(0),
+                announced: false,
+                ..
+            })
+        )
+    });
+    assert!(restarted.is_some());
+    assert!(first(&n, N2, t, |e| *e == Event::Acquire(G1)).is_some());
+}

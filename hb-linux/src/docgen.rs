@@ -25,6 +25,15 @@ The control socket \fBhbctl\fR(8), \fBcl_status\fR, \fBhb_standby\fR and \fBhb_t
 .TP
 \fI/var/run/heartbeat.pid\fR
 The daemon's pid, as 3.0.6 writes it.
+.SH RELOAD
+\fBheartbeat \-r\fR (or SIGHUP) re-reads the files, as heartbeat 3.0.6 does. A changed
+\fIha.cf\fR makes the daemon re-execute itself keeping its resources: the same pid, a new
+generation, no resource script run, the service address left in place; peers are asked to
+wait (deadtime + 30 s) and take nothing. A changed \fIauthkeys\fR alone applies at once.
+Invalid files are refused with \fIFILE:LINE:COL: message\fR lines and the daemon runs on
+unchanged. A changed \fIharesources\fR, or three or more nodes, is reported and applies at
+the next start. \fB\-R\fR, \fB\-C\fR and \fB\-\-held\fR are the re-executed daemon's
+own flags.
 .SH EXIT STATUS
 0 on success; 6 for a configuration error, with one \fIFILE:LINE:COL: message\fR line per
 problem; with \fB\-s\fR, 0 running, 3 stopped, 1 a stale pid file.

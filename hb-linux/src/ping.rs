@@ -251,13 +251,10 @@ impl Pinger {
         self.v4.as_ref().or(self.v6.as_ref()).is_some_and(|s| s.raw)
     }
 
-    /// The sockets to poll for readability.
-    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.v4
-            .iter()
-            .chain(self.v6.iter())
-            .map(|s| s.sock.as_fd())
-            .collect()
+    /// The sockets to poll for readability (an iterator: the loop's poll set is rebuilt every
+    /// round without allocating).
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> + '_ {
+        self.v4.iter().chain(self.v6.iter()).map(|s| s.sock.as_fd())
     }
 
     /// Sends an echo request to every address of target `index`. An error (no route, target

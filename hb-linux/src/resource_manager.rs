@@ -67,7 +67,7 @@ pub fn ipres_lines(text: &str) -> Vec<String> {
 /// Lines that match `^PATTERN ` case-insensitively (`invert`: that do not). A pattern that
 /// is not a valid expression matches nothing, as egrep then prints nothing on stdout.
 fn matching(lines: &[String], pattern: &str, invert: bool) -> Vec<String> {
-    let Ok(re) = regex::RegexBuilder::new(&format!("^(?:{pattern}) "))
+    let Ok(re) = regex_lite::RegexBuilder::new(&format!("^(?:{pattern}) "))
         .case_insensitive(true)
         .build()
     else {

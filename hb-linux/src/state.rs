@@ -348,6 +348,12 @@ impl PidFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Leaves the file in place for this process's next image (a re-exec): the lock goes
+    /// with the descriptor at exec, and the new image takes the file again (it names us).
+    pub fn keep_for_exec(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for PidFile {

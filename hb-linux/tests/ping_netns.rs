@@ -84,7 +84,6 @@ fn replies_within(p: &mut Pinger, timeout: Duration, want: usize) -> Vec<usize> 
         }
         let mut fds: Vec<PollFd> = p
             .fds()
-            .into_iter()
             .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
             .collect();
         let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);

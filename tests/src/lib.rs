@@ -8,12 +8,15 @@
 //!
 //! 1. **One owner with fencing.** With STONITH configured, no two nodes hold a group at the
 //!    same time. A node holds a group from the moment it starts acquiring it until its release
-//!    completes; a crashed, reset or exited node holds nothing.
+//!    completes; a crashed, reset or exited node holds nothing. Two nodes with `env
+//!    HB_FENCE_DELAY` (half of the two-node STONITH seeds draw it) never reset each other.
 //! 2. **Two owners only across a split, and not for long.** Without STONITH, two nodes may
 //!    hold a group only while one of them has the other as dead, or within
 //!    `deadtime + 2 s + (groups + 2) × longest action + 5 keepalives` after that ended
 //!    (heartbeat's answer to a partition: the node that hears a peer it buried gives
-//!    everything up and restarts 2 s later). Heartbeat cannot tell a partition from enough
+//!    everything up and restarts 2 s later; two hb nodes settle it group by group, within the
+//!    1 s heal report deadline + `(groups + 2) × (longest action + 100 ms) + 5 keepalives`).
+//!    Heartbeat cannot tell a partition from enough
 //!    packet loss, so a split is defined by what the nodes concluded; check 3's lower bound
 //!    makes sure they only conclude it after a dead time of silence.
 //! 3. **Deaths detected in time.** A node declares a peer dead no earlier than `deadtime` after

@@ -623,16 +623,16 @@ fn built_in_ipfail_moves_the_group_on_ping_loss() {
 const DRBDADM: &str = "#!/bin/sh\necho \"$@\" >> /etc/ha.d/drbdadm.calls\nexit 0\n";
 
 /// A pair for DRBD's outdate-peer fencing: `respawn hacluster …/dopd` and its `apiauth` line
-/// on both nodes, the stub `drbdadm` first on the daemons' PATH; node1 3.0.6 if `real1`.
-fn dopd_pair(tag: &str, real1: bool) -> Cluster {
+/// on both nodes, the stub `drbdadm` first on the daemons' PATH; node N is 3.0.6 if `real[N-1]`.
+fn dopd_pair(tag: &str, real: [bool; 2]) -> Cluster {
     let lines = "logfile /var/log/ha-log\nrespawn hacluster /usr/libexec/heartbeat/dopd\n\
                  apiauth dopd gid=haclient uid=hacluster\n";
-    wrapped_pair(tag, real1, lines)
+    wrapped_pair(tag, real, lines)
 }
 
 /// A pair whose daemons start after 3.0.6's /run preparation (the package's tmpfiles.d:
 /// `/run/heartbeat/dopd`, `…/ccm`), with the stub `drbdadm` first on their PATH.
-fn wrapped_pair(tag: &str, real1: bool, lines: &str) -> Cluster {
+fn wrapped_pair(tag: &str, real306: [bool; 2], lines: &str) -> Cluster {
     let hb306 = real_heartbeat();
     let setup = Setup {
         extra: [lines.into(), lines.into()],
@@ -641,7 +641,7 @@ fn wrapped_pair(tag: &str, real1: bool, lines: &str) -> Cluster {
     };
     let mut c = Cluster::build(tag, &setup);
     let path = "/etc/ha.d/stub-bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for i in 0..2 {
+    for (i, &real) in real306.iter().enumerate() {
         let ha_d = c.nodes[i].etc().join("ha.d");
         std::fs::create_dir_all(ha_d.join("stub-bin")).unwrap();
         c.nodes[i]
@@ -649,7 +649,6 @@ fn wrapped_pair(tag: &str, real1: bool, lines: &str) -> Cluster {
             .unwrap();
         c.nodes[i].write_config("drbdadm.calls", "", 0o666).unwrap();
         // dopd's socket directory, as the package's tmpfiles.d makes it; then the daemon.
-        let real = i == 0 && real1;
         let hb = if real {
             copy_missing(Path::new("/etc/ha.d"), &ha_d);
             hb306.to_string()
@@ -686,8 +685,8 @@ fn wrapped_pair(tag: &str, real1: bool, lines: &str) -> Cluster {
 
 /// node1's fence-peer handler asks node1's dopd, which asks node2's dopd through the cluster;
 /// node2's runs `drbdadm outdate r0` and answers; the handler exits 4 ("peer outdated").
-fn dopd_round_trip(tag: &str, real1: bool) {
-    let c = dopd_pair(tag, real1);
+fn dopd_round_trip(tag: &str, real: [bool; 2]) {
+    let c = dopd_pair(tag, real);
     let long = Duration::from_secs(60);
     wait_cl(&c, &["nodestatus", "node2"], "active", long);
     for node in ["node1", "node2"] {
@@ -716,20 +715,25 @@ fn dopd_round_trip(tag: &str, real1: bool) {
 
 #[test]
 fn dopd_outdates_the_peer_on_two_hb_nodes() {
-    dopd_round_trip("api-dopd-hb", false);
+    dopd_round_trip("api-dopd-hb", [false, false]);
 }
 
 #[test]
 fn dopd_outdates_the_peer_from_a_306_node_through_hb() {
-    dopd_round_trip("api-dopd-mx", true);
+    dopd_round_trip("api-dopd-mx", [true, false]);
+}
+
+#[test]
+fn dopd_on_hb_outdates_a_306_peer() {
+    dopd_round_trip("api-dopd-xm", [false, true]);
 }
 
 /// The package's `ccm` as a respawned API client on both nodes (its built-in `apiauth ccm
-/// uid=hacluster`), and `ccm_testclient` on node1 seeing both nodes in the membership.
-#[test]
-fn ccm_testclient_sees_the_membership_through_hb() {
+/// uid=hacluster`), and `ccm_testclient` on node1 (hb) seeing both nodes in the membership;
+/// node2 is 3.0.6 if `real2` (its ccm and hb's exchange membership messages through the cluster).
+fn ccm_membership(tag: &str, real2: bool) {
     let lines = "logfile /var/log/ha-log\nrespawn hacluster /usr/libexec/heartbeat/ccm\n";
-    let c = wrapped_pair("api-ccm", false, lines);
+    let c = wrapped_pair(tag, [false, real2], lines);
     let long = Duration::from_secs(60);
     wait_cl(&c, &["nodestatus", "node2"], "active", long);
     for node in ["node1", "node2"] {
@@ -749,4 +753,14 @@ fn ccm_testclient_sees_the_membership_through_hb() {
         text.contains("nodes=2") && text.contains("uname=node2") && text.contains("uname=node1"),
         "{text}"
     );
+}
+
+#[test]
+fn ccm_testclient_sees_the_membership_through_hb() {
+    ccm_membership("api-ccm", false);
+}
+
+#[test]
+fn ccm_testclient_sees_a_mixed_membership() {
+    ccm_membership("api-ccm-mx", true);
 }

@@ -676,3 +676,201 @@ fn ucast6_with_heartbeat_306() {
         ],
     );
 }
+
+/// Issue 11: 3.0.6 (node1, serving) re-reads a changed ha.cf on SIGHUP: it re-executes itself
+/// keeping its resources (`-R -C`); hb (node2) sees an announced restart (3.0.6 asked for
+/// deadtime + 30 s first), takes nothing and ends stable with 3.0.6 still the owner.
+#[test]
+fn heartbeat_306_reload_keeps_its_service_beside_hb() {
+    let c = mixed("interop-rl306", GROUP1);
+    see_each_other(&c);
+    let p = Prober::start(&c);
+    let t0 = Instant::now();
+    p.wait_for("node1", t0, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("3.0.6's node1 never served:\n{}", logs(&c)));
+    c.wait_status(
+        1,
+        "seeing node1 own the group",
+        Duration::from_secs(10),
+        |v| v["groups"][0]["owner"] == "node1" && v["stable"] == true,
+    );
+    // 3.0.6 compares ha.cf's modification time in whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    let generation = c.status(1)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "node1")
+        .and_then(|n| n["generation"].as_u64())
+        .unwrap();
+    let cf = c.nodes[0].etc().join("ha.d/ha.cf");
+    let text = std::fs::read_to_string(&cf).unwrap();
+    std::fs::write(&cf, text.replace("warntime 300ms", "warntime 400ms")).unwrap();
+    let at = (c.nodes[0].log().len(), c.nodes[1].log().len());
+    let sent = Instant::now();
+    c.nodes[0].signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    c.wait_log(
+        0,
+        "Performing heartbeat restart exec.",
+        Duration::from_secs(10),
+    );
+    c.wait_status(
+        1,
+        "seeing 3.0.6's new incarnation settle",
+        Duration::from_secs(20),
+        |v| {
+            v["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|n| n["name"] == "node1" && n["generation"].as_u64() > Some(generation))
+                && peer_state(v, "node1") == "active"
+                && v["stable"] == true
+                && v["groups"][0]["owner"] == "node1"
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let to = Instant::now();
+    let log306 = c.nodes[0].log()[at.0..].to_string();
+    let loghb = c.nodes[1].log()[at.1..].to_string();
+    if std::env::var_os("HB_SHOW_LOGS").is_some() {
+        eprintln!("--- 3.0.6 after SIGHUP:\n{log306}\n--- hb:\n{loghb}");
+    }
+    eprintln!(
+        "3.0.6 reload: client saw {:?}, longest silence {:?} (under load)",
+        p.runs(sent, to),
+        p.longest_silence(sent, to)
+    );
+    for line in [
+        "Heartbeat restart triggered.",
+        "Performing heartbeat restart exec.",
+    ] {
+        assert!(
+            log306.contains(line),
+            "3.0.6 did not log {line:?}:\n{log306}"
+        );
+    }
+    assert!(loghb.contains("Heartbeat restart on node node1"), "{loghb}");
+    for bad in [
+        "Resources being acquired",
+        "Taking over",
+        "Acquiring resource group",
+        "Running ",
+    ] {
+        assert!(!loghb.contains(bad), "hb logged {bad:?}:\n{loghb}");
+    }
+    let answers = p.answers(sent, to);
+    assert!(
+        !answers.iter().any(|a| a == "node2"),
+        "hb answered for the address: {answers:?}\n{}",
+        logs(&c)
+    );
+    show_complaints(&c);
+}
+
+/// Issue 11: hb (node2, serving) reloads a changed ha.cf (SIGHUP) beside 3.0.6 (node1): it
+/// re-executes keeping the service; 3.0.6 logs the restart and takes nothing, as it does
+/// when a 3.0.6 peer reloads.
+#[test]
+fn hb_reload_keeps_its_service_beside_heartbeat_306() {
+    let c = mixed("interop-rlhb", GROUP2);
+    see_each_other(&c);
+    let p = Prober::start(&c);
+    p.wait_for("node2", Instant::now(), Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("hb's node2 never served:\n{}", logs(&c)));
+    // 3.0.6 must have settled its own resource negotiation.
+    c.wait_status(
+        1,
+        "stable, owning the group",
+        Duration::from_secs(30),
+        |v| v["groups"][0]["owner"] == "node2" && v["stable"] == true,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let before = c.status(1);
+    let svc = c.nodes[1].exec(&["cat", "/run/hbsvc.pid"]).unwrap().stdout;
+    let cf = c.nodes[1].etc().join("ha.d/ha.cf");
+    let text = std::fs::read_to_string(&cf).unwrap();
+    std::fs::write(&cf, text.replace("warntime 300ms", "warntime 400ms")).unwrap();
+    let at = (c.nodes[0].log().len(), c.nodes[1].log().len());
+    let sent = Instant::now();
+    c.nodes[1].signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    c.wait_log(
+        1,
+        "Performing heartbeat restart exec.",
+        Duration::from_secs(10),
+    );
+    c.wait_log(
+        0,
+        "Heartbeat restart on node node2",
+        Duration::from_secs(10),
+    );
+    // The control socket is away while hb re-executes.
+    let start = Instant::now();
+    loop {
+        let out = c.hbctl(1, "hbctl", &["status", "--json"]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["generation"].as_u64() > before["generation"].as_u64()
+                && v["stable"] == true
+                && peer_state(&v, "node1") == "active"
+            {
+                assert_eq!(v["groups"][0]["owner"], "node2", "{v:#}");
+                assert_eq!(v["pid"], before["pid"], "{v:#}");
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "hb not running again: {out:?}\n{}",
+            logs(&c)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // 3.0.6 answers the new incarnation's `starting` and takes its report.
+    c.wait_log(
+        0,
+        "remote resource transition completed.",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let to = Instant::now();
+    let log306 = c.nodes[0].log()[at.0..].to_string();
+    let loghb = c.nodes[1].log()[at.1..].to_string();
+    if std::env::var_os("HB_SHOW_LOGS").is_some() {
+        eprintln!("--- 3.0.6:\n{log306}\n--- hb after SIGHUP:\n{loghb}");
+    }
+    eprintln!(
+        "hb reload beside 3.0.6: client saw {:?}, longest silence {:?} (under load)",
+        p.runs(sent, to),
+        p.longest_silence(sent, to)
+    );
+    assert_eq!(
+        c.nodes[1].exec(&["cat", "/run/hbsvc.pid"]).unwrap().stdout,
+        svc,
+        "the service was restarted"
+    );
+    for bad in [
+        "Taking over",
+        "Acquiring resource group",
+        "acquire",
+        "Both machines own",
+        "node node2: status dead",
+    ] {
+        assert!(!log306.contains(bad), "3.0.6 logged {bad:?}:\n{log306}");
+    }
+    for bad in [
+        "Running ",
+        "Releasing resource group",
+        "Acquiring resource group",
+    ] {
+        assert!(!loghb.contains(bad), "hb logged {bad:?}:\n{loghb}");
+    }
+    assert!(loghb.contains("Current resources: -R -C local"), "{loghb}");
+    let answers = p.answers(sent, to);
+    assert!(
+        !answers.iter().any(|a| a == "node1"),
+        "3.0.6 answered for the address: {answers:?}\n{}",
+        logs(&c)
+    );
+    show_complaints(&c);
+}

@@ -320,7 +320,13 @@ pub enum Event {
         beyond_deadtime: bool,
     },
     /// `Heartbeat restart on node <node>`: its status carries a newer generation.
-    Restarted { node: NodeId, generation: u64 },
+    /// `announced`: before it went, its `dt` grew by [`RESTART_DEADTIME_BUMP`](super::RESTART_DEADTIME_BUMP)
+    /// (heartbeat's restart exec, a reload: it keeps what it runs).
+    Restarted {
+        node: NodeId,
+        generation: u64,
+        announced: bool,
+    },
     /// `Cluster node <node> returning after partition.` (CRIT): a node we declared dead is
     /// back with the same generation, or (our extension) back `active` with a newer one or
     /// heard for the first time `active`: it ran on its own meanwhile (then instead of

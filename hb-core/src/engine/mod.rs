@@ -123,6 +123,16 @@ pub const STARTUP_DEADTIME_BUMP: Duration = Duration::from_millis(2000);
 /// …and takes the bump back this long after start (`hb_pop_deadtime`, 5 s).
 pub const STARTUP_DEADTIME_HOLD: Duration = Duration::from_millis(5000);
 
+/// heartbeat advertises `deadtime` + this as it goes down to re-execute itself
+/// (`hb_add_deadtime(30000)` in `hb_mcp_final_shutdown` when a restart follows), so that its
+/// peers wait for the new incarnation instead of declaring it dead.
+pub const RESTART_DEADTIME_BUMP: Duration = Duration::from_millis(30_000);
+
+/// A peer whose `dt` grows by at least this in one status has announced a restart: the
+/// restart bump less the start-up bump it may still carry (a reload within 5 s of a start).
+pub const RESTART_ANNOUNCED_GROWTH: Duration =
+    Duration::from_millis(RESTART_DEADTIME_BUMP.as_millis() - STARTUP_DEADTIME_BUMP.as_millis());
+
 /// `dt` goes through clock ticks (`_SC_CLK_TCK`, 100 Hz) before it is sent: whole 10 ms.
 pub const CLOCK_TICK: Duration = Duration::from_millis(10);
 
@@ -268,6 +278,8 @@ pub struct Membership<
     started: Instant,
     local_status: NodeStatus,
     deadtime_bumped: bool,
+    /// We are about to re-execute ourselves: [`RESTART_DEADTIME_BUMP`] is advertised.
+    restart_bumped: bool,
     /// The start-up status messages are out; comm may come up.
     started_up: bool,
     comm: CommState,
@@ -369,6 +381,7 @@ impl<
             started: now,
             local_status: NodeStatus::Init,
             deadtime_bumped: true,
+            restart_bumped: false,
             started_up: false,
             comm: CommState::Starting,
             flow_control: true,
@@ -614,6 +627,19 @@ impl<
             wall_secs,
             &[Field::string("t", "shutdone"), Field::string("st", "dead")],
         )
+    }
+
+    /// We are going to re-execute ourselves keeping our resources (a reload): from now on
+    /// every status asks peers for `deadtime` + [`RESTART_DEADTIME_BUMP`], starting with one
+    /// sent now, as 3.0.6 does before its restart exec. Peers then wait for the new
+    /// incarnation, and take its new generation as an announced restart
+    /// ([`Event::Restarted`] with `announced`).
+    pub fn announce_restart(&mut self, now: Instant, wall_secs: u64) {
+        if self.restart_bumped {
+            return;
+        }
+        self.restart_bumped = true;
+        self.send_status(now, wall_secs);
     }
 
     /// New keys (authkeys re-read, e.g. for a key rotation): packets are verified with every

@@ -102,6 +102,8 @@ pub struct Node<const LINKS: usize> {
     pub(crate) last_status_seq: u64,
     /// The dead time it asks for (`dt`); ours until it says.
     pub(crate) dead_interval: Duration,
+    /// Its `dt` grew by a restart's bump: it is re-executing itself (a reload).
+    pub(crate) restart_announced: bool,
     pub(crate) track: SeqTrack,
     /// An ACK goes out for its messages whose `seq % 10` is this.
     pub(crate) ack_trigger: u8,
@@ -126,6 +128,7 @@ impl<const LINKS: usize> Node<LINKS> {
             last_status_ts: 0,
             last_status_seq: 0,
             dead_interval,
+            restart_announced: false,
             track: SeqTrack::default(),
             ack_trigger: 0,
             acked: 0,

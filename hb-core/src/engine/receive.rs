@@ -207,9 +207,11 @@ impl<
             if active {
                 self.push_event(Event::ReturnedAfterPartition { node });
             } else if stored > 0 {
+                let announced = core::mem::take(&mut self.nodes[i].restart_announced);
                 self.push_event(Event::Restarted {
                     node,
                     generation: hg,
+                    announced,
                 });
             }
         } else if hg > 0 && was_dead {
@@ -434,7 +436,11 @@ impl<
         }
         let n = &mut self.nodes[i];
         if let Some(dt) = msg.get_hex("dt") {
-            n.dead_interval = Duration::from_millis(dt);
+            let dt = Duration::from_millis(dt);
+            if dt >= n.dead_interval + RESTART_ANNOUNCED_GROWTH {
+                n.restart_announced = true;
+            }
+            n.dead_interval = dt;
         }
         n.last_status_at = Some(now);
         // Its first status of this incarnation is news even when it says `init` (which is

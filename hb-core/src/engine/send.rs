@@ -24,7 +24,10 @@ impl<
     /// The dead time we ask peers to use for us, rounded down to clock ticks as 3.0.6 does.
     pub(super) fn advertised_deadtime(&self) -> u64 {
         let mut ms = self.deadtime.as_millis();
-        if self.deadtime_bumped {
+        if self.restart_bumped {
+            // 3.0.6 raises its dead time to this, whatever bump it carried.
+            ms += RESTART_DEADTIME_BUMP.as_millis();
+        } else if self.deadtime_bumped {
             ms += STARTUP_DEADTIME_BUMP.as_millis();
         }
         ms / CLOCK_TICK.as_millis() * CLOCK_TICK.as_millis()

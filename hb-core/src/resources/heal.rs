@@ -18,7 +18,11 @@
 //!   the other copy stops) and again when the release is reported (so a client that the other
 //!   node answered meanwhile moves back). A kept group never stops: no time without an owner.
 //! * A group neither runs goes to its preferred node (a start of it may have been waiting
-//!   when the split healed: the reports drop waiting starts, so that they cannot change).
+//!   when the split healed: the reports drop waiting starts, so that they cannot change; or a
+//!   node was stopping it, as a standby's give-up that the split cancelled: a report names
+//!   only what runs or starts). The preferred node starts it once the other node has said
+//!   `info=released`, which each node sends when its stops are done whenever such a group
+//!   exists: never while the other copy still runs.
 //! * A peer that sends no report within [`HEAL_REPORT_TIMEOUT`](super::HEAL_REPORT_TIMEOUT)
 //!   (1 s; 3.0.6 starts giving up 2 s after it sees the return) is heartbeat 3.0.6: it gives everything up and restarts on its own. We keep what we run,
 //!   announce it at once and again on its `shutdone`; its restart then goes as any restart
@@ -58,6 +62,13 @@ pub(super) struct Heal {
     pub(super) awaiting: u32,
     /// No report came by the deadline: a 3.0.6 peer, which gives up and restarts.
     pub(super) classic_peer: bool,
+    /// We owe the peer `info=released` once no group of ours is stopping any more (we yield
+    /// groups, or some group neither report names waits for it).
+    pub(super) release_due: bool,
+    /// Our preferred groups that neither report names: started once the peer's
+    /// `info=released` says its copies (a stop in flight at the split, as of a cancelled
+    /// standby) are gone.
+    pub(super) take_on_release: u32,
 }
 
 /// Which of two nodes keeps a group both run, from the two reports (the same on both nodes,
@@ -88,9 +99,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     pub(super) fn heal_note_death(&mut self) {
         self.heal.before_split = self.running_mask();
         // A new split: whatever an earlier heal said is over.
-        self.heal.ours = None;
-        self.heal.theirs = None;
-        self.heal.decided = false;
+        self.heal_forget();
     }
 
     /// The peer is back with the same generation (two nodes).
@@ -103,15 +112,22 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             self.heal_leave_now();
             return;
         }
-        self.heal.theirs = None;
-        self.heal.ours = None;
-        self.heal.decided = false;
+        self.heal_forget();
         self.heal.classic_peer = false;
         self.heal_make_report();
         self.heal_send(HealKind::Report);
         self.timers
             .set(Timer::HealReport, self.now + self.timing.heal_report);
         let _ = peer;
+    }
+
+    /// Whatever an earlier heal said and owed is over.
+    fn heal_forget(&mut self) {
+        self.heal.ours = None;
+        self.heal.theirs = None;
+        self.heal.decided = false;
+        self.heal.release_due = false;
+        self.heal.take_on_release = 0;
     }
 
     /// A shutdown waits for the cluster to look stable, which a split may never let it do:
@@ -168,6 +184,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 let gone = self.heal.awaiting & !held;
                 self.heal.awaiting &= !gone;
                 self.announce_mask(gone);
+                // Ours that nobody runs can start now: its stops are over.
+                let take = core::mem::take(&mut self.heal.take_on_release) & !held;
+                self.heal_take(take);
                 return;
             }
             HealKind::Reply if self.heal.decided => return,
@@ -180,9 +199,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             {
                 // A heal we did not see as such (its side lost us, ours did not lose it), after
                 // an earlier one: a new round, with what we run now.
-                self.heal.ours = None;
-                self.heal.theirs = None;
-                self.heal.decided = false;
+                self.heal_forget();
             }
             _ => {}
         }
@@ -245,7 +262,14 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.announce_mask(keep);
         // The two-node bookkeeping, as after a settled start: both stable, each holding what
         // it keeps.
-        let after_me = ours.held & !give;
+        // Our groups whose start failed here, and that the peer does not run, still await
+        // their hand-over, which is offered again only for what we announce as ours
+        // (`rearm_failed_handovers`): we go on announcing them, as after a failed start
+        // (hbsim seed 6700 with HB_FENCE_DELAY, whose heal made it forget one).
+        let failed = (0..self.table.groups.len())
+            .filter(|&g| self.groups[g].state == GroupState::Failed && theirs.held & (1 << g) == 0)
+            .fold(0u32, |m, g| m | 1 << g);
+        let after_me = (ours.held & !give) | failed;
         let after_them = theirs.held & !keep;
         self.i_hold = self.rsc_set_of(after_me, self.table.local);
         self.other_holds = self.rsc_set_of(after_them, peer);
@@ -254,24 +278,62 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         if self.nice_failback() && self.rstate != RscState::Shutdown {
             self.rstate = RscState::Stable;
         }
+        // A group neither runs (its start was still waiting when the split healed, and was
+        // dropped; or a node was stopping it, as a standby's give-up that the split
+        // cancelled) goes to its preferred node, as at a start — once the other node says
+        // `released`: a stop in flight is not in its report, and its copy runs until the stop
+        // is done.
+        let nobody = (0..self.table.groups.len())
+            .filter(|&g| (ours.held | theirs.held) & (1 << g) == 0)
+            .fold(0u32, |m, g| m | 1 << g);
+        self.heal.take_on_release = (0..self.table.groups.len())
+            .filter(|&g| nobody & (1 << g) != 0 && self.is_local_group(g))
+            .fold(0, |m, g| m | 1 << g);
+        self.heal.release_due = give != 0 || nobody != 0;
         if give != 0 {
             self.start_job(JobKind::HealRelease(give));
+        } else if self.heal.release_due {
+            self.heal_poll_released();
         } else {
             // Settled here: say so (auto_failback on|off), as after a start, for the peer may
             // have seen us unstable meanwhile (it refuses standbys until it sees us stable).
             self.send_resources_held(true, None);
         }
-        // A group neither runs (its start was still waiting when the split healed, and was
-        // dropped) goes to its preferred node, as at a start.
-        let nobody = !(ours.held | theirs.held);
+    }
+
+    /// Starts those of `mask` (our preferred groups) that we do not run.
+    fn heal_take(&mut self, mask: u32) {
         for g in 0..self.table.groups.len() {
-            if nobody & (1 << g) != 0
-                && self.is_local_group(g)
-                && self.groups[g].state == GroupState::Stopped
+            if mask & (1 << g) != 0
+                && matches!(
+                    self.groups[g].state,
+                    GroupState::Stopped | GroupState::Stopping
+                )
+                && !self.queued_take(GroupId(g as u8))
             {
                 self.queue_remote(JobKind::TakeGroup(GroupId(g as u8)));
             }
         }
+    }
+
+    /// Sends the `released` this heal owes once our releases (the heal's own, and any stop in
+    /// flight when the split healed) are done.
+    pub(super) fn heal_poll_released(&mut self) {
+        if !self.heal.release_due
+            || self
+                .groups
+                .iter()
+                .take(self.table.groups.len())
+                .any(|g| g.state == GroupState::Stopping)
+            || self
+                .jobs
+                .iter()
+                .any(|j| matches!(j.kind, JobKind::HealRelease(_)))
+        {
+            return;
+        }
+        self.heal.release_due = false;
+        self.heal_released();
     }
 
     /// A mask of groups as a set seen from `node` (its local groups, the others).
@@ -290,7 +352,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     }
 
     /// Our heal release is done: tell the keeper.
-    pub(super) fn heal_released(&mut self) {
+    fn heal_released(&mut self) {
         let held = self.running_mask();
         self.emit(Out::Heal {
             held,

@@ -268,8 +268,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 group,
                 weown: job.flag,
             }),
-            JobKind::HealRelease(_) => self.heal_released(),
-            JobKind::TakeGroup(_) | JobKind::ReqOur { .. } | JobKind::Takeover(_) => {}
+            // Sent once the job is gone from the list (`job_finished`).
+            JobKind::HealRelease(_)
+            | JobKind::TakeGroup(_)
+            | JobKind::ReqOur { .. }
+            | JobKind::Takeover(_) => {}
         }
         Step::Done
     }
@@ -325,6 +328,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             JobKind::MachDown(_) if !self.nice_failback() && self.dead_count() > 0 => {
                 self.foreign_work_done = true;
                 self.announce("status");
+            }
+            JobKind::HealRelease(_) => {
+                // Owed even if a new round began meanwhile: the keeper waits for it.
+                self.heal.release_due = true;
+                self.heal_poll_released();
             }
             _ => {}
         }

@@ -132,7 +132,8 @@
 //!   race with a queued `takegroup`. A group being stopped (a standby cancelled by the peer's
 //!   death) is requested again, where 3.0.6's status check may call it running and lose it.
 //! * A peer that restarts without having been declared dead ([`NodeEvent::Restarted`] while
-//!   it was up) is handled as the death we missed, without STONITH (the old incarnation is
+//!   it was up), unless it announced the restart (a reload: [`NodeEvent::RestartedKeeping`],
+//!   handled as 3.0.6 does, taking nothing), is handled as the death we missed, without STONITH (the old incarnation is
 //!   demonstrably gone; our daemon stops every group at start): a standby exchange with it is
 //!   cancelled and we take its groups and ours as after a death (`Resources being acquired
 //!   from …`, `mach_down`); the new incarnation then negotiates as a returning node (it gets
@@ -463,6 +464,8 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     announced: bool,
 
     comm_up: bool,
+    /// Re-executed keeping our groups ([`Resources::resume`]).
+    resumed: bool,
     shutdown_before_comm: Option<bool>,
     rsc_needs_shutdown: bool,
     shutdown_in_progress: bool,
@@ -562,6 +565,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             foreign_work_done: false,
             announced: false,
             comm_up: false,
+            resumed: false,
             shutdown_before_comm: None,
             rsc_needs_shutdown: false,
             shutdown_in_progress: false,

@@ -252,6 +252,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
     }
 
+    /// A check or a restart is asked for or with the caller (a reload waits for it: the new
+    /// image would never hear its result).
+    pub fn monitor_busy(&self) -> bool {
+        !self.monitor_out.is_empty() || self.watches.iter().any(|w| w.busy)
+    }
+
     /// The earliest check due. A check waits while the cluster is unstable; it is then asked
     /// for by the input that makes it stable again, so it is no deadline meanwhile.
     pub(super) fn monitor_deadline(&self) -> Option<Instant> {

@@ -7,8 +7,8 @@ use super::msg::{ResourceHeld, ResourceMsg, RscSet, StandbyInfo, StandbySet, Sto
 use super::timer::Timer;
 use super::types::NodeId;
 use super::types::{
-    Action, ActionDone, Command, CommandError, FenceResult, GroupState, NodeEvent, RscState,
-    StandbyState,
+    Action, ActionDone, Command, CommandError, FenceResult, GroupState, NodeEvent, ResourcesError,
+    RscState, StandbyState,
 };
 use super::{Fence, Info, Out, Resources, Status};
 use crate::time::Instant;
@@ -43,14 +43,44 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             self.multi_comm_up();
         } else if self.nice_failback() {
             self.emit(Out::Starting);
-            self.rstate = RscState::Starting;
-        } else {
+            // Re-executed keeping our groups (3.0.6's `-R`): stable from the start.
+            if !self.resumed {
+                self.rstate = RscState::Starting;
+            }
+        } else if !self.resumed {
             self.req_our_resources(false);
         }
         if let Some(restart) = self.shutdown_before_comm.take() {
             self.giveup_resources(restart);
         }
         self.settle();
+    }
+
+    /// The daemon re-executed itself keeping its groups (a reload, 3.0.6's `heartbeat -R -C`):
+    /// `running` (a mask of haresources indexes) runs here already. Call it before
+    /// [`Resources::comm_up`], once. Nothing is started: the groups are ours and the machine
+    /// is stable at once; at comm-up it says `starting` (`auto_failback on|off`) and reports
+    /// them when the peer answers, or asks for nothing (`legacy`), as 3.0.6 does. Two nodes
+    /// only: `Err` with three or more (the claims protocol has no resumption).
+    pub fn resume(&mut self, running: u32) -> Result<(), ResourcesError> {
+        if self.multi {
+            return Err(ResourcesError::ResumeNeedsTwoNodes);
+        }
+        let mut hold = RscSet::NONE;
+        for g in 0..self.table.groups.len() {
+            if running & (1 << g) != 0 {
+                self.groups[g].state = GroupState::Running;
+                hold = hold.union(if self.is_local_group(g) {
+                    RscSet::LOCAL
+                } else {
+                    RscSet::FOREIGN
+                });
+            }
+        }
+        self.i_hold = hold;
+        self.rstate = RscState::Stable;
+        self.resumed = true;
+        Ok(())
     }
 
     /// A membership change of another node.
@@ -64,6 +94,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             NodeEvent::Up(n)
             | NodeEvent::Active(n)
             | NodeEvent::Restarted(n)
+            | NodeEvent::RestartedKeeping(n)
             | NodeEvent::ReturnedAfterPartition(n)
             | NodeEvent::Dead { node: n, .. } => n,
         };
@@ -100,7 +131,24 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     self.req_our_resources(false);
                 }
             }
-            NodeEvent::Restarted(_) => {
+            NodeEvent::RestartedKeeping(_) if p.status != Status::Dead && p.has_resources => {
+                // A reload (3.0.6's restart exec, or ours): the new incarnation runs what the
+                // old one did and says so when it negotiates (`starting`, then its report). As
+                // in 3.0.6 nothing is taken; what it holds stands until it reports.
+                if self.going != StandbyState::Not {
+                    self.cancel_standby();
+                }
+                let p = &mut self.peers[node.ix()];
+                p.status = Status::Up;
+                p.heard = true;
+                p.fence = Fence::None;
+                p.unresolved = false;
+                p.stable = false;
+                p.reported = false;
+                p.current = false;
+                self.other_is_stable = false;
+            }
+            NodeEvent::Restarted(_) | NodeEvent::RestartedKeeping(_) => {
                 if !self.nice_failback() && !self.multi {
                     // Legacy: a takeover of its groups still queued (its death came while
                     // other resource work ran) would race with the new incarnation's own
@@ -155,6 +203,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             NodeEvent::ReturnedAfterPartition(_) => {
                 p.status = Status::Up;
                 p.heard = true;
+                // It runs its resource logic (the engine says so for a new incarnation too,
+                // one that started while we were cut off): a `shutdone` of an earlier one
+                // no longer spares its reset (hbsim seed 8230 with HB_FENCE_DELAY).
+                p.has_resources = true;
                 p.fence = Fence::None;
                 p.unresolved = false;
                 if !self.multi {
@@ -282,6 +334,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
                 if ok {
                     g.state = GroupState::Stopped;
+                    self.heal_poll_released();
                 } else {
                     // ResourceManager: "Resource STOP failure. Reboot required!", kills
                     // heartbeat with -9 and reboots. Nothing more is said or done here: the
@@ -322,7 +375,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                         self.log(LogMsg::HostNotReset(node));
                     }
                     self.log(LogMsg::StonithFailedRetrying(node));
-                    self.peers[node.ix()].fence = Fence::RetryAt(now + self.timing.stonith_retry);
+                    // With HB_FENCE_DELAY a failed reset waits the whole delay before it is
+                    // tried again, as a node that runs nothing would: a peer that decided to
+                    // reset us meanwhile (its own delay ran out while ours failed) goes first,
+                    // and we never reset each other (hbsim seed 4129).
+                    let retry = self.timing.stonith_retry.max(self.timing.fence_delay);
+                    self.peers[node.ix()].fence = Fence::RetryAt(now + retry);
                 }
             }
         }

@@ -140,7 +140,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// 2/3, runs nothing 3/3. Any two nodes differ by a third at least, so the delay must
     /// exceed three times (a reset's duration + the difference in when the two notice the
     /// split: up to deadtime + 2 s, as a node advertises a longer dead time around client
-    /// starts).
+    /// starts). A reset that failed waits the whole delay before it is tried again (see
+    /// `handle_action_done`), so the order holds for the retries too.
     fn fence_delay(&self) -> crate::time::Duration {
         let d = self.timing.fence_delay.as_millis();
         let rank = 2 * u64::from(self.running_mask() == 0) + u64::from(self.table.local.ix() != 0);

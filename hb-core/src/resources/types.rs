@@ -93,6 +93,10 @@ pub enum NodeEvent {
     /// The node restarted (a higher generation; `Heartbeat restart on node`). Send it before
     /// the [`Up`](NodeEvent::Up) that follows a death.
     Restarted(NodeId),
+    /// The node restarted after announcing it (its `dt` grew by a restart's bump before its
+    /// generation changed): heartbeat's restart exec on a reload, which keeps what it runs.
+    /// Send it instead of [`Restarted`](NodeEvent::Restarted).
+    RestartedKeeping(NodeId),
     /// The node was declared dead. `heard_from`: any packet from it arrived since we started
     /// (3.0.6's `anypacketsyet`).
     Dead { node: NodeId, heard_from: bool },
@@ -189,10 +193,10 @@ pub struct Timing {
     pub partition_restart: Duration,
     /// How long a peer returning after a partition has to send its heal report.
     pub heal_report: Duration,
-    /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): how long a node
-    /// that runs no group waits before it resets its peer (half of it for a node that runs
-    /// groups but is not the first of `ha.cf`), so that the two nodes of a split do not
-    /// reset each other.
+    /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): the longest a node
+    /// waits before it resets its peer (by rank: none to all of it, see
+    /// `Resources::fence_delay`), and the least a failed reset waits before it is tried
+    /// again, so that the two nodes of a split do not reset each other.
     pub fence_delay: Duration,
 }
 
@@ -274,6 +278,9 @@ pub enum ResourcesError {
     UnknownGroupNode(GroupId),
     /// A group key longer than [`KEY_LEN`](super::KEY_LEN).
     KeyTooLong(GroupId),
+    /// Groups kept across a re-exec ([`Resources::resume`](super::Resources::resume)) with
+    /// three or more nodes.
+    ResumeNeedsTwoNodes,
 }
 
 impl core::fmt::Display for ResourcesError {
@@ -286,6 +293,9 @@ impl core::fmt::Display for ResourcesError {
                 write!(f, "resource group {} names a node not in ha.cf", g.0 + 1)
             }
             ResourcesError::KeyTooLong(g) => write!(f, "resource group {} key too long", g.0 + 1),
+            ResourcesError::ResumeNeedsTwoNodes => {
+                f.write_str("resources are kept across a reload with two nodes only")
+            }
         }
     }
 }

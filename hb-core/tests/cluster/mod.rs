@@ -161,6 +161,8 @@ pub struct Start<'a> {
     pub seed: u64,
     pub now: Instant,
     pub wall: u64,
+    /// Re-executed keeping these groups (a mask; `HeartbeatConfig::resume`).
+    pub resume: Option<u32>,
 }
 
 pub type MakeNode<T> = Box<dyn FnMut(&Start<'_>) -> T>;
@@ -299,6 +301,11 @@ impl<T: Node> Cluster<T> {
 
     /// Starts (or restarts) node `i` with `generation`, without flushing it.
     pub fn boot(&mut self, i: usize, generation: u64) {
+        self.boot_with(i, generation, None);
+    }
+
+    /// [`Cluster::boot`]; with `resume`, as a daemon re-executed keeping what it runs.
+    pub fn boot_with(&mut self, i: usize, generation: u64, resume: Option<u32>) {
         self.seed += 1;
         let start = Start {
             index: i,
@@ -307,6 +314,7 @@ impl<T: Node> Cluster<T> {
             seed: self.seed,
             now: self.now,
             wall: WALL + self.now.as_millis() / 1000,
+            resume,
         };
         let node = (self.make)(&start);
         let m = &mut self.members[i];
@@ -315,7 +323,9 @@ impl<T: Node> Cluster<T> {
         m.alive = true;
         m.epoch += 1;
         m.stalled_until = None;
-        m.holds.clear();
+        if resume.is_none() {
+            m.holds.clear();
+        }
         m.exited = None;
     }
 
@@ -689,7 +699,7 @@ impl<const N: usize, const M: usize, const G: usize> Cluster<Heartbeat<N, M, G>>
         let make = move |s: &Start<'_>| {
             let mut uuid = [7; 16];
             uuid[0] = s.index as u8;
-            let cfg = HeartbeatConfig::from_files(
+            let mut cfg = HeartbeatConfig::from_files(
                 &hacf,
                 &hares,
                 s.name,
@@ -699,6 +709,7 @@ impl<const N: usize, const M: usize, const G: usize> Cluster<Heartbeat<N, M, G>>
                 s.index as u64 + s.generation,
             )
             .unwrap();
+            cfg.resume = s.resume;
             Heartbeat::new(&cfg, s.now, s.wall).unwrap()
         };
         Cluster::with_nodes(nodes, pings, Box::new(make))
@@ -706,6 +717,23 @@ impl<const N: usize, const M: usize, const G: usize> Cluster<Heartbeat<N, M, G>>
 
     pub fn hb(&self, i: usize) -> &Heartbeat<N, M, G> {
         self.node(i)
+    }
+
+    /// A reload of node `i`, as the daemon does it: the restart announced, a second of
+    /// keepalives, then the node again with `generation`, keeping the groups it runs (its
+    /// actions in flight are lost with the old image: call it when none are).
+    pub fn reexec(&mut self, i: usize, generation: u64) {
+        let (now, wall) = (self.now, self.wall());
+        self.members[i]
+            .node
+            .as_mut()
+            .expect("the node runs")
+            .announce_restart(now, wall);
+        self.flush(i);
+        self.run_ms(1000);
+        let mask = self.members[i].holds.iter().fold(0u32, |m, g| m | 1 << g);
+        self.boot_with(i, generation, Some(mask));
+        self.flush(i);
     }
 
     pub fn command(&mut self, i: usize, cmd: Command) -> Result<(), CommandError> {

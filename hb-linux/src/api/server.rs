@@ -173,20 +173,28 @@ impl ApiServer {
                 .any(|c| c.pid != 0 && c.remove.is_none() && c.id == id)
     }
 
-    /// The descriptors to poll: the listener (if open), then each client.
-    pub fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut v = Vec::with_capacity(1 + self.clients.len());
-        if let Some(l) = &self.listener {
-            v.push((l.as_fd(), PollFlags::POLLIN));
-        }
-        for c in &self.clients {
+    /// Whether the registration socket is open.
+    pub fn is_open(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// The registration socket, if open.
+    pub fn listener_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.listener.as_ref().map(|l| l.as_fd())
+    }
+
+    /// The descriptors to poll: the listener (if open), then each client. An iterator: the
+    /// loop builds its poll set every round and keeps it allocation-free.
+    pub fn poll_fds(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> + '_ {
+        let listener = self.listener.iter().map(|l| (l.as_fd(), PollFlags::POLLIN));
+        let clients = self.clients.iter().map(|c| {
             let mut f = PollFlags::POLLIN;
             if c.conn.wants_write() {
                 f |= PollFlags::POLLOUT;
             }
-            v.push((c.conn.stream.as_fd(), f));
-        }
-        v
+            (c.conn.stream.as_fd(), f)
+        });
+        listener.chain(clients)
     }
 
     /// Whether a client has whole requests buffered that the budget left for the next round.

@@ -33,9 +33,20 @@ struct Args {
     /// Stop the running daemon (it hands its resources over first) and wait until it is gone.
     #[arg(short = 'k', conflicts_with_all = ["reload", "status"])]
     kill: bool,
-    /// Make the running daemon re-read its configuration (start one if none runs).
+    /// Make the running daemon re-read its configuration (start one if none runs): a changed
+    /// ha.cf makes it re-execute itself keeping its resources, as 3.0.6 does.
     #[arg(short = 'r', conflicts_with = "status")]
     reload: bool,
+    /// Internal (3.0.6's flag): this is the daemon re-executing itself on a reload; it keeps
+    /// its pid and the resources it runs.
+    #[arg(short = 'R', conflicts_with_all = ["reload", "status", "kill"])]
+    restarting: bool,
+    /// With -R: the resources held, as 3.0.6 passes them (none, local, foreign, all).
+    #[arg(short = 'C', requires = "restarting", value_name = "RESOURCES")]
+    current: Option<String>,
+    /// With -R (hb's own): a resource group kept, by its haresources key (repeated).
+    #[arg(long = "held", requires = "restarting", value_name = "KEY")]
+    held: Vec<String>,
     /// Say whether the daemon runs (exit 0 running, 3 stopped, 1 stale pid file).
     #[arg(short = 's')]
     status: bool,
@@ -120,6 +131,11 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
+    if args.restarting && !names_us(&args.pid_file) {
+        // 3.0.6: -R is only for the daemon re-executing itself.
+        eprintln!("heartbeat: ERROR: -R: heartbeat is not running as this process (it is for the daemon's own restart)");
+        return ExitCode::from(6);
+    }
     let opts = super::Options {
         config_dir: args.dir,
         node: args.node,
@@ -129,9 +145,21 @@ pub fn main() -> ExitCode {
         socket: args.socket,
         pid_file: args.pid_file,
         no_realtime: args.no_realtime,
+        resume: args.restarting.then(|| super::Resume {
+            current: args.current.unwrap_or_else(|| "none".into()),
+            held: args.held,
+        }),
         executor: default_executor,
     };
     ExitCode::from(super::run(opts))
+}
+
+/// Whether the pid file names this process (a re-executed daemon left it for itself).
+fn names_us(pid_file: &Path) -> bool {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        == Some(std::process::id())
 }
 
 fn status(pid_file: &Path) -> u8 {

@@ -130,8 +130,7 @@ impl ControlServer {
     }
 
     /// Drops the clients whose deadline passed.
-    pub(super) fn expire(&mut self) {
-        let now = Instant::now();
+    pub(super) fn expire(&mut self, now: Instant) {
         self.conns.retain(|c| c.deadline > now);
     }
 }

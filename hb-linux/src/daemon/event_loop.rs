@@ -8,6 +8,7 @@ use super::api_hook::{self, Bridge};
 use super::control_server::{self, ControlServer, Request};
 use super::observe::Observer;
 use super::process::{self, wall_secs};
+use super::reload::{self, Reload, Verdict};
 use super::status::{self, Heard};
 use super::watchdogs::{PetNote, Watchdogs};
 use super::worker::{Job, Outcome, Worker};
@@ -24,12 +25,12 @@ use hb_core::heartbeat::{Command, Event};
 use hb_core::log::Names;
 use hb_core::resources::{MonitorRequest, MonitorResult};
 use hb_core::time::Instant as CoreInstant;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use serde_json::Value;
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,11 +42,18 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// The same receive or send problem is logged at most once per this interval.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
+/// Packets read from one medium per round of the loop. A flood that arrives faster than the
+/// loop takes packets in would otherwise keep it reading that one socket for ever: no
+/// heartbeat sent, no other medium read, no dead time checked. poll(2) is level-triggered, so
+/// what is left is read next round, after the timers.
+const RECV_BUDGET: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Exit {
     Stop,
     Restart,
+    /// A reload: re-execute keeping our resources (see `reload`).
+    Reexec,
 }
 
 /// The running daemon: the core's node and everything the loop waits on (built by start-up).
@@ -78,9 +86,123 @@ pub(super) struct Daemon {
     pub(super) hung: Vec<Option<Instant>>,
     pub(super) complained: Vec<Option<Instant>>,
     pub(super) exit: Option<Exit>,
+    pub(super) reload: Reload,
     pub(super) rx: Vec<u8>,
     pub(super) tx: Vec<u8>,
-    pub(super) _pid: PidFile,
+    /// Held for the daemon's life (and left in place for a re-exec).
+    pub(super) pid_file: Option<PidFile>,
+    /// Per medium: we sent on it this round and it echoes ([`Medium::echoes`]): its copy is
+    /// read before the loop sleeps.
+    pub(super) echo_due: Vec<bool>,
+    /// Per medium: it was readable at the last poll (see [`Daemon::handle_ready`]).
+    pub(super) rx_again: Vec<bool>,
+    pub(super) poll_set: PollSet,
+    /// The quiet descriptors' epoll set ([`Quiet`]); `None` until the loop starts, or if
+    /// it could not be made (then everything is polled directly).
+    pub(super) quiet: Option<Quiet>,
+}
+
+/// The descriptors that are quiet at rest and live as long as the loop — the signalfd, the
+/// worker's wake-up, the control listener, the relay lines' wake-ups, the ping sockets, the
+/// API listener once open — wait in one (level-triggered) epoll set, which the loop polls as
+/// one descriptor. poll(2) then looks at the epoll set, the media and the clients of the
+/// moment: at rest 2 descriptors instead of 5, and each costs the kernel a file lookup, a
+/// poll callback and a wait-queue entry set up and torn down every round (the largest part
+/// of the loop's own kernel time at keepalive 10 ms). Descriptors that come and go (control
+/// and API clients, ttys that hang up and reopen) stay in the poll set, where a closed and
+/// reused number cannot go stale.
+pub(super) struct Quiet {
+    ep: OwnedFd,
+    api_listener: bool,
+}
+
+/// What a quiet descriptor's epoll entry carries: which one it is.
+mod tag {
+    pub const SIGNALS: u64 = 0;
+    pub const WAKE: u64 = 1;
+    pub const LISTENER: u64 = 2;
+    pub const API_LISTENER: u64 = 3;
+    /// + the relay line's index among the relay lines.
+    pub const RELAY: u64 = 1 << 32;
+    /// + the ping socket's index.
+    pub const PING: u64 = 2 << 32;
+}
+
+impl Quiet {
+    fn new() -> std::io::Result<Quiet> {
+        // SAFETY: a plain system call; a descriptor it returns is ours alone.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Quiet {
+            // SAFETY: `fd` was just opened and nothing else owns it.
+            ep: unsafe { OwnedFd::from_raw_fd(fd) },
+            api_listener: false,
+        })
+    }
+
+    fn add(&self, fd: BorrowedFd<'_>, tag: u64) -> std::io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: tag,
+        };
+        // SAFETY: both descriptors are open (borrowed); `ev` is a valid event.
+        let r = unsafe {
+            libc::epoll_ctl(
+                self.ep.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The tags of the quiet descriptors that are ready now (without waiting).
+    fn ready(&self, out: &mut Vec<u64>) {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 16];
+        loop {
+            // SAFETY: `evs` has room for the count given; timeout 0 never blocks.
+            let n = unsafe {
+                libc::epoll_wait(self.ep.as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, 0)
+            };
+            if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                continue;
+            }
+            for ev in evs.iter().take(n.max(0) as usize) {
+                out.push(ev.u64);
+            }
+            // More ready than fit: what is left is still ready next round (level-triggered).
+            return;
+        }
+    }
+}
+
+/// The poll set, rebuilt every round (descriptors come and go: clients, hung-up ttys) into
+/// buffers the loop keeps, so that a round allocates nothing.
+#[derive(Default)]
+pub(super) struct PollSet {
+    fds: Vec<libc::pollfd>,
+    /// Each entry's `revents`, in the order of `fds`.
+    ready: Vec<PollFlags>,
+    /// Which media were polled (a hung-up tty is not).
+    polled: Vec<usize>,
+    /// The tags of the quiet descriptors found ready.
+    quiet: Vec<u64>,
+}
+
+impl PollSet {
+    fn push(&mut self, fd: BorrowedFd<'_>, events: PollFlags) {
+        self.fds.push(libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: events.bits(),
+            revents: 0,
+        });
+    }
 }
 
 /// The names of the engine's and ipfail's log lines (the resource machine has its own).
@@ -100,33 +222,51 @@ impl Daemon {
         CoreInstant::from_millis(self.start.elapsed().as_millis() as u64)
     }
 
+    /// The core's clock at `t` (one clock reading serves a whole round).
+    fn core_at(&self, t: Instant) -> CoreInstant {
+        CoreInstant::from_millis(t.saturating_duration_since(self.start).as_millis() as u64)
+    }
+
     fn to_std(&self, t: CoreInstant) -> Instant {
         self.start + Duration::from_millis(t.as_millis())
     }
 
     pub(super) fn run(mut self: Box<Self>) -> u8 {
+        self.quiet = match self.quiet_set() {
+            Ok(q) => Some(q),
+            Err(e) => {
+                self.logger.warn(&format!(
+                    "cannot make an epoll set ({e}): polling every descriptor each round"
+                ));
+                None
+            }
+        };
         let now = self.now();
         self.pump(now);
         loop {
             let timeout = self.sleep_time();
-            let (ready, polled) = match self.wait(timeout) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.logger.error(&format!("poll failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            };
-            self.handle_ready(&ready, &polled);
-            self.reopen_hung();
-            let now = self.now();
+            let mut set = std::mem::take(&mut self.poll_set);
+            let r = self.wait(timeout, &mut set);
+            if let Err(e) = r {
+                self.poll_set = set;
+                self.logger.error(&format!("poll failed: {e}"));
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            self.handle_ready(&set.ready, &set.polled);
+            self.poll_set = set;
+            let t = Instant::now();
+            self.reopen_hung(t);
+            let now = self.core_at(t);
             self.hb.handle_timeout(now, wall_secs());
             self.pump(now);
-            self.service_media_tx();
-            self.service_relays();
-            self.service_children();
-            self.pet_watchdogs();
-            self.control.expire();
+            self.read_echoes();
+            self.service_media_tx(t);
+            self.service_relays(t);
+            self.service_children(t);
+            self.pet_watchdogs(t);
+            self.control.expire(t);
+            self.reload_step();
             if let Some(exit) = self.exit {
                 return self.finish(exit);
             }
@@ -167,25 +307,49 @@ impl Daemon {
         until.saturating_duration_since(now)
     }
 
-    /// Waits; returns the readiness of [signals, wake, listener, conns…, polled media…, relay
-    /// wakes…, ping…] and which media were polled (a hung-up tty is not: it is always
-    /// "ready").
-    fn wait(&self, timeout: Duration) -> nix::Result<(Vec<PollFlags>, Vec<usize>)> {
+    /// The epoll set of the descriptors that live as long as the loop ([`Quiet`]).
+    fn quiet_set(&self) -> std::io::Result<Quiet> {
+        let q = Quiet::new()?;
+        q.add(self.signals.as_fd(), tag::SIGNALS)?;
+        q.add(self.worker.wake.as_fd(), tag::WAKE)?;
+        q.add(self.control.listener_fd(), tag::LISTENER)?;
+        for (k, ch) in self.media.iter().filter_map(Medium::relay).enumerate() {
+            q.add(ch.wake_fd(), tag::RELAY + k as u64)?;
+        }
+        if let Some(p) = &self.pinger {
+            for (j, fd) in p.fds().enumerate() {
+                q.add(fd, tag::PING + j as u64)?;
+            }
+        }
+        Ok(q)
+    }
+
+    /// Waits; fills `set.ready` with the readiness of [signals, wake, listener, conns…,
+    /// polled media…, relay wakes…, ping…, API…] (whether each is polled directly or through
+    /// the quiet set) and `set.polled` with which media were polled (a hung-up tty is not:
+    /// it is always "ready").
+    fn wait(&self, timeout: Duration, set: &mut PollSet) -> nix::Result<()> {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // Round up so that a deadline 0.4 ms away does not spin.
         let ms = if timeout > Duration::from_millis(ms as u64) {
-            ms + 1
+            ms.saturating_add(1)
         } else {
             ms
         };
-        let mut fds = Vec::with_capacity(3 + self.control.conns() + self.media.len());
-        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(self.worker.wake.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(self.control.listener_fd(), PollFlags::POLLIN));
-        for fd in self.control.conn_fds() {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        let quiet = self.quiet.as_ref();
+        set.fds.clear();
+        set.polled.clear();
+        match quiet {
+            Some(q) => set.push(q.ep.as_fd(), PollFlags::POLLIN),
+            None => {
+                set.push(self.signals.as_fd(), PollFlags::POLLIN);
+                set.push(self.worker.wake.as_fd(), PollFlags::POLLIN);
+                set.push(self.control.listener_fd(), PollFlags::POLLIN);
+            }
         }
-        let mut polled = Vec::with_capacity(self.media.len());
+        for fd in self.control.conn_fds() {
+            set.push(fd, PollFlags::POLLIN);
+        }
         for (i, m) in self.media.iter().enumerate() {
             if self.hung[i].is_some() {
                 continue;
@@ -194,32 +358,75 @@ impl Daemon {
             if m.wants_writable() {
                 f |= PollFlags::POLLOUT;
             }
-            fds.push(PollFd::new(m.as_fd(), f));
-            polled.push(i);
+            set.push(m.as_fd(), f);
+            set.polled.push(i);
         }
-        // A fence request from the worker for a relay channel.
-        for ch in self.media.iter().filter_map(Medium::relay) {
-            fds.push(PollFd::new(ch.wake_fd(), PollFlags::POLLIN));
-        }
-        if let Some(p) = &self.pinger {
-            for fd in p.fds() {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        let n_wakes = self.media.iter().filter(|m| m.relay().is_some()).count();
+        let n_ping = self.pinger.as_ref().map_or(0, |p| p.fds().count());
+        if quiet.is_none() {
+            // A fence request from the worker for a relay channel.
+            for ch in self.media.iter().filter_map(Medium::relay) {
+                set.push(ch.wake_fd(), PollFlags::POLLIN);
+            }
+            if let Some(p) = &self.pinger {
+                for fd in p.fds() {
+                    set.push(fd, PollFlags::POLLIN);
+                }
             }
         }
         // The API clients last: they are served after everything else.
-        for (fd, f) in self.api.poll_fds() {
-            fds.push(PollFd::new(fd, f));
+        let api_listener_quiet = quiet.is_some_and(|q| q.api_listener);
+        for (k, (fd, f)) in self.api.poll_fds().enumerate() {
+            if k == 0 && api_listener_quiet && self.api.is_open() {
+                continue;
+            }
+            set.push(fd, f);
         }
-        let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-        match nix::poll::poll(&mut fds, t) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
+        // SAFETY: `fds` is `len` initialised entries; their descriptors are borrowed from
+        // `self`, which outlives the call, so none is closed while the kernel looks at it.
+        let n = unsafe { libc::poll(set.fds.as_mut_ptr(), set.fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::EINTR => set.fds.iter_mut().for_each(|f| f.revents = 0),
+                e => return Err(e),
+            }
         }
-        let ready = fds
-            .iter()
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect();
-        Ok((ready, polled))
+        let flags = |f: &libc::pollfd| PollFlags::from_bits_truncate(f.revents);
+        set.ready.clear();
+        let Some(q) = quiet else {
+            set.ready.extend(set.fds.iter().map(flags));
+            return Ok(());
+        };
+        // The layout of the direct case, with the quiet entries filled from the epoll set.
+        let n_conns = self.control.conns();
+        let direct = 1 + n_conns + set.polled.len();
+        set.ready.extend([PollFlags::empty(); 3]);
+        set.ready.extend(set.fds[1..direct].iter().map(flags));
+        let relays_at = set.ready.len();
+        set.ready
+            .extend(std::iter::repeat_n(PollFlags::empty(), n_wakes + n_ping));
+        let api_at = set.ready.len();
+        if api_listener_quiet && self.api.is_open() {
+            set.ready.push(PollFlags::empty());
+        }
+        set.ready.extend(set.fds[direct..].iter().map(flags));
+        set.quiet.clear();
+        if !flags(&set.fds[0]).is_empty() {
+            q.ready(&mut set.quiet);
+        }
+        for &t in &set.quiet {
+            let at = match t {
+                tag::SIGNALS | tag::WAKE | tag::LISTENER => Some(t as usize),
+                tag::API_LISTENER => Some(api_at),
+                _ if t >= tag::PING => Some(relays_at + n_wakes + (t - tag::PING) as usize),
+                _ if t >= tag::RELAY => Some(relays_at + (t - tag::RELAY) as usize),
+                _ => None,
+            };
+            if let Some(slot) = at.and_then(|a| set.ready.get_mut(a)) {
+                *slot = PollFlags::POLLIN;
+            }
+        }
+        Ok(())
     }
 
     // ---- dispatch ----
@@ -236,16 +443,21 @@ impl Daemon {
         let n_media = polled.len();
         // Media first: heartbeats matter more than clients.
         for (k, f) in ready[3 + n_conns..3 + n_conns + n_media].iter().enumerate() {
-            if any(*f) {
-                self.receive(polled[k]);
+            let i = polled[k];
+            let ready = any(*f);
+            // Readable two polls running: packets are queuing (a burst, a flood), so read
+            // them all now rather than one per poll.
+            let again = std::mem::replace(&mut self.rx_again[i], ready);
+            if ready {
+                self.receive(i, again);
             }
         }
         let n_wakes = self.media.iter().filter(|m| m.relay().is_some()).count();
         let wakes = 3 + n_conns + n_media;
         if ready[wakes..wakes + n_wakes].iter().any(|f| any(*f)) {
-            self.service_relays();
+            self.service_relays(Instant::now());
         }
-        let n_ping = self.pinger.as_ref().map_or(0, |p| p.fds().len());
+        let n_ping = self.pinger.as_ref().map_or(0, |p| p.fds().count());
         let pings = wakes + n_wakes;
         if ready[pings..pings + n_ping].iter().any(|f| any(*f)) {
             self.ping_replies();
@@ -293,27 +505,33 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: re-read the files. A changed authkeys applies at once (a key rotation); a
-    /// changed ha.cf or haresources is checked and reported, and needs a restart to apply
-    /// (3.0.6 re-execs itself keeping its resources).
+    /// SIGHUP: see [`reload`](super::reload) for what a reload does.
     fn reload(&mut self) {
-        let mut warnings = Vec::new();
-        match config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |w| {
-            warnings.push(w)
-        }) {
-            Err(r) => {
-                for l in &r.lines {
+        // Warnings are for the re-executed daemon to log, with its start-up.
+        let loaded = config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |_| {});
+        match reload::judge(&self.cfg, loaded, &self.hb) {
+            Verdict::Invalid(lines) => {
+                for l in &lines {
                     self.logger.error(l);
                 }
                 self.logger
                     .error("Config errors: configuration not reloaded; still running the old one");
             }
-            Ok(new) => {
-                if new.texts == self.cfg.texts {
-                    self.logger.info("Configuration unchanged.");
-                    return;
+            Verdict::Unchanged => self.logger.info("Configuration unchanged."),
+            Verdict::Reexec => {
+                // The re-executed daemon reads authkeys with the rest.
+                if self.reload == Reload::Idle {
+                    self.reload = Reload::Waiting;
                 }
-                // authkeys applies at once, as in 3.0.6: a key rotation needs no restart. The
+                self.reload_step();
+                if self.reload == Reload::Waiting {
+                    self.logger.info(
+                        "Configuration changed: restarting once resource work in progress is done",
+                    );
+                }
+            }
+            Verdict::InPlace { new, refused } => {
+                // authkeys applies at once, as in 3.0.6 (a key rotation needs no restart). The
                 // relay channels keep the key they opened with: the board's is in its image.
                 if new.texts[1] != self.cfg.texts[1] {
                     self.logger.info("Rereading authentication file.");
@@ -327,12 +545,20 @@ impl Daemon {
                         )),
                     }
                 }
-                if new.texts[0] != self.cfg.texts[0] || new.texts[2] != self.cfg.texts[2] {
-                    self.logger.warn(
-                        "Configuration changed: restart heartbeat (hbctl standby, then a restart) to apply it",
-                    );
+                if let Some(why) = refused {
+                    self.logger.warn(&format!(
+                        "Configuration changed: {why}; restart heartbeat (hbctl standby, then \
+                         a restart) to apply it"
+                    ));
                 }
             }
+        }
+    }
+
+    fn reload_step(&mut self) {
+        let now = self.now();
+        if self.reload.step(&mut self.hb, now, wall_secs()) && self.exit.is_none() {
+            self.exit = Some(Exit::Reexec);
         }
     }
 
@@ -360,8 +586,12 @@ impl Daemon {
         }
     }
 
-    fn receive(&mut self, i: usize) {
-        loop {
+    /// Reads what medium `i` has: a tty (and a datagram socket when `drain`) until nothing
+    /// is left, a datagram socket otherwise one packet: at rest one is all there is, and a
+    /// second `recvmsg` would only say `EAGAIN`; more keep the socket readable for the next
+    /// poll.
+    fn receive(&mut self, i: usize, drain: bool) {
+        for _ in 0..RECV_BUDGET {
             let got = self.media[i].recv(&mut self.rx);
             match got {
                 Ok(None) => break,
@@ -374,17 +604,24 @@ impl Daemon {
                             .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n]);
                     if let Err(e) = r {
                         self.rx_errors += 1;
-                        let what = format!(
-                            "ignored a packet on {} {}: {e} ({} ignored so far)",
-                            self.media[i].kind(),
-                            self.link_names[i],
-                            self.rx_errors
-                        );
-                        self.complain(i * 2, Priority::Warn, &what);
+                        // Formatted only when it is logged: a flood of bad packets costs a
+                        // counter, not a message each.
+                        if self.complaint_due(i * 2) {
+                            let what = format!(
+                                "ignored a packet on {} {}: {e} ({} ignored so far)",
+                                self.media[i].kind(),
+                                self.link_names[i],
+                                self.rx_errors
+                            );
+                            self.logger.log(Priority::Warn, &what);
+                        }
                     }
                     status::track_heard(&mut self.heard, &self.hb, self.media.len());
                     self.observe.packet(&self.hb, r);
                     self.pump(now);
+                    if !drain && self.media[i].is_datagram() {
+                        break;
+                    }
                 }
                 Err(e) if e.is_hangup() => {
                     self.hung[i] = Some(Instant::now() + REOPEN_EVERY);
@@ -406,9 +643,19 @@ impl Daemon {
         }
     }
 
+    /// Reads the copies of what we just sent on media that echo ([`Medium::echoes`]), one
+    /// each: the kernel queued them during `sendto`, and reading them now saves a poll that
+    /// would only say they are there. A copy not there yet wakes the next poll as before.
+    fn read_echoes(&mut self) {
+        for i in 0..self.echo_due.len() {
+            if std::mem::take(&mut self.echo_due[i]) && self.hung[i].is_none() {
+                self.receive(i, false);
+            }
+        }
+    }
+
     /// Tries to reopen the hung-up ttys that are due.
-    fn reopen_hung(&mut self) {
-        let now = Instant::now();
+    fn reopen_hung(&mut self, now: Instant) {
         for i in 0..self.media.len() {
             if self.hung[i].is_none_or(|t| t > now) {
                 continue;
@@ -506,6 +753,12 @@ impl Daemon {
                     "Cannot open registration socket: {err} (API clients cannot sign on)"
                 ));
             }
+            // It lives as long as the loop: into the quiet set (polled directly if that fails).
+            if let (Some(q), Some(fd)) = (&mut self.quiet, self.api.listener_fd()) {
+                if !q.api_listener {
+                    q.api_listener = q.add(fd, tag::API_LISTENER).is_ok();
+                }
+            }
         }
         let msgs = api_hook::client_messages(e, &self.hb, &self.link_names);
         for msg in msgs {
@@ -532,8 +785,7 @@ impl Daemon {
     // ---- the rest of a round ----
 
     /// Respawned children: reap the dead, restart what is due.
-    fn service_children(&mut self) {
-        let now = Instant::now();
+    fn service_children(&mut self, now: Instant) {
         let reaped = self.respawn.reap(now);
         for l in reaped.logs.iter().chain(&self.respawn.handle_timeout(now)) {
             self.logger.log_line(l);
@@ -549,13 +801,22 @@ impl Daemon {
 
     /// Logs `what` unless the same slot complained within [`COMPLAINT_INTERVAL`].
     fn complain(&mut self, slot: usize, p: Priority, what: &str) {
+        if self.complaint_due(slot) {
+            self.logger.log(p, what);
+        }
+    }
+
+    /// Whether `slot` may complain now (none within [`COMPLAINT_INTERVAL`]); if so, the
+    /// interval starts again.
+    fn complaint_due(&mut self, slot: usize) -> bool {
         let now = Instant::now();
         let slot = slot.min(self.complained.len() - 1);
         let last = &mut self.complained[slot];
-        if last.is_none_or(|t| now.duration_since(t) >= COMPLAINT_INTERVAL) {
+        let due = last.is_none_or(|t| now.duration_since(t) >= COMPLAINT_INTERVAL);
+        if due {
             *last = Some(now);
-            self.logger.log(p, what);
         }
+        due
     }
 
     // ---- pump ----
@@ -576,9 +837,16 @@ impl Daemon {
                         continue; // reported when it hung up; the core sees the link die
                     }
                     if let Some(medium) = self.media.get_mut(i) {
-                        if let Err(e) = medium.send(&self.tx[..t.len]) {
-                            let what = format!("{e}");
-                            self.complain(i * 2 + 1, Priority::Error, &what);
+                        match medium.send(&self.tx[..t.len]) {
+                            Ok(()) => {
+                                if medium.echoes() {
+                                    self.echo_due[i] = true;
+                                }
+                            }
+                            Err(e) => {
+                                let what = format!("{e}");
+                                self.complain(i * 2 + 1, Priority::Error, &what);
+                            }
                         }
                     }
                 }
@@ -677,8 +945,7 @@ impl Daemon {
 
     /// Runs the relay channels' protocol (the worker's requests, hellos, link checks) and logs
     /// what changed on their links.
-    fn service_relays(&mut self) {
-        let now = Instant::now();
+    fn service_relays(&mut self, now: Instant) {
         for i in 0..self.media.len() {
             if self.hung[i].is_some() {
                 // Its worker requests time out on their own; the reopening says hello.
@@ -698,8 +965,7 @@ impl Daemon {
         }
     }
 
-    fn service_media_tx(&mut self) {
-        let now = Instant::now();
+    fn service_media_tx(&mut self, now: Instant) {
         for i in 0..self.media.len() {
             if self.hung[i].is_some() {
                 continue;
@@ -715,13 +981,10 @@ impl Daemon {
         }
     }
 
-    fn pet_watchdogs(&mut self) {
-        let notes = self.watchdogs.pet_due(
-            Instant::now(),
-            self.cfg.hacf.keepalive,
-            &mut self.media,
-            &self.hung,
-        );
+    fn pet_watchdogs(&mut self, now: Instant) {
+        let notes =
+            self.watchdogs
+                .pet_due(now, self.cfg.hacf.keepalive, &mut self.media, &self.hung);
         self.observe.pets(self.watchdogs.pets);
         for note in notes {
             match note {
@@ -757,6 +1020,25 @@ impl Daemon {
         let node = self.cfg.node.clone();
         self.logger
             .info(&format!("{node} Heartbeat shutdown complete."));
+        if exit == Exit::Reexec {
+            // 3.0.6's restart_heartbeat, quick: the same pid, our resources kept.
+            self.logger.info("Heartbeat restart triggered.");
+            self.logger.info("Restarting heartbeat.");
+            self.logger.info("Performing heartbeat restart exec.");
+            let (args, current) = reload::reexec_args(std::env::args_os(), &self.hb);
+            self.logger
+                .info(&format!("Current resources: -R -C {current}"));
+            // The pid file stays for the new image (its lock goes with the descriptor).
+            if let Some(p) = self.pid_file.take() {
+                p.keep_for_exec();
+            }
+            let logger = self.logger.clone();
+            drop(self);
+            let Err(e) = process::exec_self(&args);
+            logger.error(&format!("Could not exec heartbeat: {e}"));
+            logger.error("Shutting down...");
+            return 1;
+        }
         if exit == Exit::Restart {
             self.logger.info("Restarting heartbeat.");
             let args = process::own_args();

@@ -14,6 +14,8 @@
 //! - `event_loop`: the loop (design §3): one thread that waits in `poll(2)` on the media, the
 //!   signals (a signalfd), the control socket and the action worker's wake-up socket, until the
 //!   core's next deadline; dispatches what is ready and pumps the core's events and packets;
+//! - `reload`: SIGHUP and `heartbeat -r`: judges the new files, and the re-exec that keeps
+//!   the resources (its state, when it is due, the new image's command line);
 //! - `control_server`: the control socket: accept, peer checks, requests and answers;
 //!   `status` builds the status answer;
 //! - `watchdogs`: `/dev/watchdog` or the relay board's, and systemd's;
@@ -34,6 +36,7 @@ mod event_loop;
 mod observe;
 mod process;
 mod relays;
+mod reload;
 mod start;
 mod status;
 mod watchdogs;
@@ -76,6 +79,19 @@ pub struct Options {
     pub pid_file: PathBuf,
     /// `-l`: no realtime priority and no locked memory, whatever ha.cf says.
     pub no_realtime: bool,
+    /// `-R`: this is the daemon re-executing itself on a reload (see [`Resume`]).
+    pub resume: Option<Resume>,
     /// Carries out resource actions and fencing.
     pub executor: MakeExecutor,
+}
+
+/// What a daemon re-executing itself on a reload carries across the exec (3.0.6's
+/// `heartbeat -R -C <resources>`; the groups by key are hb's own, `--held`).
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// `-C`: `none`, `local`, `foreign` or `all` (3.0.6's `decode_resources`).
+    pub current: String,
+    /// `--held`: the groups running here, by haresources key. Without any, `current` says
+    /// which: every local and/or foreign group.
+    pub held: Vec<String>,
 }

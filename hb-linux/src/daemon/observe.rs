@@ -108,19 +108,20 @@ impl Observer {
         }
         let local = hb.local_node();
         let n_links = self.link_names.len();
+        // Every packet comes here, status or not: nothing is allocated on the way.
         for (id, node) in hb.nodes() {
             if id == local || node.kind() != NodeKind::Normal {
                 continue;
             }
-            let name = node.name().to_string();
-            let heard: Vec<Option<CoreInstant>> =
-                (0..n_links).map(|l| node.link_last_heard(l)).collect();
+            let name = node.name();
             let m = self.shared.metrics.as_ref();
             let names = &self.link_names;
             let p = peer_of(&mut self.peers, n_links, id);
             let mut newest = None;
-            for (l, t) in heard.iter().enumerate() {
-                let Some(t) = *t else { continue };
+            for (l, link) in names.iter().enumerate() {
+                let Some(t) = node.link_last_heard(l) else {
+                    continue;
+                };
                 if p.links[l].is_some_and(|prev| prev >= t) {
                     continue;
                 }
@@ -128,13 +129,11 @@ impl Observer {
                     let gap = t.saturating_since(prev).as_millis();
                     p.link_worst_ms[l] = p.link_worst_ms[l].max(gap);
                     if let Some(m) = m {
-                        m.gap(&name, Some(&names[l]), gap as f64 / 1000.0);
+                        m.gap(name, Some(link), gap as f64 / 1000.0);
                     }
                 }
                 if let Some(m) = m {
-                    m.heartbeats_received
-                        .with_label_values(&[&name, &names[l]])
-                        .inc();
+                    m.heartbeats_received.with_label_values(&[name, link]).inc();
                 }
                 p.links[l] = Some(t);
                 newest = newest.max(Some(t));
@@ -143,7 +142,7 @@ impl Observer {
                 if let (Some(prev), Some(m)) = (p.last, m) {
                     if t > prev {
                         m.gap(
-                            &name,
+                            name,
                             None,
                             t.saturating_since(prev).as_millis() as f64 / 1000.0,
                         );

@@ -5,6 +5,7 @@ use crate::log::{Logger, Priority};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io::{Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::net::UnixStream;
 use std::time::SystemTime;
 
@@ -141,9 +142,39 @@ pub(super) fn own_args() -> Vec<std::ffi::CString> {
         .collect()
 }
 
-/// Runs this program again with `args` (a restart); returns only on failure.
+/// Runs this program again with `args` (a restart); returns only on failure. By the name it
+/// was started as when that is still this program (a multi-call binary's `heartbeat` link
+/// keeps the process name `heartbeat`, which pid file checks and `pidof` look for), else by
+/// `/proc/self/exe`.
 pub(super) fn exec_self(args: &[std::ffi::CString]) -> nix::Result<std::convert::Infallible> {
-    nix::unistd::execv(c"/proc/self/exe", args)
+    let path = args
+        .first()
+        .and_then(|a0| {
+            same_program(std::path::Path::new(std::ffi::OsStr::from_bytes(
+                a0.as_bytes(),
+            )))
+        })
+        .unwrap_or_else(|| c"/proc/self/exe".to_owned());
+    nix::unistd::execv(&path, args)
+}
+
+/// `name` (a path, or a name looked up in PATH as the shell did) if it is this very program.
+fn same_program(name: &std::path::Path) -> Option<std::ffi::CString> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self/exe").ok()?;
+    let candidates: Vec<std::path::PathBuf> = if name.as_os_str().as_bytes().contains(&b'/') {
+        vec![name.to_path_buf()]
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
+            .unwrap_or_default()
+    };
+    candidates.into_iter().find_map(|c| {
+        let m = std::fs::metadata(&c).ok()?;
+        ((m.dev(), m.ino()) == (me.dev(), me.ino()))
+            .then(|| std::ffi::CString::new(c.into_os_string().into_vec()).ok())
+            .flatten()
+    })
 }
 
 #[cfg(test)]

@@ -33,14 +33,20 @@ pub fn run(opts: Options) -> u8 {
             for l in &r.lines {
                 eprintln!("heartbeat: ERROR: {l}");
             }
-            eprintln!("heartbeat: ERROR: Configuration error, heartbeat not started.");
+            if opts.resume.is_some() {
+                // (The reload checked the files before the exec: they changed since.)
+                eprintln!("heartbeat: ERROR: Config errors: Heartbeat NOT restarted");
+            } else {
+                eprintln!("heartbeat: ERROR: Configuration error, heartbeat not started.");
+            }
             return r.exit;
         }
     };
     for w in &warnings {
         eprintln!("heartbeat: WARN: {w}");
     }
-    let ready = if opts.foreground {
+    // A re-executed daemon is the daemon already: the same process, no fork.
+    let ready = if opts.foreground || opts.resume.is_some() {
         None
     } else {
         match process::daemonize() {
@@ -106,6 +112,27 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
     for w in &warnings {
         logger.warn(w);
     }
+    let resume = opts.resume.as_ref().map(|r| {
+        let (mask, lines) = super::reload::held_mask(&cfg, r);
+        for l in &lines {
+            logger.warn(l);
+        }
+        mask
+    });
+    if let Some(mask) = resume {
+        let keys: Vec<&str> = cfg
+            .haresources
+            .groups()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 32 && mask & (1 << i) != 0)
+            .map(|(_, g)| g.key())
+            .collect();
+        logger.info(&format!(
+            "restart: resources kept, nothing started: [{}]",
+            keys.join(" ")
+        ));
+    }
 
     let state = StateDir::new(&opts.state_dir);
     if let Err(e) = std::fs::create_dir_all(state.path()) {
@@ -141,7 +168,7 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
             .map_err(|e| fail(&logger, format!("cannot read /dev/urandom: {e}")))?;
         u64::from_le_bytes(b)
     };
-    let hb_cfg = HeartbeatConfig::from_files(
+    let mut hb_cfg = HeartbeatConfig::from_files(
         &cfg.hacf,
         &cfg.haresources,
         &cfg.node,
@@ -151,6 +178,7 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         seed,
     )
     .map_err(|e| fail(&logger, format!("cannot set up this node: {e}")))?;
+    hb_cfg.resume = resume;
 
     let open_opts = OpenOptions::default();
     let hacf_path = cfg.dir.join("ha.cf");
@@ -293,9 +321,14 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
         hung: vec![None; n_media],
         complained: vec![None; n_media * 2 + 1],
         exit: None,
+        reload: Default::default(),
         rx: vec![0; PACKET_MAX],
         tx: vec![0; PACKET_MAX],
-        _pid: pid,
+        pid_file: Some(pid),
+        echo_due: vec![false; n_media],
+        rx_again: vec![false; n_media],
+        poll_set: Default::default(),
+        quiet: None,
     };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     Ok(Started::Running(Box::new(d)))

@@ -213,6 +213,33 @@ impl Medium {
         }
     }
 
+    /// Whether each readiness is one packet to read: a UDP socket, whose queued datagrams
+    /// keep it readable (level-triggered poll), so the loop reads one and polls again
+    /// instead of paying a `recvmsg` that says `EAGAIN` after every packet. A tty's reader
+    /// buffers what it read and must be drained.
+    pub fn is_datagram(&self) -> bool {
+        matches!(
+            self,
+            Medium::Bcast(_)
+                | Medium::Mcast(_)
+                | Medium::Ucast(_)
+                | Medium::Mcast6(_)
+                | Medium::Ucast6(_)
+        )
+    }
+
+    /// Whether what we send comes straight back to our own receive socket (a broadcast, a
+    /// multicast with loopback): the kernel queues the copy while `sendto` runs, so the loop
+    /// reads it in the same round instead of polling once more to learn it is there. The
+    /// copy matters: the core marks our own link up from it. (`mcast6` is left to poll.)
+    pub fn echoes(&self) -> bool {
+        match self {
+            Medium::Bcast(_) => true,
+            Medium::Mcast(m) => m.echoes(),
+            _ => false,
+        }
+    }
+
     /// Whether the loop should also wait for the descriptor to become writable.
     pub fn wants_writable(&self) -> bool {
         match self {

@@ -234,6 +234,8 @@ impl AsFd for Bcast {
 #[derive(Debug)]
 pub struct Mcast {
     link: UdpLink,
+    /// `IP_MULTICAST_LOOP`: our own packets come back to our receive socket.
+    loopback: bool,
 }
 
 impl Mcast {
@@ -281,11 +283,16 @@ impl Mcast {
             dest: SocketAddrV4::new(group, port),
             rx,
         };
-        Ok((Mcast { link }, log))
+        Ok((Mcast { link, loopback }, log))
     }
 
     pub fn link_name(&self) -> &str {
         &self.link.iface
+    }
+
+    /// Whether what we send comes back to our receive socket (multicast loopback on).
+    pub fn echoes(&self) -> bool {
+        self.loopback
     }
 
     pub fn destination(&self) -> SocketAddrV4 {

@@ -43,7 +43,7 @@ impl Kind {
 
 /// keepalive / warntime / deadtime in ms, and keepalived's advertisement interval in
 /// centiseconds (VRRPv3's unit).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Timing {
     pub keepalive: u64,
     pub warntime: u64,

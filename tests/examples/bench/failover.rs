@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Fault {
     /// SIGKILL of every process of the daemon on node1.
     Kill,
@@ -44,7 +46,7 @@ impl Fault {
 }
 
 /// All the runs of one daemon, one timing, one fault (ms).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Series {
     pub kind: String,
     pub timing: Timing,

@@ -61,7 +61,7 @@ pub fn threads(pid: i32) -> u64 {
 }
 
 /// One node's daemon over one window.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub kind: String,
     pub keepalive: u64,

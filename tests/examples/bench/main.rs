@@ -6,14 +6,29 @@
 //! ```text
 //! bench [--runs N] [--only idle|failover|static] [--window SECS] [--windows N]
 //!       [--keepalives MS,MS,…] [--timings K/W/D,…] [--faults kill,poweroff,stop,standby]
-//!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT]
+//!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT] [--save DIR]
+//! bench --from DIR [--out FILE] [--note TEXT]
 //! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
+//! bench --soak SECS [--daemons hb,3.0.6] [--no-stress] [--assert]   (tests/soak.sh)
+//! bench --flood SECS [--rate PPS] [--daemons hb,3.0.6] [--assert]   (tests/flood.sh)
 //! ```
+//!
+//! `--save DIR` writes each section's raw figures as it ends (DIR/idle.json, failover.json,
+//! static.json, each with its date, load and command) and no report unless `--out` is given;
+//! `--from DIR` writes the report from the sections saved there, each shown with its own
+//! date, load and command. So the two-hour failover part and the idle part can run at
+//! different times (see tests/benchmarks.sh).
+//! With `--assert`, `--soak` and `--flood` fail when hb (not 3.0.6, which is only measured)
+//! declared its live peer dead, restarted or died, or (flood) heard a heartbeat later than
+//! warntime.
 
 mod cluster;
 mod failover;
+mod flood;
 mod idle;
 mod report;
+mod sections;
+mod soak;
 mod statics;
 
 use cluster::Kind;
@@ -27,14 +42,22 @@ struct Args {
     windows: usize,
     hb: PathBuf,
     hb_appliance: Option<PathBuf>,
-    out: PathBuf,
+    out: Option<PathBuf>,
     note: String,
+    save: Option<PathBuf>,
+    from: Option<PathBuf>,
     hold: Option<u64>,
     keepalives: Vec<u64>,
     timings: Vec<cluster::Timing>,
     faults: Vec<failover::Fault>,
     media: usize,
     secs: u64,
+    soak: Option<u64>,
+    flood: Option<u64>,
+    rate: u64,
+    daemons: Vec<String>,
+    stress: bool,
+    assert: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -45,14 +68,22 @@ fn parse() -> Result<Args, String> {
         windows: 3,
         hb: PathBuf::from("target/release/hbctl"),
         hb_appliance: None,
-        out: PathBuf::from("BENCHMARKS.md"),
+        out: None,
         note: String::new(),
+        save: None,
+        from: None,
         hold: None,
         keepalives: vec![1000, 100, 10],
         timings: failover::timings().to_vec(),
         faults: failover::Fault::ALL.to_vec(),
         media: 1,
         secs: 30,
+        soak: None,
+        flood: None,
+        rate: 50_000,
+        daemons: vec!["hb".into(), "3.0.6".into()],
+        stress: true,
+        assert: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -68,7 +99,9 @@ fn parse() -> Result<Args, String> {
             "--windows" => a.windows = num(val()?)? as usize,
             "--hb" => a.hb = PathBuf::from(val()?),
             "--hb-appliance" => a.hb_appliance = Some(PathBuf::from(val()?)),
-            "--out" => a.out = PathBuf::from(val()?),
+            "--out" => a.out = Some(PathBuf::from(val()?)),
+            "--save" => a.save = Some(PathBuf::from(val()?)),
+            "--from" => a.from = Some(PathBuf::from(val()?)),
             "--note" => a.note = val()?,
             "--hold" => a.hold = Some(num(val()?)?),
             "--keepalives" => {
@@ -104,11 +137,28 @@ fn parse() -> Result<Args, String> {
             }
             "--media" => a.media = num(val()?)? as usize,
             "--secs" => a.secs = num(val()?)?,
+            "--soak" => a.soak = Some(num(val()?)?),
+            "--flood" => a.flood = Some(num(val()?)?),
+            "--rate" => a.rate = num(val()?)?,
+            "--daemons" => {
+                a.daemons = val()?.split(',').map(str::to_string).collect();
+                if let Some(d) = a.daemons.iter().find(|d| *d != "hb" && *d != "3.0.6") {
+                    return Err(format!("--daemons: {d}: hb or 3.0.6"));
+                }
+            }
+            "--no-stress" => a.stress = false,
+            "--assert" => a.assert = true,
             _ => return Err(format!("unknown argument {arg} (see the source's header)")),
         }
     }
     if a.runs == 0 || a.windows == 0 || a.window == 0 {
         return Err("--runs, --windows and --window must be at least 1".into());
+    }
+    if a.from.is_some() && (a.save.is_some() || a.hold.is_some() || a.only.is_some()) {
+        return Err("--from composes saved sections: no --save, --hold or --only with it".into());
+    }
+    if a.from.is_some() {
+        return Ok(a);
     }
     a.hb = std::fs::canonicalize(&a.hb).map_err(|e| format!("{}: {e}", a.hb.display()))?;
     if let Some(p) = &a.hb_appliance {
@@ -143,9 +193,61 @@ fn run(a: &Args) -> Result<(), String> {
     if let Some(ka) = a.hold {
         return hold(&hb, ka, a.media, a.secs);
     }
+    let kinds: Vec<Kind> = a
+        .daemons
+        .iter()
+        .map(|d| if d == "hb" { hb.clone() } else { Kind::Hb306 })
+        .collect();
+    if let Some(secs) = a.soak {
+        let out = soak::run(&kinds, secs, a.stress)?;
+        soak::print(&out, secs);
+        let bad: usize = out
+            .iter()
+            .filter(|o| o.label == "hb")
+            .flat_map(|o| &o.nodes)
+            .map(soak::NodeResult::false_deaths)
+            .sum();
+        if a.assert && bad > 0 {
+            return Err(format!("soak: hb had {bad} false deaths"));
+        }
+        return Ok(());
+    }
+    if let Some(secs) = a.flood {
+        let out = flood::run(&kinds, secs, a.rate)?;
+        flood::print(&out);
+        if a.assert {
+            for o in out.iter().filter(|o| o.label == "hb") {
+                let late = o.late.iter().sum::<usize>();
+                let deaths = o.deaths.iter().sum::<usize>();
+                let worst = o
+                    .link_worst_ms
+                    .map_or(0, |w| w.iter().flatten().copied().max().unwrap_or(0));
+                if late > 0
+                    || deaths > 0
+                    || o.alive != [true, true]
+                    || worst > flood::TIMING.warntime
+                {
+                    return Err(format!(
+                        "flood: hb had {late} late heartbeats, {deaths} deaths, alive {:?}, worst link gap {worst} ms (warntime {} ms)",
+                        o.alive,
+                        flood::TIMING.warntime
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("BENCHMARKS.md"));
+    if let Some(dir) = &a.from {
+        return report::Report::compose(dir, &a.note)?.write(&out);
+    }
     let want = |what: &str| a.only.as_deref().is_none_or(|o| o == what);
     let mut rep = report::Report::new(a);
     if want("idle") {
+        let started = sections::Start::now();
         let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived];
         if let Some(p) = &a.hb_appliance {
             kinds.insert(
@@ -174,15 +276,59 @@ fn run(a: &Args) -> Result<(), String> {
             }
         }
         rep.memory = Some(memory(&hb, a.hb_appliance.as_ref())?);
+        let meta = sections::Meta::ended(started, a);
+        if let Some(dir) = &a.save {
+            sections::save(
+                dir,
+                sections::IDLE,
+                &sections::Idle {
+                    meta: meta.clone(),
+                    samples: rep.idle.clone(),
+                    memory: rep.memory.clone(),
+                },
+            )?;
+        }
+        rep.idle_meta = Some(meta);
     }
     if want("failover") {
+        let started = sections::Start::now();
         rep.failover = failover::measure(&hb, a.runs, &a.timings, &a.faults)?;
+        let meta = sections::Meta::ended(started, a);
+        if let Some(dir) = &a.save {
+            sections::save(
+                dir,
+                sections::FAILOVER,
+                &sections::Failover {
+                    meta: meta.clone(),
+                    series: rep.failover.clone(),
+                },
+            )?;
+        }
+        rep.failover_meta = Some(meta);
     }
     // Last: the board images may still be building beside the namespace runs.
     if want("static") {
-        rep.statics = Some(statics::measure()?);
+        let started = sections::Start::now();
+        let s = statics::measure()?;
+        let meta = sections::Meta::ended(started, a);
+        if let Some(dir) = &a.save {
+            sections::save(
+                dir,
+                sections::STATIC,
+                &sections::Static {
+                    meta: meta.clone(),
+                    statics: s.clone(),
+                },
+            )?;
+        }
+        rep.statics = Some(s);
+        rep.static_meta = Some(meta);
     }
-    rep.write(&a.out)
+    // With --save the sections are the result; the report comes from --from, unless asked.
+    if a.save.is_none() || a.out.is_some() {
+        rep.write(&out)?;
+    }
+    Ok(())
 }
 
 /// An hb cluster at rest for `secs` (for `perf record -p PID`): prints the daemons' pids.

@@ -2,6 +2,7 @@
 
 use crate::failover::{Fault, Series};
 use crate::idle::Sample;
+use crate::sections::{self, load, machine, now, versions, Meta};
 use crate::statics::Statics;
 use crate::Args;
 use std::fmt::Write as _;
@@ -17,6 +18,12 @@ pub struct Report {
     pub idle: Vec<Sample>,
     pub memory: Option<crate::idle::Breakdowns>,
     pub failover: Vec<Series>,
+    /// Composed from sections measured at different times (`--from`): each says its own
+    /// date, load and command.
+    pub composed: bool,
+    pub idle_meta: Option<Meta>,
+    pub failover_meta: Option<Meta>,
+    pub static_meta: Option<Meta>,
 }
 
 /// Median, min, max.
@@ -35,53 +42,39 @@ pub fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((med, s[0], s[n - 1]))
 }
 
-fn sh(cmd: &str, args: &[&str]) -> String {
-    std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    format!(
-        "{cpu}, {cores} cores, Linux {}; load average at the end {}",
-        sh("uname", &["-r"]),
-        load.join(" ")
-    )
-}
-
-fn versions() -> String {
-    let ka = sh("keepalived", &["--version"]);
-    let ka = std::process::Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
-        .unwrap_or(ka);
-    let hb = sh("dpkg-query", &["-W", "-f", "${Version}", "heartbeat"]);
-    let ra = sh("dpkg-query", &["-W", "-f", "${Version}", "resource-agents"]);
-    format!(
-        "heartbeat (Debian) {hb}, resource-agents {ra}, {}",
-        ka.trim()
-    )
-}
-
 impl Report {
+    /// A report from whatever sections `dir` holds (at least one).
+    pub fn compose(dir: &Path, note: &str) -> Result<Report, String> {
+        use sections::{load_section, FAILOVER, IDLE, STATIC};
+        let idle: Option<sections::Idle> = load_section(dir, IDLE)?;
+        let failover: Option<sections::Failover> = load_section(dir, FAILOVER)?;
+        let statics: Option<sections::Static> = load_section(dir, STATIC)?;
+        if idle.is_none() && failover.is_none() && statics.is_none() {
+            return Err(format!(
+                "{}: no saved section ({IDLE}, {FAILOVER} or {STATIC}; write them with --save)",
+                dir.display()
+            ));
+        }
+        let mut rep = Report::composed(sections::command(), note);
+        if let Some(s) = idle {
+            rep.window = s.meta.window;
+            rep.windows = s.meta.windows;
+            rep.idle = s.samples;
+            rep.memory = s.memory;
+            rep.idle_meta = Some(s.meta);
+        }
+        if let Some(s) = failover {
+            rep.runs = s.meta.runs;
+            rep.failover = s.series;
+            rep.failover_meta = Some(s.meta);
+        }
+        if let Some(s) = statics {
+            rep.statics = Some(s.statics);
+            rep.static_meta = Some(s.meta);
+        }
+        Ok(rep)
+    }
+
     pub fn new(a: &Args) -> Report {
         let command = std::env::var("HB_BENCH_COMMAND")
             .unwrap_or_else(|_| format!("bash tests/benchmarks.sh --runs {}", a.runs));
@@ -95,23 +88,81 @@ impl Report {
             idle: Vec::new(),
             memory: None,
             failover: Vec::new(),
+            composed: false,
+            idle_meta: None,
+            failover_meta: None,
+            static_meta: None,
+        }
+    }
+
+    /// An empty report to be filled from saved sections.
+    pub fn composed(command: String, note: &str) -> Report {
+        Report {
+            runs: 0,
+            window: 0,
+            windows: 0,
+            note: note.to_string(),
+            command,
+            statics: None,
+            idle: Vec::new(),
+            memory: None,
+            failover: Vec::new(),
+            composed: true,
+            idle_meta: None,
+            failover_meta: None,
+            static_meta: None,
+        }
+    }
+
+    fn metas(&self) -> impl Iterator<Item = &Meta> {
+        [&self.failover_meta, &self.idle_meta, &self.static_meta]
+            .into_iter()
+            .flatten()
+    }
+
+    /// A section's own line, when the report is composed of sections measured apart.
+    fn section_line(&self, md: &mut String, meta: &Option<Meta>, what: &str) {
+        if let (true, Some(m)) = (self.composed, meta) {
+            let _ = writeln!(md, "{}\n", m.line(what));
         }
     }
 
     pub fn write(&self, out: &Path) -> Result<(), String> {
         let mut md = String::new();
-        let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
-        let _ = writeln!(
-            md,
-            "# Benchmarks: hb, heartbeat 3.0.6 and keepalived side by side\n\n\
-             Generated by `{}` (root; network namespaces on this machine, documentation \
-             addresses only) on {date}.\n\n\
-             - Machine: {}.\n- Peers: {}.\n- Every table gives the median, min and max; \
-             the ratio is hb's median over the peer's.\n",
-            self.command,
-            machine(),
-            versions()
-        );
+        let date = now();
+        if self.composed {
+            // Each distinct machine and peer set the sections were measured with (one, unless
+            // sections from elsewhere were mixed in).
+            let mut machines: Vec<&str> = self.metas().map(|m| m.machine.as_str()).collect();
+            machines.dedup();
+            let mut peers: Vec<&str> = self.metas().map(|m| m.peers.as_str()).collect();
+            peers.dedup();
+            let _ = writeln!(
+                md,
+                "# Benchmarks: hb, heartbeat 3.0.6 and keepalived side by side\n\n\
+                 Composed by `{}` on {date} from sections measured separately (root; network \
+                 namespaces on this machine, documentation addresses only); each section \
+                 says when it was measured, under what load and by which command.\n\n\
+                 - Machine: {}.\n- Peers: {}.\n- Every table gives the median, min and max; \
+                 the ratio is hb's median over the peer's.\n",
+                self.command,
+                machines.join("; "),
+                peers.join("; ")
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "# Benchmarks: hb, heartbeat 3.0.6 and keepalived side by side\n\n\
+                 Generated by `{}` (root; network namespaces on this machine, documentation \
+                 addresses only) on {date}.\n\n\
+                 - Machine: {}; load average at the end {}.\n- Peers: {}.\n- Every table \
+                 gives the median, min and max; the ratio is hb's median over the peer's.\n",
+                self.command,
+                machine(),
+                load(),
+                versions()
+            );
+        }
         if !self.note.is_empty() {
             let _ = writeln!(md, "**Note on this run:** {}\n", self.note);
         }
@@ -142,6 +193,11 @@ impl Report {
              The time is from the fault to the client's first answer from node2. keepalived has \
              no standby command.\n\n![failover distributions](docs/failover.svg)\n",
             self.runs
+        );
+        self.section_line(
+            md,
+            &self.failover_meta,
+            &format!("{} runs per daemon, timing and fault", self.runs),
         );
         let mut timings: Vec<_> = self.failover.iter().map(|s| s.timing).collect();
         timings.dedup_by_key(|t| t.deadtime);
@@ -220,11 +276,19 @@ impl Report {
              (`/proc/PID/smaps_rollup`) summed over the daemon's processes. Each median, min \
              and max is over both nodes and all windows. Media: `bcast eth1` (one), plus \
              `bcast eth0` (two); keepalived has one VRRP instance at advert_int = the \
-             keepalive.\n\n\
-             | keepalive | media | daemon | CPU % median | min | max | RSS KiB | PSS KiB | \
-             processes / threads | CPU hb / peer | RSS hb / peer |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|",
+             keepalive.\n",
             self.windows, self.window
+        );
+        self.section_line(
+            md,
+            &self.idle_meta,
+            &format!("{} windows of {} s", self.windows, self.window),
+        );
+        let _ = writeln!(
+            md,
+            "| keepalive | media | daemon | CPU % median | min | max | RSS KiB | PSS KiB | \
+             processes / threads | CPU hb / peer | RSS hb / peer |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|"
         );
         let mut keys: Vec<(u64, usize)> =
             self.idle.iter().map(|s| (s.keepalive, s.media)).collect();
@@ -305,8 +369,17 @@ impl Report {
             "## Core throughput\n\n\
              criterion (`cargo bench -p hb-core --bench feed`): sha1-authenticated status \
              messages from a peer, each decoded, verified and fed to a node's engine \
-             (`Membership::handle_packet`), on one core. Goal: at least 1 M/s.\n\n\
-             | benchmark | ns per message (median) | messages per second |\n|---|---|---|"
+             (`Membership::handle_packet`), on one core. Goal: at least 1 M/s.\n"
+        );
+        self.section_line(
+            md,
+            &self.static_meta,
+            "this and the next two sections: criterion's estimates, serial framing, the board \
+             images' sizes",
+        );
+        let _ = writeln!(
+            md,
+            "| benchmark | ns per message (median) | messages per second |\n|---|---|---|"
         );
         for (id, ns) in &s.throughput {
             let _ = writeln!(md, "| {id} | {ns:.0} | {:.2} M/s |", 1000.0 / ns);
@@ -346,6 +419,24 @@ impl Report {
         }
         for l in &s.relay_stack {
             let _ = writeln!(md, "\n    {l}");
+        }
+        md.push('\n');
+        let _ = writeln!(
+            md,
+            "## The appliance binary\n\n\
+             `heartbeat` and `hbctl` as one static, stripped binary (`bash tests/appliance.sh`: \
+             the `appliance` cargo profile; x86_64 with musl, armv7 with glibc linked \
+             statically). Goal: at most 2 MiB (2 097 152 bytes).\n\n\
+             | binary | bytes | MiB |\n|---|---|---|"
+        );
+        if s.appliance.is_empty() {
+            let _ = writeln!(
+                md,
+                "| (not measured in this run: no target/appliance-bin from tests/appliance.sh) | | |"
+            );
+        }
+        for (name, n) in &s.appliance {
+            let _ = writeln!(md, "| {name} | {n} | {:.2} |", *n as f64 / 1048576.0);
         }
         md.push('\n');
     }
@@ -402,6 +493,14 @@ impl Report {
             }
         }
         if let Some(s) = &self.statics {
+            for (name, n) in &s.appliance {
+                let _ = writeln!(
+                    md,
+                    "| appliance binary {name}: at most 2 MiB stripped | {:.2} MiB | {} |",
+                    *n as f64 / 1048576.0,
+                    yes(*n <= 2 * 1048576)
+                );
+            }
             for (id, ns) in &s.throughput {
                 if id.contains("feed") {
                     let _ = writeln!(
@@ -416,6 +515,14 @@ impl Report {
         md.push('\n');
         md.push_str(include_str!("profile.md"));
         md.push('\n');
+        if self
+            .statics
+            .as_ref()
+            .is_some_and(|s| s.appliance.iter().any(|(_, n)| *n > 2 * 1048576))
+        {
+            md.push_str(include_str!("appliance.md"));
+            md.push('\n');
+        }
     }
 
     /// A strip plot per timing: one row per fault and daemon, one dot per run, the median as a

@@ -8,7 +8,7 @@ use hb_core::config::HaCf;
 use hb_core::engine::{Encoding, Membership, MembershipConfig};
 use hb_core::time::Instant;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Statics {
     /// (encoding, bytes of one status message on the line).
     pub serial: Vec<(String, usize)>,
@@ -18,6 +18,9 @@ pub struct Statics {
     pub relay: Vec<(String, u64, u64, u64)>,
     /// Stack peaks the relay image reported under QEMU, if boards.sh ran in full.
     pub relay_stack: Vec<String>,
+    /// (binary, bytes) of the appliance builds in target/appliance-bin (tests/appliance.sh).
+    #[serde(default)]
+    pub appliance: Vec<(String, u64)>,
 }
 
 pub fn measure() -> Result<Statics, String> {
@@ -31,7 +34,19 @@ pub fn measure() -> Result<Statics, String> {
             Vec::new()
         }),
         relay_stack: relay_stack(),
+        appliance: appliance_sizes(),
     })
+}
+
+/// The stripped appliance binaries tests/appliance.sh left, if it ran.
+fn appliance_sizes() -> Vec<(String, u64)> {
+    ["hb-x86_64-musl", "hb-armv7"]
+        .iter()
+        .filter_map(|n| {
+            let m = std::fs::metadata(format!("target/appliance-bin/{n}")).ok()?;
+            Some((n.to_string(), m.len()))
+        })
+        .collect()
 }
 
 /// One status message as the engine sends it on each kind of medium.

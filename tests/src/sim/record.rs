@@ -80,6 +80,7 @@ impl World<'_> {
                 E::Restarted {
                     node: n,
                     generation,
+                    ..
                 } => &[12, node(n), *generation],
                 E::ReturnedAfterPartition { node: n } => &[13, node(n)],
                 E::CommUp => &[14],

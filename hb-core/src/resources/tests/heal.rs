@@ -269,3 +269,207 @@ fn hb_fence_delay_is_read_from_ha_cf_env() {
         Duration::ZERO
     );
 }
+
+/// hbsim seed 16183: node1 was giving node2's group back (a standby) when the split began, and
+/// the heal cancelled that exchange with the release of G2 still running. node1's report
+/// leaves G2 out, so neither report names it: node2, its preferred node, starts it only once
+/// node1 says `released` (its stop is over), never while node1's copy still runs.
+#[test]
+fn a_group_nobody_reports_waits_for_the_peers_stops() {
+    let mut m = machine("node2", AutoFailback::On, true);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE1, &held(RscSet::ALL, true));
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    // With STONITH it takes nothing before the reset, which is still under way at the heal.
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+    messages(&mut m);
+    m.node_event(at(10_500), NodeEvent::ReturnedAfterPartition(NODE1));
+    assert_eq!(
+        messages(&mut m),
+        ["t=hb_heal info=report hb_groups=0 hb_kept=0"]
+    );
+    // node1 runs G1; G2 is stopping there, so its report leaves it out.
+    m.handle_message(
+        at(10_510),
+        NODE1,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b01),
+            kept: GroupMask::new(0b01),
+            kind: HealKind::Reply,
+        },
+    );
+    // Nothing to release here: said at once, and G2 is not started yet.
+    assert_eq!(
+        messages(&mut m),
+        [
+            "t=hb_heal info=released hb_groups=0 hb_kept=0",
+            "t=resource rsc_hold=none rtype=full isstable=1"
+        ]
+    );
+    assert!(actions(&mut m).is_empty());
+    m.handle_timeout(at(12_000));
+    assert!(actions(&mut m).is_empty());
+    // node1's stop of G2 is done.
+    m.handle_message(
+        at(13_000),
+        NODE1,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b01),
+            kept: GroupMask::new(0b01),
+            kind: HealKind::Released,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G2)]);
+}
+
+/// hbsim seed 4129 with HB_FENCE_DELAY: node1 (runs groups) resets node2 at once, but the
+/// reset fails; retried 5 s later it collided with node2's own, delayed reset of node1 and
+/// each reset the other. With the delay, a failed reset waits the whole delay (at least the
+/// usual 5 s) before it is tried again, so the peer's goes first.
+#[test]
+fn a_failed_reset_waits_the_whole_fence_delay() {
+    let mut m = fencing_machine("node1", 9_000);
+    m.node_event(at(0), NodeEvent::Up(NODE2));
+    m.node_event(at(0), NodeEvent::Active(NODE2));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE2, &held(RscSet::LOCAL, true));
+    for a in actions(&mut m) {
+        if let Action::Acquire(group) = a {
+            m.handle_action_done(at(2), ActionDone::Acquired { group, ok: true });
+        }
+    }
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+    m.handle_action_done(
+        at(11_000),
+        ActionDone::Fenced {
+            node: NODE2,
+            result: FenceResult::Failed,
+        },
+    );
+    m.handle_timeout(at(16_000));
+    assert!(actions(&mut m).is_empty());
+    m.handle_timeout(at(19_999));
+    assert!(actions(&mut m).is_empty());
+    m.handle_timeout(at(20_000));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+
+    // Without the delay: 5 s, as 3.0.6.
+    let mut m = fencing_machine("node1", 0);
+    m.node_event(
+        at(0),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: false,
+        },
+    );
+    m.comm_up(at(0));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+    m.handle_action_done(
+        at(1_000),
+        ActionDone::Fenced {
+            node: NODE2,
+            result: FenceResult::Failed,
+        },
+    );
+    m.handle_timeout(at(6_000));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+}
+
+/// hbsim seed 8230 with HB_FENCE_DELAY: node1 gave everything up (`shutdone`) and restarted
+/// while cut off; its new incarnation came back as a return after the partition, took a group
+/// over, and died. Its old `shutdone` spared it the reset, and node2 took the group while it
+/// still ran there. A return makes the peer one that may run groups again.
+#[test]
+fn a_return_after_a_shutdone_is_reset_when_it_dies() {
+    let mut m = fencing_machine("node2", 0);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE1, &held(RscSet::ALL, true));
+    m.handle_message(at(5_000), NODE1, &ResourceMsg::Shutdone);
+    m.node_event(
+        at(6_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    // Gone after its shutdone: no reset.
+    assert!(!actions(&mut m).contains(&Action::Fence(NODE1)));
+    m.node_event(at(20_000), NodeEvent::ReturnedAfterPartition(NODE1));
+    m.node_event(
+        at(30_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    assert!(actions(&mut m).contains(&Action::Fence(NODE1)));
+}
+
+/// hbsim seed 6700 with HB_FENCE_DELAY: node1's group failed to start; a split healed before
+/// its hand-over, whose first offer then crossed node2's and went unanswered. The heal had
+/// left it out of what node1 announces, so it was never offered again and stayed down.
+#[test]
+fn a_failed_group_is_still_handed_over_after_a_heal() {
+    // With STONITH, and a delay: node1 runs nothing, so it waits and takes nothing.
+    let mut m = fencing_machine("node1", 20_000);
+    m.node_event(at(0), NodeEvent::Up(NODE2));
+    m.node_event(at(0), NodeEvent::Active(NODE2));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE2, &held(RscSet::LOCAL, true));
+    assert_eq!(actions(&mut m), [Action::Acquire(G1)]);
+    m.handle_action_done(
+        at(2),
+        ActionDone::Acquired {
+            group: G1,
+            ok: false,
+        },
+    );
+    messages(&mut m);
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    assert!(actions(&mut m).is_empty());
+    m.node_event(at(12_000), NodeEvent::ReturnedAfterPartition(NODE2));
+    m.handle_message(
+        at(12_010),
+        NODE2,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0b10),
+            kept: GroupMask::new(0b10),
+            kind: HealKind::Reply,
+        },
+    );
+    assert!(actions(&mut m).is_empty());
+    // Still announced as ours: its hand-over is due.
+    assert_eq!(m.i_hold(), RscSet::LOCAL);
+    messages(&mut m);
+    m.handle_timeout(at(30_002));
+    // (`foreign`: G1 has two resources, see the deviations on the start-failure hand-over.)
+    let ask = "t=ask_resources rsc_hold=foreign info=me";
+    assert_eq!(messages(&mut m), [ask]);
+    // Unanswered (it crossed the peer's own): offered again once the reply timer runs out.
+    m.handle_timeout(at(40_002));
+    m.handle_timeout(at(41_002));
+    assert_eq!(messages(&mut m), [ask]);
+}

@@ -294,3 +294,22 @@ fn monitoring_log_texts() {
         "CRIT: Resource group 10.0.0.2 still fails after 2 restarts: giving it to the other node."
     );
 }
+
+#[test]
+fn a_check_out_keeps_monitoring_busy_until_its_result() {
+    let mut m = monitored(EVERY_5S);
+    assert!(!m.monitor_busy());
+    m.handle_timeout(at(5010));
+    // Asked for, not yet taken by the daemon: busy already.
+    assert!(m.monitor_busy());
+    assert_eq!(requests(&mut m), [MonitorRequest::Check(G1)]);
+    assert!(m.monitor_busy());
+    m.handle_monitor_result(
+        at(5020),
+        MonitorResult::Checked {
+            group: G1,
+            running: true,
+        },
+    );
+    assert!(!m.monitor_busy());
+}
