@@ -17,9 +17,9 @@ use hb_core::auth::{Keyring, MAX_KEYS};
 use hb_core::msg::compact::{self, Collected, Frame, FrameCollector};
 use hb_core::msg::EncodeError;
 use hb_core::relay::{
-    self, Body, Counter, FenceAction, FenceArbiter, FenceOutcome, PortFlags, RelayError,
-    RelayFrame, ReplayGuard, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS,
-    MIN_PET_TIMEOUT, RESET_PULSE, VERSION,
+    self, Body, Counter, FenceAction, FenceOutcome, FencedAt, PortFlags, RelayError, RelayFrame,
+    ReplayGuard, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT,
+    RESET_PULSE, VERSION,
 };
 use hb_core::time::{Duration, Instant};
 use watchdog::Watchdog;
@@ -144,8 +144,6 @@ pub struct Relay<P, R, const N: usize, S = Storage<N>, const K: usize = MAX_KEYS
     clock_fault: bool,
     hung: bool,
     events_lost: u32,
-    /// Who lost a fence race recently (issue 12): refused fences of others.
-    arbiter: FenceArbiter<N>,
     /// What an info answer says: one of `hb_core::relay`'s `BOOT_*` and `KEY_SOURCE_*`.
     boot_cause: u8,
     key_source: u8,
@@ -334,6 +332,9 @@ struct ResetLine<R> {
     /// Whether the line was really asserted since the current pulse began: a fence is done
     /// only if it was.
     took: bool,
+    /// When another host last fenced this line's host: it may not fence others within the
+    /// fence window (issue 12's fence races). Here it fits in the record's padding.
+    fenced: FencedAt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -443,6 +444,7 @@ where
                 state: LineState::Idle,
                 driven: None,
                 took: false,
+                fenced: FencedAt::NEVER,
             }),
             storage,
             config,
@@ -452,7 +454,6 @@ where
             clock_fault: false,
             hung: false,
             events_lost: 0,
-            arbiter: FenceArbiter::new(),
             boot_cause: relay::BOOT_UNKNOWN,
             key_source,
         }
@@ -817,7 +818,7 @@ where
             Some(FenceOutcome::Busy)
         } else if t >= N {
             Some(FenceOutcome::BadTarget)
-        } else if !self.arbiter.allows(i, t, action, now) {
+        } else if !relay::arbiter_allows(i, t, action, self.fenced_at(i), now) {
             Some(FenceOutcome::LostRace)
         } else {
             let known = self.host_name(t);
@@ -867,7 +868,9 @@ where
         };
         // A host being fenced is not watched: it is down, or coming back and will pet again.
         victim.armed = None;
-        self.arbiter.fenced(i, t, action, now);
+        if relay::arbiter_marks(i, t, action) {
+            line.fenced.record(now);
+        }
         victim.stats.fences = victim.stats.fences.wrapping_add(1);
         if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
             h.fence = Some(PendingFence {
@@ -883,6 +886,10 @@ where
         });
         self.drive_lines();
         self.settle(t);
+    }
+
+    fn fenced_at(&self, i: usize) -> FencedAt {
+        self.lines.get(i).map_or(FencedAt::NEVER, |l| l.fenced)
     }
 
     /// Answers every fence request on line `t` once the line has settled.

@@ -25,23 +25,53 @@ use crate::time::{Duration, Instant};
 /// a reset loop.
 pub const FENCE_WINDOW: Duration = Duration::from_secs(120);
 
-/// The window in [`FenceArbiter`]'s ticks of 1 024 ms (a shift of the millisecond clock: the
+/// The window in [`FencedAt`]'s ticks of 1 024 ms (a shift of the millisecond clock: the
 /// relay's Cortex-M has no 64-bit division), rounded so that a request less than
 /// [`FENCE_WINDOW`] after the reset is always refused; one up to 1.9 s later may be too.
 const WINDOW_TICKS: u32 = (FENCE_WINDOW.as_millis() / 1024) as u32 + 2;
 
-/// When the relay last fenced each of its `N` ports' hosts (see the module docs), in ticks of
-/// 1 024 ms plus one, 0 for never: 4 bytes a port, as the relay's RAM is counted in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When one port's host was last fenced by another host, in ticks of 1 024 ms plus one, 0
+/// for never: 4 bytes, which the relay keeps in its reset line's record, where they fit in
+/// padding (the Cortex-M3 image has 12 bytes left of its 8 KiB RAM goal).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct FenceArbiter<const N: usize> {
-    fenced_at: [u32; N],
+pub struct FencedAt(u32);
+
+impl FencedAt {
+    pub const NEVER: FencedAt = FencedAt(0);
+
+    /// The host was fenced at `now`.
+    pub fn record(&mut self, now: Instant) {
+        *self = FencedAt(tick(now));
+    }
+
+    /// Whether the host was ever fenced by another (since the relay booted).
+    pub fn ever(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether the host is still inside its fence window at `now`, so it may not fence.
+    pub fn within_window(self, now: Instant) -> bool {
+        self.0 != 0 && tick(now).saturating_sub(self.0) < WINDOW_TICKS
+    }
 }
 
-impl<const N: usize> Default for FenceArbiter<N> {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The arbitration rule: whether a host fenced as `requester_fenced` says, on port
+/// `requester`, may have `action` done to port `target`'s line at `now`.
+pub fn allows(
+    requester: usize,
+    target: usize,
+    action: FenceAction,
+    requester_fenced: FencedAt,
+    now: Instant,
+) -> bool {
+    !marks(requester, target, action) || !requester_fenced.within_window(now)
+}
+
+/// Whether `requester`'s `action` on `target`'s line, done, fences the target (starts its
+/// window): `on` releases a line and a host fencing itself fences nobody else.
+pub fn marks(requester: usize, target: usize, action: FenceAction) -> bool {
+    action != FenceAction::On && requester != target
 }
 
 /// `now` in ticks plus one (139 years of them before it saturates).
@@ -51,10 +81,25 @@ fn tick(now: Instant) -> u32 {
         .saturating_add(1)
 }
 
+/// The rule over a relay's `N` ports ([`allows`], [`marks`]), for the simulator and tests;
+/// the firmware keeps each port's [`FencedAt`] with its reset line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FenceArbiter<const N: usize> {
+    fenced_at: [FencedAt; N],
+}
+
+impl<const N: usize> Default for FenceArbiter<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> FenceArbiter<N> {
     /// Nobody fenced yet (a relay that boots forgets: its lines are all released then).
     pub const fn new() -> Self {
-        FenceArbiter { fenced_at: [0; N] }
+        FenceArbiter {
+            fenced_at: [FencedAt::NEVER; N],
+        }
     }
 
     /// Whether `requester` may have `action` done to `target`'s line at `now`.
@@ -65,28 +110,24 @@ impl<const N: usize> FenceArbiter<N> {
         action: FenceAction,
         now: Instant,
     ) -> bool {
-        action == FenceAction::On
-            || requester == target
-            || self
-                .fenced_at
-                .get(requester)
-                .is_none_or(|&t| t == 0 || tick(now).saturating_sub(t) >= WINDOW_TICKS)
+        let fenced = self.fenced_at.get(requester).copied().unwrap_or_default();
+        allows(requester, target, action, fenced, now)
     }
 
     /// `requester` had `target`'s line pulsed for `action` at `now`, as [`Self::allows`] let
     /// it: the target is fenced (unless it fenced itself, or the action releases the line).
     pub fn fenced(&mut self, requester: usize, target: usize, action: FenceAction, now: Instant) {
-        if action == FenceAction::On || requester == target {
-            return;
-        }
-        if let Some(t) = self.fenced_at.get_mut(target) {
-            *t = tick(now);
+        if let (true, Some(t)) = (
+            marks(requester, target, action),
+            self.fenced_at.get_mut(target),
+        ) {
+            t.record(now);
         }
     }
 
-    /// Whether `port`'s host was ever fenced by another host since the relay booted.
+    /// Whether `port`'s host was ever fenced by another host.
     pub fn ever_fenced(&self, port: usize) -> bool {
-        self.fenced_at.get(port).is_some_and(|&t| t != 0)
+        self.fenced_at.get(port).is_some_and(|t| t.ever())
     }
 }
 

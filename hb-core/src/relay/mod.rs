@@ -163,7 +163,9 @@ mod link;
 #[cfg(test)]
 mod tests;
 
-pub use arbiter::{FenceArbiter, FENCE_WINDOW};
+pub use arbiter::{
+    allows as arbiter_allows, marks as arbiter_marks, FenceArbiter, FencedAt, FENCE_WINDOW,
+};
 pub use codec::{decode, encode, is_relay_frame, name_is_valid, open, Sealed};
 pub use frames::{
     Body, FenceAction, FenceOutcome, Info, PortFlags, PortReport, PortReports, RelayError,
