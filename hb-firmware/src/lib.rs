@@ -15,7 +15,9 @@
 //!   no pet arrives for its timeout. The port is marked and stays disarmed until the host pets
 //!   again.
 //! - **Fencing**: a signed, fresh fence request pulses, holds or releases a line and is
-//!   answered when the line has settled.
+//!   answered when the line has settled. Fence races are settled
+//!   ([`hb_core::relay::FenceArbiter`]): a host the relay fenced on another's request less
+//!   than [`hb_core::relay::FENCE_WINDOW`] ago cannot fence another host (`LostRace`).
 //! - **Self-watchdog**: [`Relay::healthy`] says whether the chip's watchdog may be fed.
 //!
 //! **Memory.** Everything the relay keeps besides its ports and pins — receive buffers, send

@@ -17,8 +17,9 @@ use hb_core::auth::{Keyring, MAX_KEYS};
 use hb_core::msg::compact::{self, Collected, Frame, FrameCollector};
 use hb_core::msg::EncodeError;
 use hb_core::relay::{
-    self, Body, Counter, FenceAction, FenceOutcome, PortFlags, RelayError, RelayFrame, ReplayGuard,
-    MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT, RESET_PULSE, VERSION,
+    self, Body, Counter, FenceAction, FenceOutcome, FencedAt, PortFlags, RelayError, RelayFrame,
+    ReplayGuard, MAX_FRAME_LEN, MAX_NAME_LEN, MAX_PET_TIMEOUT, MAX_PORTS, MIN_PET_TIMEOUT,
+    RESET_PULSE, VERSION,
 };
 use hb_core::time::{Duration, Instant};
 use watchdog::Watchdog;
@@ -331,6 +332,9 @@ struct ResetLine<R> {
     /// Whether the line was really asserted since the current pulse began: a fence is done
     /// only if it was.
     took: bool,
+    /// When another host last fenced this line's host: it may not fence others within the
+    /// fence window (issue 12's fence races). Here it fits in the record's padding.
+    fenced: FencedAt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,6 +444,7 @@ where
                 state: LineState::Idle,
                 driven: None,
                 took: false,
+                fenced: FencedAt::NEVER,
             }),
             storage,
             config,
@@ -813,6 +818,8 @@ where
             Some(FenceOutcome::Busy)
         } else if t >= N {
             Some(FenceOutcome::BadTarget)
+        } else if !relay::arbiter_allows(i, t, action, self.fenced_at(i), now) {
+            Some(FenceOutcome::LostRace)
         } else {
             let known = self.host_name(t);
             (!name.is_empty() && !known.is_empty() && known != name)
@@ -861,6 +868,9 @@ where
         };
         // A host being fenced is not watched: it is down, or coming back and will pet again.
         victim.armed = None;
+        if relay::arbiter_marks(i, t, action) {
+            line.fenced.record(now);
+        }
         victim.stats.fences = victim.stats.fences.wrapping_add(1);
         if let Some(h) = self.storage.borrow_mut().hosts.get_mut(i) {
             h.fence = Some(PendingFence {
@@ -876,6 +886,10 @@ where
         });
         self.drive_lines();
         self.settle(t);
+    }
+
+    fn fenced_at(&self, i: usize) -> FencedAt {
+        self.lines.get(i).map_or(FencedAt::NEVER, |l| l.fenced)
     }
 
     /// Answers every fence request on line `t` once the line has settled.

@@ -355,6 +355,8 @@ fn off_holds_the_line_on_releases_it_and_refusals_answer_at_once() {
         ["FenceResult { counter: 5, target: 1, action: Reset, outcome: Done }"]
     );
     // Another host's `off` during our reset's pulse wins; our reset is reported superseded.
+    // (node3, held off by us above, may fence others only once the fence window is over.)
+    rig.run(relay::FENCE_WINDOW.as_millis());
     rig.send(0, &fence(7, 1, FenceAction::Reset, ""));
     rig.tick();
     rig.send(
@@ -785,4 +787,75 @@ fn an_answer_fits_in_the_send_queue_behind_a_longest_frame() {
             body.name()
         );
     }
+}
+
+/// Issue 12's fence race: in a split both hosts ask the relay to reset the other. The first
+/// request wins; the other host, being reset, is refused at once (`LostRace`) and nothing
+/// happens to the winner's line, also when the loser asks again after its reboot, until
+/// `FENCE_WINDOW` has passed since its reset began.
+#[test]
+fn the_first_fence_request_wins_and_the_loser_cannot_fence_back_within_the_window() {
+    let mut rig: Rig<2> = Rig::new();
+    let mut node1 = Host::new(&rig, 0, "node1", 100);
+    let mut node2 = Host::new(&rig, 1, "node2", 200);
+    for h in [&mut node1, &mut node2] {
+        h.client.hello().unwrap();
+    }
+    rig.tick();
+    node1.pump();
+    node2.pump();
+    // node2 asks first (port 1, read after port 0 in a poll: the order is the requests', not
+    // the ports'), node1 a millisecond later.
+    node2.client.fence(0, FenceAction::Reset, b"node1").unwrap();
+    rig.tick();
+    let t = rig.now();
+    let lost = node1.client.fence(1, FenceAction::Reset, b"node2").unwrap();
+    rig.tick();
+    node1.pump();
+    assert_eq!(
+        node1.events.last().unwrap(),
+        &format!("FenceResult {{ counter: {lost}, target: 1, action: Reset, outcome: LostRace }}")
+    );
+    rig.run(PULSE);
+    node2.pump();
+    assert!(
+        node2.events.last().unwrap().ends_with("outcome: Done }"),
+        "{:?}",
+        node2.events
+    );
+    assert_eq!(rig.pulses(0), [(t, Some(t + PULSE))]);
+    assert!(rig.pulses(1).is_empty(), "the winner was reset too");
+    // node1 boots again, links anew and, the split lasting, fences node2 again: refused until
+    // the window has passed since its own reset began.
+    let mut node1 = Host::new(&rig, 0, "node1", 300);
+    node1.client.hello().unwrap();
+    rig.tick();
+    node1.pump();
+    let window = relay::FENCE_WINDOW.as_millis();
+    rig.run(window - (rig.now() - t) - 2);
+    let again = node1.client.fence(1, FenceAction::Off, b"node2").unwrap();
+    rig.tick();
+    node1.pump();
+    assert_eq!(
+        node1.events.last().unwrap(),
+        &format!("FenceResult {{ counter: {again}, target: 1, action: Off, outcome: LostRace }}")
+    );
+    assert!(rig.pulses(1).is_empty());
+    let refused = rig.events_of(|e| {
+        matches!(
+            e,
+            Event::FenceDone {
+                requester: 0,
+                outcome: hb_core::relay::FenceOutcome::LostRace,
+                ..
+            }
+        )
+    });
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    // From the window's end on (kept in ticks of 1 024 ms: within 2 s of it), node1 may
+    // fence: the relay makes no reset loop out of a lasting split, but one reset per window.
+    rig.run(2048);
+    node1.client.fence(1, FenceAction::Reset, b"node2").unwrap();
+    rig.tick();
+    assert_eq!(rig.pulses(1), [(rig.now(), None)]);
 }

@@ -52,6 +52,13 @@
 //!    group's service runs on its holder, except where no standby can move it (`auto_failback
 //!    legacy`, three or more nodes: counted as left down).
 //!
+//! 8. **Never both reset (fence races, issue 12).** Two nodes with `HB_FENCE_DELAY`: a fence
+//!    never completes after its requester was reset by its target. Two nodes with STONITH
+//!    through the relay board (the fence-race family, [`Scenario::fence_race`], `hbsim
+//!    --fence-race`): the relay never resets a node on the request of a peer that it reset on
+//!    that node's request less than `FENCE_WINDOW` before; the loser's request is refused
+//!    (a failed fence) by hb-core's `FenceArbiter`, which the simulator plays the relay with.
+//!
 //! Also checked: no intact packet refused as malformed or unauthenticated (during a key rotation
 //! too: every node lists both keys before any signs with the new one, so none is declared dead
 //! for it), no corrupted one taken, no events or resource messages lost, no node exits while it holds a group, and after

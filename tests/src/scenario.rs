@@ -260,6 +260,12 @@ pub struct Scenario {
     /// `env HB_FENCE_DELAY` in ha.cf (two nodes with STONITH; issue 12): half of the random
     /// two-node STONITH scenarios draw it, and the hand-made fence-race scenarios set it.
     pub fence_delay_env: bool,
+    /// STONITH through the relay board on every node (`stonith_host * hbrelay`, issue 12):
+    /// the simulator plays the relay with hb-core's [`FenceArbiter`](hb_core::relay::FenceArbiter),
+    /// which resets the target the moment it takes a request and answers when the pulse is
+    /// over, or refuses a node it reset on a peer's request within the fence window. Only the
+    /// fence-race scenarios ([`Scenario::fence_race`]) set it.
+    pub relay_fence: bool,
     /// A daemon that exits with `restart`, or a node that rebooted, is back after this.
     pub restart_delay: u64,
     /// Resource monitoring, when ha.cf turns it on.
@@ -495,9 +501,71 @@ impl Scenario {
             fence_delay: sched.range(100, 2000),
             fence_fail: *sched.pick(&[0, 0, 200, 500]),
             fence_delay_env,
+            relay_fence: false,
             restart_delay: sched.range(1000, 5000),
             monitoring: Monitoring::generate(seed, nodes, group_count, fault_end),
         }
+    }
+
+    /// Issue 12's fence race, the `fence-race` family of seeds (`hbsim --fence-race`): two
+    /// nodes with STONITH through the relay board ([`Scenario::relay_fence`]) split — every
+    /// medium cut both ways, both nodes alive — once or twice, from a few seconds (both
+    /// declare the other dead and ask the relay at about the same time) to long enough for
+    /// the reset node to boot and, the split lasting, ask again. The rest (groups, timings,
+    /// media, start-up) is drawn as for [`Scenario::generate`]; the network is clean but for
+    /// latency, actions and fences do not fail, so what the seed tests is the race.
+    pub fn fence_race(seed: u64) -> Scenario {
+        let mut sc = Scenario::generate(seed);
+        let mut r = Rng::new(seed ^ 0x6665_6e63_655f_7261);
+        sc.nodes = 2;
+        sc.stonith = true;
+        sc.relay_fence = true;
+        sc.fence_delay_env = false;
+        sc.ping_nodes = 0;
+        sc.ipfail = false;
+        sc.key_rotation = None;
+        sc.monitoring = None;
+        sc.acquire_fail = 0;
+        sc.release_fail = 0;
+        sc.fence_fail = 0;
+        sc.groups = (0..r.range(1, 3)).map(|_| r.below(2) as usize).collect();
+        let links = 2 * 2 * sc.media.len();
+        sc.links = (0..links)
+            .map(|_| LinkParams {
+                loss: 0,
+                delay: r.range(1, 5),
+                jitter: r.below(4),
+                dup: 0,
+                corrupt: 0,
+            })
+            .collect();
+        sc.start_at = vec![0, r.below(3000)];
+        let all_media = (1u32 << sc.media.len()) - 1;
+        let first = r.range(15_000, 25_000);
+        let mut faults = vec![(
+            first,
+            Fault::Partition {
+                side: 1,
+                media: all_media,
+                one_way: false,
+                heal_after: r.range(2_000, 40_000),
+            },
+        )];
+        if r.chance(300) {
+            faults.push((
+                first + 70_000,
+                Fault::Partition {
+                    side: 1 << r.below(2),
+                    media: all_media,
+                    one_way: false,
+                    heal_after: r.range(2_000, 20_000),
+                },
+            ));
+        }
+        sc.faults = faults;
+        sc.fault_end = 120_000;
+        sc.end = sc.fault_end + SETTLE;
+        sc
     }
 
     pub fn node_name(i: usize) -> String {
@@ -542,7 +610,9 @@ impl Scenario {
                 AutoFailback::Legacy => "legacy",
             }
         );
-        if self.stonith {
+        if self.stonith && self.relay_fence {
+            s += "stonith_host * hbrelay /dev/ttyRELAY0\n";
+        } else if self.stonith {
             s += "stonith null /etc/ha.d/stonith.cfg\n";
             if let Some(d) = self.hb_fence_delay() {
                 s += &format!("env HB_FENCE_DELAY={d}ms\n");
@@ -582,10 +652,11 @@ impl fmt::Display for Scenario {
             self.nodes,
             self.media,
             self.auto_failback,
-            match (self.stonith, self.hb_fence_delay()) {
-                (false, _) => "no".to_string(),
-                (true, None) => "yes".to_string(),
-                (true, Some(d)) => format!("yes (HB_FENCE_DELAY {d} ms)"),
+            match (self.stonith, self.relay_fence, self.hb_fence_delay()) {
+                (false, _, _) => "no".to_string(),
+                (true, true, _) => "through the relay board".to_string(),
+                (true, false, None) => "yes".to_string(),
+                (true, false, Some(d)) => format!("yes (HB_FENCE_DELAY {d} ms)"),
             },
             self.groups
                 .iter()

@@ -741,3 +741,165 @@ fn an_unplugged_relay_line_is_reopened_when_it_comes_back() {
     assert!(heard(&c) > h, "no heartbeats after the replug");
     nothing_lost(&c, &board, before);
 }
+
+/// Issue 12's fence race with the relay as STONITH device only: each node runs a group of its
+/// own and has the other's as a takeover, their only medium is the crossover (`bcast eth1`),
+/// and the relay is no medium and no watchdog (`stonith_host * hbrelay <tty>` alone).
+fn fence_race_setup(b: &Board) -> Setup {
+    let extra = |p: &str| format!("stonith_host * hbrelay {p} node1=0 node2=1\n");
+    Setup {
+        media: ["bcast eth1".into(), "bcast eth1".into()],
+        extra: [extra(b.tty(0)), extra(b.tty(1))],
+        auth: authkeys(),
+        lan: true,
+        haresources: format!("{GROUP}node2 198.51.100.81 hbsvc::198.51.100.81\n"),
+        // One pid file per address: with one for both, the second group's service would
+        // look running on the survivor (heartbeat asks `status` before `start`) and never start.
+        scripts: vec![(
+            "hbsvc".into(),
+            service_script().replace("PIDF=/run/hbsvc.pid", "PIDF=/run/hbsvc-$1.pid"),
+        )],
+        timing: (200, 600, 1000),
+        ..Setup::default()
+    }
+}
+
+/// The owners of both groups as node `i` sees them, `-` for a group not running.
+fn owners(c: &Cluster, i: usize) -> [String; 2] {
+    let v = c.status(i);
+    [0, 1].map(|g| {
+        let g = &v["groups"][g];
+        match (g["state"].as_str(), g["owner"].as_str()) {
+            (Some("running"), Some(o)) => o.to_string(),
+            _ => "-".to_string(),
+        }
+    })
+}
+
+/// The crossover is pulled (both ends down): both nodes are alive, each sees the other dead
+/// and asks the relay to reset it (HB_FENCE_DELAY is not set, so neither waits). The relay
+/// resets exactly one — the first request's target — and refuses the other (`LostRace`); the
+/// refused node logs why and takes nothing over; the survivor, its fence acknowledged, serves
+/// the service IP and runs both groups. The test "resets" the loser in two steps: its LAN goes
+/// down the moment its reset line is asserted (a host in reset answers nobody), its daemon is
+/// killed only once it has asked too, within a bound: the race's worst case, in which the
+/// loser still runs when its request reaches the relay.
+#[test]
+fn a_fence_race_through_the_relay_resets_exactly_one_node_and_the_survivor_serves() {
+    let board = Board::start();
+    // From here on: the image is built once for every test of this file.
+    let began = Instant::now();
+    let c = Cluster::new("relay-race", &fence_race_setup(&board));
+    let p = Prober::start(&c);
+    p.wait_for("node1", Instant::now(), Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("node1 never served:\n{}", c.nodes[0].log()));
+    c.both_up();
+    let start = Instant::now();
+    while owners(&c, 0) != ["node1", "node2"] {
+        assert!(
+            start.elapsed() < MAX_WAIT,
+            "each node never ran its own group: {:?}\n{}",
+            owners(&c, 0),
+            c.nodes[0].log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300 + jitter(200)));
+
+    let cut = Instant::now();
+    for ns in ["a", "b"] {
+        c.lab.link(ns, "eth1", false).unwrap();
+    }
+    let is_reset = |l: &str| l.starts_with("RESET ") && l.contains("ASSERT");
+    let (asserted, line) = board.wait_log(cut, MAX_WAIT, is_reset);
+    let loser: usize = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .filter(|&p: &usize| p < 2)
+        .unwrap_or_else(|| panic!("{line}"));
+    let winner = 1 - loser;
+    let name = |i: usize| ["node1", "node2"][i];
+    let loser_ns = ["a", "b"][loser];
+    // A host in reset is off the network at once: its LAN goes down now. Its daemon is
+    // powered off below, once it has asked too.
+    c.lab.link(loser_ns, "eth0", false).unwrap();
+    eprintln!(
+        "crossover pulled -> {} reset on {}'s request: {} ms",
+        name(loser),
+        name(winner),
+        asserted.duration_since(cut).as_millis()
+    );
+    // The loser asks too, and is refused at once.
+    let (refused, _) = board.wait_log(cut, MAX_WAIT, |l| {
+        l.contains(&format!(
+            "FenceDone {{ requester: {loser}, target: {winner}"
+        )) && l.contains("outcome: LostRace")
+    });
+    c.wait_log(loser, "lost the fence race", MAX_WAIT);
+    let log = c.nodes[loser].log();
+    assert!(
+        log.contains(&format!("Host {} not reset!", name(winner))),
+        "{log}"
+    );
+    c.lab.power_off(loser_ns, &["eth0"]).unwrap();
+    eprintln!(
+        "{}'s counter-request refused {} ms after the reset began",
+        name(loser),
+        refused.saturating_duration_since(asserted).as_millis()
+    );
+    // The refused node took nothing over while it ran.
+    assert!(
+        !log.contains("Taking over resource group"),
+        "the loser took over:\n{log}"
+    );
+
+    // The survivor serves the service IP and runs both groups; its takeover followed the
+    // relay's acknowledgement.
+    let served = p
+        .wait_for(name(winner), asserted, Duration::from_secs(20))
+        .unwrap_or_else(|| {
+            let sh = |ns: &str, argv: &[&str]| {
+                let o = c.lab.exec(ns, argv).unwrap();
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            };
+            panic!(
+                "{} never served (probes {:?}; client's neighbours {}; survivor's sockets {} \
+                 addresses {}):\n{}\nrelay:\n{}",
+                name(winner),
+                p.runs(cut, Instant::now()),
+                sh("client", &["ip", "neigh"]),
+                sh(["a", "b"][winner], &["ss", "-lunp"]),
+                sh(["a", "b"][winner], &["ip", "-br", "addr"]),
+                c.nodes[winner].log(),
+                board.log_text()
+            )
+        });
+    let start = Instant::now();
+    while owners(&c, winner) != [name(winner), name(winner)] {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{} never ran both groups: {:?}\n{}",
+            name(winner),
+            owners(&c, winner),
+            c.nodes[winner].log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wlog = c.nodes[winner].log();
+    assert!(
+        wlog.contains(&format!("node {} now reset.", name(loser))),
+        "{wlog}"
+    );
+    assert!(!wlog.contains("lost the fence race"), "{wlog}");
+    // Exactly one reset, well after the survivor took over.
+    std::thread::sleep(Duration::from_secs(2));
+    let resets = board.lines(cut, is_reset);
+    assert_eq!(resets.len(), 1, "{resets:?}\n{}", board.log_text());
+    eprintln!(
+        "crossover pulled -> {} serving: {} ms; test after the board booted: {} ms",
+        name(winner),
+        served.saturating_duration_since(cut).as_millis(),
+        began.elapsed().as_millis()
+    );
+}

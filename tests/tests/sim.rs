@@ -316,3 +316,39 @@ fn a_forged_packet_with_the_right_key_is_caught() {
         "{v:?}"
     );
 }
+
+/// Issue 12's fence race through the relay board (`Scenario::fence_race`: two nodes, STONITH
+/// through the relay on both, splits with both alive): the relay never resets both nodes, each
+/// on the other's request, within its fence window; the loser's request is refused (its fence
+/// fails, it takes nothing over) and every seed settles. Sabotaged (the relay's arbitration
+/// off), the node reset first boots, still cut off, fences the winner back, and the invariant
+/// says so for some of the same seeds.
+#[test]
+fn the_relay_board_never_resets_both_nodes_and_a_relay_without_arbitration_is_caught() {
+    let mut refused = 0;
+    let mut caught = Vec::new();
+    for seed in 1..=6 {
+        let sc = Scenario::fence_race(seed);
+        assert!(
+            sc.hacf().contains("stonith_host * hbrelay "),
+            "{}",
+            sc.hacf()
+        );
+        let out = run(&sc, true);
+        assert!(out.passed(), "{sc}\n{:?}", out.violations);
+        refused += out
+            .timeline
+            .iter()
+            .filter(|l| l.contains("lost the fence race"))
+            .count();
+        let v = sabotaged(&sc, Sabotage::NoRelayArbitration);
+        if v.iter()
+            .any(|v| v.contains("both reset, each on the other's request"))
+        {
+            caught.push(seed);
+        }
+    }
+    assert!(refused > 0, "no fence race in these seeds");
+    assert!(!caught.is_empty(), "no seed caught without arbitration");
+    eprintln!("fence-race seeds 1..=6: {refused} refusals; without arbitration caught: {caught:?}");
+}

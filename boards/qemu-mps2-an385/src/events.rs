@@ -108,5 +108,6 @@ fn outcome_name(o: FenceOutcome) -> &'static str {
         FenceOutcome::Busy => "Busy",
         FenceOutcome::Superseded => "Superseded",
         FenceOutcome::PinFault => "PinFault",
+        FenceOutcome::LostRace => "LostRace",
     }
 }

@@ -59,6 +59,10 @@ pub enum FenceOutcome {
     Superseded = 4,
     /// The relay could not drive the line: nothing may have happened to the target.
     PinFault = 5,
+    /// Refused, with nothing done: the requester lost a fence race. The relay reset the
+    /// requester on another host's request less than [`super::FENCE_WINDOW`] ago (or is
+    /// resetting it now), so it may not reset another host ([`super::FenceArbiter`]).
+    LostRace = 6,
 }
 
 impl FenceOutcome {
@@ -74,6 +78,7 @@ impl FenceOutcome {
             3 => Some(FenceOutcome::Busy),
             4 => Some(FenceOutcome::Superseded),
             5 => Some(FenceOutcome::PinFault),
+            6 => Some(FenceOutcome::LostRace),
             _ => None,
         }
     }
@@ -86,6 +91,7 @@ impl FenceOutcome {
             FenceOutcome::Busy => "busy",
             FenceOutcome::Superseded => "superseded",
             FenceOutcome::PinFault => "pin fault",
+            FenceOutcome::LostRace => "lost the fence race",
         }
     }
 }

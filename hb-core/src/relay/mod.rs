@@ -156,12 +156,16 @@ const _: () = {
 /// The value of a status report's last-pet age that means "never petted".
 const NEVER: u32 = u32::MAX;
 
+mod arbiter;
 mod codec;
 mod frames;
 mod link;
 #[cfg(test)]
 mod tests;
 
+pub use arbiter::{
+    allows as arbiter_allows, marks as arbiter_marks, FenceArbiter, FencedAt, FENCE_WINDOW,
+};
 pub use codec::{decode, encode, is_relay_frame, name_is_valid, open, Sealed};
 pub use frames::{
     Body, FenceAction, FenceOutcome, Info, PortFlags, PortReport, PortReports, RelayError,

@@ -1066,5 +1066,10 @@ mod tests {
             FenceResult::BadHost
         );
         assert_eq!(FenceReply::Timeout.result(), FenceResult::Failed);
+        // A lost fence race is a failed fence: the loser takes nothing over.
+        assert_eq!(
+            FenceReply::Relay(FenceOutcome::LostRace).result(),
+            FenceResult::Failed
+        );
     }
 }

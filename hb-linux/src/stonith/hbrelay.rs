@@ -245,7 +245,17 @@ impl Plugin for HbRelay {
                 return FenceResult::Failed;
             }
         };
-        if reply != FenceReply::Relay(FenceOutcome::Done) {
+        if reply == FenceReply::Relay(FenceOutcome::LostRace) {
+            // Issue 12's arbitration: the peer won a fence race and is alive. The fence
+            // fails, so the core takes nothing over and retries; this line says why.
+            log(LogLine::error(format!(
+                "hbrelay: {} of {node} refused: this node lost the fence race ({node} had the \
+                 relay reset this node less than {} s ago, or it is doing so now); {node} is \
+                 alive and keeps its resources, none is taken over",
+                action.name(),
+                hb_core::relay::FENCE_WINDOW.as_millis() / 1000
+            )));
+        } else if reply != FenceReply::Relay(FenceOutcome::Done) {
             log(LogLine::warn(format!(
                 "hbrelay: {} of {node}: {}",
                 action.name(),

@@ -11,6 +11,9 @@
 //! hbsim --seed N [--statuses]  replay one seed with its timeline (and every status message
 //!                      taken) and its fingerprint
 //! SIM_SEED=N hbsim     the same
+//! --fence-race         with any of the above: the seeds of issue 12's fence-race family
+//!                      (`Scenario::fence_race`: two nodes, STONITH through the relay board,
+//!                      splits) instead of the random scenarios
 //! ```
 //! The last line is always `<passed> passed, <failed> failed`; the exit status is 1 if any
 //! seed failed (with --check: if any fingerprint differs from the recorded one). The
@@ -33,7 +36,7 @@ const TIMELINE_TAIL: usize = 60;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: hbsim [--seeds N] [--start S] [--also S]... [--threads T] [--fingerprint] \
-         | --check FILE [--threads T] | --seed N [--statuses]"
+         | --check FILE [--threads T] | --seed N [--statuses]; --fence-race with any"
     );
     ExitCode::from(2)
 }
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let mut also = Vec::new();
     let mut print_fingerprints = false;
     let mut check: Option<String> = None;
+    let mut family: fn(u64) -> Scenario = Scenario::generate;
     while let Some(a) = args.next() {
         if a == "--check" {
             match args.next() {
@@ -79,12 +83,13 @@ fn main() -> ExitCode {
                 None => return usage(),
             },
             "--fingerprint" => print_fingerprints = true,
+            "--fence-race" => family = Scenario::fence_race,
             "--statuses" => statuses = true,
             _ => return usage(),
         }
     }
     if let Some(seed) = one {
-        return replay(seed, statuses);
+        return replay(family(seed), statuses);
     }
 
     let recorded = match &check {
@@ -124,7 +129,7 @@ fn main() -> ExitCode {
                 .spawn_scoped(s, || {
                     while let Some(&seed) = list.get(next.fetch_add(1, Ordering::Relaxed) as usize)
                     {
-                        let sc = Scenario::generate(seed);
+                        let sc = family(seed);
                         let out = run(&sc, false);
                         fingerprints
                             .lock()
@@ -233,8 +238,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay(seed: u64, statuses: bool) -> ExitCode {
-    let sc = Scenario::generate(seed);
+fn replay(sc: Scenario, statuses: bool) -> ExitCode {
     let out = run_with(
         &sc,
         Options {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use hb_core::engine::{self, Encoding, NodeId, NodeStatus};
 use hb_core::heartbeat::{Event, HeartbeatConfig};
 use hb_core::ipfail;
+use hb_core::relay::{FenceAction, FENCE_WINDOW, RESET_PULSE};
 use hb_core::resources::{ActionDone, FenceResult, GroupId};
 
 use crate::scenario::{MediumKind, Scenario, MAX_MEDIA};
@@ -14,6 +15,10 @@ use super::world::{
     Captured, Ev, Hb, Pending, Rx, Sabotage, SimNames, World, IPFAIL_MESSAGES, OLD_PACKETS,
     PARTITION_RESTART, PING_RTT,
 };
+
+/// From a node's fence request to the relay board acting on it: the plugin's call and a frame
+/// of about 50 bytes on a 115 200-baud line.
+const RELAY_LATENCY: u64 = 5;
 
 impl World<'_> {
     pub(super) fn schedule_start(&mut self, node: usize, at: u64) {
@@ -76,6 +81,68 @@ impl World<'_> {
         // A node coming back is heard again: deaths pending for it are moot.
         self.pending.retain(|p| p.dead != i);
         self.after(i);
+    }
+
+    /// The relay board takes `node`'s request to reset `target` (issue 12): it resets the
+    /// target at once, unless its arbitration refuses (`node` lost a fence race), and answers
+    /// when the pulse is over, or at once with the refusal. The check of "never both reset":
+    /// the relay never resets a node on the request of a peer that it reset on that node's
+    /// request less than `FENCE_WINDOW` before.
+    pub(super) fn relay_fence(&mut self, node: usize, epoch: u32, target: usize) {
+        let now = self.instant();
+        let arbitrates = self.opts.sabotage != Some(Sabotage::NoRelayArbitration);
+        let allowed = !arbitrates || self.relay.allows(node, target, FenceAction::Reset, now);
+        let result = if allowed {
+            self.relay.fenced(node, target, FenceAction::Reset, now);
+            let window = FENCE_WINDOW.as_millis();
+            let fenced_back = self.reset_by[node] == Some((target, epoch))
+                && self.relay_reset_at[node].is_some_and(|t| self.now < t + window);
+            if self.sc.nodes == 2 && node != target && fenced_back {
+                self.violation(format!(
+                    "{} and {} both reset, each on the other's request, {} ms apart (a fence \
+                     race the relay board let through)",
+                    Scenario::node_name(node),
+                    Scenario::node_name(target),
+                    self.now - self.relay_reset_at[node].unwrap_or(0)
+                ));
+            }
+            if self.nodes[target].hb.is_some() {
+                self.reset_by[target] = Some((node, self.nodes[target].epoch));
+                self.relay_reset_at[target] = Some(self.now);
+                self.log(Some(target), || {
+                    format!(
+                        "reset by STONITH (the relay, for {})",
+                        Scenario::node_name(node)
+                    )
+                });
+                self.stop(target);
+                let at = self.now + RESET_PULSE.as_millis() + self.sc.restart_delay;
+                self.schedule_start(target, at);
+            }
+            FenceResult::Ok
+        } else {
+            self.log(Some(node), || {
+                format!(
+                    "the relay refuses its reset of {}: lost the fence race",
+                    Scenario::node_name(target)
+                )
+            });
+            FenceResult::Failed
+        };
+        let answer = if allowed {
+            RESET_PULSE.as_millis()
+        } else {
+            RELAY_LATENCY
+        };
+        self.schedule(
+            self.now + answer,
+            Ev::FenceDone {
+                node,
+                epoch,
+                target,
+                result,
+            },
+        );
     }
 
     /// The node stops at once (crash, reset, reboot, exit): it holds nothing from now on.
@@ -170,6 +237,21 @@ impl World<'_> {
                 Event::Membership(m) => self.membership(i, m),
                 Event::Acquire(g) => self.acquire(i, g),
                 Event::Release(g) => self.release(i, g),
+                Event::Fence(t) if self.sc.relay_fence => {
+                    let target = t.index();
+                    self.log(Some(i), || {
+                        format!("asks the relay to reset {}", Scenario::node_name(target))
+                    });
+                    let epoch = self.nodes[i].epoch;
+                    self.schedule(
+                        self.now + RELAY_LATENCY,
+                        Ev::RelayFence {
+                            node: i,
+                            epoch,
+                            target,
+                        },
+                    );
+                }
                 Event::Fence(t) => {
                     let target = t.index();
                     let delay = self.sc.fence_delay + self.rng.below(self.sc.fence_delay + 1);

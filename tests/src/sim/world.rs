@@ -11,6 +11,7 @@ use hb_core::config::{HaCf, HaResources};
 use hb_core::engine::{MediumId, NodeId, DEFAULT_HISTORY_BYTES, MAXMSGHIST};
 use hb_core::heartbeat::Heartbeat;
 use hb_core::ipfail;
+use hb_core::relay::FenceArbiter;
 use hb_core::resources::{ActionDone, FenceResult, MonitorConfig, MonitorRequest, RQSTDELAY};
 use hb_core::time::Instant;
 
@@ -124,6 +125,9 @@ pub enum Sabotage {
     NoFenceDelay,
     /// Resource monitoring's status checks say a group runs even when its service is down.
     ChecksAlwaysPass,
+    /// The relay board resets whatever it is asked to: its fence arbitration is off (issue 12;
+    /// the test-only switch that shows the fence-race invariant can fail).
+    NoRelayArbitration,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +168,13 @@ pub(super) enum Ev {
     },
     Start {
         node: usize,
+    },
+    /// `node`'s fence request for `target` reaches the relay board (it left the node, so
+    /// the relay takes it whatever the node does meanwhile).
+    RelayFence {
+        node: usize,
+        epoch: u32,
+        target: usize,
     },
     Fault(Fault),
     Heal {
@@ -360,6 +371,10 @@ pub(super) struct World<'s> {
     /// Who reset each node last (STONITH), and the node's epoch (incarnation) it ended: a
     /// reset of an older incarnation says nothing about a fence asked for by a newer one.
     pub(super) reset_by: Vec<Option<(usize, u32)>>,
+    /// When the relay board last reset each node on a peer's request.
+    pub(super) relay_reset_at: Vec<Option<u64>>,
+    /// The relay board's fence arbitration (scenarios with `relay_fence`).
+    pub(super) relay: FenceArbiter<MAX_NODES>,
     /// Times of events that may move a group, and how long each may take to have its effect.
     pub(super) causes: Vec<(u64, u64, &'static str)>,
     /// Holders per group at the last check.
@@ -477,6 +492,8 @@ impl<'s> World<'s> {
             faults_over: false,
             split_at: vec![vec![None; n]; n],
             reset_by: vec![None; n],
+            relay_reset_at: vec![None; n],
+            relay: FenceArbiter::new(),
             causes: Vec::new(),
             holders: vec![0; sc.groups.len()],
             last_sig: [u64::MAX; MAX_NODES],
@@ -753,8 +770,10 @@ impl<'s> World<'s> {
                     format!("fence of {} done: {result:?}", Scenario::node_name(target))
                 });
                 self.cause(self.settle_window(), "fence");
-                // The device acts whether or not the node that asked still runs.
-                let resets = self.opts.sabotage != Some(Sabotage::FenceResetsNothing);
+                // The device acts whether or not the node that asked still runs. The relay
+                // board reset its target when it took the request (`Ev::RelayFence`).
+                let resets = self.opts.sabotage != Some(Sabotage::FenceResetsNothing)
+                    && !self.sc.relay_fence;
                 if result == FenceResult::Ok && resets && self.nodes[target].hb.is_some() {
                     // Two nodes with HB_FENCE_DELAY never both reset: the node that asked was
                     // itself reset by its target since it asked (issue 12's fence race; more
@@ -790,6 +809,11 @@ impl<'s> World<'s> {
                     self.after(node);
                 }
             }
+            Ev::RelayFence {
+                node,
+                epoch,
+                target,
+            } => self.relay_fence(node, epoch, target),
             Ev::Start { node } => {
                 self.nodes[node].start_pending = false;
                 if self.nodes[node].hb.is_none() {
