@@ -19,6 +19,9 @@
 #   bash tests/benchmarks.sh --from target/bench/sections                   → BENCHMARKS.md
 # (--only idle and --only failover skip criterion and the board images; --from builds only
 # the generator.)
+# tests/data/bench-sections/failover.json is a 20-run failover section measured on
+# 2026-12-04 (revision 9378006, a loaded 2-core VM): copy it into the sections directory to
+# compose a report with fresh idle and static sections without the two-hour part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 args=("$@")
