@@ -495,6 +495,10 @@ impl<const N: usize> fmt::Write for Bounded<'_, N> {
         if self.full {
             return Ok(());
         }
+        // Whole pieces at once: errors are formatted for every bad line of a file.
+        if self.buf.push_str(s).is_ok() {
+            return Ok(());
+        }
         for c in s.chars() {
             if self.buf.push(c).is_err() {
                 self.full = true;
@@ -607,14 +611,8 @@ impl<'a> Iterator for Words<'a> {
 pub(crate) fn closest<'n>(word: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     let mut best: Option<(usize, &str)> = None;
     for name in names {
-        // The distance is at least the difference in length: most names need no table (a
-        // file of unknown words costs ~60 tables a line otherwise, most of what the
-        // config_hacf fuzz target spent its time on).
-        if word.len().abs_diff(name.len()) > 2 {
-            continue;
-        }
-        if let Some(d) = edit_distance(word.as_bytes(), name.as_bytes()) {
-            if d <= 2 && best.is_none_or(|(bd, _)| d < bd) {
+        if let Some(d) = typo_distance(word.as_bytes(), name.as_bytes()) {
+            if best.is_none_or(|(bd, _)| d < bd) {
                 best = Some((d, name));
             }
         }
@@ -622,26 +620,48 @@ pub(crate) fn closest<'n>(word: &str, names: impl Iterator<Item = &'n str>) -> O
     best.map(|(_, n)| n)
 }
 
-/// Levenshtein distance for short words; `None` for words too long to be a typo of a name.
-fn edit_distance(a: &[u8], b: &[u8]) -> Option<usize> {
+/// How many edits a typo may have.
+const TYPO_EDITS: usize = 2;
+
+/// The Levenshtein distance of two short words when it is at most [`TYPO_EDITS`], else `None`.
+/// Only the cells within `TYPO_EDITS` of the diagonal can lead to such a distance, and a row
+/// whose every cell is beyond it ends the search: about 5 cells a letter instead of the whole
+/// table. A file of unknown words asks this of every directive name for every line, which was
+/// most of what the config_hacf fuzz target spent its time on.
+fn typo_distance(a: &[u8], b: &[u8]) -> Option<usize> {
     const MAX: usize = 32;
-    if a.len() >= MAX || b.len() >= MAX {
+    const FAR: usize = TYPO_EDITS + 1;
+    if a.len() >= MAX || b.len() >= MAX || a.len().abs_diff(b.len()) > TYPO_EDITS {
         return None;
     }
-    let mut prev = [0usize; MAX];
-    let mut cur = [0usize; MAX];
-    for (j, slot) in prev.iter_mut().enumerate().take(b.len() + 1) {
+    let mut prev = [FAR; MAX];
+    let mut cur = [FAR; MAX];
+    for (j, slot) in prev
+        .iter_mut()
+        .enumerate()
+        .take(b.len().min(TYPO_EDITS) + 1)
+    {
         *slot = j;
     }
     for (i, &ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        let row = i + 1;
+        let lo = row.saturating_sub(TYPO_EDITS);
+        let hi = (row + TYPO_EDITS).min(b.len());
+        cur.fill(FAR);
+        cur[0] = row.min(FAR);
+        let mut least = cur[0];
+        for j in lo.max(1)..=hi {
+            let substitute = prev[j - 1] + usize::from(ca != b[j - 1]);
+            let v = substitute.min(prev[j] + 1).min(cur[j - 1] + 1).min(FAR);
+            cur[j] = v;
+            least = least.min(v);
         }
-        prev = cur;
+        if least > TYPO_EDITS {
+            return None;
+        }
+        core::mem::swap(&mut prev, &mut cur);
     }
-    prev.get(b.len()).copied()
+    prev.get(b.len()).copied().filter(|&d| d <= TYPO_EDITS)
 }
 
 /// What the three parsers' tests share.
@@ -815,5 +835,61 @@ mod tests {
         );
         assert_eq!(closest("nod", names.iter().copied()), Some("node"));
         assert_eq!(closest("frobnicate", names.iter().copied()), None);
+    }
+
+    /// The whole table, as the banded [`typo_distance`] must agree with where it answers.
+    fn full_distance(a: &[u8], b: &[u8]) -> usize {
+        let mut prev: std::vec::Vec<usize> = (0..=b.len()).collect();
+        for (i, &ca) in a.iter().enumerate() {
+            let mut cur = std::vec![i + 1; b.len() + 1];
+            for (j, &cb) in b.iter().enumerate() {
+                cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+
+    #[test]
+    fn the_banded_typo_distance_agrees_with_the_whole_table() {
+        // Every pair of words up to 6 letters over a 3-letter alphabet, and some real names.
+        let mut words: std::vec::Vec<std::vec::Vec<u8>> = std::vec![std::vec![]];
+        let mut frontier = words.clone();
+        for _ in 0..6 {
+            let mut next = std::vec::Vec::new();
+            for w in &frontier {
+                for c in [b'a', b'b', b'c'] {
+                    let mut v = w.clone();
+                    v.push(c);
+                    next.push(v);
+                }
+            }
+            words.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for w in [
+            "keepalive",
+            "keepalvie",
+            "deadtime",
+            "deadtiem",
+            "node",
+            "nod",
+            "udpport",
+        ] {
+            words.push(w.as_bytes().to_vec());
+        }
+        let mut typos = 0;
+        for a in words.iter().step_by(3) {
+            for b in &words {
+                let full = full_distance(a, b);
+                let banded = typo_distance(a, b);
+                let want = (full <= TYPO_EDITS).then_some(full);
+                assert_eq!(banded, want, "{:?} {:?}", a, b);
+                typos += usize::from(want.is_some());
+            }
+        }
+        assert!(typos > 1000, "{typos}");
     }
 }
