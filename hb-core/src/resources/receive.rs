@@ -472,7 +472,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 // refusing every other standby meanwhile.
                 let send = if self.comm_up && self.nice_failback() {
                     self.ask_for_resources(me, true, set, StandbyInfo::Me, Some(xid));
-                    self.going == StandbyState::Me
+                    // (Not an earlier request of ours still running: this one was refused.)
+                    self.going == StandbyState::Me && self.standby_xid == Some(xid)
                 } else if self.nice_failback() {
                     // Before our comm-up our side cannot take it (3.0.6 registers the handler
                     // at comm-up and sends it all the same): the same hour-long wait.

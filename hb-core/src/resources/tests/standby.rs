@@ -94,3 +94,25 @@ fn a_cancel_from_the_asker_ends_our_wait_for_its_done() {
     );
     assert_eq!(m.standby_state(), StandbyState::Other);
 }
+
+#[test]
+fn a_request_our_side_refuses_is_not_sent() {
+    let mut m = stable_node1(AutoFailback::On);
+    m.handle_command(at(1_000), Command::Standby(StandbySet::All))
+        .unwrap();
+    assert_eq!(
+        messages(&mut m),
+        ["t=ask_resources rsc_hold=all info=me hb_sbid=1"]
+    );
+    // A second one while the first runs: refused here, so the peer must not take it (it
+    // would answer it, and that answer would be for a request we never ran).
+    m.handle_command(at(2_000), Command::Standby(StandbySet::Local))
+        .unwrap();
+    assert!(messages(&mut m).is_empty());
+    assert!(logs(&mut m)
+        .iter()
+        .any(|l| l.starts_with("WARN: Standby in progress- new request from node1 ignored")));
+    // The answer to the first is still taken.
+    m.handle_message(at(2_100), NODE2, &ask(StandbyInfo::Other, Some(1)));
+    assert_eq!(actions(&mut m), [Action::Release(G1)]);
+}
