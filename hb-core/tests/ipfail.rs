@@ -205,8 +205,9 @@ fn the_node_that_loses_its_ping_node_gives_everything_away() {
                 "to_id=ipfail",
                 "client_gen=0"
             ]),
-            strings(&["t=ask_resources", "rsc_hold=all", "info=me"]),
-            strings(&["t=ask_resources", "rsc_hold=all", "info=done"]),
+            // (`hb_sbid`: hb numbers its standby requests; 3.0.6 ignores the field.)
+            strings(&["t=ask_resources", "rsc_hold=all", "info=me", "hb_sbid=1"]),
+            strings(&["t=ask_resources", "rsc_hold=all", "info=done", "hb_sbid=1"]),
         ]
     );
     assert_eq!(
@@ -219,8 +220,8 @@ fn the_node_that_loses_its_ping_node_gives_everything_away() {
                 "to_id=ipfail",
                 "client_gen=0"
             ]),
-            strings(&["t=ask_resources", "rsc_hold=all", "info=other"]),
-            strings(&["t=ask_resources", "rsc_hold=all", "info=done"]),
+            strings(&["t=ask_resources", "rsc_hold=all", "info=other", "hb_sbid=1"]),
+            strings(&["t=ask_resources", "rsc_hold=all", "info=done", "hb_sbid=1"]),
         ]
     );
     // The give-up went out 2 × keepalive after the decision.

@@ -102,6 +102,7 @@ fn captured_messages_have_the_expected_typed_values() {
     expect(ResourceMsg::AskResources {
         rsc_hold: RscSet::FOREIGN,
         info: StandbyInfo::Me,
+        xid: None,
     });
     expect(ResourceMsg::Resource(ResourceHeld {
         rsc_hold: RscSet::LOCAL,

@@ -27,6 +27,7 @@ impl Text for LogMsg {
             StonithFailedRetrying(x) => write!(f, "STONITH of {} failed.  Retrying...", n(x)),
             TakeoverCancelled => f.write_str("Resource takeover cancelled - shutdown in progress."),
             CancellingStandby => f.write_str("Cancelling pending standby operation"),
+            StandbyDroppedByPeer(x) => write!(f, "{} dropped its standby request.", n(x)),
             TakingOverGroup(x) => write!(f, "Taking over resource group {}", g(x)),
             MachDownForeignAcquired => write!(
                 f,

@@ -250,6 +250,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 self.emit(Out::Ask {
                     set,
                     info: StandbyInfo::Done,
+                    xid: self.standby_xid,
                 });
             }
             JobKind::Giveup => {

@@ -40,6 +40,8 @@ pub enum LogMsg {
     StonithFailedRetrying(NodeId),
     TakeoverCancelled,
     CancellingStandby,
+    /// The peer dropped the standby request we answered (`hb_standby_cancel`).
+    StandbyDroppedByPeer(NodeId),
     TakingOverGroup(GroupId),
     MachDownForeignAcquired,
     MachDownCompleteFor(NodeId),

@@ -391,7 +391,11 @@ enum Out {
     Ask {
         set: RscSet,
         info: StandbyInfo,
+        /// The request's number (`hb_sbid`), if its asker gave it one.
+        xid: Option<u32>,
     },
+    /// We no longer run our standby request of this number (`hb_standby_cancel`).
+    StandbyCancel(u32),
     IpRequest(GroupId),
     /// `hb_standby`'s `ask_resources <set> me`, before our own side has taken it: it goes out
     /// as an [`Out::Ask`] only if it does (loopback only).
@@ -457,6 +461,11 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     other_is_stable: bool,
     going: StandbyState,
     standby_set: RscSet,
+    /// The number of the standby request under way (ours or the peer's), as its asker gave
+    /// it; none from 3.0.6.
+    standby_xid: Option<u32>,
+    /// The number our last standby request had.
+    standby_seq: u32,
     needs_failback: bool,
     takeover_in_progress: bool,
     local_work_done: bool,
@@ -559,6 +568,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             other_is_stable: false,
             going: StandbyState::Not,
             standby_set: RscSet::ALL,
+            standby_xid: None,
+            standby_seq: 0,
             needs_failback: false,
             takeover_in_progress: false,
             local_work_done: false,
@@ -668,14 +679,19 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 groups: None,
                 reply_to: None,
             }),
-            Out::Ask { set, info } => ResourceMsg::AskResources {
+            Out::Ask { set, info, xid } => ResourceMsg::AskResources {
                 rsc_hold: set,
                 info,
+                xid: xid.map(GroupMask::new),
+            },
+            Out::StandbyCancel(xid) => ResourceMsg::StandbyCancel {
+                xid: GroupMask::new(xid),
             },
             // (Loopback only; what it becomes.)
             Out::StandbyRequest(set) => ResourceMsg::AskResources {
                 rsc_hold: set,
                 info: StandbyInfo::Me,
+                xid: None,
             },
             Out::IpRequest(g) => ResourceMsg::IpRequest {
                 ipaddr: self.table.group_key(g),

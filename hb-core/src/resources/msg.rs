@@ -25,6 +25,13 @@
 //! `hb_reply=<node>` on the report that answers that node's `starting`; both are used by the
 //! multi-node extension (see the [module documentation](super)). 3.0.6 ignores fields it does
 //! not know.
+//!
+//! `hb_sbid=<hex>` at the end of `ask_resources` is ours too: the number the node that asked
+//! to go standby gave its request, echoed in `other` and `done`, so that an answer to a
+//! request its sender has since dropped is recognised. A node that gets an `other` for such
+//! a request sends `t=hb_standby_cancel hb_sbid=<hex>` (only ever to a peer that numbered
+//! its `other`, never to 3.0.6, which neither numbers nor knows the type): the peer, waiting
+//! in that exchange for a `done` that will not come, drops it instead of waiting an hour.
 
 use core::fmt;
 
@@ -334,7 +341,16 @@ pub enum ResourceMsg<'a> {
     Resource(ResourceHeld<'a>),
     /// `t=ask_resources`: the standby protocol. `rsc_hold` is relative to the node that asked
     /// to go standby, in all three phases.
-    AskResources { rsc_hold: RscSet, info: StandbyInfo },
+    AskResources {
+        rsc_hold: RscSet,
+        info: StandbyInfo,
+        /// `hb_sbid` (ours): the request's number (a [`GroupMask`] only for its hex text);
+        /// none from 3.0.6.
+        xid: Option<GroupMask>,
+    },
+    /// `t=hb_standby_cancel hb_sbid=<hex>` (ours): the sender no longer runs the standby
+    /// request of that number.
+    StandbyCancel { xid: GroupMask },
     /// `t=ip-request ipaddr=<group key>` (legacy mode: "give me this group").
     IpRequest { ipaddr: &'a str },
     /// `t=ip-request-resp`: the answer, addressed to `dest`, who then takes the group.
@@ -423,11 +439,23 @@ pub const T_STONITH: &str = "stonith";
 pub const T_HEAL: &str = "hb_heal";
 /// Ours, in `hb_heal`: the groups the sender ran before the split.
 pub const F_KEPT: &str = "hb_kept";
+/// Ours: dropping a standby request.
+pub const T_STANDBY_CANCEL: &str = "hb_standby_cancel";
+/// Ours, in `ask_resources` and `hb_standby_cancel`: the standby request's number.
+pub const F_STANDBY_ID: &str = "hb_sbid";
 
 /// Our multi-node extension field: the groups the sender claims.
 pub const F_GROUPS: &str = "hb_groups";
 /// Our multi-node extension field: the node whose `starting` this report answers.
 pub const F_REPLY: &str = "hb_reply";
+
+/// `hb_sbid`: a standby request's number.
+fn standby_id(s: &str) -> Result<GroupMask, ParseError> {
+    parse_hex(s.as_bytes())
+        .and_then(|b| u32::try_from(b).ok())
+        .map(GroupMask::new)
+        .ok_or(ParseError::BadValue(F_STANDBY_ID))
+}
 
 impl<'a> ResourceMsg<'a> {
     /// Whether `t` is one of the types this module handles.
@@ -442,6 +470,7 @@ impl<'a> ResourceMsg<'a> {
             T_SHUTDONE,
             T_STONITH,
             T_HEAL,
+            T_STANDBY_CANCEL,
         ]
         .contains(&t)
     }
@@ -458,6 +487,7 @@ impl<'a> ResourceMsg<'a> {
             ResourceMsg::Shutdone => T_SHUTDONE,
             ResourceMsg::Stonith { .. } => T_STONITH,
             ResourceMsg::Heal { .. } => T_HEAL,
+            ResourceMsg::StandbyCancel { .. } => T_STANDBY_CANCEL,
         }
     }
 
@@ -517,6 +547,13 @@ impl<'a> ResourceMsg<'a> {
                     Some(s) => RscSet::from_wire(s).ok_or(ParseError::BadValue("rsc_hold"))?,
                 },
                 info: StandbyInfo::from_wire(need("info")?).ok_or(ParseError::BadValue("info"))?,
+                xid: match msg.get_str(F_STANDBY_ID) {
+                    None => None,
+                    Some(s) => Some(standby_id(s)?),
+                },
+            },
+            T_STANDBY_CANCEL => ResourceMsg::StandbyCancel {
+                xid: standby_id(need(F_STANDBY_ID)?)?,
             },
             T_IPREQUEST => ResourceMsg::IpRequest {
                 ipaddr: need("ipaddr")?,
@@ -593,9 +630,19 @@ impl<'a> ResourceMsg<'a> {
                     msg.push(Field::string(F_REPLY, to))?;
                 }
             }
-            ResourceMsg::AskResources { rsc_hold, info } => {
+            ResourceMsg::AskResources {
+                rsc_hold,
+                info,
+                xid,
+            } => {
                 msg.push(Field::string("rsc_hold", rsc_hold.as_str()))?;
                 msg.push(Field::string("info", info.as_str()))?;
+                if let Some(x) = xid {
+                    msg.push(Field::string(F_STANDBY_ID, x.as_str()))?;
+                }
+            }
+            ResourceMsg::StandbyCancel { xid } => {
+                msg.push(Field::string(F_STANDBY_ID, xid.as_str()))?
             }
             ResourceMsg::IpRequest { ipaddr } => msg.push(Field::string("ipaddr", ipaddr))?,
             ResourceMsg::IpRequestResp {
@@ -699,6 +746,15 @@ mod tests {
         roundtrip(ResourceMsg::AskResources {
             rsc_hold: RscSet::FOREIGN,
             info: StandbyInfo::Done,
+            xid: None,
+        });
+        roundtrip(ResourceMsg::AskResources {
+            rsc_hold: RscSet::LOCAL,
+            info: StandbyInfo::Other,
+            xid: Some(GroupMask::new(0x1f)),
+        });
+        roundtrip(ResourceMsg::StandbyCancel {
+            xid: GroupMask::new(7),
         });
         roundtrip(ResourceMsg::IpRequest { ipaddr: "10.0.0.1" });
         roundtrip(ResourceMsg::IpRequestResp {
@@ -780,7 +836,8 @@ mod tests {
             ResourceMsg::parse(&a),
             Ok(ResourceMsg::AskResources {
                 rsc_hold: RscSet::ALL,
-                info: StandbyInfo::Me
+                info: StandbyInfo::Me,
+                xid: None,
             })
         );
     }

@@ -404,9 +404,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             _ if !self.comm_up => {}
             ResourceMsg::Starting => self.process_starting(),
             ResourceMsg::Resource(ref r) => self.process_resource_peer(r),
-            ResourceMsg::AskResources { rsc_hold, info } => {
-                self.ask_for_resources(from, false, rsc_hold, info)
-            }
+            ResourceMsg::AskResources {
+                rsc_hold,
+                info,
+                xid,
+            } => self.ask_for_resources(from, false, rsc_hold, info, xid.map(|x| x.bits())),
+            ResourceMsg::StandbyCancel { xid } => self.standby_cancelled(from, xid.bits()),
             ResourceMsg::IpRequest { ipaddr } => {
                 if let Some(group) = self.group_id(ipaddr) {
                     self.queue_remote(JobKind::GiveGroup { group, to: from });
@@ -445,28 +448,32 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             | Out::Stonith { .. }
             | Out::IpRequest(_)
             | Out::Takeover(_)
-            | Out::Heal { .. } => {}
+            | Out::Heal { .. }
+            | Out::StandbyCancel(_) => {}
             Out::Held { info, .. } => {
                 self.process_resource_local(info == Some(Info::Shutdown), false)
             }
             Out::MachDown => self.process_resource_local(false, true),
-            Out::Ask { set, info } => {
+            Out::Ask { set, info, xid } => {
                 if self.comm_up {
-                    self.ask_for_resources(me, true, set, info);
+                    self.ask_for_resources(me, true, set, info, xid);
                 }
             }
             Out::StandbyRequest(set) => {
+                let xid = self.next_standby_xid();
                 let ask = Out::Ask {
                     set,
                     info: StandbyInfo::Me,
+                    xid: Some(xid),
                 };
                 // 3.0.6 sends `me` and then takes it like the peer's. If our own side ignores
                 // it (in flux, or an exchange running), the peer must not see it: it would
                 // accept it, answer `other` and wait an hour for a `done` that never comes,
                 // refusing every other standby meanwhile.
                 let send = if self.comm_up && self.nice_failback() {
-                    self.ask_for_resources(me, true, set, StandbyInfo::Me);
-                    self.going == StandbyState::Me
+                    self.ask_for_resources(me, true, set, StandbyInfo::Me, Some(xid));
+                    // (Not an earlier request of ours still running: this one was refused.)
+                    self.going == StandbyState::Me && self.standby_xid == Some(xid)
                 } else if self.nice_failback() {
                     // Before our comm-up our side cannot take it (3.0.6 registers the handler
                     // at comm-up and sends it all the same): the same hour-long wait.
@@ -477,7 +484,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     false
                 } else {
                     if self.comm_up {
-                        self.ask_for_resources(me, true, set, StandbyInfo::Me);
+                        self.ask_for_resources(me, true, set, StandbyInfo::Me, Some(xid));
                     }
                     true
                 };

@@ -87,9 +87,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         self.standby_set = RscSet::FOREIGN;
+        let xid = self.next_standby_xid();
         self.emit(Out::Ask {
             set: RscSet::FOREIGN,
             info: StandbyInfo::Me,
+            xid: Some(xid),
         });
         self.needs_failback = false;
     }
@@ -108,6 +110,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         fromme: bool,
         rtype: RscSet,
         info: StandbyInfo,
+        xid: Option<u32>,
     ) {
         if !self.nice_failback() {
             self.log(LogMsg::StandbyOnlyNiceFailback);
@@ -115,6 +118,26 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         if self.rstate == RscState::Shutdown {
             return;
+        }
+        if !fromme && info == StandbyInfo::Other && xid.is_some() {
+            let stale = match self.going {
+                StandbyState::Not => true,
+                StandbyState::Me => self.standby_xid.is_some() && xid != self.standby_xid,
+                _ => false,
+            };
+            if let (true, Some(x)) = (stale, xid) {
+                // The peer took a request of ours that we have dropped since (a heal or the
+                // reply timeout cancelled it, perhaps before it even left): it now waits an
+                // hour for our `done`, refusing every standby meanwhile, our failed groups'
+                // hand-overs too. It numbered its answer, so it understands the cancel.
+                self.log(LogMsg::StandbyIgnored {
+                    info,
+                    from,
+                    state: self.going,
+                });
+                self.emit(Out::StandbyCancel(x));
+                return;
+            }
         }
         let now = self.now;
         if let Some(t) = self.timers.get(Timer::Standby) {
@@ -141,6 +164,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 }
                 self.standby_set = rtype;
                 if info == StandbyInfo::Me {
+                    self.standby_xid = xid;
                     self.other_is_stable = false;
                     self.log(LogMsg::WantsToGoStandby { from, set: rtype });
                     if fromme {
@@ -152,6 +176,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                         self.emit(Out::Ask {
                             set: self.standby_set,
                             info: StandbyInfo::Other,
+                            xid,
                         });
                         self.timers
                             .set(Timer::Standby, now + self.timing.standby_resource);
@@ -225,6 +250,26 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 state: orig,
             });
         }
+        self.shutdown_if_needed();
+    }
+
+    /// A number for our next standby request (`hb_sbid`).
+    pub(super) fn next_standby_xid(&mut self) -> u32 {
+        self.standby_seq = self.standby_seq.wrapping_add(1);
+        self.standby_seq
+    }
+
+    /// The peer's `hb_standby_cancel`: it dropped its request `xid`. If that is the one we
+    /// answered and wait on, its `done` will not come.
+    pub(super) fn standby_cancelled(&mut self, from: NodeId, xid: u32) {
+        if self.going != StandbyState::Other || self.standby_xid != Some(xid) {
+            return;
+        }
+        self.log(LogMsg::StandbyDroppedByPeer(from));
+        self.cancel_standby();
+        // We took it as in flux when we accepted its request; it had to be stable for us to
+        // accept, and it runs nothing of the exchange.
+        self.other_is_stable = true;
         self.shutdown_if_needed();
     }
 

@@ -381,7 +381,10 @@ fn standby_reply_timer_cancels_at_its_deadline() {
     let mut m = stable_node1(AutoFailback::On);
     m.handle_command(at(1_000), Command::Standby(StandbySet::All))
         .unwrap();
-    assert_eq!(messages(&mut m), ["t=ask_resources rsc_hold=all info=me"]);
+    assert_eq!(
+        messages(&mut m),
+        ["t=ask_resources rsc_hold=all info=me hb_sbid=1"]
+    );
     assert_eq!(m.standby_state(), StandbyState::Me);
     assert_eq!(m.poll_timeout(), Some(at(11_000)));
     assert!(!m.is_stable());
@@ -908,3 +911,4 @@ fn multi_node_answers_a_starting_by_name() {
 
 mod heal;
 mod monitor;
+mod standby;

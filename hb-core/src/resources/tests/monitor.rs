@@ -175,7 +175,10 @@ fn failed_checks_restart_in_place_then_give_the_group_away() {
         ]
     );
     // hb_standby of the set the group belongs to (node1's own: local), from our side.
-    assert_eq!(messages(&mut m), ["t=ask_resources rsc_hold=local info=me"]);
+    assert_eq!(
+        messages(&mut m),
+        ["t=ask_resources rsc_hold=local info=me hb_sbid=1"]
+    );
     assert_eq!(m.standby_state(), StandbyState::Me);
     assert!(actions(&mut m).is_empty());
 }
