@@ -908,3 +908,4 @@ fn multi_node_answers_a_starting_by_name() {
 
 mod heal;
 mod monitor;
+mod rejoin;
