@@ -196,8 +196,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 if self.multi {
                     self.multi_node_dead(node);
                 } else {
-                    self.heal_note_death();
+                    let abandoned = self.heal_note_death();
                     self.recover_dead_resources(node);
+                    if abandoned {
+                        self.heal_retake_dropped();
+                    }
                 }
             }
             NodeEvent::ReturnedAfterPartition(_) => {
