@@ -95,11 +95,61 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             .fold(0, |m, g| m | 1 << g)
     }
 
-    /// We declared the peer dead: remember what we ran then.
-    pub(super) fn heal_note_death(&mut self) {
+    /// Our heal report went out and the peer's has not settled it yet (nor is it overdue):
+    /// a standby asked for now would be cancelled by the decision on our side only, and the
+    /// peer, which may have decided already, would wait for its `done` for the whole
+    /// exchange timeout (hbsim seed 35583: an auto-failback's `me` crossed the reports).
+    /// Bounded by the report deadline: a peer that reports nothing (3.0.6, or one shutting
+    /// down) must not hold a failback back for good.
+    pub(super) fn heal_undecided(&self) -> bool {
+        self.heal.ours.is_some()
+            && !self.heal.decided
+            && !self.heal.classic_peer
+            && self
+                .heal
+                .ours_at
+                .is_some_and(|t| self.now <= t + self.timing.heal_report)
+    }
+
+    /// We declared the peer dead: remember what we ran then. True if this ends a heal that
+    /// was not decided (see [`heal_retake_dropped`](Self::heal_retake_dropped)).
+    pub(super) fn heal_note_death(&mut self) -> bool {
+        let abandoned = self.heal.ours.is_some() && !self.heal.decided;
         self.heal.before_split = self.running_mask();
-        // A new split: whatever an earlier heal said is over.
+        // A new split: whatever an earlier heal said is over, the releases it asked of us
+        // too: the keeper is gone, and the takeover that follows keeps what still runs (a stop
+        // in flight finishes; the takeover starts that group again). Left to go on, they
+        // stopped groups the takeover had just found running (hbsim seed 92079).
+        self.jobs
+            .retain(|j| !matches!(j.kind, JobKind::HealRelease(_)));
         self.heal_forget();
+        abandoned
+    }
+
+    /// The peer died again before the heal was decided: the starts our report dropped (a
+    /// takeover's, waiting in the queue) were left to the decision, which never came, and the
+    /// death's takeover may see them as held already (the bookkeeping is by set). Each group
+    /// of a set we hold that is stopped is started (hbsim seed 92459: a group of ours left
+    /// down for good). Not while a reset is pending: its takeover asks again; nor in legacy
+    /// mode, whose takeover after a death always asks for everything.
+    pub(super) fn heal_retake_dropped(&mut self) {
+        if self.shutdown_in_progress || self.reset_pending() || !self.nice_failback() {
+            return;
+        }
+        for g in 0..self.table.groups.len() {
+            let set = if self.is_local_group(g) {
+                RscSet::LOCAL
+            } else {
+                RscSet::FOREIGN
+            };
+            let id = GroupId(g as u8);
+            if self.groups[g].state == GroupState::Stopped
+                && self.i_hold.intersects(set)
+                && !self.queued_take(id)
+            {
+                self.queue_remote(JobKind::TakeGroup(id));
+            }
+        }
     }
 
     /// The peer is back with the same generation (two nodes).
@@ -281,6 +331,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.i_hold = self.rsc_set_of(after_me, self.table.local);
         self.other_holds = self.rsc_set_of(after_them, peer);
         self.other_is_stable = true;
+        // Their hand-over may already have been spent on a standby that the split cancelled
+        // (which rearmed nothing: the give-up had taken them out of what we hold); now that
+        // we announce them again, offer them again (hbsim seed 43736: left down for good).
+        self.rearm_failed_handovers();
         self.takeover_in_progress = false;
         if self.nice_failback() && self.rstate != RscState::Shutdown {
             self.rstate = RscState::Stable;

@@ -329,6 +329,9 @@ struct Peer {
     /// 3.0.6's `has_resources` (legacy STONITH decision): cleared by `shutdone`.
     has_resources: bool,
     fence: Fence,
+    /// A reset of it was issued and has not finished, even if `fence` was cleared since (it
+    /// came back meanwhile): the reset still lands, on whatever incarnation runs then.
+    reset_issued: bool,
     // Multi-node extension.
     /// The groups it claims (`hb_groups`).
     claims: u32,
@@ -354,6 +357,7 @@ impl Peer {
         heard: false,
         has_resources: true,
         fence: Fence::None,
+        reset_issued: false,
         claims: 0,
         stable: false,
         reported: false,

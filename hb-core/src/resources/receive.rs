@@ -196,8 +196,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 if self.multi {
                     self.multi_node_dead(node);
                 } else {
-                    self.heal_note_death();
+                    let abandoned = self.heal_note_death();
                     self.recover_dead_resources(node);
+                    if abandoned {
+                        self.heal_retake_dropped();
+                    }
                 }
             }
             NodeEvent::ReturnedAfterPartition(_) => {
@@ -353,7 +356,18 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 let Some(p) = self.peers.get_mut(node.ix()) else {
                     return;
                 };
+                let issued = core::mem::take(&mut p.reset_issued);
                 if p.fence != Fence::InFlight {
+                    if issued && result == FenceResult::Ok && !self.multi {
+                        // It came back (restarted, or returned from a split) while the reset
+                        // was on its way, and we settled with the incarnation the reset has
+                        // just taken down, with whatever it started since (hbsim seed
+                        // 29132: its group left down for good). Taken over as after any
+                        // reset; its next incarnation negotiates as any restart.
+                        self.log(LogMsg::NodeNowReset(node));
+                        self.reset_overtook_return(node);
+                        self.settle();
+                    }
                     return;
                 }
                 let wire = match result {

@@ -76,7 +76,11 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             self.shutdown_if_needed();
             return;
         }
-        if self.going != StandbyState::Not || !self.other_is_stable || self.local_in_flux() {
+        if self.going != StandbyState::Not
+            || !self.other_is_stable
+            || self.local_in_flux()
+            || self.heal_undecided()
+        {
             // "Auto failback delayed."
             if !self.timers.is_armed(Timer::FailbackRetry) {
                 self.timers.set(

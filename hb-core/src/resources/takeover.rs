@@ -129,6 +129,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     pub(super) fn fence_now(&mut self, node: NodeId) {
         self.peers[node.ix()].fence = Fence::InFlight;
+        self.peers[node.ix()].reset_issued = true;
         self.action(Action::Fence(node));
     }
 
@@ -171,6 +172,17 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.req_our_resources(true);
         self.peers[node.ix()].heard = true;
+    }
+
+    /// Our reset of `node` succeeded after it had come back (restarted, or returned from a
+    /// split): whatever its current incarnation ran is gone, as after the death we would
+    /// have seen had it not come back first.
+    pub(super) fn reset_overtook_return(&mut self, node: NodeId) {
+        if self.going != StandbyState::Not {
+            self.cancel_standby();
+        }
+        self.needs_failback = true;
+        self.takeover_from_node(node);
     }
 
     /// `req_our_resources`.

@@ -125,7 +125,16 @@ impl World<'_> {
             .collect();
         for (k, &a) in nodes.iter().enumerate() {
             for &b in &nodes[k + 1..] {
-                let ok = self.split_at[a][b].is_some_and(|t| self.now <= t + bound);
+                // A holder whose daemon is stalled stops nothing, and without fencing nobody
+                // else can stop its copy: the time allowed counts from when it runs again
+                // (hbsim seed 73721: a node froze for 13.6 s just as it released the group
+                // the heal gave the other node).
+                let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+                let frozen = na.stalled_until.is_some() || nb.stalled_until.is_some();
+                let ok = frozen
+                    || self.split_at[a][b].is_some_and(|t| {
+                        self.now <= t.max(na.resumed_at).max(nb.resumed_at) + bound
+                    });
                 if !ok {
                     let who = names();
                     let states = self.states();

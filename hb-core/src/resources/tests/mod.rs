@@ -911,4 +911,5 @@ fn multi_node_answers_a_starting_by_name() {
 
 mod heal;
 mod monitor;
+mod rejoin;
 mod standby;
