@@ -167,6 +167,12 @@ impl Text for LogMsg {
                     "both may run resources; the first node of ha.cf goes first"
                 }
             ),
+            FenceYielding { node, ms } => write!(
+                f,
+                "Delaying STONITH of {} by {ms} ms: it announced that it resets us \
+                 (HB_FENCE_DELAY).",
+                n(node)
+            ),
             HealClassicPeer(x) => write!(
                 f,
                 "Partition healed: no heal report from {} (heartbeat 3.0.6?): keeping our \

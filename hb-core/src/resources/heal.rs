@@ -198,8 +198,17 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         // Nothing more is taken on the strength of the split: a start in flight finishes and
         // is reported (as held), the rest of its job and whatever waits is dropped (the
         // decision says who runs what).
+        let owed = self
+            .jobs
+            .iter()
+            .map(|j| &j.kind)
+            .chain(self.remote.iter())
+            .any(|k| matches!(k, JobKind::ReqOur { .. }));
         self.jobs.retain(|j| !j.kind.acquires());
         self.remote.retain(|k| !k.acquires());
+        // Legacy's request for our groups, still waiting (for the peer to say `active`), was
+        // not taken on the strength of the split: it is made again (see `req_owed`).
+        self.req_owed |= owed && !self.nice_failback();
         let held = self.running_mask();
         let report = Report {
             held,

@@ -152,6 +152,11 @@ pub enum LogMsg {
         ms: u32,
         idle: bool,
     },
+    /// `HB_FENCE_DELAY`: `node` said (`hb_fence`) it resets us; ours of it waits `ms`.
+    FenceYielding {
+        node: NodeId,
+        ms: u32,
+    },
 }
 
 impl LogMsg {

@@ -236,9 +236,9 @@ pub use monitor::{
     DEFAULT_MONITOR_RESTARTS,
 };
 pub use msg::{
-    GroupMask, HealKind, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet, StandbyInfo,
-    StandbySet, StonithResult, F_GROUPS, T_ASKRESOURCES, T_IPREQUEST, T_IPREQUEST_RESP,
-    T_RESOURCES, T_SHUTDONE, T_STARTING, T_STONITH, T_TAKEOVER,
+    GroupMask, HealKind, Millis, ParseError, ResourceHeld, ResourceInfo, ResourceMsg, RscSet,
+    StandbyInfo, StandbySet, StonithResult, F_GROUPS, T_ASKRESOURCES, T_FENCE, T_IPREQUEST,
+    T_IPREQUEST_RESP, T_RESOURCES, T_SHUTDONE, T_STARTING, T_STONITH, T_TAKEOVER,
 };
 pub use types::*;
 
@@ -421,6 +421,11 @@ enum Out {
         kept: u32,
         kind: HealKind,
     },
+    /// hb's `hb_fence` (two nodes, `HB_FENCE_DELAY`): we will reset `node` in `in_ms` ms.
+    FenceNotice {
+        node: NodeId,
+        in_ms: u32,
+    },
 }
 
 /// Names for log lines and message text.
@@ -477,6 +482,16 @@ pub struct Resources<const NODES: usize, const GROUPS: usize> {
     announced: bool,
 
     comm_up: bool,
+    /// Legacy, two nodes: the request for our groups that comm-up makes (`req_our_resources`)
+    /// has not gone out yet: a pending reset held it back, or a heal dropped it before it
+    /// ran. Made as soon as neither stands in the way (see `settle`), or nobody would ever
+    /// start our groups (hbsim seeds 61759, 91844 and 93560 with HB_FENCE_DELAY).
+    req_owed: bool,
+    /// Two nodes with `HB_FENCE_DELAY`: the peer said it resets us (`hb_fence`); our own
+    /// reset of it waits until then (see `start_fence`).
+    fence_hold: Option<Instant>,
+    /// When our next `hb_fence` is due, while a reset of ours waits.
+    fence_notice_due: Option<Instant>,
     /// Re-executed keeping our groups ([`Resources::resume`]).
     resumed: bool,
     shutdown_before_comm: Option<bool>,
@@ -580,6 +595,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             foreign_work_done: false,
             announced: false,
             comm_up: false,
+            req_owed: false,
+            fence_hold: None,
+            fence_notice_due: None,
             resumed: false,
             shutdown_before_comm: None,
             rsc_needs_shutdown: false,
@@ -717,11 +735,19 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 kept: GroupMask::new(kept),
                 kind,
             },
+            Out::FenceNotice { node, in_ms } => ResourceMsg::FenceNotice {
+                node: self.table.node_name(node),
+                in_ms: Millis::new(in_ms),
+            },
         }
     }
 
     /// After every input: process our own messages, let jobs run, until nothing moves.
     fn settle(&mut self) {
+        if self.req_owed && !self.reset_pending() {
+            self.req_owed = false;
+            self.req_our_resources(false);
+        }
         // Bounded: every round either consumes a loopback message or advances a job.
         for _ in 0..10_000 {
             if let Some(m) = self.loopback.pop_front() {

@@ -20,6 +20,12 @@
 //! two-node cluster after a partition heals (see [`super::heal`]); 3.0.6 passes a type it does
 //! not know to its `rc.d` scripts, and has none by that name.
 //!
+//! `t=hb_fence node=<name> hb_in=<ms>` is ours as well (two nodes with `HB_FENCE_DELAY`): the
+//! sender has declared `node` dead and will reset it in `hb_in` ms (0: now), sent again while
+//! it waits, so that the other node, if it still hears us, holds its own reset back (see
+//! `Resources::start_fence`). 3.0.6 passes it to its `rc.d` scripts too, and has none by
+//! that name.
+//!
 //! Two fields are ours and never sent in a two-node cluster: `hb_groups=<hex bitmask>` at the
 //! end of `resource` messages, the exact groups the sender claims, and after it
 //! `hb_reply=<node>` on the report that answers that node's `starting`; both are used by the
@@ -260,6 +266,56 @@ impl StonithResult {
     }
 }
 
+/// A count of milliseconds with its decimal wire text kept beside it (for `hb_in`), so
+/// [`ResourceMsg::write`] can borrow it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Millis {
+    ms: u32,
+    text: [u8; 10],
+    len: u8,
+}
+
+impl Millis {
+    pub const fn new(ms: u32) -> Millis {
+        let mut text = [0u8; 10];
+        let mut len = 0;
+        let mut rest = ms;
+        loop {
+            text[len] = b'0' + (rest % 10) as u8;
+            len += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        // Written least significant digit first.
+        let mut i = 0;
+        while i < len / 2 {
+            let t = text[i];
+            text[i] = text[len - 1 - i];
+            text[len - 1 - i] = t;
+            i += 1;
+        }
+        Millis {
+            ms,
+            text,
+            len: len as u8,
+        }
+    }
+    pub const fn get(&self) -> u32 {
+        self.ms
+    }
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or("0")
+    }
+}
+
+impl fmt::Debug for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Millis({})", self.ms)
+    }
+}
+
 /// A set of haresources groups by index (bit `i` = the `i`th line), with its wire text
 /// (lowercase hex, no leading zeros) kept beside it so [`ResourceMsg::write`] can borrow it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -377,6 +433,8 @@ pub enum ResourceMsg<'a> {
         kept: GroupMask,
         kind: HealKind,
     },
+    /// `t=hb_fence` (ours): the sender will reset `node` in `in_ms` ms.
+    FenceNotice { node: &'a str, in_ms: Millis },
 }
 
 /// `info=` of `t=hb_heal`.
@@ -443,6 +501,10 @@ pub const F_KEPT: &str = "hb_kept";
 pub const T_STANDBY_CANCEL: &str = "hb_standby_cancel";
 /// Ours, in `ask_resources` and `hb_standby_cancel`: the standby request's number.
 pub const F_STANDBY_ID: &str = "hb_sbid";
+/// Ours: "I will reset this node".
+pub const T_FENCE: &str = "hb_fence";
+/// Ours, in `hb_fence`: in how many ms.
+pub const F_IN: &str = "hb_in";
 
 /// Our multi-node extension field: the groups the sender claims.
 pub const F_GROUPS: &str = "hb_groups";
@@ -471,6 +533,7 @@ impl<'a> ResourceMsg<'a> {
             T_STONITH,
             T_HEAL,
             T_STANDBY_CANCEL,
+            T_FENCE,
         ]
         .contains(&t)
     }
@@ -488,6 +551,7 @@ impl<'a> ResourceMsg<'a> {
             ResourceMsg::Stonith { .. } => T_STONITH,
             ResourceMsg::Heal { .. } => T_HEAL,
             ResourceMsg::StandbyCancel { .. } => T_STANDBY_CANCEL,
+            ResourceMsg::FenceNotice { .. } => T_FENCE,
         }
     }
 
@@ -596,6 +660,13 @@ impl<'a> ResourceMsg<'a> {
                     },
                 }
             }
+            T_FENCE => ResourceMsg::FenceNotice {
+                node: need("node")?,
+                in_ms: need(F_IN)?
+                    .parse()
+                    .map(Millis::new)
+                    .map_err(|_| ParseError::BadValue(F_IN))?,
+            },
             _ => return Err(ParseError::NotResource),
         })
     }
@@ -668,6 +739,10 @@ impl<'a> ResourceMsg<'a> {
                 msg.push(Field::string("info", kind.as_str()))?;
                 msg.push(Field::string(F_GROUPS, groups.as_str()))?;
                 msg.push(Field::string(F_KEPT, kept.as_str()))?;
+            }
+            ResourceMsg::FenceNotice { node, in_ms } => {
+                msg.push(Field::string("node", node))?;
+                msg.push(Field::string(F_IN, in_ms.as_str()))?;
             }
         }
         Ok(())
@@ -763,6 +838,12 @@ mod tests {
             weown: false,
             ok: "OK",
         });
+        for ms in [0, 7, 4_500, u32::MAX] {
+            roundtrip(ResourceMsg::FenceNotice {
+                node: "node2",
+                in_ms: Millis::new(ms),
+            });
+        }
         roundtrip(ResourceMsg::Heal {
             groups: GroupMask::new(0x5),
             kept: GroupMask::new(0x1),

@@ -159,6 +159,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 let p = &mut self.peers[node.ix()];
                 let was_alive = p.status != Status::Dead && p.status != Status::Unknown;
                 let awaited_reset = p.fence != Fence::None;
+                // A new incarnation resets nobody its predecessor announced.
+                self.fence_hold = None;
                 p.status = Status::Up;
                 p.heard = true;
                 p.has_resources = true;
@@ -395,6 +397,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     // and we never reset each other (hbsim seed 4129).
                     let retry = self.timing.stonith_retry.max(self.timing.fence_delay);
                     self.peers[node.ix()].fence = Fence::RetryAt(now + retry);
+                    self.fence_notice_now();
                 }
             }
         }
@@ -415,6 +418,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 self.log(LogMsg::ReceivedShutdownNotice(from));
                 self.takeover_from_node(from);
             }
+            ResourceMsg::FenceNotice { node, in_ms } => self.peer_fences_us(node, in_ms.get()),
             _ if !self.comm_up => {}
             ResourceMsg::Starting => self.process_starting(),
             ResourceMsg::Resource(ref r) => self.process_resource_peer(r),
@@ -463,7 +467,8 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             | Out::IpRequest(_)
             | Out::Takeover(_)
             | Out::Heal { .. }
-            | Out::StandbyCancel(_) => {}
+            | Out::StandbyCancel(_)
+            | Out::FenceNotice { .. } => {}
             Out::Held { info, .. } => {
                 self.process_resource_local(info == Some(Info::Shutdown), false)
             }

@@ -7,6 +7,11 @@ use super::timer::Timer;
 use super::types::NodeId;
 use super::types::{Action, RscState, StandbyState};
 use super::{Fence, Info, Out, Resources};
+use crate::time::Duration;
+
+/// How often a node waiting to reset its peer says so again (`hb_fence`): a lost one is not
+/// sent again by the peer's NAK, which may not reach us.
+const FENCE_NOTICE_EVERY: Duration = Duration::from_millis(1000);
 
 impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// `hb_rsc_recover_dead_resources`.
@@ -113,24 +118,93 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     /// The decision to reset `node`: at once, or after `HB_FENCE_DELAY` (see
     /// [`Timing::fence_delay`](super::Timing::fence_delay)).
+    ///
+    /// The delays alone order the two resets only if both nodes see the split at about the
+    /// same time. A cut that is one-way at first (we stopped hearing the peer, it still hears
+    /// us) and complete seconds later makes us decide long before the peer, and the peer's
+    /// shorter delay may then run out while ours still does: both reset (hbsim seeds 18723
+    /// and 60518). So whoever waits to reset says so (`hb_fence`, on every medium, again
+    /// every [`FENCE_NOTICE_EVERY`] while it waits), and a node that heard it holds its own
+    /// reset of that peer back (see `peer_fences_us`).
     pub(super) fn start_fence(&mut self, node: NodeId) {
         let delay = self.fence_delay();
-        if delay > crate::time::Duration::ZERO {
+        let held = self.fence_held_for();
+        if held > delay {
+            self.log(LogMsg::FenceYielding {
+                node,
+                ms: held.as_millis() as u32,
+            });
+            self.peers[node.ix()].fence = Fence::RetryAt(self.now + held);
+        } else if delay > Duration::ZERO {
             self.log(LogMsg::FenceDelayed {
                 node,
                 ms: delay.as_millis() as u32,
                 idle: self.running_mask() == 0,
             });
             self.peers[node.ix()].fence = Fence::RetryAt(self.now + delay);
+        } else {
+            self.fence_now(node);
             return;
         }
-        self.fence_now(node);
+        self.fence_notice_now();
+    }
+
+    /// How much longer a reset of the peer must wait for the one it announced of us.
+    pub(super) fn fence_held_for(&self) -> Duration {
+        self.fence_hold
+            .map_or(Duration::ZERO, |t| t.saturating_since(self.now))
     }
 
     pub(super) fn fence_now(&mut self, node: NodeId) {
         self.peers[node.ix()].fence = Fence::InFlight;
         self.peers[node.ix()].reset_issued = true;
         self.action(Action::Fence(node));
+        self.fence_notice_now();
+    }
+
+    /// Two nodes with `HB_FENCE_DELAY`: says which resets of ours wait and for how long (0:
+    /// under way), and when to say it again; nothing when none does.
+    pub(super) fn fence_notice_now(&mut self) {
+        self.fence_notice_due = None;
+        if self.multi || self.timing.fence_delay == Duration::ZERO {
+            return;
+        }
+        for i in 0..self.table.nodes.len() {
+            let in_ms = match self.peers[i].fence {
+                Fence::None => continue,
+                Fence::InFlight => 0,
+                Fence::RetryAt(t) => t.saturating_since(self.now).as_millis(),
+            };
+            self.emit(Out::FenceNotice {
+                node: NodeId(i as u8),
+                in_ms: u32::try_from(in_ms).unwrap_or(u32::MAX),
+            });
+            self.fence_notice_due = Some(self.now + FENCE_NOTICE_EVERY);
+        }
+    }
+
+    /// The peer's `hb_fence`: it will reset `target` in `in_ms` ms. If that is us, a reset of
+    /// it that we decide (or retry) meanwhile waits until half `HB_FENCE_DELAY` after that
+    /// time. The delay exceeds three times a reset's duration (see `fence_delay`), so by then
+    /// the peer's reset is over if it worked, and if it failed, the peer's retry (the whole
+    /// delay later) comes after ours is over: either way one reset, never both.
+    pub(super) fn peer_fences_us(&mut self, target: &str, in_ms: u32) {
+        if self.multi
+            || self.timing.fence_delay == Duration::ZERO
+            || target != self.table.local_name()
+        {
+            return;
+        }
+        let fd = self.timing.fence_delay.as_millis();
+        let hold = self.now + Duration::from_millis(u64::from(in_ms) + fd / 2);
+        self.fence_hold = Some(hold);
+        for i in 0..self.table.nodes.len() {
+            if let Fence::RetryAt(t) = self.peers[i].fence {
+                if t < hold {
+                    self.peers[i].fence = Fence::RetryAt(hold);
+                }
+            }
+        }
     }
 
     /// hb's own, in the spirit of Pacemaker's `priority-fencing-delay`: when both nodes of a
@@ -143,10 +217,10 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
     /// split: up to deadtime + 2 s, as a node advertises a longer dead time around client
     /// starts). A reset that failed waits the whole delay before it is tried again (see
     /// `handle_action_done`), so the order holds for the retries too.
-    fn fence_delay(&self) -> crate::time::Duration {
+    fn fence_delay(&self) -> Duration {
         let d = self.timing.fence_delay.as_millis();
         let rank = 2 * u64::from(self.running_mask() == 0) + u64::from(self.table.local.ix() != 0);
-        crate::time::Duration::from_millis(d * rank / 3)
+        Duration::from_millis(d * rank / 3)
     }
 
     /// `takeover_from_node`.
@@ -194,9 +268,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             // A dead peer awaiting its reset may run our groups (it took them when we were
             // gone): nothing is taken until the reset, after which `takeover_from_node` asks
             // again. (3.0.6 takes its own groups at comm-up, legacy mode, or after `RQSTDELAY`
-            // while the reset is still on its way.)
+            // while the reset is still on its way.) Legacy asks only here, so the request is
+            // owed until the reset is over, however it ends (a heal, a restart of the peer).
+            self.req_owed = self.comm_up && !self.multi && !self.nice_failback();
             return;
         }
+        self.req_owed = false;
         if self.nice_failback() {
             if (self.other_holds.intersects(RscSet::FOREIGN)
                 || self.i_hold.intersects(RscSet::LOCAL))

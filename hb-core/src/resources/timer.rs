@@ -6,8 +6,8 @@ use super::msg::RscSet;
 use super::types::NodeId;
 use super::types::{RscState, StandbyState};
 use super::{Fence, Resources};
-use crate::time::Instant;
 use crate::time::TimerId;
+use crate::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Timer {
@@ -64,9 +64,18 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         for i in 0..self.table.nodes.len() {
             if let Fence::RetryAt(t) = self.peers[i].fence {
                 if now >= t {
-                    self.fence_now(NodeId(i as u8));
+                    let held = self.fence_held_for();
+                    if held > Duration::ZERO {
+                        // The peer announced its reset of us since (see `peer_fences_us`).
+                        self.peers[i].fence = Fence::RetryAt(now + held);
+                    } else {
+                        self.fence_now(NodeId(i as u8));
+                    }
                 }
             }
+        }
+        if self.fence_notice_due.is_some_and(|t| now >= t) {
+            self.fence_notice_now();
         }
         // ResourceManager's background `hb_standby local|foreign` for groups that failed to
         // start. Two due at once go as one request; while a standby exchange runs (or could
@@ -135,6 +144,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 consider(Some(t));
             }
         }
+        consider(self.fence_notice_due);
         for g in &self.groups[..self.table.groups.len()] {
             consider(g.failed_at);
             consider(g.asked_until);

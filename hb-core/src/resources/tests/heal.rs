@@ -171,13 +171,17 @@ fn a_report_that_crossed_ours_is_answered_and_the_release_announced() {
 }
 
 fn fencing_machine(local: &str, delay_ms: u64) -> Resources<4, 4> {
+    fencing_machine_in(local, delay_ms, AutoFailback::On)
+}
+
+fn fencing_machine_in(local: &str, delay_ms: u64, mode: AutoFailback) -> Resources<4, 4> {
     let nodes = names(&["node1", "node2"]);
     let r = res(RES);
     Resources::new(&ResourcesConfig {
         local_node: local,
         nodes: &nodes,
         groups: r.groups(),
-        auto_failback: AutoFailback::On,
+        auto_failback: mode,
         stonith: true,
         timing: Timing {
             fence_delay: Duration::from_millis(delay_ms),
@@ -210,6 +214,11 @@ fn the_node_without_resources_delays_its_fence() {
     assert!(actions(&mut m).is_empty());
     assert!(logs(&mut m).iter().any(|l| l
         .ends_with("Delaying STONITH of node1 by 4500 ms (HB_FENCE_DELAY: we run no resources).")));
+    // (Woken every second meanwhile to say so: see `a_node_waiting_to_reset_its_peer_keeps_saying_so`.)
+    for t in [11_000, 12_000, 13_000, 14_000] {
+        assert_eq!(m.poll_timeout(), Some(at(t)));
+        m.handle_timeout(at(t));
+    }
     assert_eq!(m.poll_timeout(), Some(at(14_500)));
     m.handle_timeout(at(14_499));
     assert!(actions(&mut m).is_empty());
@@ -478,4 +487,201 @@ fn a_failed_group_is_still_handed_over_after_a_heal() {
     m.handle_timeout(at(40_002));
     m.handle_timeout(at(41_002));
     assert_eq!(messages(&mut m), [std::format!("{ask}2")]);
+}
+
+/// hbsim seeds 61759 and 91844 (legacy, HB_FENCE_DELAY): node1 declared node2 dead at its
+/// `initdead` and came up with node2's reset pending, so its comm-up asked for nothing; the
+/// split then healed, which ends the pending reset. Nobody asked again, and node1's group
+/// stayed down on both nodes for good. The request is owed until the reset is over.
+#[test]
+fn legacy_asks_for_its_groups_once_a_pending_reset_ends_with_a_heal() {
+    let mut m = fencing_machine_in("node1", 9_000, AutoFailback::Legacy);
+    m.node_event(
+        at(8_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    m.comm_up(at(9_000));
+    assert!(actions(&mut m).is_empty());
+    assert!(!messages(&mut m)
+        .iter()
+        .any(|s| s.starts_with("t=ip-request")));
+    m.node_event(at(9_100), NodeEvent::ReturnedAfterPartition(NODE2));
+    m.node_event(at(10_000), NodeEvent::Active(NODE2));
+    let out = messages(&mut m);
+    assert!(
+        out.iter()
+            .any(|s| s == "t=ip-request ipaddr=IPaddr2::10.0.0.1/24/eth0"),
+        "{out:?}"
+    );
+    // No reset of the peer that came back.
+    m.handle_timeout(at(30_000));
+    assert!(!actions(&mut m)
+        .iter()
+        .any(|a| matches!(a, Action::Fence(_))));
+}
+
+/// hbsim seed 93560 (legacy, HB_FENCE_DELAY): node2 came up with node1's reset pending and
+/// asked for nothing; node1 restarted instead, and its new incarnation came back as a return
+/// after the partition. The request made at the restart (waiting for node1 to say `active`)
+/// was dropped by the heal that followed, and node2's group stayed down.
+#[test]
+fn legacy_asks_again_for_its_groups_when_a_heal_drops_the_request() {
+    let mut m = fencing_machine_in("node2", 9_000, AutoFailback::Legacy);
+    m.node_event(
+        at(8_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: false,
+        },
+    );
+    m.comm_up(at(8_000));
+    assert!(!messages(&mut m)
+        .iter()
+        .any(|s| s.starts_with("t=ip-request")));
+    m.node_event(at(20_000), NodeEvent::Restarted(NODE1));
+    m.node_event(at(20_005), NodeEvent::ReturnedAfterPartition(NODE1));
+    m.node_event(at(20_005), NodeEvent::Up(NODE1));
+    assert!(!messages(&mut m)
+        .iter()
+        .any(|s| s.starts_with("t=ip-request")));
+    m.node_event(at(20_050), NodeEvent::Active(NODE1));
+    let out = messages(&mut m);
+    assert_eq!(
+        out.iter()
+            .filter(|s| *s == "t=ip-request ipaddr=10.0.0.2")
+            .count(),
+        1,
+        "{out:?}"
+    );
+}
+
+/// hbsim seeds 18723 and 60518 (HB_FENCE_DELAY): a cut one-way at first (node2 no longer
+/// heard node1, node1 still heard node2) and complete 6.5 s later. node2 declared node1 dead
+/// first and waited its delay; node1, which runs groups and so waits nothing, declared node2
+/// dead only when the cut was complete and reset it while node2's own reset was on its way:
+/// each reset the other. node2 said that it would (`hb_fence`), and node1 heard it.
+#[test]
+fn a_node_told_that_its_peer_resets_it_holds_its_own_reset_back() {
+    let mut m = fencing_machine("node1", 9_000);
+    m.node_event(at(0), NodeEvent::Up(NODE2));
+    m.node_event(at(0), NodeEvent::Active(NODE2));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE2, &held(RscSet::LOCAL, true));
+    for a in actions(&mut m) {
+        if let Action::Acquire(group) = a {
+            m.handle_action_done(at(2), ActionDone::Acquired { group, ok: true });
+        }
+    }
+    logs(&mut m);
+    messages(&mut m);
+    let notice = |ms| ResourceMsg::FenceNotice {
+        node: "node1",
+        in_ms: Millis::new(ms),
+    };
+    // A notice about another node changes nothing.
+    m.handle_message(
+        at(9_000),
+        NODE2,
+        &ResourceMsg::FenceNotice {
+            node: "node2",
+            in_ms: Millis::new(2_000),
+        },
+    );
+    m.handle_message(at(10_000), NODE2, &notice(3_000));
+    m.handle_message(at(11_000), NODE2, &notice(2_000));
+    m.node_event(
+        at(12_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    // node2 resets us at 13 s; ours waits half the delay more.
+    assert!(actions(&mut m).is_empty());
+    assert!(logs(&mut m).iter().any(|l| l.ends_with(
+        "Delaying STONITH of node2 by 5500 ms: it announced that it resets us (HB_FENCE_DELAY)."
+    )));
+    assert_eq!(
+        messages(&mut m),
+        ["t=hb_fence node=node2 hb_in=5500"],
+        "we say so too"
+    );
+    m.handle_timeout(at(17_499));
+    assert!(actions(&mut m).is_empty());
+    // Its reset did not come (it failed, say): ours goes, before its retry (9 s after).
+    m.handle_timeout(at(17_500));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+
+    // Without the notice (3.0.6's peer, or one that never decided): at once.
+    let mut m = fencing_machine("node1", 9_000);
+    m.node_event(at(0), NodeEvent::Up(NODE2));
+    m.node_event(at(0), NodeEvent::Active(NODE2));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE2, &held(RscSet::LOCAL, true));
+    for a in actions(&mut m) {
+        if let Action::Acquire(group) = a {
+            m.handle_action_done(at(2), ActionDone::Acquired { group, ok: true });
+        }
+    }
+    m.node_event(
+        at(12_000),
+        NodeEvent::Dead {
+            node: NODE2,
+            heard_from: true,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Fence(NODE2)]);
+}
+
+/// The other half: a node waiting to reset its peer says so, on every medium and again every
+/// second (the peer's NAK of a lost one may not reach us), until the reset is done.
+#[test]
+fn a_node_waiting_to_reset_its_peer_keeps_saying_so() {
+    let mut m = fencing_machine("node2", 4_500);
+    m.node_event(at(0), NodeEvent::Up(NODE1));
+    m.node_event(at(0), NodeEvent::Active(NODE1));
+    m.comm_up(at(0));
+    m.handle_message(at(1), NODE1, &held(RscSet::ALL, true));
+    messages(&mut m);
+    actions(&mut m);
+    m.node_event(
+        at(10_000),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: true,
+        },
+    );
+    assert_eq!(messages(&mut m), ["t=hb_fence node=node1 hb_in=4500"]);
+    assert_eq!(m.poll_timeout(), Some(at(11_000)));
+    m.handle_timeout(at(11_000));
+    assert_eq!(messages(&mut m), ["t=hb_fence node=node1 hb_in=3500"]);
+    m.handle_timeout(at(14_500));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+    assert_eq!(messages(&mut m), ["t=hb_fence node=node1 hb_in=0"]);
+    m.handle_action_done(
+        at(15_000),
+        ActionDone::Fenced {
+            node: NODE1,
+            result: FenceResult::Ok,
+        },
+    );
+    messages(&mut m);
+    m.handle_timeout(at(20_000));
+    assert!(!messages(&mut m).iter().any(|s| s.starts_with("t=hb_fence")));
+
+    // Without HB_FENCE_DELAY nothing is said (3.0.6's messages only).
+    let mut m = fencing_machine("node2", 0);
+    m.node_event(
+        at(0),
+        NodeEvent::Dead {
+            node: NODE1,
+            heard_from: false,
+        },
+    );
+    m.comm_up(at(0));
+    assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
+    assert!(!messages(&mut m).iter().any(|s| s.starts_with("t=hb_fence")));
 }
