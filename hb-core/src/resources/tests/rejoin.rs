@@ -41,6 +41,7 @@ fn ask(set: RscSet, info: StandbyInfo) -> ResourceMsg<'static> {
     ResourceMsg::AskResources {
         rsc_hold: set,
         info,
+        xid: None,
     }
 }
 
@@ -65,13 +66,13 @@ fn a_failed_group_whose_hand_over_a_split_cancelled_is_offered_again() {
     );
     messages(&mut m);
     m.handle_timeout(at(30_002));
-    let offer = "t=ask_resources rsc_hold=local info=me";
+    let offer = "t=ask_resources rsc_hold=local info=me hb_sbid=1";
     assert_eq!(messages(&mut m), [offer]);
     m.handle_message(at(30_010), NODE2, &ask(RscSet::LOCAL, StandbyInfo::Other));
     // Nothing runs to release: `done` goes at once; node2 never hears it (the split).
     assert!(messages(&mut m)
         .iter()
-        .any(|s| s == "t=ask_resources rsc_hold=local info=done"));
+        .any(|s| s.starts_with("t=ask_resources rsc_hold=local info=done")));
     assert!(actions(&mut m).is_empty());
     // node2 saw the split and heals it: it runs G2 only.
     m.handle_message(at(40_000), NODE2, &heal(HealKind::Report, 0b10, 0b10));
@@ -80,7 +81,11 @@ fn a_failed_group_whose_hand_over_a_split_cancelled_is_offered_again() {
     messages(&mut m);
     assert_eq!(m.group_state(G1), GroupState::Failed);
     m.handle_timeout(at(45_000));
-    assert_eq!(messages(&mut m), [offer]);
+    // Offered again, as a request of its own.
+    assert_eq!(
+        messages(&mut m),
+        ["t=ask_resources rsc_hold=local info=me hb_sbid=2"]
+    );
 }
 
 /// hbsim seed 29132: node1's reset of node2 was on its way when node2 came back (restarted,
@@ -163,7 +168,7 @@ fn auto_failback_waits_for_the_heal_decision() {
     m.handle_timeout(at(2_030));
     assert_eq!(
         messages(&mut m),
-        ["t=ask_resources rsc_hold=foreign info=me"]
+        ["t=ask_resources rsc_hold=foreign info=me hb_sbid=1"]
     );
 }
 
