@@ -643,3 +643,60 @@ fn an_announced_restart_is_told_apart() {
             })
         .is_some());
 }
+
+/// hbsim seed 17459: the restarted node's `reqnodes` overtook its first status (`up`). That
+/// status, coming next, belongs to the same plain restart: taken for a return after a
+/// partition, it made the resource layer heal with a node that had just started, dropping the
+/// takeover the restart had queued, and a group stayed down for good.
+#[test]
+fn a_restart_seen_first_by_its_reqnodes_is_no_return_after_a_partition() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut c = up_pair();
+    c.run_for(Duration::from_millis(4000));
+    c.crash(N2);
+    c.run_for(Duration::from_millis(2000));
+    assert_eq!(c.status_of(N1, N2), NodeStatus::Dead);
+    let crashed = c.now;
+    // Its first statuses are held back, to be delivered after its `reqnodes`.
+    type Held = Rc<RefCell<Vec<(MediumId, Vec<u8>)>>>;
+    let held: Held = Rc::default();
+    let h = held.clone();
+    let until = c.now + Duration::from_millis(2);
+    c.loss = Some(Box::new(move |w| {
+        let hold = w.from == N2 && w.at < until && Fields::decode(&w.bytes).t() == "status";
+        if hold {
+            h.borrow_mut().push((w.medium, w.bytes.clone()));
+        }
+        hold
+    }));
+    c.restart(N2, 1001);
+    c.run_for(Duration::from_millis(2));
+    let overtaken = held.borrow().clone();
+    assert!(!overtaken.is_empty(), "its first status was held back");
+    for (medium, bytes) in overtaken {
+        let _ = c.inject(N1, medium, &bytes);
+    }
+    c.loss = None;
+    c.run_for(Duration::from_millis(3000));
+    let after: Vec<&Event> = c
+        .events(N1)
+        .iter()
+        .filter(|(t, _)| *t >= crashed)
+        .map(|(_, e)| e)
+        .collect();
+    let restarted = after
+        .iter()
+        .position(|e| matches!(e, Event::Restarted { .. }))
+        .expect("restart reported");
+    let first_status = after
+        .iter()
+        .position(|e| matches!(e, Event::NodeStatus { node, .. } if *node == NodeId(1)))
+        .expect("its status seen");
+    assert!(restarted < first_status, "the reqnodes came first");
+    assert_eq!(
+        c.count_events(N1, |e| matches!(e, Event::ReturnedAfterPartition { .. })),
+        0
+    );
+    assert_eq!(c.status_of(N1, N2), NodeStatus::Active);
+}

@@ -104,6 +104,10 @@ pub struct Node<const LINKS: usize> {
     pub(crate) dead_interval: Duration,
     /// Its `dt` grew by a restart's bump: it is re-executing itself (a reload).
     pub(crate) restart_announced: bool,
+    /// We saw it restart while we held it dead, from a message other than its status (a
+    /// `reqnodes` that overtook it): its first status, `init` or `up`, is part of that plain
+    /// restart, not a return after a partition.
+    pub(crate) restarted_while_dead: bool,
     pub(crate) track: SeqTrack,
     /// An ACK goes out for its messages whose `seq % 10` is this.
     pub(crate) ack_trigger: u8,
@@ -129,6 +133,7 @@ impl<const LINKS: usize> Node<LINKS> {
             last_status_seq: 0,
             dead_interval,
             restart_announced: false,
+            restarted_while_dead: false,
             track: SeqTrack::default(),
             ack_trigger: 0,
             acked: 0,

@@ -204,6 +204,7 @@ impl<
                 } else {
                     !matches!(t, "reqnodes" | "repnodes")
                 };
+            self.nodes[i].restarted_while_dead = was_dead && stored > 0 && !active && t != "status";
             if active {
                 self.push_event(Event::ReturnedAfterPartition { node });
             } else if stored > 0 {
@@ -223,7 +224,16 @@ impl<
             if seq <= n.last_status_seq {
                 return Err(RxError::Stale);
             }
-            self.push_event(Event::ReturnedAfterPartition { node });
+            // The restart we reported when its `reqnodes` came first: its `init` or `up` now
+            // is the same plain start (it has run nothing yet), not a return after a
+            // partition. Taken as one, it made us heal with a node that had just started: the
+            // heal dropped the takeover the restart had queued, and a group stayed down for
+            // good (hbsim seed 17459).
+            let fresh =
+                core::mem::take(&mut n.restarted_while_dead) && msg.get_str("st") != Some("active");
+            if !fresh {
+                self.push_event(Event::ReturnedAfterPartition { node });
+            }
         }
         let to_us = self.is_to_us(msg);
         let kept = if to_us { Verdict::Keep } else { Verdict::Drop };
