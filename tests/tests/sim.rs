@@ -82,28 +82,26 @@ fn the_legacy_start_up_race_seeds_pass() {
 /// foreign`, auto_failback on, STONITH). The heal cancelled the exchange with node1's stop of
 /// group 0 still running; node1's report left the stopping group out, so neither report named
 /// it and node2, its preferred node, started it at once: two owners. It now waits for node1's
-/// `released`.
+/// `released`. Seed 16183 (as it failed: before random seeds drew HB_FENCE_DELAY) no longer
+/// reaches that heal since auto-failback waits for a heal's decision; the first seeds whose
+/// timelines hold both a standby give-up and a heal keep the case covered.
 #[test]
 fn a_heal_during_a_standby_hand_over_seed_passes() {
     let mut sc = Scenario::generate(16183);
     assert!(sc.stonith && sc.nodes == 2, "{sc}");
-    // As it failed: before random seeds drew HB_FENCE_DELAY (this one now does, and then
-    // resets instead of healing).
     sc.fence_delay_env = false;
     let out = run(&sc, true);
     assert!(out.passed(), "{:?}", out.violations);
-    assert!(
-        out.timeline
-            .iter()
-            .any(|l| l.contains("node1: log: give up foreign HA resources (standby)")),
-        "no standby hand-over"
-    );
-    assert!(
-        out.timeline
-            .iter()
-            .any(|l| l.contains("t=hb_heal info=reply")),
-        "no heal"
-    );
+    let mut both = 0;
+    for seed in [1, 17, 19, 55, 64, 69] {
+        let out = run(&Scenario::generate(seed), true);
+        assert!(out.passed(), "seed {seed}: {:?}", out.violations);
+        let has = |text: &str| out.timeline.iter().any(|l| l.contains(text));
+        if has("log: give up foreign HA resources (standby)") && has("t=hb_heal info=reply") {
+            both += 1;
+        }
+    }
+    assert!(both > 0, "no seed with a standby give-up and a heal");
 }
 
 /// Issue 12 item 2(a): with `env HB_FENCE_DELAY` in every two-node STONITH scenario, three
