@@ -20,8 +20,8 @@ rustfmt --edition 2021 --check hb-core/fuzz/src/lib.rs hb-core/fuzz/fuzz_targets
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test --workspace (tests/test-lanes.sh: the Pacemaker exports in a second lane)"
-bash tests/test-lanes.sh 2>&1 | tee "$log"
+step "cargo test --workspace"
+cargo test --workspace --locked 2>&1 | tee "$log"
 passed=$(grep -o 'test result: ok\. [0-9]* passed' "$log" | awk '{s += $4} END {print s + 0}')
 
 step "the deterministic simulator: 10 000 seeded cluster scenarios (hbsim)"
