@@ -276,30 +276,16 @@ pub struct Millis {
 }
 
 impl Millis {
-    pub const fn new(ms: u32) -> Millis {
+    pub fn new(ms: u32) -> Millis {
+        let mut buf = [0u8; 20];
+        let digits = crate::text::format_decimal(u64::from(ms), &mut buf).as_bytes();
         let mut text = [0u8; 10];
-        let mut len = 0;
-        let mut rest = ms;
-        loop {
-            text[len] = b'0' + (rest % 10) as u8;
-            len += 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        // Written least significant digit first.
-        let mut i = 0;
-        while i < len / 2 {
-            let t = text[i];
-            text[i] = text[len - 1 - i];
-            text[len - 1 - i] = t;
-            i += 1;
-        }
+        // A u32 has at most 10 decimal digits.
+        text[..digits.len()].copy_from_slice(digits);
         Millis {
             ms,
             text,
-            len: len as u8,
+            len: digits.len() as u8,
         }
     }
     pub const fn get(&self) -> u32 {
