@@ -106,6 +106,11 @@ impl World<'_> {
                     self.now - self.relay_reset_at[node].unwrap_or(0)
                 ));
             }
+            // The reset line holds the machine down for the pulse, then it boots: a daemon
+            // that was due to start meanwhile (hbsim --fence-race seed 47: the target was
+            // still booting when its peer's initdead ran out) starts only after that.
+            let up_at = self.now + RESET_PULSE.as_millis() + self.sc.restart_delay;
+            self.nodes[target].down_until = self.nodes[target].down_until.max(up_at);
             if self.nodes[target].hb.is_some() {
                 self.reset_by[target] = Some((node, self.nodes[target].epoch));
                 self.relay_reset_at[target] = Some(self.now);
@@ -116,8 +121,7 @@ impl World<'_> {
                     )
                 });
                 self.stop(target);
-                let at = self.now + RESET_PULSE.as_millis() + self.sc.restart_delay;
-                self.schedule_start(target, at);
+                self.schedule_start(target, up_at);
             }
             FenceResult::Ok
         } else {

@@ -297,6 +297,10 @@ pub(super) struct SimNode {
     pub(super) considers_dead: u32,
     /// A start is scheduled.
     pub(super) start_pending: bool,
+    /// The relay board reset the machine: it is held in reset and then boots until this
+    /// time, so its daemon cannot start before, whatever start was due (a staggered first
+    /// start, a restart after a crash).
+    pub(super) down_until: u64,
     /// The next start or stop of these groups fails.
     pub(super) fail_start: u32,
     pub(super) fail_stop: u32,
@@ -456,6 +460,7 @@ impl<'s> World<'s> {
                 comm_up_at: None,
                 considers_dead: 0,
                 start_pending: false,
+                down_until: 0,
                 fail_start: 0,
                 fail_stop: 0,
                 recent: VecDeque::new(),
@@ -815,6 +820,14 @@ impl<'s> World<'s> {
                 target,
             } => self.relay_fence(node, epoch, target),
             Ev::Start { node } => {
+                let down_until = self.nodes[node].down_until;
+                if self.now < down_until {
+                    self.log(Some(node), || {
+                        "start waits: the machine is held in reset, then boots".into()
+                    });
+                    self.schedule(down_until, Ev::Start { node });
+                    return;
+                }
                 self.nodes[node].start_pending = false;
                 if self.nodes[node].hb.is_none() {
                     self.start(node);
@@ -892,7 +905,11 @@ impl<'s> World<'s> {
                 }
                 for i in 0..self.sc.nodes {
                     if self.nodes[i].hb.is_none() && !self.nodes[i].start_pending {
-                        self.start(i);
+                        if self.now < self.nodes[i].down_until {
+                            self.schedule_start(i, self.nodes[i].down_until);
+                        } else {
+                            self.start(i);
+                        }
                     }
                 }
             }
