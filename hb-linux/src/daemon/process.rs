@@ -77,7 +77,16 @@ pub(super) fn make_realtime(logger: &Logger, rtprio: Option<u8>) {
         // SAFETY: all-zero bytes are a valid `sched_param` (integers only).
         let mut param: libc::sched_param = std::mem::zeroed();
         param.sched_priority = prio;
-        if libc::sched_setscheduler(0, libc::SCHED_RR, &param) != 0 {
+        // The system call itself: musl's sched_setscheduler() always fails with ENOSYS (it
+        // leaves thread scheduling to pthreads), so the static appliance build ran without
+        // realtime priority ("Function not implemented"). glibc's is this same call.
+        let set = libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0 as libc::pid_t,
+            libc::SCHED_RR,
+            &param as *const libc::sched_param,
+        );
+        if set != 0 {
             let e = std::io::Error::last_os_error();
             logger.warn(&format!(
                 "Unable to set scheduling priority (SCHED_RR {prio}): {}",
