@@ -119,6 +119,7 @@ fn usage(argv0: &str) -> String {
 }
 
 /// `ResourceManager ARGS…` with the configuration in `dir`; the exit code.
+#[inline(never)]
 pub fn run(argv0: &str, args: &[String], dir: &Path) -> u8 {
     let cmd = args.first().map_or("", String::as_str);
     let arg = args.get(1).map_or("", String::as_str);

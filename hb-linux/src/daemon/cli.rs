@@ -78,6 +78,7 @@ pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
+#[inline(never)]
 pub fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
@@ -97,38 +98,11 @@ pub fn main() -> ExitCode {
         return ExitCode::from(stop(&args.pid_file));
     }
     if args.verbose_config {
-        return ExitCode::from(
-            match config::load(&args.dir, args.node.as_deref(), &mut |w| {
-                eprintln!("heartbeat: WARN: {w}")
-            }) {
-                Ok(l) => {
-                    println!("{:#?}", l.hacf);
-                    0
-                }
-                Err(r) => {
-                    for l in r.lines {
-                        eprintln!("heartbeat: ERROR: {l}");
-                    }
-                    r.exit
-                }
-            },
-        );
+        return ExitCode::from(print_config(&args.dir, args.node.as_deref()));
     }
     if args.reload {
-        if let Ok(Some(pid)) = PidFile::running(&args.pid_file) {
-            if let Err(r) = config::load(&args.dir, args.node.as_deref(), &mut |_| {}) {
-                for l in r.lines {
-                    eprintln!("heartbeat: ERROR: {l}");
-                }
-                eprintln!("heartbeat: ERROR: Config errors: Heartbeat pid {pid} NOT restarted");
-                return ExitCode::from(r.exit);
-            }
-            eprintln!("heartbeat: info: Signalling heartbeat pid {pid} to reread config files");
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGHUP,
-            );
-            return ExitCode::SUCCESS;
+        if let Some(code) = signal_reload(&args.dir, args.node.as_deref(), &args.pid_file) {
+            return ExitCode::from(code);
         }
     }
     if args.restarting && !names_us(&args.pid_file) {
@@ -152,6 +126,48 @@ pub fn main() -> ExitCode {
         executor: default_executor,
     };
     ExitCode::from(super::run(opts))
+}
+
+// The two helpers below each hold a whole loaded configuration (about 40 KiB) on the stack.
+// Kept out of `main`, whose frame lies under the daemon's loop for its whole life: inlined,
+// their space was part of that frame, and the pages stayed resident (and locked) for good.
+
+/// `-v`: the configuration as understood.
+#[inline(never)]
+fn print_config(dir: &Path, node: Option<&str>) -> u8 {
+    match config::load(dir, node, &mut |w| eprintln!("heartbeat: WARN: {w}")) {
+        Ok(l) => {
+            println!("{:#?}", l.hacf);
+            0
+        }
+        Err(r) => {
+            for l in r.lines {
+                eprintln!("heartbeat: ERROR: {l}");
+            }
+            r.exit
+        }
+    }
+}
+
+/// `-r` with a daemon running: check the files, then signal it (`None`: none runs, start one).
+#[inline(never)]
+fn signal_reload(dir: &Path, node: Option<&str>, pid_file: &Path) -> Option<u8> {
+    let Ok(Some(pid)) = PidFile::running(pid_file) else {
+        return None;
+    };
+    if let Err(r) = config::load(dir, node, &mut |_| {}) {
+        for l in r.lines {
+            eprintln!("heartbeat: ERROR: {l}");
+        }
+        eprintln!("heartbeat: ERROR: Config errors: Heartbeat pid {pid} NOT restarted");
+        return Some(r.exit);
+    }
+    eprintln!("heartbeat: info: Signalling heartbeat pid {pid} to reread config files");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    );
+    Some(0)
 }
 
 /// Whether the pid file names this process (a re-executed daemon left it for itself).

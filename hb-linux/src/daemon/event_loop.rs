@@ -59,7 +59,7 @@ pub(super) enum Exit {
 /// The running daemon: the core's node and everything the loop waits on (built by start-up).
 pub(super) struct Daemon {
     pub(super) opts: Options,
-    pub(super) cfg: Loaded,
+    pub(super) cfg: Box<Loaded>,
     pub(super) logger: Arc<Logger>,
     pub(super) hb: Box<Heartbeat>,
     /// The core's media (index = `MediumId`), then the relay channels that serve only as
@@ -508,10 +508,13 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: see [`reload`](super::reload) for what a reload does.
+    /// SIGHUP: see [`reload`](super::reload) for what a reload does. Not inlined: it holds two
+    /// configurations on the stack, which in the loop's own frame would stay resident.
+    #[inline(never)]
     fn reload(&mut self) {
         // Warnings are for the re-executed daemon to log, with its start-up.
-        let loaded = config::load(&self.cfg.dir, Some(&self.cfg.node), &mut |_| {});
+        let (dir, node) = (&self.cfg.dir, &self.cfg.node);
+        let loaded = super::start::off_main_stack(&|| config::load(dir, Some(node), &mut |_| {}));
         match reload::judge(&self.cfg, loaded, &self.hb) {
             Verdict::Invalid(lines) => {
                 for l in &lines {

@@ -25,9 +25,7 @@ use std::time::{Duration, Instant};
 /// Runs the daemon; returns the process exit code.
 pub fn run(opts: Options) -> u8 {
     let mut warnings = Vec::new();
-    let loaded = match config::load(&opts.config_dir, opts.node.as_deref(), &mut |w| {
-        warnings.push(w)
-    }) {
+    let loaded = match load_boxed(&opts, &mut warnings) {
         Ok(l) => l,
         Err(r) => {
             for l in &r.lines {
@@ -74,12 +72,54 @@ pub fn run(opts: Options) -> u8 {
     }
 }
 
+/// The configuration (about 40 KiB), boxed, loaded off the main stack ([`off_main_stack`]):
+/// its parsers and checks take about 300 KiB of stack.
+#[inline(never)]
+fn load_boxed(opts: &Options, warnings: &mut Vec<String>) -> Result<Box<Loaded>, config::Refused> {
+    let (loaded, warned) = off_main_stack(&|| {
+        let mut warned = Vec::new();
+        let l = config::load(&opts.config_dir, opts.node.as_deref(), &mut |w| {
+            warned.push(w)
+        });
+        (l.map(Box::new), warned)
+    });
+    warnings.extend(warned);
+    loaded
+}
+
+/// Runs `f` on a short-lived thread with a stack of its own, in the static (musl) appliance
+/// build. The main thread's stack lies under the daemon's loop for its whole life, and every
+/// page it ever reached stays resident (and locked by `mlockall`): a start-up step that goes
+/// deep there (loading the configuration, building the node) would cost that memory for good.
+/// musl unmaps a finished thread's stack. Not with glibc, which keeps it for reuse, where
+/// `mlockall` would then make all of it resident. If the thread cannot start (a tight
+/// RLIMIT_MEMLOCK under `mlockall`), `f` runs here.
+pub(super) fn off_main_stack<T: Send>(f: &(dyn Fn() -> T + Sync)) -> T {
+    if cfg!(target_env = "musl") {
+        const STACK: usize = 4 * 1024 * 1024;
+        let on_thread = std::thread::scope(|s| {
+            let t = std::thread::Builder::new()
+                .name("hb-start".into())
+                .stack_size(STACK)
+                .spawn_scoped(s, f)
+                .ok()?;
+            // A panic there is a panic here: the appliance build aborts on panic anyway.
+            Some(t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        if let Some(r) = on_thread {
+            return r;
+        }
+    }
+    f()
+}
+
 enum Started {
     Running(Box<Daemon>),
     AlreadyRunning,
 }
 
-fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u8> {
+#[inline(never)]
+fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Started, u8> {
     let pid = match PidFile::acquire(&opts.pid_file) {
         Ok(p) => p,
         Err(e @ PidFileError::AlreadyRunning { .. }) => {
@@ -335,35 +375,12 @@ fn start(opts: Options, cfg: Loaded, warnings: Vec<String>) -> Result<Started, u
 }
 
 /// The node. Its constructors return it by value, and the frames of `Heartbeat::new` and
-/// `Membership::new` take about 800 KiB of stack; on the main thread those pages stay mapped, and
-/// locked by `mlockall`, for the daemon's life. With musl (the static appliance build) it is
-/// built on a short-lived thread instead, whose stack is unmapped when it ends. Not with
-/// glibc: glibc keeps a finished thread's stack for reuse, and `mlockall` would keep it
-/// resident. If the thread cannot start (a tight RLIMIT_MEMLOCK under `mlockall`), the node
-/// is built here.
+/// `Membership::new` take about 800 KiB of stack: built off the main stack.
 fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Heartbeat>, String> {
     let wall = process::wall_secs();
-    let build = || {
+    off_main_stack(&|| {
         Heartbeat::new(cfg, now, wall)
             .map(Box::new)
             .map_err(|e| e.to_string())
-    };
-    if cfg!(target_env = "musl") {
-        const STACK: usize = 4 * 1024 * 1024;
-        let on_thread = std::thread::scope(|s| {
-            let t = std::thread::Builder::new()
-                .name("hb-start".into())
-                .stack_size(STACK)
-                .spawn_scoped(s, build)
-                .ok()?;
-            Some(
-                t.join()
-                    .map_err(|_| "building the node panicked".to_string()),
-            )
-        });
-        if let Some(r) = on_thread {
-            return r?;
-        }
-    }
-    build()
+    })
 }

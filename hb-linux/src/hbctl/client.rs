@@ -196,6 +196,7 @@ fn write_relays(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// `hbctl standby [SET]` / `hb_standby [SET]` and `hbctl takeover [SET]` / `hb_takeover`.
+#[inline(never)]
 pub fn standby(socket: &Path, cmd: &str, what: Option<&str>) -> u8 {
     let what = what.unwrap_or("all");
     if !matches!(what, "all" | "local" | "foreign" | "failback") {
@@ -232,6 +233,7 @@ Sub-commands:
 ";
 
 /// `cl_status` (spec-behaviour §10.6): same sub-commands, output and exit codes.
+#[inline(never)]
 pub fn cl_status(socket: &Path, args: &[String]) -> u8 {
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     // -m ("human readable") changes no output we produce.

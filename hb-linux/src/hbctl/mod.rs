@@ -142,6 +142,7 @@ pub fn command() -> clap::Command {
 }
 
 /// `hbctl` by its own name (the other names are [`crate::multicall`]'s).
+#[inline(never)]
 pub fn main() -> ExitCode {
     let socket = crate::control::socket_path();
     let cli = match Cli::try_parse() {

@@ -415,6 +415,7 @@ pub fn meatclient_main(
 }
 
 /// `stonith` as this program's name or `hbctl stonith`.
+#[inline(never)]
 pub fn run_stonith(cmd: &str, args: &[String]) -> u8 {
     let env = PluginEnv::default();
     stonith_main(
@@ -427,6 +428,7 @@ pub fn run_stonith(cmd: &str, args: &[String]) -> u8 {
 }
 
 /// `meatclient` as this program's name or `hbctl meatclient`.
+#[inline(never)]
 pub fn run_meatclient(cmd: &str, args: &[String]) -> u8 {
     let env = PluginEnv::default();
     meatclient_main(
