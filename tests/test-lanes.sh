@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `cargo test --workspace`, with the test binaries in two lanes instead of one after the other.
-# Not CI's command yet: in a clean-clone run beside niced background work, relay_board's QEMU
-# tests failed twice with export_cluster beside them (export_cluster itself took 417 s, 180 s
-# alone); a quiet-machine run must show the lanes are safe first.
+# `cargo test --workspace`, with the test binaries in two lanes instead of one after the other
+# (CI's command, through tests/run-all.sh).
 # Most of the suite's time is namespace tests waiting out dead times and Pacemaker settling,
 # not CPU: one after the other they took 12 of CI's 30 minutes.
+# The binaries that run the relay board under QEMU (relay_board, export_fence, export_cluster)
+# never run side by side: each takes a lock first. In an earlier layout without it, on a
+# machine loaded by other work, relay_board's QEMU relay stopped answering while
+# export_cluster's Pacemaker cluster and its own QEMU board ran in the other lane.
 # Each binary still runs its own tests on cargo's default threads, in its package directory
 # as `cargo test` does; the labs are named after the test process (hb-linux/src/lab.rs), so
 # binaries running side by side never share a namespace.
@@ -24,11 +26,12 @@ jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profil
   "$work/build.json" > "$work/all.tsv"
 [ -s "$work/all.tsv" ] || { echo "test-lanes: no test binaries built" >&2; exit 1; }
 
-# Two lanes. The side lane runs the Pacemaker exports (3 of the 12 minutes, nearly all of it
-# Corosync and Pacemaker settling, little CPU) and the short, untimed binaries; the main lane
-# runs the timing-sensitive namespace tests one binary after the other, as `cargo test` did,
-# so no two of those share the machine. HB_TEST_LANES=1 runs everything in the main lane.
-side=(export_cluster export_fence fingerprints sim demo daemon_service)
+# Two lanes. The side lane runs the client API and operations binaries, then the Pacemaker
+# exports (nearly all of their time Corosync and Pacemaker settling, little CPU), and the
+# short, untimed binaries; the main lane runs the rest one binary after the other, as
+# `cargo test` did. HB_TEST_LANES=1 runs everything in the main lane.
+side=(client_api operations export_fence export_cluster fingerprints sim demo daemon_service)
+qemu=" relay_board export_fence export_cluster "
 if [ "${HB_TEST_LANES:-2}" = 1 ]; then side=(); fi
 : > "$work/side.tsv"
 for name in "${side[@]}"; do
@@ -48,7 +51,11 @@ while IFS= read -r kv; do export "${kv?}"; done < <(
 run_one() {
   local i=$1 dir=$2 exe=$3 name=$4 rc=0 began
   began=$(date +%s)
-  (cd "$dir" && "$exe") > "$work/$i.log" 2>&1 || rc=$?
+  if [[ $qemu == *" $name "* ]]; then
+    (cd "$dir" && flock "$work/qemu.lock" "$exe") > "$work/$i.log" 2>&1 || rc=$?
+  else
+    (cd "$dir" && "$exe") > "$work/$i.log" 2>&1 || rc=$?
+  fi
   printf '%s\t%s\t%s\t%s\n' "$rc" "$(($(date +%s) - began))" "$name" "$exe" > "$work/$i.rc"
 }
 lane() {
