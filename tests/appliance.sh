@@ -116,6 +116,8 @@ ip -n "$ns" addr add 198.51.100.1/24 brd + dev eth1
 ip -n "$ns" link set eth1 up
 ip -n "$ns" link set eth1p up
 ln -sfn "$(pwd)/$out/hb-x86_64-musl" "$sample/heartbeat"
+# Its log in its own directory: ha.cf names none, and the default is the host's /var/log/ha-log.
+echo "logfile $run_dir/ha-log" >> "$sample/ha.cf"
 ip netns exec "$ns" "$sample/heartbeat" -f -c "$sample" --node node1 --state-dir "$run_dir/state" \
   --socket "$run_dir/sock" --pid-file "$run_dir/pid" > "$run_dir/log" 2>&1 &
 dpid=$!
@@ -133,7 +135,7 @@ if [ -n "$held" ] && kill -0 "$dpid" 2>/dev/null; then
   if [ "$policy" = 2 ] && ! grep -q "Unable to set scheduling priority" "$run_dir/log"; then
     ok "x86_64-musl daemon runs at SCHED_RR"
   else
-    bad "x86_64-musl daemon's scheduling policy is $policy, not SCHED_RR (2): $(grep -i prio "$run_dir/log")"
+    bad "x86_64-musl daemon's scheduling policy is $policy, not SCHED_RR (2): $(grep -i prio "$run_dir/ha-log")"
   fi
   if [ "${locked:-0}" -gt 0 ]; then ok "x86_64-musl daemon's memory locked ($locked KiB)"; else bad "x86_64-musl daemon's memory not locked"; fi
   echo "x86_64-musl daemon at rest, holding its group: RSS $rss KiB"

@@ -556,13 +556,18 @@ impl Lab {
 }
 
 /// The start of a node's init script: its private `/etc` and `/var` overlays, its own
-/// `/etc/ha.d` and `/var/lib/heartbeat`, a fresh `/run`, its host name.
+/// `/etc/ha.d` and `/var/lib/heartbeat`, a fresh `/run`, its host name. A heartbeat log the
+/// host has (`/var/log/ha-log` from a daemon run outside a lab, or Debian's heartbeat) is
+/// hidden from the node, not appended to: the node's log is its own from the first line (a
+/// host log full of another cluster's `is dead` lines failed a whole CI run). The node's own
+/// log, in its upper layer, survives its restarts.
 fn boot_script(node: &Node) -> String {
     let r = node.root.display().to_string();
     format!(
         "set -e; \
          mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc,workdir={r}/etc-work /etc; \
          mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var,workdir={r}/var-work /var; \
+         for f in ha-log ha-debug; do [ -e {r}/var/log/$f ] || rm -f /var/log/$f; done; \
          mount --bind {r}/etc/ha.d /etc/ha.d; \
          mount --bind {r}/var/lib/heartbeat /var/lib/heartbeat; \
          mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/heartbeat; \
