@@ -514,7 +514,7 @@ impl Daemon {
     fn reload(&mut self) {
         // Warnings are for the re-executed daemon to log, with its start-up.
         let (dir, node) = (&self.cfg.dir, &self.cfg.node);
-        let loaded = super::start::off_main_stack(&|| config::load(dir, Some(node), &mut |_| {}));
+        let loaded = process::off_main_stack(&|| config::load(dir, Some(node), &mut |_| {}));
         match reload::judge(&self.cfg, loaded, &self.hb) {
             Verdict::Invalid(lines) => {
                 for l in &lines {

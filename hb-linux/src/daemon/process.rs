@@ -186,6 +186,32 @@ fn same_program(name: &std::path::Path) -> Option<std::ffi::CString> {
     })
 }
 
+/// Runs `f` on a short-lived thread with a stack of its own, in the static (musl) appliance
+/// build. The main thread's stack lies under the daemon's loop for its whole life, and every
+/// page it ever reached stays resident (and locked by `mlockall`): a start-up step that goes
+/// deep there (loading the configuration, building the node) would cost that memory for good.
+/// musl unmaps a finished thread's stack. Not with glibc, which keeps it for reuse, where
+/// `mlockall` would then make all of it resident. If the thread cannot start (a tight
+/// RLIMIT_MEMLOCK under `mlockall`), `f` runs here.
+pub(super) fn off_main_stack<T: Send>(f: &(dyn Fn() -> T + Sync)) -> T {
+    if cfg!(target_env = "musl") {
+        const STACK: usize = 4 * 1024 * 1024;
+        let on_thread = std::thread::scope(|s| {
+            let t = std::thread::Builder::new()
+                .name("hb-start".into())
+                .stack_size(STACK)
+                .spawn_scoped(s, f)
+                .ok()?;
+            // A panic there is a panic here: the appliance build aborts on panic anyway.
+            Some(t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        if let Some(r) = on_thread {
+            return r;
+        }
+    }
+    f()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

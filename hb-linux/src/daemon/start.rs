@@ -72,11 +72,11 @@ pub fn run(opts: Options) -> u8 {
     }
 }
 
-/// The configuration (about 40 KiB), boxed, loaded off the main stack ([`off_main_stack`]):
+/// The configuration (about 40 KiB), boxed, loaded off the main stack ([`process::off_main_stack`]):
 /// its parsers and checks take about 300 KiB of stack.
 #[inline(never)]
 fn load_boxed(opts: &Options, warnings: &mut Vec<String>) -> Result<Box<Loaded>, config::Refused> {
-    let (loaded, warned) = off_main_stack(&|| {
+    let (loaded, warned) = process::off_main_stack(&|| {
         let mut warned = Vec::new();
         let l = config::load(&opts.config_dir, opts.node.as_deref(), &mut |w| {
             warned.push(w)
@@ -85,32 +85,6 @@ fn load_boxed(opts: &Options, warnings: &mut Vec<String>) -> Result<Box<Loaded>,
     });
     warnings.extend(warned);
     loaded
-}
-
-/// Runs `f` on a short-lived thread with a stack of its own, in the static (musl) appliance
-/// build. The main thread's stack lies under the daemon's loop for its whole life, and every
-/// page it ever reached stays resident (and locked by `mlockall`): a start-up step that goes
-/// deep there (loading the configuration, building the node) would cost that memory for good.
-/// musl unmaps a finished thread's stack. Not with glibc, which keeps it for reuse, where
-/// `mlockall` would then make all of it resident. If the thread cannot start (a tight
-/// RLIMIT_MEMLOCK under `mlockall`), `f` runs here.
-pub(super) fn off_main_stack<T: Send>(f: &(dyn Fn() -> T + Sync)) -> T {
-    if cfg!(target_env = "musl") {
-        const STACK: usize = 4 * 1024 * 1024;
-        let on_thread = std::thread::scope(|s| {
-            let t = std::thread::Builder::new()
-                .name("hb-start".into())
-                .stack_size(STACK)
-                .spawn_scoped(s, f)
-                .ok()?;
-            // A panic there is a panic here: the appliance build aborts on panic anyway.
-            Some(t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-        });
-        if let Some(r) = on_thread {
-            return r;
-        }
-    }
-    f()
 }
 
 enum Started {
@@ -378,7 +352,7 @@ fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Start
 /// `Membership::new` take about 800 KiB of stack: built off the main stack.
 fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Heartbeat>, String> {
     let wall = process::wall_secs();
-    off_main_stack(&|| {
+    process::off_main_stack(&|| {
         Heartbeat::new(cfg, now, wall)
             .map(Box::new)
             .map_err(|e| e.to_string())
