@@ -383,22 +383,39 @@ fn api_test_passes_against_hb_and_talks_to_a_306_peer() {
     c.wait_status(1, "seeing node1 active", Duration::from_secs(30), |v| {
         peer_state(v, "node1") == "active"
     });
-    // Both at once, in the background of each node (they run about 12 s: a node walk, 5 s
-    // of sleep, then they answer each other's ping).
-    for n in &c.nodes {
-        let script = format!(
-            "timeout -s INT 14 setpriv --regid=haclient --clear-groups {API_TEST} \
-             >/run/api_test.out 2>&1 &"
-        );
-        let out = n.exec(&["sh", "-c", &script]).unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
-    std::thread::sleep(Duration::from_secs(16));
     let text = |i: usize| {
         let o = c.nodes[i].exec(&["cat", "/run/api_test.out"]).unwrap();
         String::from_utf8_lossy(&o.stdout).to_string()
     };
-    let (on306, onhb) = (text(0), text(1));
+    // 3.0.6's own client library has a race: api_test gives a remote client-status query
+    // 100 ms, and a reply later than that is taken for the answer to the next request, so
+    // the walk of the following node fails ("Cannot start if walk", no reason) and that
+    // api_test stops before its pings. Between two 3.0.6 nodes the reply misses the 100 ms
+    // as well (seen here, one run in three), so this is no fault of hb's. When
+    // 3.0.6's side shows that signature, both run again (three tries at most).
+    let (mut on306, mut onhb) = (String::new(), String::new());
+    for attempt in 1..=3 {
+        // Both at once, in the background of each node (they run about 12 s: a node walk,
+        // 5 s of sleep, then they answer each other's ping).
+        for n in &c.nodes {
+            let script = format!(
+                "timeout -s INT 14 setpriv --regid=haclient --clear-groups {API_TEST} \
+                 >/run/api_test.out 2>&1 &"
+            );
+            let out = n.exec(&["sh", "-c", &script]).unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        std::thread::sleep(Duration::from_secs(16));
+        (on306, onhb) = (text(0), text(1));
+        let raced =
+            on306.contains("api_test status: [timeout]") && on306.contains("Cannot start if walk");
+        if !raced {
+            break;
+        }
+        eprintln!(
+            "--- try {attempt}: 3.0.6's api_test lost its late client-status reply:\n{on306}"
+        );
+    }
     eprintln!("--- api_test on 3.0.6's node1:\n{on306}\n--- api_test on hb's node2:\n{onhb}");
     for want in [
         "Cluster node: node1: status: active",
