@@ -117,7 +117,11 @@ fn mixed_with(tag: &str, setup: &Setup) -> Cluster {
 }
 
 /// Starts (or starts again) 3.0.6 on node1.
+/// Returns once it sends heartbeats (`Local status now set to: 'up'`): under load its start
+/// was seen to take 4 s, past hb's initdead, and hb then took node1's group as from a dead
+/// node before 3.0.6 was there to keep it.
 fn start_306(c: &mut Cluster, hb306: &str) {
+    let from = c.nodes[0].log().len();
     let mut n = std::mem::replace(&mut c.nodes[0], c.lab.node("spare", "a").unwrap());
     let r = c.lab.start_foreign(
         &mut n,
@@ -129,6 +133,21 @@ fn start_306(c: &mut Cluster, hb306: &str) {
     );
     c.nodes[0] = n;
     r.unwrap_or_else(|e| panic!("3.0.6 on node1: {e}\nlog:\n{}", c.nodes[0].log()));
+    let start = Instant::now();
+    loop {
+        let log = c.nodes[0].log();
+        if log
+            .get(from..)
+            .is_some_and(|l| l.contains("Local status now set to: 'up'"))
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "3.0.6 on node1 sent no heartbeat within 30 s:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `cl_status ARGS…` on the 3.0.6 node: its standard output.
