@@ -140,7 +140,7 @@ fn status_cadence_is_keepalive() {
     let from = c.now;
     c.run_for(Duration::from_millis(4000));
     let times: Vec<Instant> = c
-        .sent_fields(N2)
+        .sent_fields(N1)
         .into_iter()
         .filter(|(t, f)| *t >= from && f.t() == "status")
         .map(|(t, _)| t)
@@ -153,8 +153,9 @@ fn status_cadence_is_keepalive() {
     // One extra status at the deadtime pop (5 s after start) lands between two beats.
     gaps.retain(|&g| g != 0);
     assert!(gaps.iter().all(|&g| g == 200), "{gaps:?}");
-    // The beats stay on the start's grid.
-    let start = c.members[N2].sent[0].at;
+    // The beats stay on the start's grid (node1's: node2 follows it, see
+    // `a_pair_beats_in_step_and_a_follower_keeps_time_alone`).
+    let start = c.members[N1].sent[0].at;
     for t in &times {
         assert_eq!((*t - start).as_millis() % 200, 0);
     }
@@ -230,8 +231,10 @@ fn a_silent_peer_is_dead_after_initdead_and_comm_comes_up_alone() {
 fn a_late_heartbeat_is_reported_with_its_interval() {
     let mut c = up_pair();
     c.run_for(Duration::from_millis(4000));
-    // node2's timers stall for 700 ms: its next status comes ~800 ms after the previous one.
+    // node2 stalls for 700 ms (timers and reads: it would otherwise answer node1's status
+    // with its own): its next status comes ~800 ms after the previous one.
     c.members[N2].stalled_until = Some(c.now + Duration::from_millis(700));
+    c.members[N2].stall_reads = true;
     c.run_for(Duration::from_millis(2000));
     let late: Vec<&Event> = c
         .events(N1)
@@ -699,4 +702,74 @@ fn a_restart_seen_first_by_its_reqnodes_is_no_return_after_a_partition() {
         0
     );
     assert_eq!(c.status_of(N1, N2), NodeStatus::Active);
+}
+
+/// At rest the two nodes beat in step: one sends on its timer, the other answers each of its
+/// statuses at once with its own, so its loop wakes once a period. Each still sends one status
+/// a keepalive; when the leader falls silent the follower's own timer takes over, a margin
+/// after the keepalive.
+#[test]
+fn a_pair_beats_in_step_and_a_follower_keeps_time_alone() {
+    let mut c = up_pair();
+    c.run_for(Duration::from_millis(4000));
+    let from = c.now;
+    c.run_for(Duration::from_millis(4000));
+    let statuses = |c: &Cluster, i: usize, after: Instant| -> Vec<Instant> {
+        c.sent_fields(i)
+            .into_iter()
+            .filter(|(at, f)| *at > after && f.t() == "status")
+            .map(|(at, _)| at)
+            .collect()
+    };
+    // From the start, stepping in line included: never a status later than a keepalive, the
+    // peer's travel time and a margin (1/16 keepalive) after the one before.
+    for i in [N1, N2] {
+        let all = statuses(&c, i, Instant::ZERO);
+        for w in all.windows(2) {
+            assert!(
+                w[1] - w[0] <= KEEPALIVE + Duration::from_millis(2 + 12),
+                "{all:?}"
+            );
+        }
+    }
+    let (s1, s2) = (statuses(&c, N1, from), statuses(&c, N2, from));
+    for s in [&s1, &s2] {
+        // 4 s at 200 ms: 20 statuses each, evenly spaced.
+        assert!((19..=21).contains(&s.len()), "{s:?}");
+        for w in s.windows(2) {
+            assert_eq!(w[1] - w[0], KEEPALIVE, "{s:?}");
+        }
+    }
+    // One of them sends exactly when the other's status reaches it.
+    let follows = |me: usize, peer: usize, mine: &[Instant]| {
+        let arrivals: Vec<Instant> = c
+            .delivered_from(peer, me)
+            .into_iter()
+            .filter(|(_, f)| f.t() == "status")
+            .map(|(at, _)| at)
+            .collect();
+        mine.iter().all(|t| arrivals.contains(t))
+    };
+    assert!(
+        follows(N2, N1, &s2) ^ follows(N1, N2, &s1),
+        "node1 {s1:?}\nnode2 {s2:?}"
+    );
+    let (leader, follower) = if follows(N2, N1, &s2) {
+        (N1, N2)
+    } else {
+        (N2, N1)
+    };
+    // The leader goes silent: the follower's own timer, 1/16 keepalive late.
+    c.crash(leader);
+    let crashed = c.now;
+    c.run_for(Duration::from_millis(800));
+    let alone = statuses(&c, follower, crashed);
+    assert!(alone.len() >= 3, "{alone:?}");
+    for w in alone.windows(2) {
+        assert_eq!(w[1] - w[0], KEEPALIVE, "{alone:?}");
+    }
+    assert!(
+        alone[0] - crashed <= KEEPALIVE + Duration::from_millis(12 + 2),
+        "{alone:?}"
+    );
 }

@@ -31,6 +31,7 @@ fn a_status_later_than_deadtime_but_within_the_nodes_dt_is_only_late() {
     assert!(c.engine(N1).node(NodeId(1)).unwrap().dead_interval() > DEADTIME);
     let from = c.events(N1).len();
     c.members[N2].stalled_until = Some(c.now + Duration::from_millis(1400));
+    c.members[N2].stall_reads = true;
     c.run_for(Duration::from_millis(2000));
     let events = since(&c, N1, from);
     assert!(

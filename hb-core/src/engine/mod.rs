@@ -286,6 +286,8 @@ pub struct Membership<
     flow_control: bool,
     shutdown: Shutdown,
     no_local_heartbeat_told: bool,
+    /// When our last status went out (see `answer_status`).
+    status_sent_at: Instant,
     next_seq: u64,
     history: History<HIST, HIST_BYTES>,
     pending: Deque<Pending, TRANSMIT_QUEUE>,
@@ -387,6 +389,7 @@ impl<
             flow_control: true,
             shutdown: Shutdown::No,
             no_local_heartbeat_told: false,
+            status_sent_at: now,
             next_seq: 1,
             history: History::new(),
             pending: Deque::new(),

@@ -345,7 +345,10 @@ impl<
         msg: &Message<'_, N>,
     ) {
         match t {
-            "status" => self.on_status(now, node, seq, ts, msg),
+            "status" => {
+                self.on_status(now, node, seq, ts, msg);
+                self.answer_status(now, wall_secs, node);
+            }
             "NS_rexmit" => self.on_rexmit_request(now, wall_secs, node, msg),
             "NS_ackmsg" => {
                 // An ACK beyond what we sent is from before our restart (or nonsense): taking
@@ -472,6 +475,48 @@ impl<
         }
     }
 
+    /// Two nodes beat in step: a status from the peer that finds ours due within half a
+    /// keepalive is answered at once with ours, and our next is put a little after the
+    /// peer's next. The follower's loop then wakes once a period (for the peer's status) where
+    /// it woke twice (for its own timer, and for the peer's status), a quarter of a two-node
+    /// cluster's wake-ups at rest. Two nodes that happen to send at the same moment never
+    /// find the other's status ahead of their own; the one with the greater name then steps
+    /// back once, by the time the peer's status took and a margin, and follows from the next
+    /// period. Never more than one status per half keepalive (an early one moves the next a
+    /// whole keepalive on); if the peer falls silent, ours comes from our own timer, at most a
+    /// margin (1/16 keepalive) late. Only with exactly one peer: with more, each would pull us
+    /// its own way. A 3.0.6 peer sees a status every keepalive, as before.
+    pub(super) fn answer_status(&mut self, now: Instant, wall_secs: u64, node: NodeId) {
+        let normal = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Normal)
+            .count();
+        if node == self.local
+            || self.nodes[node.index()].kind != NodeKind::Normal
+            || normal != 2
+            || !self.started_up
+            || self.shutdown != Shutdown::No
+        {
+            return;
+        }
+        let Some(due) = self.timers.get(Timer::Keepalive) else {
+            return;
+        };
+        let margin = follow_margin(self.keepalive);
+        let half = Duration::from_millis(self.keepalive.as_millis() / 2);
+        if due <= now + half {
+            self.send_status(now, wall_secs);
+            self.timers
+                .set(Timer::Keepalive, now + self.keepalive + margin);
+        } else if now.saturating_since(self.status_sent_at) <= margin + margin
+            && self.nodes[self.local.index()].name.as_str() > self.nodes[node.index()].name.as_str()
+        {
+            self.timers
+                .set(Timer::Keepalive, now + self.keepalive + margin);
+        }
+    }
+
     /// `process_rexmit`: send again what a node missed, or say we cannot.
     pub(super) fn on_rexmit_request<const N: usize>(
         &mut self,
@@ -526,4 +571,11 @@ impl<
             }
         }
     }
+}
+
+/// How long after a keepalive a follower's own timer fires (see `answer_status`): enough for
+/// the peer's next status to come first despite its jitter, small enough that a follower
+/// whose peer fell silent is barely late (1/16 of the keepalive, at least 1 ms).
+fn follow_margin(keepalive: Duration) -> Duration {
+    Duration::from_millis((keepalive.as_millis() / 16).max(1))
 }

@@ -40,6 +40,7 @@ impl<
             protocol: self.flow_control,
         };
         let _ = self.send_sequenced(now, wall_secs, RecordBody::Status(body));
+        self.status_sent_at = now;
         // Ping media write an echo for every status message.
         for n in self.nodes.iter_mut().filter(|n| n.kind == NodeKind::Ping) {
             n.ping_due = true;

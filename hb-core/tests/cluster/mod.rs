@@ -204,6 +204,9 @@ pub struct Member<T: Node> {
     epoch: u32,
     /// No timeouts are run before this (a stalled process); packets still arrive.
     pub stalled_until: Option<Instant>,
+    /// The stall holds the packets too (a whole process stopped): what arrives meanwhile
+    /// waits in flight until `stalled_until`.
+    pub stall_reads: bool,
     pub events: Vec<(Instant, T::Event)>,
     pub rx_errors: Vec<(Instant, RxError)>,
     pub sent: Vec<Sent>,
@@ -263,6 +266,7 @@ impl<T: Node> Cluster<T> {
                 alive: false,
                 epoch: 0,
                 stalled_until: None,
+                stall_reads: false,
                 events: Vec::new(),
                 rx_errors: Vec::new(),
                 sent: Vec::new(),
@@ -444,7 +448,13 @@ impl<T: Node> Cluster<T> {
             let mut due: Vec<Wire> = Vec::new();
             let mut i = 0;
             while i < self.inflight.len() {
-                if self.inflight[i].at <= now {
+                let to = &self.members[self.inflight[i].to];
+                let frozen = to.stall_reads && to.stalled_until.is_some_and(|s| s > now);
+                if frozen {
+                    // It reads its socket when it runs again.
+                    self.inflight[i].at = self.inflight[i].at.max(to.stalled_until.unwrap());
+                    i += 1;
+                } else if self.inflight[i].at <= now {
                     due.push(self.inflight.remove(i));
                 } else {
                     i += 1;
