@@ -22,6 +22,7 @@
 //! - Status messages every `keepalive` on every medium (`t st dt [protocol] src srcuuid seq hg
 //!   ts ld ttl`), starting as 3.0.6 starts: `st=init` with `dt` = deadtime + 2 s, then `up`,
 //!   `up`; the bump taken back after 5 s (with a status at once); `st=active` after comm-up.
+//!   With one peer, the two beat in step (hb's own: `answer_status` in `receive.rs`).
 //! - Node states `init`/`up`/`active`/`dead` (`ping` for ping nodes), the remote ones copied
 //!   from their status messages; links per (node, link name) `up`/`dead`, refreshed by every
 //!   packet kept or duplicate; `Late heartbeat` warnings; death after the node's dead time
