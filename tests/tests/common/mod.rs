@@ -241,12 +241,16 @@ impl Cluster {
         let out = self.nodes[i]
             .exec(&[hbctl.to_str().unwrap(), "status", "--json"])
             .unwrap();
-        assert!(
-            out.status.success(),
-            "hbctl status on {}: {}",
-            self.nodes[i].name,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            let log = self.nodes[i].log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            panic!(
+                "hbctl status on {}: {}\nthe last lines of its log:\n{}",
+                self.nodes[i].name,
+                String::from_utf8_lossy(&out.stderr),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         serde_json::from_slice(&out.stdout).expect("hbctl status --json is JSON")
     }
 
