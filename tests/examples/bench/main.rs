@@ -9,7 +9,8 @@
 //!       [--hb PATH] [--hb-appliance PATH] [--out FILE] [--note TEXT] [--save DIR]
 //! bench --from DIR [--out FILE] [--note TEXT]
 //! bench --hold KEEPALIVE_MS [--media N] [--secs S]   (an hb cluster to profile)
-//! bench --soak SECS [--daemons hb,3.0.6] [--no-stress] [--assert|--assert-up]   (tests/soak.sh)
+//! bench --soak SECS [--daemons hb,3.0.6] [--load cpu|mix] [--no-stress] [--assert|--assert-up]
+//!       (tests/soak.sh; --load: stress-ng's work, see soak::Load; mix by default)
 //! bench --flood SECS [--rate PPS] [--daemons hb,3.0.6] [--assert]   (tests/flood.sh)
 //! ```
 //!
@@ -59,6 +60,7 @@ struct Args {
     rate: u64,
     daemons: Vec<String>,
     stress: bool,
+    load: soak::Load,
     assert: bool,
     assert_up: bool,
 }
@@ -86,6 +88,7 @@ fn parse() -> Result<Args, String> {
         rate: 50_000,
         daemons: vec!["hb".into(), "3.0.6".into()],
         stress: true,
+        load: soak::Load::Mix,
         assert: false,
         assert_up: false,
     };
@@ -151,6 +154,11 @@ fn parse() -> Result<Args, String> {
                 }
             }
             "--no-stress" => a.stress = false,
+            "--load" => {
+                let v = val()?;
+                a.load = soak::Load::parse(&v)
+                    .ok_or_else(|| format!("--load: {v}: expected cpu or mix"))?;
+            }
             "--assert" => a.assert = true,
             "--assert-up" => a.assert_up = true,
             _ => return Err(format!("unknown argument {arg} (see the source's header)")),
@@ -204,7 +212,7 @@ fn run(a: &Args) -> Result<(), String> {
         .map(|d| if d == "hb" { hb.clone() } else { Kind::Hb306 })
         .collect();
     if let Some(secs) = a.soak {
-        let out = soak::run(&kinds, secs, a.stress)?;
+        let out = soak::run(&kinds, secs, a.stress.then_some(a.load))?;
         soak::print(&out, secs);
         let bad: usize = out
             .iter()

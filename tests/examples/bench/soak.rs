@@ -13,10 +13,34 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What `stress-ng` runs beside the clusters: both cores busy with CPU work, plus memory
-/// churn (one worker mapping, touching and freeing 128 MiB: page faults and reclaim) and
-/// I/O churn (one worker calling sync(2): writeback of every dirty page on the machine).
-pub const STRESS: &[&str] = &["--cpu", "2", "--vm", "1", "--vm-bytes", "128M", "--io", "1"];
+/// What `stress-ng` runs beside the clusters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Both cores busy with CPU work (issue 12's load).
+    Cpu,
+    /// The same plus memory churn (one worker mapping, touching and freeing 128 MiB: page
+    /// faults and reclaim) and I/O churn (one worker calling sync(2): writeback of every
+    /// dirty page on the machine): work that runs in the kernel, where a kernel built
+    /// without full preemption does not give the CPU to a real-time task until it is done.
+    Mix,
+}
+
+impl Load {
+    pub fn parse(s: &str) -> Option<Load> {
+        match s {
+            "cpu" => Some(Load::Cpu),
+            "mix" => Some(Load::Mix),
+            _ => None,
+        }
+    }
+
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Load::Cpu => &["--cpu", "2"],
+            Load::Mix => &["--cpu", "2", "--vm", "1", "--vm-bytes", "128M", "--io", "1"],
+        }
+    }
+}
 
 /// The soak's timings (ms).
 pub const TIMING: Timing = Timing {
@@ -123,14 +147,14 @@ pub fn peer_entry(status: &serde_json::Value) -> Option<&serde_json::Value> {
         .find(|n| n["local"] == false)
 }
 
-/// `stress-ng` with [`STRESS`] for `secs`, in a process group of its own (so that it and its
+/// `stress-ng` with `load` for `secs`, in a process group of its own (so that it and its
 /// workers end together, by that group's id).
 pub struct Stress(Child);
 
 impl Stress {
-    pub fn start(secs: u64) -> Result<Stress, String> {
+    pub fn start(load: Load, secs: u64) -> Result<Stress, String> {
         let child = Command::new("stress-ng")
-            .args(STRESS)
+            .args(load.args())
             .args(["--timeout", &format!("{secs}s"), "--quiet"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -159,11 +183,10 @@ pub struct Outcome {
 }
 
 /// Runs the soak for `secs` with each of `kinds`, all at once; prints the figures.
-pub fn run(kinds: &[Kind], secs: u64, stress: bool) -> Result<Vec<Outcome>, String> {
-    let _load = if stress {
-        Some(Stress::start(secs + 120)?)
-    } else {
-        None
+pub fn run(kinds: &[Kind], secs: u64, stress: Option<Load>) -> Result<Vec<Outcome>, String> {
+    let _load = match stress {
+        Some(load) => Some(Stress::start(load, secs + 120)?),
+        None => None,
     };
     let mut clusters = Vec::new();
     for (i, k) in kinds.iter().enumerate() {
@@ -193,10 +216,9 @@ pub fn run(kinds: &[Kind], secs: u64, stress: bool) -> Result<Vec<Outcome>, Stri
         TIMING.keepalive,
         TIMING.warntime,
         TIMING.deadtime,
-        if stress {
-            format!(", under stress-ng {}", STRESS.join(" "))
-        } else {
-            String::new()
+        match stress {
+            Some(load) => format!(", under stress-ng {}", load.args().join(" ")),
+            None => String::new(),
         }
     );
     let start = Instant::now();
