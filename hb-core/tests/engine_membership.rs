@@ -704,13 +704,15 @@ fn a_restart_seen_first_by_its_reqnodes_is_no_return_after_a_partition() {
     assert_eq!(c.status_of(N1, N2), NodeStatus::Active);
 }
 
-/// At rest the two nodes beat in step: one sends on its timer, the other answers each of its
+/// With `HB_BEAT_IN_STEP`, at rest the two nodes beat in step: one sends on its timer, the other answers each of its
 /// statuses at once with its own, so its loop wakes once a period. Each still sends one status
 /// a keepalive; when the leader falls silent the follower's own timer takes over, a margin
 /// after the keepalive.
 #[test]
 fn a_pair_beats_in_step_and_a_follower_keeps_time_alone() {
-    let mut c = up_pair();
+    let mut c = Cluster::in_step(&["node1", "node2"]);
+    c.run_for(Duration::from_millis(2000));
+    assert!(c.engine(N1).is_comm_up() && c.engine(N2).is_comm_up());
     c.run_for(Duration::from_millis(4000));
     let from = c.now;
     c.run_for(Duration::from_millis(4000));

@@ -334,20 +334,16 @@ fn when_both_lose_the_ping_node_nothing_moves() {
         n.run_ms(30_000);
         assert_eq!(n.holds(N1), [G1.0], "{mode}");
         assert_eq!(n.holds(N2), [G2.0], "{mode}");
-        // The two see the loss a moment apart (their pings go out with their statuses, and
-        // the pair beats in step, one a packet's travel after the other), as two real nodes
-        // always do: the one that has not seen it yet answers "more", the other starts its
-        // delayed giveup (3.0.6's ipfail protocol), and the count found balanced a moment
-        // later aborts it. Nothing is released.
-        let balanced = [N1, N2]
-            .iter()
-            .filter(|&&i| {
-                n.ipfail_log_since(i, t)
-                    .contains(&"Ping node count is balanced.")
-            })
-            .count();
-        assert!(balanced >= 1, "{mode}");
         for i in [N1, N2] {
+            let log = n.ipfail_log_since(i, t);
+            assert!(
+                log.contains(&"Ping node count is balanced."),
+                "{mode}: {log:?}"
+            );
+            assert!(
+                !log.iter().any(|l| l.starts_with("Giving up because")),
+                "{mode}: {log:?}"
+            );
             assert!(
                 !n.members[i]
                     .events

@@ -72,6 +72,9 @@ pub struct MembershipConfig {
     pub seed: u64,
     /// The first `ld` text; see [`Membership::set_load_average`](super::Membership::set_load_average).
     pub load_average: String<LOAD_AVERAGE_LEN>,
+    /// With one peer, beat in step with it (hb's own, opt-in: `env HB_BEAT_IN_STEP=yes`; see
+    /// `answer_status`): one node of the pair then wakes once a period instead of twice.
+    pub beat_in_step: bool,
 }
 
 /// Why an engine could not be set up.
@@ -190,6 +193,10 @@ impl MembershipConfig {
             auth_field: cf.msgfmt == MsgFmt::Classic,
             seed,
             load_average,
+            beat_in_step: cf.env.iter().any(|v| {
+                v.name.as_str() == "HB_BEAT_IN_STEP"
+                    && matches!(v.value.trim(), "1" | "yes" | "on" | "true")
+            }),
         })
     }
 }

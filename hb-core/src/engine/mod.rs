@@ -22,7 +22,8 @@
 //! - Status messages every `keepalive` on every medium (`t st dt [protocol] src srcuuid seq hg
 //!   ts ld ttl`), starting as 3.0.6 starts: `st=init` with `dt` = deadtime + 2 s, then `up`,
 //!   `up`; the bump taken back after 5 s (with a status at once); `st=active` after comm-up.
-//!   With one peer, the two beat in step (hb's own: `answer_status` in `receive.rs`).
+//!   With one peer and `beat_in_step` on, the two beat in step (hb's own, opt-in:
+//!   `answer_status` in `receive.rs`).
 //! - Node states `init`/`up`/`active`/`dead` (`ping` for ping nodes), the remote ones copied
 //!   from their status messages; links per (node, link name) `up`/`dead`, refreshed by every
 //!   packet kept or duplicate; `Late heartbeat` warnings; death after the node's dead time
@@ -289,6 +290,8 @@ pub struct Membership<
     no_local_heartbeat_told: bool,
     /// When our last status went out (see `answer_status`).
     status_sent_at: Instant,
+    /// [`MembershipConfig::beat_in_step`].
+    beat_in_step: bool,
     next_seq: u64,
     history: History<HIST, HIST_BYTES>,
     pending: Deque<Pending, TRANSMIT_QUEUE>,
@@ -391,6 +394,7 @@ impl<
             shutdown: Shutdown::No,
             no_local_heartbeat_told: false,
             status_sent_at: now,
+            beat_in_step: cfg.beat_in_step,
             next_seq: 1,
             history: History::new(),
             pending: Deque::new(),
@@ -787,6 +791,7 @@ mod tests {
             auth_field: true,
             seed: 1,
             load_average: String::try_from(LOAD_AVERAGE_UNKNOWN).unwrap(),
+            beat_in_step: false,
         }
     }
 

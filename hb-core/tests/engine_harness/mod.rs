@@ -85,10 +85,21 @@ impl cluster::Cluster<Eng> {
     }
 
     pub fn with_generations(names: &[&str], generations: &[u64]) -> Cluster {
+        Self::built(names, generations, false)
+    }
+
+    /// `names` as [`Cluster::new`], beating in step (`env HB_BEAT_IN_STEP=yes`).
+    #[allow(dead_code)]
+    pub fn in_step(names: &[&str]) -> Cluster {
+        Self::built(names, &vec![1000; names.len()], true)
+    }
+
+    fn built(names: &[&str], generations: &[u64], beat_in_step: bool) -> Cluster {
         let all: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let make = move |s: &cluster::Start<'_>| {
             let names: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
-            let cfg = config(&names, s.index, s.generation, s.seed);
+            let mut cfg = config(&names, s.index, s.generation, s.seed);
+            cfg.beat_in_step = beat_in_step;
             Eng::new(&cfg, s.now, s.wall).unwrap()
         };
         let mut c = cluster::Cluster::with_nodes(names, &[], Box::new(make));
