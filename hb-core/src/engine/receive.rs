@@ -490,13 +490,15 @@ impl<
     /// that, healing at a moment this timing makes possible, leaves a group down (seed 4295 of
     /// a 100 000 run with it on); the default keeps the timing the simulator has proven.
     pub(super) fn answer_status(&mut self, now: Instant, wall_secs: u64, node: NodeId) {
+        if !self.beat_in_step {
+            return;
+        }
         let normal = self
             .nodes
             .iter()
             .filter(|n| n.kind == NodeKind::Normal)
             .count();
-        if !self.beat_in_step
-            || node == self.local
+        if node == self.local
             || self.nodes[node.index()].kind != NodeKind::Normal
             || normal != 2
             || !self.started_up
