@@ -69,6 +69,9 @@ pub(super) struct Heal {
     /// `info=released` says its copies (a stop in flight at the split, as of a cancelled
     /// standby) are gone.
     pub(super) take_on_release: u32,
+    /// Groups a standby's give-up began to stop after our report went out: the report still
+    /// names them as ours (see `heal_decide`).
+    pub(super) standby_stops: u32,
 }
 
 /// Which of two nodes keeps a group both run, from the two reports (the same on both nodes,
@@ -178,6 +181,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         self.heal.decided = false;
         self.heal.release_due = false;
         self.heal.take_on_release = 0;
+        self.heal.standby_stops = 0;
     }
 
     /// A shutdown waits for the cluster to look stable, which a split may never let it do:
@@ -293,6 +297,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         self.timers.stop(Timer::HealReport);
         self.heal.classic_peer = false;
+        let standby_stopped = self.heal.standby_stops;
         if self.going != StandbyState::Not {
             self.cancel_standby();
         }
@@ -337,6 +342,13 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             .fold(0u32, |m, g| m | 1 << g);
         let after_me = (ours.held & !give) | failed;
         let after_them = theirs.held & !keep;
+        // A group our report named as running that a standby's give-up, cancelled above, has
+        // stopped since or is stopping: both sides decided from the report, so the peer
+        // counts on us for it and nobody else will start it. Started again once the stop is
+        // over (hbsim seed 4295 with beating in step: a standby asked during the split was
+        // answered as the reports crossed). Not a group given away on the peer's
+        // `ip-request` meanwhile: the peer takes that one.
+        self.heal_take(ours.held & !give & standby_stopped & !self.running_mask());
         self.i_hold = self.rsc_set_of(after_me, self.table.local);
         self.other_holds = self.rsc_set_of(after_them, peer);
         self.other_is_stable = true;
@@ -371,7 +383,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
     }
 
-    /// Starts those of `mask` (our preferred groups) that we do not run.
+    /// Starts those of `mask` that we do not run (nor are starting).
     fn heal_take(&mut self, mask: u32) {
         for g in 0..self.table.groups.len() {
             if mask & (1 << g) != 0

@@ -234,6 +234,12 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                     return Step::Blocked { progressed: true };
                 }
                 (Target::Release, _) => {
+                    if matches!(job.kind, JobKind::Standby { .. })
+                        && self.heal.ours.is_some()
+                        && !self.heal.decided
+                    {
+                        self.heal.standby_stops |= 1 << g;
+                    }
                     self.groups[g].state = GroupState::Stopping;
                     job.issued = Some(id);
                     self.action(Action::Release(id));

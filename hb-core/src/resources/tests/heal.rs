@@ -685,3 +685,66 @@ fn a_node_waiting_to_reset_its_peer_keeps_saying_so() {
     assert_eq!(actions(&mut m), [Action::Fence(NODE1)]);
     assert!(!messages(&mut m).iter().any(|s| s.starts_with("t=hb_fence")));
 }
+
+/// hbsim seed 4295 with beating in step: node1 asked for a standby during the split; its
+/// request reached node2 after the heal reports had crossed, and node2's answer came just
+/// before node2's report. node1 began to stop its group, then the decision — from the
+/// reports, which both name G1 as node1's — cancelled the exchange. node2 counts on node1
+/// for G1, so node1 starts it again once its stop is over, and says it holds it.
+#[test]
+fn a_standby_stop_the_heal_cancelled_is_started_again() {
+    let mut m = split_node1(AutoFailback::Off);
+    m.handle_command(at(500), Command::Standby(StandbySet::Local))
+        .unwrap();
+    messages(&mut m);
+    m.node_event(at(1_000), NodeEvent::ReturnedAfterPartition(NODE2));
+    assert_eq!(
+        messages(&mut m),
+        ["t=hb_heal info=report hb_groups=3 hb_kept=1"]
+    );
+    // node2 took the request (it had not decided yet): our give-up of G1 begins.
+    m.handle_message(
+        at(1_010),
+        NODE2,
+        &ResourceMsg::AskResources {
+            rsc_hold: RscSet::LOCAL,
+            info: StandbyInfo::Other,
+            xid: Some(GroupMask::new(1)),
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Release(G1)]);
+    messages(&mut m);
+    // Its reply: it runs nothing. We keep both; the exchange is over.
+    m.handle_message(
+        at(1_020),
+        NODE2,
+        &ResourceMsg::Heal {
+            groups: GroupMask::new(0),
+            kept: GroupMask::new(0),
+            kind: HealKind::Reply,
+        },
+    );
+    assert_eq!(m.standby_state(), StandbyState::Not);
+    assert!(actions(&mut m).is_empty(), "nothing while G1 still stops");
+    m.handle_action_done(
+        at(1_200),
+        ActionDone::Released {
+            group: G1,
+            ok: true,
+        },
+    );
+    assert_eq!(actions(&mut m), [Action::Acquire(G1)]);
+    m.handle_action_done(
+        at(1_400),
+        ActionDone::Acquired {
+            group: G1,
+            ok: true,
+        },
+    );
+    assert_eq!(m.group_state(G1), GroupState::Running);
+    assert_eq!(m.group_state(G2), GroupState::Running);
+    assert_eq!(m.i_hold(), RscSet::ALL);
+    assert!(messages(&mut m)
+        .iter()
+        .any(|l| l.starts_with("t=resource rsc_hold=all")));
+}
