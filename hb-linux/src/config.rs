@@ -314,20 +314,47 @@ pub fn local_node_name(dir: &Path) -> std::io::Result<String> {
     Ok(name.to_string_lossy().to_lowercase())
 }
 
-/// What heartbeat checks against the running system when it reads ha.cf, with its messages.
-/// hb's own `env` knobs whose values must parse: `HB_METRICS=ADDR:PORT`. 3.0.6 takes any
-/// `env` value, so these are checked here, located by finding the line in the text.
+/// `env HB_DEFER_STATUS=yes|no`: whether the UDP media read steady statuses when the daemon
+/// wakes anyway (on unless turned off; see `media`'s `steady`).
+pub const DEFER_STATUS: &str = "HB_DEFER_STATUS";
+
+/// An on/off `env` value as hb reads them (`1|yes|on|true`, `0|no|off|false`).
+pub fn env_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "on" | "true" => Some(true),
+        "0" | "no" | "off" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether steady statuses are deferred ([`DEFER_STATUS`]; the last line that says wins).
+pub fn defer_status(hacf: &HaCf) -> bool {
+    hacf.env
+        .iter()
+        .rev()
+        .find(|v| v.name.as_str() == DEFER_STATUS)
+        .and_then(|v| env_switch(v.value.as_str()))
+        .unwrap_or(true)
+}
+
+/// hb's own `env` knobs whose values must parse: `HB_METRICS=ADDR:PORT`, and the switches
+/// `HB_DEFER_STATUS` and `HB_BEAT_IN_STEP`. 3.0.6 takes any `env` value, so these are checked
+/// here, located by finding the line in the text.
 fn hb_env_checks(hacf: &HaCf, text: &str) -> Vec<ConfigError> {
     let mut out = Vec::new();
-    for v in hacf
-        .env
-        .iter()
-        .filter(|v| v.name.as_str() == crate::metrics::ENV_NAME)
-    {
-        let Err(msg) = crate::metrics::parse_listen(v.value.as_str()) else {
-            continue;
+    for v in hacf.env.iter() {
+        let (name, value) = (v.name.as_str(), v.value.as_str());
+        let msg = match name {
+            crate::metrics::ENV_NAME => match crate::metrics::parse_listen(value) {
+                Err(msg) => msg,
+                Ok(_) => continue,
+            },
+            DEFER_STATUS | "HB_BEAT_IN_STEP" if env_switch(value).is_none() => {
+                format!("env {name}={value}: not a switch (yes or no)")
+            }
+            _ => continue,
         };
-        let needle = format!("{}={}", v.name.as_str(), v.value.as_str());
+        let needle = format!("{name}={value}");
         let at = text
             .lines()
             .enumerate()
@@ -347,6 +374,7 @@ fn hb_env_checks(hacf: &HaCf, text: &str) -> Vec<ConfigError> {
     out
 }
 
+/// What heartbeat checks against the running system when it reads ha.cf, with its messages.
 fn machine_checks(hacf: &HaCf) -> Vec<ConfigError> {
     let mut out = Vec::new();
     let err = |at: Pos, msg: String| ConfigError::error(FileKind::HaCf, at, format_args!("{msg}"));

@@ -21,7 +21,7 @@ use hb_linux::media::{Bcast, Mcast, Medium, OpenOptions, Ucast};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The longest any wait for a packet or a command may take.
 const WAIT: Duration = Duration::from_secs(3);
@@ -72,8 +72,16 @@ impl Pair {
     }
 
     fn open(&self, short: &str, cfg: config::Medium) -> Medium {
+        self.open_with(short, cfg, true)
+    }
+
+    fn open_with(&self, short: &str, cfg: config::Medium, defer_status: bool) -> Medium {
+        let opts = OpenOptions {
+            defer_status,
+            ..OpenOptions::default()
+        };
         self.within(short, || {
-            Medium::open(&cfg, &OpenOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+            Medium::open(&cfg, &opts).unwrap_or_else(|e| panic!("{e}"))
         })
         .0
     }
@@ -240,7 +248,9 @@ fn mcast_reaches_members_on_the_right_interface_only() {
 #[test]
 fn ucast_reaches_its_peer_on_its_interface_only() {
     let net = Pair::new("ucast");
-    let (a1, log) = net.within("a", || Ucast::open("a1", "198.51.100.2", PORT).unwrap());
+    let (a1, log) = net.within("a", || {
+        Ucast::open("a1", "198.51.100.2", PORT, true).unwrap()
+    });
     assert_eq!(
         log.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
         [
@@ -277,6 +287,97 @@ fn ucast_reaches_its_peer_on_its_interface_only() {
     assert_never_sees(&mut a2, back);
 }
 
+/// Everything `m`'s steady socket holds now, each with its arrival stamp.
+fn steady_now(m: &mut Medium) -> Vec<(Vec<u8>, Option<SystemTime>)> {
+    let mut out = Vec::new();
+    loop {
+        let n = match m.recv_steady().unwrap_or_else(|e| panic!("{e}")) {
+            Some(b) => b.len(),
+            None => return out,
+        };
+        let b = m.steady_batch().expect("a steady socket");
+        out.extend(
+            (0..n)
+                .filter_map(|k| b.get(k))
+                .map(|(p, at)| (p.to_vec(), at)),
+        );
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
+/// Steady statuses and ACKs (`media::steady`): every one lands on the medium's second socket,
+/// stamped with its arrival, and nothing else does; with the switch off, the first socket
+/// gets everything as before. For each kind of medium, since `ucast` steers otherwise than
+/// the others.
+#[test]
+fn steady_statuses_wait_on_their_own_socket_stamped_on_arrival() {
+    let net = Pair::new("steady");
+    let status = b">>>\nt=status\nst=active\ndt=7530\nsrc=a\n<<<\n";
+    let ack = b"###\n14:(0)t=NS_ackmsg,13:(0)dest=b,%%%\n";
+    let starting = b">>>\nt=status\nst=up\ndt=7530\nsrc=a\n<<<\n";
+    let request = b">>>\nt=ip-request\nipaddr=198.51.100.10\n<<<\n";
+    for (kind, tx_cfg, rx_cfg) in [
+        ("bcast", bcast("a1"), bcast("b1")),
+        ("mcast", mcast("a1", false), mcast("b1", false)),
+        ("ucast", ucast("a1", B1), ucast("b1", A1)),
+        // A peer that sends unicast to a `bcast` medium (3.0.6 takes it; so must the steering).
+        ("ucast to bcast", ucast("a1", B1), bcast("b1")),
+    ] {
+        let mut tx = net.open("a", tx_cfg.clone());
+        let mut rx = net.open("b", rx_cfg.clone());
+        // The link works (a veth may still be coming up), and the marker came the usual way.
+        deliver(&mut tx, &mut rx, b"marker");
+        steady_now(&mut rx);
+        let before = SystemTime::now();
+        for _ in 0..10 {
+            for p in [&status[..], ack, starting, request] {
+                tx.send(p).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let mut others = Vec::new();
+        while let Some((got, _)) = recv_within(&mut rx, QUIET) {
+            others.push(got);
+        }
+        let after = SystemTime::now();
+        let steady = steady_now(&mut rx);
+        assert_eq!(others.len(), 20, "{kind}: {others:?}");
+        assert!(
+            others.iter().all(|p| p == starting || p == request),
+            "{kind}: a steady datagram on the first socket"
+        );
+        assert_eq!(steady.len(), 20, "{kind}");
+        for (p, at) in &steady {
+            assert!(
+                p == status || p == ack,
+                "{kind}: {p:?} on the steady socket"
+            );
+            let at = at.unwrap_or_else(|| panic!("{kind}: no arrival stamp"));
+            assert!(before <= at && at <= after, "{kind}: stamped {at:?}");
+        }
+
+        // Switched off: one socket, everything on it.
+        drop((tx, rx));
+        let mut tx = net.open_with("a", tx_cfg, false);
+        let mut rx = net.open_with("b", rx_cfg, false);
+        assert!(rx.steady_fd().is_none(), "{kind}");
+        deliver(&mut tx, &mut rx, b"marker");
+        for p in [&status[..], ack, request] {
+            tx.send(p).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut all = Vec::new();
+        while let Some((got, _)) = recv_within(&mut rx, QUIET) {
+            all.push(got);
+        }
+        assert_eq!(
+            all,
+            [&status[..], ack, request],
+            "{kind} with the switch off"
+        );
+    }
+}
+
 #[test]
 fn open_errors_name_the_medium() {
     let net = Pair::new("errors");
@@ -305,13 +406,17 @@ fn open_errors_name_the_medium() {
         "nobrd",
     ])
     .unwrap();
-    let e = net.within("a", || Bcast::open("nobrd", PORT).unwrap_err().to_string());
+    let e = net.within("a", || {
+        Bcast::open("nobrd", PORT, true).unwrap_err().to_string()
+    });
     assert_eq!(
         e,
         "bcast nobrd: interface has no IPv4 broadcast address (an address added without \
          `brd +`?)"
     );
-    let e = net.within("b", || Bcast::open("a1", PORT).unwrap_err().to_string());
+    let e = net.within("b", || {
+        Bcast::open("a1", PORT, true).unwrap_err().to_string()
+    });
     assert_eq!(e, "bcast a1: interface does not exist");
     ip(&[
         "-n",
@@ -327,7 +432,7 @@ fn open_errors_name_the_medium() {
     ])
     .unwrap();
     let e = net.within("b", || {
-        Mcast::open("noaddr", GROUP, PORT, 1, false)
+        Mcast::open("noaddr", GROUP, PORT, 1, false, true)
             .unwrap_err()
             .to_string()
     });
@@ -335,14 +440,16 @@ fn open_errors_name_the_medium() {
         e,
         "mcast noaddr 233.252.0.1 694: interface has no IPv4 address"
     );
-    let (m, log) = net.within("b", || Mcast::open("b1", GROUP, 700, 1, false).unwrap());
+    let (m, log) = net.within("b", || {
+        Mcast::open("b1", GROUP, 700, 1, false, true).unwrap()
+    });
     assert_eq!(
         log[0].text,
         "glib: UDP multicast heartbeat started for group 233.252.0.1 port 700 interface b1 \
          (ttl=1 loop=0)"
     );
     drop(m);
-    let (_, log) = net.within("b", || Bcast::open("b1", PORT).unwrap());
+    let (_, log) = net.within("b", || Bcast::open("b1", PORT, true).unwrap());
     assert_eq!(
         log[0].text,
         "glib: UDP Broadcast heartbeat started on port 694 (694) interface b1"

@@ -195,7 +195,9 @@ impl MembershipConfig {
             load_average,
             beat_in_step: cf.env.iter().any(|v| {
                 v.name.as_str() == "HB_BEAT_IN_STEP"
-                    && matches!(v.value.trim(), "1" | "yes" | "on" | "true")
+                    && ["1", "yes", "on", "true"]
+                        .iter()
+                        .any(|on| v.value.trim().eq_ignore_ascii_case(on))
             }),
         })
     }

@@ -20,7 +20,7 @@ use crate::media::Medium;
 use crate::ping::{self, Pinger};
 use crate::respawn::Respawner;
 use crate::state::PidFile;
-use hb_core::engine::{MediumId, NodeId, NodeStatus};
+use hb_core::engine::{MediumId, NodeId, NodeKind, NodeStatus};
 use hb_core::heartbeat::{Command, Event};
 use hb_core::log::Names;
 use hb_core::resources::{MonitorRequest, MonitorResult};
@@ -47,6 +47,9 @@ const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
 /// heartbeat sent, no other medium read, no dead time checked. poll(2) is level-triggered, so
 /// what is left is read next round, after the timers.
 const RECV_BUDGET: usize = 64;
+/// More steady datagrams than this in one read is no longer rest (each peer's status and
+/// ACK, our own copies): the steady sockets are polled for a dead time.
+const STEADY_BURST: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Exit {
@@ -94,12 +97,47 @@ pub(super) struct Daemon {
     /// Per medium: we sent on it this round and it echoes ([`Medium::echoes`]): its copy is
     /// read before the loop sleeps.
     pub(super) echo_due: Vec<bool>,
+    /// Per medium: the same, for an echo that went to the steady socket (what we sent was a
+    /// steady status; see [`crate::media`]'s `steady`).
+    pub(super) steady_echo_due: Vec<bool>,
+    /// No steady status read now is given to the core as arriving before this: the core has
+    /// been told of times up to it (the end of the last round).
+    pub(super) steady_floor: Instant,
+    /// The cluster looked steady when the loop last went to sleep (every node active, every
+    /// link up): the steady sockets were not polled, and are read at every wake-up instead.
+    pub(super) steady: bool,
+    /// Until when the steady sockets are polled whatever the cluster's state: a read found
+    /// more than a wake-up's worth waiting (a burst, a flood of replayed statuses), which
+    /// must not wait for the timer and fill the socket's buffer, crowding out the peers'.
+    pub(super) steady_busy_until: Option<Instant>,
     /// Per medium: it was readable at the last poll (see [`Daemon::handle_ready`]).
     pub(super) rx_again: Vec<bool>,
     pub(super) poll_set: PollSet,
     /// The quiet descriptors' epoll set ([`Quiet`]); `None` until the loop starts, or if
     /// it could not be made (then everything is polled directly).
     pub(super) quiet: Option<Quiet>,
+}
+
+/// When a steady datagram stamped `stamp` (wall-clock) arrived, on the loop's clock: `mono`
+/// and `wall` are the two clocks read together now, and `floor` is the earliest time the core
+/// may still be given. A stamp the wall clock cannot account for (it was stepped meanwhile,
+/// or the kernel gave none) counts as arriving now: late rather than early, so that no dead
+/// time ever runs out sooner than it would have.
+fn arrival(
+    stamp: Option<std::time::SystemTime>,
+    mono: Instant,
+    wall: std::time::SystemTime,
+    floor: Instant,
+) -> Instant {
+    let Some(ago) = stamp.and_then(|at| wall.duration_since(at).ok()) else {
+        return mono;
+    };
+    match mono.checked_sub(ago) {
+        // Before the floor by more than a second: the stamp predates the last read, which it
+        // cannot, so the wall clock moved.
+        Some(at) if at + Duration::from_secs(1) >= floor => at.clamp(floor, mono),
+        _ => mono,
+    }
 }
 
 /// The descriptors that are quiet at rest and live as long as the loop — the signalfd, the
@@ -246,6 +284,8 @@ impl Daemon {
         loop {
             let timeout = self.sleep_time();
             let mut set = std::mem::take(&mut self.poll_set);
+            self.steady_floor = Instant::now();
+            self.steady = self.cluster_steady();
             let r = self.wait(timeout, &mut set);
             if let Err(e) = r {
                 self.poll_set = set;
@@ -253,6 +293,9 @@ impl Daemon {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
+            // Before anything else: what the timer or packet that woke us does may depend on
+            // the statuses that arrived meanwhile.
+            self.read_steady();
             self.handle_ready(&set.ready, &set.polled);
             self.poll_set = set;
             let t = Instant::now();
@@ -385,6 +428,16 @@ impl Daemon {
             }
             set.push(fd, f);
         }
+        // The steady sockets only wake us while the cluster is not steady; they are read at
+        // every wake-up (`read_steady`), so their readiness is not reported.
+        let tail = set.fds.len();
+        if !self.steady {
+            for (i, m) in self.media.iter().enumerate() {
+                if let (None, Some(fd)) = (self.hung[i], m.steady_fd()) {
+                    set.push(fd, PollFlags::POLLIN);
+                }
+            }
+        }
         // SAFETY: `fds` is `len` initialised entries; their descriptors are borrowed from
         // `self`, which outlives the call, so none is closed while the kernel looks at it.
         let n = unsafe { libc::poll(set.fds.as_mut_ptr(), set.fds.len() as libc::nfds_t, ms) };
@@ -395,6 +448,7 @@ impl Daemon {
             }
         }
         let flags = |f: &libc::pollfd| PollFlags::from_bits_truncate(f.revents);
+        set.fds.truncate(tail);
         set.ready.clear();
         let Some(q) = quiet else {
             set.ready.extend(set.fds.iter().map(flags));
@@ -604,27 +658,7 @@ impl Daemon {
                 // A relay that is not our medium still forwards the others' heartbeats.
                 Ok(Some(_)) if i >= self.core_media => {}
                 Ok(Some(n)) => {
-                    let now = self.now();
-                    let r =
-                        self.hb
-                            .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n]);
-                    if let Err(e) = r {
-                        self.rx_errors += 1;
-                        // Formatted only when it is logged: a flood of bad packets costs a
-                        // counter, not a message each.
-                        if self.complaint_due(i * 2) {
-                            let what = format!(
-                                "ignored a packet on {} {}: {e} ({} ignored so far)",
-                                self.media[i].kind(),
-                                self.link_names[i],
-                                self.rx_errors
-                            );
-                            self.logger.log(Priority::Warn, &what);
-                        }
-                    }
-                    status::track_heard(&mut self.heard, &self.hb, self.media.len());
-                    self.observe.packet(&self.hb, r);
-                    self.pump(now);
+                    self.feed(i, n, Instant::now());
                     if !drain && self.media[i].is_datagram() {
                         break;
                     }
@@ -649,6 +683,31 @@ impl Daemon {
         }
     }
 
+    /// Gives the core the packet in `rx[..n]`, read from medium `i`, as arrived at `at`.
+    fn feed(&mut self, i: usize, n: usize, at: Instant) {
+        let now = self.core_at(at);
+        let r = self
+            .hb
+            .handle_packet(now, wall_secs(), MediumId(i as u8), &self.rx[..n]);
+        if let Err(e) = r {
+            self.rx_errors += 1;
+            // Formatted only when it is logged: a flood of bad packets costs a counter, not a
+            // message each.
+            if self.complaint_due(i * 2) {
+                let what = format!(
+                    "ignored a packet on {} {}: {e} ({} ignored so far)",
+                    self.media[i].kind(),
+                    self.link_names[i],
+                    self.rx_errors
+                );
+                self.logger.log(Priority::Warn, &what);
+            }
+        }
+        status::track_heard(&mut self.heard, &self.hb, self.media.len());
+        self.observe.packet(&self.hb, r);
+        self.pump(now);
+    }
+
     /// Whether the core would declare a node (this one included: our own status coming round
     /// late means a restart) or a link dead at `now`, going by what it has read so far.
     fn death_due(&self, now: CoreInstant) -> bool {
@@ -668,6 +727,7 @@ impl Daemon {
     fn drain_media(&mut self) {
         for i in 0..self.core_media {
             if self.hung[i].is_none() {
+                self.receive_steady(i);
                 self.receive(i, true);
             }
         }
@@ -680,6 +740,79 @@ impl Daemon {
         for i in 0..self.echo_due.len() {
             if std::mem::take(&mut self.echo_due[i]) && self.hung[i].is_none() {
                 self.receive(i, false);
+            }
+        }
+        // In a steady cluster the copy of our status waits for the next wake-up, which reads
+        // it with its arrival time; otherwise it would wake the next poll.
+        let steady = self.cluster_steady();
+        for i in 0..self.steady_echo_due.len() {
+            if std::mem::take(&mut self.steady_echo_due[i]) && !steady && self.hung[i].is_none() {
+                self.receive_steady(i);
+            }
+        }
+    }
+
+    /// Whether every cluster node (ourselves too) is active and every link to each is up:
+    /// then steady statuses need not wake the loop. While anything is otherwise (a start, a
+    /// death, a link down, a node back from a split) every status is read as it arrives.
+    fn cluster_steady(&self) -> bool {
+        if self.steady_busy_until.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        let n_links = self.core_media;
+        self.hb.nodes().all(|(_, n)| {
+            n.kind() == NodeKind::Ping
+                || (n.status() == NodeStatus::Active && (0..n_links).all(|l| n.link_up(l)))
+        })
+    }
+
+    /// Reads every steady socket until it is empty (within [`RECV_BUDGET`] each).
+    fn read_steady(&mut self) {
+        for i in 0..self.core_media {
+            if self.hung[i].is_none() {
+                self.receive_steady(i);
+            }
+        }
+    }
+
+    /// Reads medium `i`'s steady socket until it is empty, giving the core each status at the
+    /// time the kernel stamped it on arrival (no earlier than what the core was last told).
+    fn receive_steady(&mut self, i: usize) {
+        let (mono, wall) = (Instant::now(), std::time::SystemTime::now());
+        let floor = self.steady_floor.min(mono);
+        let mut read = 0;
+        for _ in 0..RECV_BUDGET / 8 {
+            let n = match self.media[i].recv_steady() {
+                Ok(Some(batch)) => batch.len(),
+                Ok(None) => return,
+                Err(e) => {
+                    self.rx_errors += 1;
+                    let what = format!("{e}");
+                    self.complain(i * 2, Priority::Warn, &what);
+                    // What fitted of the read is still fed.
+                    self.media[i].steady_batch().map_or(0, |b| b.len())
+                }
+            };
+            read += n;
+            if read > STEADY_BURST {
+                let hold = Duration::from_millis(self.cfg.hacf.deadtime.as_millis());
+                self.steady_busy_until = Some(mono + hold);
+            }
+            for k in 0..n {
+                let got = match self.media[i].steady_batch().and_then(|b| b.get(k)) {
+                    Some((p, stamp)) => {
+                        self.rx[..p.len()].copy_from_slice(p);
+                        Some((p.len(), stamp))
+                    }
+                    None => None,
+                };
+                if let Some((len, stamp)) = got {
+                    let at = arrival(stamp, mono, wall, floor);
+                    self.feed(i, len, at);
+                }
+            }
+            if n < 8 {
+                return;
             }
         }
     }
@@ -869,7 +1002,12 @@ impl Daemon {
                     if let Some(medium) = self.media.get_mut(i) {
                         match medium.send(&self.tx[..t.len]) {
                             Ok(()) => {
-                                if medium.echoes() {
+                                if !medium.echoes() {
+                                } else if medium.steady_fd().is_some()
+                                    && crate::media::is_steady_status(&self.tx[..t.len])
+                                {
+                                    self.steady_echo_due[i] = true;
+                                } else {
                                     self.echo_due[i] = true;
                                 }
                             }

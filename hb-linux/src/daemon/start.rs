@@ -194,7 +194,10 @@ fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Start
     .map_err(|e| fail(&logger, format!("cannot set up this node: {e}")))?;
     hb_cfg.resume = resume;
 
-    let open_opts = OpenOptions::default();
+    let open_opts = OpenOptions {
+        defer_status: config::defer_status(&cfg.hacf),
+        ..OpenOptions::default()
+    };
     let hacf_path = cfg.dir.join("ha.cf");
     let mut media = Vec::new();
     let mut link_names = Vec::new();
@@ -202,6 +205,18 @@ fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Start
         let line = &cfg.hacf.media[usize::from(m.hacf_index)];
         let opened = match &line.value {
             hb_core::config::Medium::Relay { device, baud } => open_relay(device, *baud, &cfg),
+            hb_core::config::Medium::Ucast { iface, .. }
+            | hb_core::config::Medium::Bcast { iface, .. }
+                if shares_port(&cfg.hacf, iface) =>
+            {
+                // Two `ucast` or `bcast` lines on one interface share its port's
+                // SO_REUSEPORT group, which one steady socket's steering cannot serve.
+                let opts = OpenOptions {
+                    defer_status: false,
+                    ..open_opts.clone()
+                };
+                Medium::open(&line.value, &opts)
+            }
             other => Medium::open(other, &open_opts),
         };
         match opened {
@@ -340,6 +355,10 @@ fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Start
         tx: vec![0; PACKET_MAX],
         pid_file: Some(pid),
         echo_due: vec![false; n_media],
+        steady_echo_due: vec![false; n_media],
+        steady_floor: Instant::now(),
+        steady: false,
+        steady_busy_until: None,
         rx_again: vec![false; n_media],
         poll_set: Default::default(),
         quiet: None,
@@ -357,4 +376,16 @@ fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Heartbeat>,
             .map(Box::new)
             .map_err(|e| e.to_string())
     })
+}
+
+/// Whether another `ucast` or `bcast` line names the same interface.
+fn shares_port(hacf: &hb_core::config::HaCf, iface: &str) -> bool {
+    use hb_core::config::Medium::{Bcast, Ucast};
+    hacf.media
+        .iter()
+        .filter(|m| {
+            matches!(&m.value, Ucast { iface: i, .. } | Bcast { iface: i, .. } if i.as_str() == iface)
+        })
+        .count()
+        > 1
 }

@@ -29,6 +29,8 @@
 
 pub mod relay;
 mod serial;
+mod steady;
+pub use steady::is_steady as is_steady_status;
 pub(crate) mod tty;
 mod udp;
 mod udp6;
@@ -38,6 +40,7 @@ pub use serial::{
     SerialStats, COMPACT_FRAME_MAX, FRAGMENT_SIZE, LOCK_DIR, TX_QUEUE_BYTES, WRITE_TIMEOUT,
     WRITE_TIMEOUT_WARN_INTERVAL,
 };
+pub use steady::Batch;
 pub use udp::{Bcast, Mcast, Ucast};
 pub use udp6::Udp6;
 
@@ -68,6 +71,9 @@ pub struct OpenOptions {
     pub serial_encoding: SerialEncoding,
     /// Where serial lines are locked (`LCK..ttyS0`): [`LOCK_DIR`]; tests use their own.
     pub lock_dir: PathBuf,
+    /// Whether the IPv4 UDP media read steady statuses when the daemon wakes anyway
+    /// ([`steady`]; ha.cf `env HB_DEFER_STATUS`, on by default).
+    pub defer_status: bool,
 }
 
 impl Default for OpenOptions {
@@ -75,6 +81,7 @@ impl Default for OpenOptions {
         OpenOptions {
             serial_encoding: SerialEncoding::Classic,
             lock_dir: PathBuf::from(LOCK_DIR),
+            defer_status: true,
         }
     }
 }
@@ -104,7 +111,7 @@ impl Medium {
     ) -> Result<(Medium, Vec<LogLine>), MediumError> {
         match cfg {
             config::Medium::Bcast { iface, port } => {
-                Bcast::open(iface, *port).map(|(m, log)| (Medium::Bcast(m), log))
+                Bcast::open(iface, *port, opts.defer_status).map(|(m, log)| (Medium::Bcast(m), log))
             }
             config::Medium::Mcast {
                 iface,
@@ -112,10 +119,18 @@ impl Medium {
                 port,
                 ttl,
                 loopback,
-            } => Mcast::open(iface, (*group).into(), *port, *ttl, *loopback)
-                .map(|(m, log)| (Medium::Mcast(m), log)),
+            } => Mcast::open(
+                iface,
+                (*group).into(),
+                *port,
+                *ttl,
+                *loopback,
+                opts.defer_status,
+            )
+            .map(|(m, log)| (Medium::Mcast(m), log)),
             config::Medium::Ucast { iface, peer, port } => {
-                Ucast::open(iface, peer, *port).map(|(m, log)| (Medium::Ucast(m), log))
+                Ucast::open(iface, peer, *port, opts.defer_status)
+                    .map(|(m, log)| (Medium::Ucast(m), log))
             }
             config::Medium::Mcast6 {
                 iface,
@@ -200,6 +215,37 @@ impl Medium {
             Medium::Mcast6(m) | Medium::Ucast6(m) => m.recv(buf),
             Medium::Serial(m) => m.recv(buf),
             Medium::Relay(m) => m.recv(buf),
+        }
+    }
+
+    /// Reads the steady datagrams waiting on the medium's steady socket ([`steady`]), each
+    /// with the time it arrived; `None` if the medium has no such socket.
+    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        match self {
+            Medium::Bcast(m) => m.recv_steady(),
+            Medium::Mcast(m) => m.recv_steady(),
+            Medium::Ucast(m) => m.recv_steady(),
+            _ => Ok(None),
+        }
+    }
+
+    /// What the last [`Medium::recv_steady`] read.
+    pub fn steady_batch(&self) -> Option<&Batch> {
+        match self {
+            Medium::Bcast(m) => m.steady_batch(),
+            Medium::Mcast(m) => m.steady_batch(),
+            Medium::Ucast(m) => m.steady_batch(),
+            _ => None,
+        }
+    }
+
+    /// The steady socket, if the medium has one.
+    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Medium::Bcast(m) => m.steady_fd(),
+            Medium::Mcast(m) => m.steady_fd(),
+            Medium::Ucast(m) => m.steady_fd(),
+            _ => None,
         }
     }
 

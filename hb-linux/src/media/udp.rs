@@ -14,6 +14,7 @@
 //! interface is dead. With 0 a medium receives only from the interface it joined on, as the
 //! ha.cf line says. Nothing changes on the wire.
 
+use super::steady::{self, Batch};
 use super::{plugin_info, plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
 use nix::sys::socket::{recvmsg, sockopt, MsgFlags, SockaddrIn};
@@ -34,9 +35,51 @@ struct UdpLink {
     tx: Socket,
     dest: SocketAddrV4,
     rx: Socket,
+    /// The steady statuses' socket ([`steady`]) and its buffers, when the medium has one.
+    steady: Option<(Socket, Box<Batch>)>,
 }
 
 impl UdpLink {
+    fn new(label: String, iface: &str, tx: Socket, dest: SocketAddrV4, rx: Socket) -> UdpLink {
+        UdpLink {
+            label,
+            iface: iface.to_string(),
+            tx,
+            dest,
+            rx,
+            steady: None,
+        }
+    }
+
+    /// Gives the medium its steady socket ([`steady`]), made by `make` as the first was. A
+    /// failure leaves the medium as it was (every packet on the first socket), and is said.
+    fn add_steady(
+        &mut self,
+        unicast: bool,
+        make: impl FnOnce() -> std::io::Result<Socket>,
+        log: &mut Vec<LogLine>,
+    ) {
+        match steady::open(&self.rx, unicast, make) {
+            Ok(s) => self.steady = Some((s, Box::new(Batch::new()))),
+            Err(e) => log.push(plugin_warn(format_args!(
+                "{}: cannot set up the socket for steady statuses ({}): every packet wakes \
+                 the daemon",
+                self.label,
+                crate::errno_text(&e)
+            ))),
+        }
+    }
+
+    fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        let Some((sock, batch)) = &mut self.steady else {
+            return Ok(None);
+        };
+        match batch.recv(sock.as_raw_fd()) {
+            Ok(()) => Ok(Some(batch)),
+            Err(kind) => Err(MediumError::new(self.label.clone(), kind)),
+        }
+    }
+
     fn send(&self, bytes: &[u8]) -> Result<(), MediumError> {
         match self.tx.send_to(bytes, &SockAddr::from(self.dest)) {
             Ok(n) if n == bytes.len() => Ok(()),
@@ -162,7 +205,7 @@ impl Bcast {
     /// Send socket: `SO_BROADCAST`, `SO_DONTROUTE`, `SO_BINDTODEVICE`; destination the
     /// interface's broadcast address (from the kernel's address list). Receive socket:
     /// `SO_REUSEADDR`, `SO_BINDTODEVICE`, bound to `0.0.0.0:port`.
-    pub fn open(iface: &str, port: u16) -> Result<(Bcast, Vec<LogLine>), MediumError> {
+    pub fn open(iface: &str, port: u16, defer: bool) -> Result<(Bcast, Vec<LogLine>), MediumError> {
         let label = format!("bcast {iface}");
         let o = Opener { label: &label };
         o.require_interface(iface)?;
@@ -183,21 +226,38 @@ impl Bcast {
         )?;
         o.bind_device(&tx, iface)?;
 
-        let rx = o.udp_socket()?;
-        o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-        o.bind_device(&rx, iface)?;
-        o.bind(&rx, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+        // With a steady socket, both are in the port's SO_REUSEPORT group: a broadcast
+        // reaches every socket bound to the port, but a datagram sent to our own address
+        // (a `ucast` peer, a probe) reaches one, which the group steers ([`steady`]).
+        let make_rx = |reuse_port: bool| -> Result<Socket, MediumError> {
+            let rx = o.udp_socket()?;
+            o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+            if reuse_port {
+                o.sock("set SO_REUSEPORT", rx.set_reuse_port(true))?;
+            }
+            o.bind_device(&rx, iface)?;
+            o.bind(&rx, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+            Ok(rx)
+        };
+        let (rx, defer) = match make_rx(defer) {
+            Ok(rx) => (rx, defer),
+            Err(_) if defer => (make_rx(false)?, false),
+            Err(e) => return Err(e),
+        };
 
-        let log = vec![plugin_info(format_args!(
+        let mut log = vec![plugin_info(format_args!(
             "UDP Broadcast heartbeat started on port {port} ({port}) interface {iface}"
         ))];
-        let link = UdpLink {
-            label,
-            iface: iface.to_string(),
+        let mut link = UdpLink::new(
+            label.clone(),
+            iface,
             tx,
-            dest: SocketAddrV4::new(broadcast, port),
+            SocketAddrV4::new(broadcast, port),
             rx,
-        };
+        );
+        if defer {
+            link.add_steady(true, || make_rx(true).map_err(io_error), &mut log);
+        }
         Ok((Bcast { link }, log))
     }
 
@@ -221,6 +281,21 @@ impl Bcast {
     /// Like [`Bcast::recv`], with the sender's address (for debug logs).
     pub fn recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, SocketAddrV4)>, MediumError> {
         self.link.recv_from(buf)
+    }
+
+    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
+    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        self.link.recv_steady()
+    }
+
+    /// What the last [`Self::recv_steady`] read.
+    pub fn steady_batch(&self) -> Option<&Batch> {
+        self.link.steady.as_ref().map(|(_, b)| &**b)
+    }
+
+    /// The steady socket, to poll while the cluster is not steady.
+    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.link.steady.as_ref().map(|(s, _)| s.as_fd())
     }
 }
 
@@ -249,6 +324,7 @@ impl Mcast {
         port: u16,
         ttl: u8,
         loopback: bool,
+        defer: bool,
     ) -> Result<(Mcast, Vec<LogLine>), MediumError> {
         let label = format!("mcast {iface} {group} {port}");
         let o = Opener { label: &label };
@@ -262,27 +338,28 @@ impl Mcast {
         o.sock("set IP_MULTICAST_LOOP", tx.set_multicast_loop_v4(loopback))?;
         o.sock("set IP_MULTICAST_TTL", tx.set_multicast_ttl_v4(ttl.into()))?;
 
-        let rx = o.udp_socket()?;
-        o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-        o.sock("set IP_MULTICAST_ALL", rx.set_multicast_all_v4(false))?;
-        o.bind(&rx, SocketAddrV4::new(group, port))?;
-        o.sock(
-            "join the multicast group",
-            rx.join_multicast_v4(&group, &local),
-        )?;
+        let make_rx = || -> Result<Socket, MediumError> {
+            let rx = o.udp_socket()?;
+            o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+            o.sock("set IP_MULTICAST_ALL", rx.set_multicast_all_v4(false))?;
+            o.bind(&rx, SocketAddrV4::new(group, port))?;
+            o.sock(
+                "join the multicast group",
+                rx.join_multicast_v4(&group, &local),
+            )?;
+            Ok(rx)
+        };
+        let rx = make_rx()?;
 
-        let log = vec![plugin_info(format_args!(
+        let mut log = vec![plugin_info(format_args!(
             "UDP multicast heartbeat started for group {group} port {port} interface {iface} \
              (ttl={ttl} loop={})",
             u8::from(loopback)
         ))];
-        let link = UdpLink {
-            label,
-            iface: iface.to_string(),
-            tx,
-            dest: SocketAddrV4::new(group, port),
-            rx,
-        };
+        let mut link = UdpLink::new(label.clone(), iface, tx, SocketAddrV4::new(group, port), rx);
+        if defer {
+            link.add_steady(false, || make_rx().map_err(io_error), &mut log);
+        }
         Ok((Mcast { link, loopback }, log))
     }
 
@@ -310,6 +387,21 @@ impl Mcast {
     pub fn recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, SocketAddrV4)>, MediumError> {
         self.link.recv_from(buf)
     }
+
+    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
+    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        self.link.recv_steady()
+    }
+
+    /// What the last [`Self::recv_steady`] read.
+    pub fn steady_batch(&self) -> Option<&Batch> {
+        self.link.steady.as_ref().map(|(_, b)| &**b)
+    }
+
+    /// The steady socket, to poll while the cluster is not steady.
+    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.link.steady.as_ref().map(|(s, _)| s.as_fd())
+    }
 }
 
 impl AsFd for Mcast {
@@ -329,7 +421,12 @@ impl Ucast {
     /// `IP_TOS` lowdelay, `SO_BINDTODEVICE`, `SO_REUSEPORT`. Receive socket: `SO_REUSEADDR`,
     /// `SO_BINDTODEVICE`, `SO_REUSEPORT` (a kernel without it is only warned about), bound to
     /// `0.0.0.0:port`. The log lines are 3.0.6's, one per option.
-    pub fn open(iface: &str, peer: &str, port: u16) -> Result<(Ucast, Vec<LogLine>), MediumError> {
+    pub fn open(
+        iface: &str,
+        peer: &str,
+        port: u16,
+        defer: bool,
+    ) -> Result<(Ucast, Vec<LogLine>), MediumError> {
         let label = format!("ucast {iface} {peer}");
         let o = Opener { label: &label };
         let peer_ip = resolve(peer, port).map_err(|reason| {
@@ -356,6 +453,7 @@ impl Ucast {
         let rx = o.udp_socket()?;
         o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
         log.push(plugin_info("ucast: set SO_REUSEADDR"));
+        let mut reuse_port = true;
         o.bind_device(&rx, iface)?;
         log.push(plugin_info(format_args!(
             "ucast: bound receive socket to device: {iface}"
@@ -363,6 +461,7 @@ impl Ucast {
         match rx.set_reuse_port(true) {
             Ok(()) => log.push(plugin_info("ucast: set SO_REUSEPORT")),
             Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+                reuse_port = false;
                 log.push(plugin_warn(format_args!(
                     "ucast: error setting option SO_REUSEPORT: {}",
                     crate::errno_text(&e)
@@ -380,13 +479,26 @@ impl Ucast {
         log.push(plugin_info(format_args!(
             "ucast: started on port {port} interface {iface} to {peer_ip}"
         )));
-        let link = UdpLink {
-            label,
-            iface: iface.to_string(),
+        let mut link = UdpLink::new(
+            label.clone(),
+            iface,
             tx,
-            dest: SocketAddrV4::new(peer_ip, port),
+            SocketAddrV4::new(peer_ip, port),
             rx,
-        };
+        );
+        // Unicast reaches one socket of the port's group: without SO_REUSEPORT there is no
+        // group to steer.
+        if defer && reuse_port {
+            let make_rx = || -> Result<Socket, MediumError> {
+                let rx = o.udp_socket()?;
+                o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+                o.bind_device(&rx, iface)?;
+                o.sock("set SO_REUSEPORT", rx.set_reuse_port(true))?;
+                o.bind(&rx, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+                Ok(rx)
+            };
+            link.add_steady(true, || make_rx().map_err(io_error), &mut log);
+        }
         Ok((Ucast { link }, log))
     }
 
@@ -410,11 +522,34 @@ impl Ucast {
     pub fn recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, SocketAddrV4)>, MediumError> {
         self.link.recv_from(buf)
     }
+
+    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
+    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        self.link.recv_steady()
+    }
+
+    /// What the last [`Self::recv_steady`] read.
+    pub fn steady_batch(&self) -> Option<&Batch> {
+        self.link.steady.as_ref().map(|(_, b)| &**b)
+    }
+
+    /// The steady socket, to poll while the cluster is not steady.
+    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.link.steady.as_ref().map(|(s, _)| s.as_fd())
+    }
 }
 
 impl AsFd for Ucast {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.link.rx.as_fd()
+    }
+}
+
+/// A medium error as the `io::Error` that caused it (for the steady socket's warning).
+pub(super) fn io_error(e: MediumError) -> std::io::Error {
+    match e.kind {
+        MediumErrorKind::Socket { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
     }
 }
 
@@ -448,14 +583,22 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_named() {
-        let e = Bcast::open("hbnosuch0", 694).unwrap_err();
+        let e = Bcast::open("hbnosuch0", 694, true).unwrap_err();
         assert_eq!(e.to_string(), "bcast hbnosuch0: interface does not exist");
-        let e = Mcast::open("hbnosuch0", Ipv4Addr::new(225, 0, 0, 1), 694, 1, false).unwrap_err();
+        let e = Mcast::open(
+            "hbnosuch0",
+            Ipv4Addr::new(225, 0, 0, 1),
+            694,
+            1,
+            false,
+            true,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "mcast hbnosuch0 225.0.0.1 694: interface does not exist"
         );
-        let e = Ucast::open("hbnosuch0", "198.51.100.12", 694).unwrap_err();
+        let e = Ucast::open("hbnosuch0", "198.51.100.12", 694, true).unwrap_err();
         assert_eq!(
             e.to_string(),
             "ucast hbnosuch0 198.51.100.12: interface does not exist"
@@ -464,7 +607,7 @@ mod tests {
 
     #[test]
     fn loopback_has_no_broadcast_address() {
-        let e = Bcast::open("lo", 694).unwrap_err();
+        let e = Bcast::open("lo", 694, true).unwrap_err();
         assert_eq!(
             e.to_string(),
             "bcast lo: interface has no IPv4 broadcast address (an address added without \
@@ -474,7 +617,7 @@ mod tests {
 
     #[test]
     fn group_must_be_multicast() {
-        let e = Mcast::open("lo", Ipv4Addr::new(198, 51, 100, 1), 694, 1, false).unwrap_err();
+        let e = Mcast::open("lo", Ipv4Addr::new(198, 51, 100, 1), 694, 1, false, true).unwrap_err();
         assert_eq!(
             e.to_string(),
             "mcast lo 198.51.100.1 694: 198.51.100.1 is not a multicast group"
