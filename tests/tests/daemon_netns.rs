@@ -497,3 +497,61 @@ fn sighup_applies_a_key_rotation_without_a_restart() {
         dead.duration_since(back).as_millis()
     );
 }
+
+/// The daemon's voluntary context switches so far: how often its loop went to sleep, one per
+/// wake-up (the main thread is the loop).
+fn sleeps(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches in /proc/PID/status")
+}
+
+/// At rest a node reads its peer's statuses and ACKs when its own timer wakes it (hb-linux's
+/// media `steady`): one wake-up per keepalive, where reading each as it arrives takes about
+/// two (`env HB_DEFER_STATUS=no`, as before). Both ways the peer stays active with its links
+/// up and nothing is late.
+#[test]
+fn at_rest_a_node_wakes_once_per_keepalive() {
+    let mut per_keepalive = Vec::new();
+    for (tag, extra) in [("wake", ""), ("wake-no", "env HB_DEFER_STATUS=no\n")] {
+        let setup = Setup {
+            extra: [extra.into(), extra.into()],
+            ..Setup::default()
+        };
+        let c = Cluster::new(tag, &setup);
+        c.both_up();
+        // Past start-up's exchanges (and its first 5 s of a longer announced dead time).
+        std::thread::sleep(Duration::from_secs(3));
+        let pids: Vec<i32> = c.nodes.iter().map(|n| n.pid.unwrap()).collect();
+        let before: Vec<u64> = pids.iter().map(|&p| sleeps(p)).collect();
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(50 * KEEPALIVE_MS));
+        let periods = t0.elapsed().as_millis() as f64 / KEEPALIVE_MS as f64;
+        let rates: Vec<f64> = pids
+            .iter()
+            .zip(&before)
+            .map(|(&p, b)| (sleeps(p) - b) as f64 / periods)
+            .collect();
+        eprintln!("{tag}: wake-ups per keepalive {rates:.2?}");
+        for (i, peer) in [(0, "node2"), (1, "node1")] {
+            let v = c.status(i);
+            assert_eq!(peer_state(&v, peer), "active", "{tag}");
+            assert!(links(&v, peer).iter().all(|(_, s)| s == "up"), "{tag}");
+            let log = c.nodes[i].log();
+            assert!(!log.contains("Late heartbeat"), "{tag}:\n{log}");
+        }
+        per_keepalive.push(rates);
+    }
+    let (deferred, each) = (&per_keepalive[0], &per_keepalive[1]);
+    for i in 0..2 {
+        assert!(
+            deferred[i] <= 1.5 && deferred[i] * 1.3 <= each[i],
+            "node{}: {:.2} wake-ups per keepalive deferred, {:.2} reading each status",
+            i + 1,
+            deferred[i],
+            each[i]
+        );
+    }
+}
