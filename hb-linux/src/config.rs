@@ -541,6 +541,46 @@ mod tests {
     }
 
     #[test]
+    fn hb_switches_must_read_as_yes_or_no() {
+        let dir = tempfile::tempdir().unwrap();
+        good(dir.path());
+        let cf = std::fs::read_to_string(dir.path().join("ha.cf")).unwrap();
+        for name in ["HB_DEFER_STATUS", "HB_BEAT_IN_STEP"] {
+            write(
+                dir.path(),
+                "ha.cf",
+                &format!("{cf}env {name}=maybe\n"),
+                0o644,
+            );
+            let line = cf.lines().count() + 1;
+            let r = load(dir.path(), Some("alpha"), &mut |_| {}).unwrap_err();
+            assert_eq!(r.exit, EXIT_NOT_CONFIGURED);
+            assert_eq!(
+                r.lines,
+                [format!(
+                    "{}:{line}:5: env {name}=maybe: not a switch (yes or no)",
+                    dir.path().join("ha.cf").display()
+                )]
+            );
+            for ok in ["no", "Off", "1"] {
+                write(
+                    dir.path(),
+                    "ha.cf",
+                    &format!("{cf}env {name}={ok}\n"),
+                    0o644,
+                );
+                let loaded = load(dir.path(), Some("alpha"), &mut |_| {}).unwrap();
+                if name == "HB_DEFER_STATUS" {
+                    assert_eq!(defer_status(&loaded.hacf), ok == "1", "{ok}");
+                }
+            }
+        }
+        write(dir.path(), "ha.cf", &cf, 0o644);
+        let loaded = load(dir.path(), Some("alpha"), &mut |_| {}).unwrap();
+        assert!(defer_status(&loaded.hacf), "on unless turned off");
+    }
+
+    #[test]
     fn unknown_local_node_and_missing_file() {
         let d = tempfile::tempdir().unwrap();
         good(d.path());

@@ -112,6 +112,26 @@ fn ucast(iface: &str, peer: Ipv4Addr) -> config::Medium {
     }
 }
 
+fn ucast6(iface: &str, peer: &str) -> config::Medium {
+    config::Medium::Ucast6 {
+        iface: iface.try_into().unwrap(),
+        peer: peer.try_into().unwrap(),
+        port: PORT,
+    }
+}
+
+/// A link-local-scope group (3.0.6's example's), loop off.
+fn mcast6(iface: &str) -> config::Medium {
+    let group: std::net::Ipv6Addr = "ff12::1:2:3:4".parse().unwrap();
+    config::Medium::Mcast6 {
+        iface: iface.try_into().unwrap(),
+        group: group.octets(),
+        port: PORT,
+        hops: 1,
+        loopback: false,
+    }
+}
+
 /// The next datagram on `m` and its sender, waiting at most `timeout`.
 fn recv_within(m: &mut Medium, timeout: Duration) -> Option<(Vec<u8>, SocketAddrV4)> {
     let deadline = Instant::now() + timeout;
@@ -121,9 +141,11 @@ fn recv_within(m: &mut Medium, timeout: Duration) -> Option<(Vec<u8>, SocketAddr
             Medium::Bcast(x) => x.recv_from(&mut buf),
             Medium::Mcast(x) => x.recv_from(&mut buf),
             Medium::Ucast(x) => x.recv_from(&mut buf),
-            Medium::Serial(_) | Medium::Relay(_) | Medium::Mcast6(_) | Medium::Ucast6(_) => {
-                unreachable!()
-            }
+            // The IPv6 media say no sender: the unspecified address stands for it.
+            Medium::Mcast6(x) | Medium::Ucast6(x) => x
+                .recv(&mut buf)
+                .map(|n| n.map(|n| (n, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))),
+            Medium::Serial(_) | Medium::Relay(_) => unreachable!(),
         };
         match got.unwrap_or_else(|e| panic!("{e}")) {
             Some((n, from)) => return Some((buf[..n].to_vec(), from)),
@@ -314,6 +336,20 @@ fn steady_now(m: &mut Medium) -> Vec<(Vec<u8>, Option<SystemTime>)> {
 #[test]
 fn steady_statuses_wait_on_their_own_socket_stamped_on_arrival() {
     let net = Pair::new("steady");
+    for (ns, addr) in [("a", "2001:db8:1::1/64"), ("b", "2001:db8:1::2/64")] {
+        let iface = format!("{ns}1");
+        ip(&[
+            "-n",
+            &net.ns(ns),
+            "addr",
+            "add",
+            addr,
+            "dev",
+            &iface,
+            "nodad",
+        ])
+        .unwrap();
+    }
     let status = b">>>\nt=status\nst=active\ndt=7530\nsrc=a\n<<<\n";
     let ack = b"###\n14:(0)t=NS_ackmsg,13:(0)dest=b,%%%\n";
     let starting = b">>>\nt=status\nst=up\ndt=7530\nsrc=a\n<<<\n";
@@ -324,6 +360,17 @@ fn steady_statuses_wait_on_their_own_socket_stamped_on_arrival() {
         ("ucast", ucast("a1", B1), ucast("b1", A1)),
         // A peer that sends unicast to a `bcast` medium (3.0.6 takes it; so must the steering).
         ("ucast to bcast", ucast("a1", B1), bcast("b1")),
+        (
+            "ucast6",
+            ucast6("a1", "2001:db8:1::2"),
+            ucast6("b1", "2001:db8:1::1"),
+        ),
+        ("mcast6", mcast6("a1"), mcast6("b1")),
+        (
+            "ucast6 to mcast6",
+            ucast6("a1", "2001:db8:1::2"),
+            mcast6("b1"),
+        ),
     ] {
         let mut tx = net.open("a", tx_cfg.clone());
         let mut rx = net.open("b", rx_cfg.clone());

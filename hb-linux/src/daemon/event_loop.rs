@@ -1226,3 +1226,30 @@ fn key_of(cfg: &Loaded, g: u8) -> String {
         .get(usize::from(g))
         .map_or_else(|| format!("#{g}"), |g| g.key().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::arrival;
+    use std::time::{Duration, Instant, SystemTime};
+
+    #[test]
+    fn a_steady_datagram_is_given_its_arrival_never_earlier_than_possible() {
+        let (mono, wall) = (Instant::now(), SystemTime::now());
+        let ms = Duration::from_millis;
+        let floor = mono.checked_sub(ms(300)).unwrap();
+        // Stamped 120 ms ago, after the last read: that is when it arrived.
+        assert_eq!(
+            arrival(Some(wall - ms(120)), mono, wall, floor),
+            mono - ms(120)
+        );
+        // Stamped a little before the floor (it arrived while the last round ran, after
+        // that round's read): the floor, the core having been told of later times.
+        assert_eq!(arrival(Some(wall - ms(310)), mono, wall, floor), floor);
+        // Far before the floor, or after now: the wall clock was stepped; counted as now
+        // (late, so that no dead time ends early).
+        assert_eq!(arrival(Some(wall - ms(5_000)), mono, wall, floor), mono);
+        assert_eq!(arrival(Some(wall + ms(50)), mono, wall, floor), mono);
+        // No stamp: now.
+        assert_eq!(arrival(None, mono, wall, floor), mono);
+    }
+}

@@ -205,17 +205,15 @@ fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Start
         let line = &cfg.hacf.media[usize::from(m.hacf_index)];
         let opened = match &line.value {
             hb_core::config::Medium::Relay { device, baud } => open_relay(device, *baud, &cfg),
-            hb_core::config::Medium::Ucast { iface, .. }
-            | hb_core::config::Medium::Bcast { iface, .. }
-                if shares_port(&cfg.hacf, iface) =>
-            {
-                // Two `ucast` or `bcast` lines on one interface share its port's
-                // SO_REUSEPORT group, which one steady socket's steering cannot serve.
+            other if shares_port(&cfg.hacf, other) => {
+                // Media whose receive sockets share one SO_REUSEPORT group (two `ucast` or
+                // `bcast` lines on one interface, two `mcast6` lines): one steady socket's
+                // steering cannot serve them.
                 let opts = OpenOptions {
                     defer_status: false,
                     ..open_opts.clone()
                 };
-                Medium::open(&line.value, &opts)
+                Medium::open(other, &opts)
             }
             other => Medium::open(other, &open_opts),
         };
@@ -378,14 +376,63 @@ fn build_node(cfg: &HeartbeatConfig, now: CoreInstant) -> Result<Box<Heartbeat>,
     })
 }
 
-/// Whether another `ucast` or `bcast` line names the same interface.
-fn shares_port(hacf: &hb_core::config::HaCf, iface: &str) -> bool {
-    use hb_core::config::Medium::{Bcast, Ucast};
+/// Whether another medium's receive socket joins the same `SO_REUSEPORT` group as `m`'s:
+/// `bcast` and `ucast` bind `0.0.0.0:port` on their interface, `ucast6` `[::]:port` on its
+/// interface, `mcast6` `[::]:port` on none.
+fn shares_port(hacf: &hb_core::config::HaCf, m: &hb_core::config::Medium) -> bool {
+    use hb_core::config::Medium::{Bcast, Mcast6, Ucast, Ucast6};
+    let group = |m: &hb_core::config::Medium| match m {
+        Bcast { iface, .. } | Ucast { iface, .. } => Some((4, iface.as_str().to_string())),
+        Ucast6 { iface, .. } => Some((6, iface.as_str().to_string())),
+        Mcast6 { .. } => Some((6, String::new())),
+        _ => None,
+    };
+    let Some(mine) = group(m) else {
+        return false;
+    };
     hacf.media
         .iter()
-        .filter(|m| {
-            matches!(&m.value, Ucast { iface: i, .. } | Bcast { iface: i, .. } if i.as_str() == iface)
-        })
+        .filter(|l| group(&l.value).as_ref() == Some(&mine))
         .count()
         > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares_port;
+    use hb_core::config::HaCf;
+
+    fn hacf(media: &str) -> HaCf {
+        let text = format!("keepalive 1\ndeadtime 10\n{media}node node1\nnode node2\n");
+        HaCf::parse(&text, &mut |_| {}).expect("ha.cf parses")
+    }
+
+    /// The media whose receive sockets would share a SO_REUSEPORT group keep one socket.
+    #[test]
+    fn media_sharing_a_port_group_are_found() {
+        let shared = |text: &str| -> Vec<bool> {
+            let cf = hacf(text);
+            cf.media
+                .iter()
+                .map(|m| shares_port(&cf, &m.value))
+                .collect()
+        };
+        assert_eq!(shared("bcast eth1\nbcast eth0\n"), [false, false]);
+        assert_eq!(
+            shared("bcast eth1\nucast eth1 198.51.100.2\nucast eth0 203.0.113.2\n"),
+            [true, true, false]
+        );
+        assert_eq!(
+            shared("mcast6 eth1 ff12::1:2:3:4 694 1 0\nmcast6 eth0 ff12::1:2:3:5 694 1 0\n"),
+            [true, true]
+        );
+        assert_eq!(
+            shared("ucast6 eth1 2001:db8::2\nmcast6 eth1 ff12::1:2:3:4 694 1 0\n"),
+            [false, false]
+        );
+        assert_eq!(
+            shared("mcast eth1 233.252.0.1 694 1 0\nmcast eth1 233.252.0.2 694 1 0\n"),
+            [false, false]
+        );
+    }
 }

@@ -138,10 +138,18 @@ impl Medium {
                 port,
                 hops,
                 loopback,
-            } => Udp6::open_mcast6(iface, (*group).into(), *port, *hops, *loopback)
-                .map(|(m, log)| (Medium::Mcast6(m), log)),
+            } => Udp6::open_mcast6(
+                iface,
+                (*group).into(),
+                *port,
+                *hops,
+                *loopback,
+                opts.defer_status,
+            )
+            .map(|(m, log)| (Medium::Mcast6(m), log)),
             config::Medium::Ucast6 { iface, peer, port } => {
-                Udp6::open_ucast6(iface, peer, *port).map(|(m, log)| (Medium::Ucast6(m), log))
+                Udp6::open_ucast6(iface, peer, *port, opts.defer_status)
+                    .map(|(m, log)| (Medium::Ucast6(m), log))
             }
             config::Medium::Serial { device, baud } => {
                 Serial::open(device, *baud, opts.serial_encoding, &opts.lock_dir)
@@ -225,6 +233,7 @@ impl Medium {
             Medium::Bcast(m) => m.recv_steady(),
             Medium::Mcast(m) => m.recv_steady(),
             Medium::Ucast(m) => m.recv_steady(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.recv_steady(),
             _ => Ok(None),
         }
     }
@@ -235,6 +244,7 @@ impl Medium {
             Medium::Bcast(m) => m.steady_batch(),
             Medium::Mcast(m) => m.steady_batch(),
             Medium::Ucast(m) => m.steady_batch(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.steady_batch(),
             _ => None,
         }
     }
@@ -245,6 +255,7 @@ impl Medium {
             Medium::Bcast(m) => m.steady_fd(),
             Medium::Mcast(m) => m.steady_fd(),
             Medium::Ucast(m) => m.steady_fd(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.steady_fd(),
             _ => None,
         }
     }

@@ -15,7 +15,8 @@
 //! medium's share), and the mcast6 socket has `IPV6_MULTICAST_ALL` 0, so it hears the group
 //! only on the interface it joined on (as hb's `mcast`, see [`super::udp`]).
 
-use super::udp::Opener;
+use super::steady::{self, Batch};
+use super::udp::{io_error, Opener};
 use super::{plugin_info, plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
 use nix::sys::socket::{recvmsg, MsgFlags, SockaddrIn6};
@@ -35,6 +36,8 @@ pub struct Udp6 {
     tx: Socket,
     dest: SocketAddrV6,
     rx: Socket,
+    /// The steady statuses' socket ([`steady`]) and its buffers, when the medium has one.
+    steady: Option<(Socket, Box<Batch>)>,
 }
 
 impl Opener<'_> {
@@ -71,6 +74,7 @@ impl Udp6 {
         port: u16,
         hops: u8,
         loopback: bool,
+        defer: bool,
     ) -> Result<(Udp6, Vec<LogLine>), MediumError> {
         let label = format!("mcast6 {iface} {group} {port}");
         let o = Opener { label: &label };
@@ -98,30 +102,45 @@ impl Udp6 {
             )));
         }
 
-        let rx = o.socket()?;
-        o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-        o.sock("set IPV6_MULTICAST_ALL", rx.set_multicast_all_v6(false))?;
-        o.bind_any(&rx, port)?;
-        o.sock(
-            "join the multicast group",
-            rx.join_multicast_v6(&group, index),
-        )?;
+        // Bound to `[::]:port`, it also takes unicast to our addresses: with a steady socket
+        // both are in the port's SO_REUSEPORT group, which steers those ([`steady`]).
+        let make_rx = |reuse_port: bool| -> Result<Socket, MediumError> {
+            let rx = o.socket()?;
+            o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+            if reuse_port {
+                o.sock("set SO_REUSEPORT", rx.set_reuse_port(true))?;
+            }
+            o.sock("set IPV6_MULTICAST_ALL", rx.set_multicast_all_v6(false))?;
+            o.bind_any(&rx, port)?;
+            o.sock(
+                "join the multicast group",
+                rx.join_multicast_v6(&group, index),
+            )?;
+            Ok(rx)
+        };
+        let (rx, defer) = match make_rx(defer) {
+            Ok(rx) => (rx, defer),
+            Err(_) if defer => (make_rx(false)?, false),
+            Err(e) => return Err(e),
+        };
         log.push(plugin_info(format_args!(
             "UDP multicast heartbeat started for [{group}]:{port} on interface {iface} \
              (hops={hops} loop={})",
             u8::from(loopback)
         )));
         let dest = SocketAddrV6::new(group, port, 0, 0);
-        Ok((
-            Udp6 {
-                label,
-                iface: iface.to_string(),
-                tx,
-                dest,
-                rx,
-            },
-            log,
-        ))
+        let mut m = Udp6 {
+            label: label.clone(),
+            iface: iface.to_string(),
+            tx,
+            dest,
+            rx,
+            steady: None,
+        };
+        if defer {
+            m.add_steady(|| make_rx(true).map_err(io_error), &mut log);
+        }
+        Ok((m, log))
     }
 
     /// `ucast6 <iface> <peer>` (module docs); `peer` as written, `%scope` included.
@@ -129,6 +148,7 @@ impl Udp6 {
         iface: &str,
         peer: &str,
         port: u16,
+        defer: bool,
     ) -> Result<(Udp6, Vec<LogLine>), MediumError> {
         let label = format!("ucast6 {iface} {peer}");
         let o = Opener { label: &label };
@@ -190,9 +210,11 @@ impl Udp6 {
         log.push(plugin_info(format_args!(
             "ucast6: bound receive socket to device: {iface}"
         )));
+        let mut reuse_port = true;
         match rx.set_reuse_port(true) {
             Ok(()) => log.push(plugin_info("ucast6: set SO_REUSEPORT")),
             Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+                reuse_port = false;
                 log.push(plugin_warn(format_args!(
                     "ucast6: error setting option SO_REUSEPORT: {}",
                     crate::errno_text(&e)
@@ -209,16 +231,68 @@ impl Udp6 {
         log.push(plugin_info(format_args!(
             "ucast6: heartbeat started for [{shown}]:{port} on interface {iface}"
         )));
-        Ok((
-            Udp6 {
-                label,
-                iface: iface.to_string(),
-                tx,
-                dest: SocketAddrV6::new(addr, port, 0, scope_id),
-                rx,
-            },
-            log,
-        ))
+        let mut m = Udp6 {
+            label: label.clone(),
+            iface: iface.to_string(),
+            tx,
+            dest: SocketAddrV6::new(addr, port, 0, scope_id),
+            rx,
+            steady: None,
+        };
+        if defer && reuse_port {
+            let make_rx = || -> Result<Socket, MediumError> {
+                let rx = o.socket()?;
+                o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+                o.sock(
+                    "set SO_BINDTODEVICE",
+                    rx.bind_device(Some(iface.as_bytes())),
+                )?;
+                o.sock("set SO_REUSEPORT", rx.set_reuse_port(true))?;
+                o.bind_any(&rx, port)?;
+                Ok(rx)
+            };
+            m.add_steady(|| make_rx().map_err(io_error), &mut log);
+        }
+        Ok((m, log))
+    }
+
+    /// Gives the medium its steady socket ([`steady`]); a failure leaves it as it was, and is
+    /// said. Both IPv6 media steer unicast (each is bound to `[::]:port`).
+    fn add_steady(
+        &mut self,
+        make: impl FnOnce() -> std::io::Result<Socket>,
+        log: &mut Vec<LogLine>,
+    ) {
+        match steady::open(&self.rx, true, make) {
+            Ok(s) => self.steady = Some((s, Box::new(Batch::new()))),
+            Err(e) => log.push(plugin_warn(format_args!(
+                "{}: cannot set up the socket for steady statuses ({}): every packet wakes \
+                 the daemon",
+                self.label,
+                crate::errno_text(&e)
+            ))),
+        }
+    }
+
+    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
+    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        let Some((sock, batch)) = &mut self.steady else {
+            return Ok(None);
+        };
+        match batch.recv(sock.as_raw_fd()) {
+            Ok(()) => Ok(Some(batch)),
+            Err(kind) => Err(MediumError::new(self.label.clone(), kind)),
+        }
+    }
+
+    /// What the last [`Self::recv_steady`] read.
+    pub fn steady_batch(&self) -> Option<&Batch> {
+        self.steady.as_ref().map(|(_, b)| &**b)
+    }
+
+    /// The steady socket, to poll while the cluster is not steady.
+    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.steady.as_ref().map(|(s, _)| s.as_fd())
     }
 
     pub fn link_name(&self) -> &str {
@@ -288,15 +362,15 @@ mod tests {
     #[test]
     fn unknown_interface_is_named() {
         let g: Ipv6Addr = "ff12::1:2:3:4".parse().unwrap();
-        let e = Udp6::open_mcast6("hbnosuch0", g, 694, 1, false).unwrap_err();
+        let e = Udp6::open_mcast6("hbnosuch0", g, 694, 1, false, true).unwrap_err();
         assert!(e.to_string().contains("hbnosuch0"), "{e}");
-        let e = Udp6::open_ucast6("hbnosuch0", "2001:db8::2", 694).unwrap_err();
+        let e = Udp6::open_ucast6("hbnosuch0", "2001:db8::2", 694, true).unwrap_err();
         assert!(e.to_string().contains("hbnosuch0"), "{e}");
     }
 
     #[test]
     fn a_link_local_peer_takes_the_interface_as_scope() {
-        let (m, log) = Udp6::open_ucast6("lo", "fe80::2", 0).unwrap();
+        let (m, log) = Udp6::open_ucast6("lo", "fe80::2", 0, true).unwrap();
         assert_eq!(
             m.destination().scope_id(),
             nix::net::if_::if_nametoindex("lo").unwrap()
@@ -306,7 +380,7 @@ mod tests {
                 .any(|l| l.text.contains("[fe80::2%lo]:0 on interface lo")),
             "{log:?}"
         );
-        let e = Udp6::open_ucast6("lo", "fe80::2%999999", 0).unwrap_err();
+        let e = Udp6::open_ucast6("lo", "fe80::2%999999", 0, true).unwrap_err();
         assert!(e.to_string().contains("does not match scope id"), "{e}");
     }
 }
