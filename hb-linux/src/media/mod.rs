@@ -41,6 +41,7 @@ pub use serial::{
     WRITE_TIMEOUT_WARN_INTERVAL,
 };
 pub use steady::Batch;
+use steady::SteadySocket;
 pub use udp::{Bcast, Mcast, Ucast};
 pub use udp6::Udp6;
 
@@ -226,38 +227,45 @@ impl Medium {
         }
     }
 
+    /// The medium's label and steady socket, if it is a UDP medium with one.
+    fn steady(&mut self) -> Option<(&str, &mut SteadySocket)> {
+        let (label, sock) = match self {
+            Medium::Bcast(m) => m.steady(),
+            Medium::Mcast(m) => m.steady(),
+            Medium::Ucast(m) => m.steady(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.steady(),
+            Medium::Serial(_) | Medium::Relay(_) => return None,
+        };
+        Some((label, sock?))
+    }
+
     /// Reads the steady datagrams waiting on the medium's steady socket ([`steady`]), each
     /// with the time it arrived; `None` if the medium has no such socket.
     pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
+        match self.steady() {
+            Some((label, s)) => s.recv(label).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn steady_ref(&self) -> Option<&SteadySocket> {
         match self {
-            Medium::Bcast(m) => m.recv_steady(),
-            Medium::Mcast(m) => m.recv_steady(),
-            Medium::Ucast(m) => m.recv_steady(),
-            Medium::Mcast6(m) | Medium::Ucast6(m) => m.recv_steady(),
-            _ => Ok(None),
+            Medium::Bcast(m) => m.steady_ref(),
+            Medium::Mcast(m) => m.steady_ref(),
+            Medium::Ucast(m) => m.steady_ref(),
+            Medium::Mcast6(m) | Medium::Ucast6(m) => m.steady_ref(),
+            Medium::Serial(_) | Medium::Relay(_) => None,
         }
     }
 
     /// What the last [`Medium::recv_steady`] read.
     pub fn steady_batch(&self) -> Option<&Batch> {
-        match self {
-            Medium::Bcast(m) => m.steady_batch(),
-            Medium::Mcast(m) => m.steady_batch(),
-            Medium::Ucast(m) => m.steady_batch(),
-            Medium::Mcast6(m) | Medium::Ucast6(m) => m.steady_batch(),
-            _ => None,
-        }
+        self.steady_ref().map(SteadySocket::batch)
     }
 
     /// The steady socket, if the medium has one.
     pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
-        match self {
-            Medium::Bcast(m) => m.steady_fd(),
-            Medium::Mcast(m) => m.steady_fd(),
-            Medium::Ucast(m) => m.steady_fd(),
-            Medium::Mcast6(m) | Medium::Ucast6(m) => m.steady_fd(),
-            _ => None,
-        }
+        self.steady_ref().map(SteadySocket::fd)
     }
 
     /// When [`Medium::poll_tx`] must next run, if output is queued.

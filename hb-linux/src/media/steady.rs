@@ -19,11 +19,12 @@
 //! `###\n11:(0)t=status,12:(0)st=active,` (`msgfmt netstring`). A status with any other
 //! `st`, and anything that is not a status, wakes the loop as before.
 
-use super::MediumErrorKind;
+use super::{plugin_warn, MediumError, MediumErrorKind};
+use crate::log::LogLine;
 use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, MultiHeaders};
 use socket2::Socket;
 use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, SystemTime};
 
 /// The start of a steady status and of an acknowledgement, in each format.
@@ -249,23 +250,67 @@ fn wall_time(secs: i64, nanos: i64) -> Option<SystemTime> {
     SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
-/// Opens a medium's steady socket: `make` builds and binds a socket as the medium's first
-/// (`first`) was. For `ucast` (`unicast`), the port's `SO_REUSEPORT` group is told to steer
-/// before the second socket joins it, so that no datagram is handed to the wrong one. The
-/// first socket's filter goes on last: until then it takes everything, and if any step fails
-/// it keeps doing so (the caller then goes on without a steady socket).
-pub(super) fn open(
-    first: &Socket,
-    unicast: bool,
-    make: impl FnOnce() -> std::io::Result<Socket>,
-) -> std::io::Result<Socket> {
-    if unicast {
-        steer_unicast(first)?;
+/// A medium's steady socket and its buffers.
+#[derive(Debug)]
+pub struct SteadySocket {
+    sock: Socket,
+    batch: Box<Batch>,
+}
+
+impl SteadySocket {
+    /// Gives a medium (`label`, receiving on `first`) its steady socket, made by `make` as the
+    /// first was. For unicast (`unicast`: the port's `SO_REUSEPORT` group is told to steer
+    /// before the second socket joins it, so that no datagram is handed to the wrong one). The
+    /// first socket's filter goes on last: until then it takes everything, and if any step
+    /// fails it keeps doing so; the failure is said in `log` and the medium goes on without.
+    pub(super) fn open(
+        label: &str,
+        first: &Socket,
+        unicast: bool,
+        make: impl FnOnce() -> std::io::Result<Socket>,
+        log: &mut Vec<LogLine>,
+    ) -> Option<SteadySocket> {
+        let opened = (|| {
+            if unicast {
+                steer_unicast(first)?;
+            }
+            let second = make()?;
+            filter_steady(&second)?;
+            filter_others(first)?;
+            Ok::<_, std::io::Error>(second)
+        })();
+        match opened {
+            Ok(sock) => Some(SteadySocket {
+                sock,
+                batch: Box::new(Batch::new()),
+            }),
+            Err(e) => {
+                log.push(plugin_warn(format_args!(
+                    "{label}: cannot set up the socket for steady statuses ({}): every packet \
+                     wakes the daemon",
+                    crate::errno_text(&e)
+                )));
+                None
+            }
+        }
     }
-    let second = make()?;
-    filter_steady(&second)?;
-    filter_others(first)?;
-    Ok(second)
+
+    /// Reads the steady datagrams waiting (medium `label`'s).
+    pub(super) fn recv(&mut self, label: &str) -> Result<&Batch, MediumError> {
+        match self.batch.recv(self.sock.as_raw_fd()) {
+            Ok(()) => Ok(&self.batch),
+            Err(kind) => Err(MediumError::new(label, kind)),
+        }
+    }
+
+    /// What the last read got.
+    pub(super) fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    pub(super) fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
 }
 
 #[cfg(test)]

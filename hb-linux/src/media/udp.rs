@@ -14,7 +14,7 @@
 //! interface is dead. With 0 a medium receives only from the interface it joined on, as the
 //! ha.cf line says. Nothing changes on the wire.
 
-use super::steady::{self, Batch};
+use super::steady::SteadySocket;
 use super::{plugin_info, plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
 use nix::sys::socket::{recvmsg, sockopt, MsgFlags, SockaddrIn};
@@ -35,8 +35,8 @@ struct UdpLink {
     tx: Socket,
     dest: SocketAddrV4,
     rx: Socket,
-    /// The steady statuses' socket ([`steady`]) and its buffers, when the medium has one.
-    steady: Option<(Socket, Box<Batch>)>,
+    /// The steady statuses' socket ([`steady`]), when the medium has one.
+    steady: Option<SteadySocket>,
 }
 
 impl UdpLink {
@@ -51,33 +51,14 @@ impl UdpLink {
         }
     }
 
-    /// Gives the medium its steady socket ([`steady`]), made by `make` as the first was. A
-    /// failure leaves the medium as it was (every packet on the first socket), and is said.
+    /// Gives the medium its steady socket ([`steady`]), made by `make` as the first was.
     fn add_steady(
         &mut self,
         unicast: bool,
         make: impl FnOnce() -> std::io::Result<Socket>,
         log: &mut Vec<LogLine>,
     ) {
-        match steady::open(&self.rx, unicast, make) {
-            Ok(s) => self.steady = Some((s, Box::new(Batch::new()))),
-            Err(e) => log.push(plugin_warn(format_args!(
-                "{}: cannot set up the socket for steady statuses ({}): every packet wakes \
-                 the daemon",
-                self.label,
-                crate::errno_text(&e)
-            ))),
-        }
-    }
-
-    fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
-        let Some((sock, batch)) = &mut self.steady else {
-            return Ok(None);
-        };
-        match batch.recv(sock.as_raw_fd()) {
-            Ok(()) => Ok(Some(batch)),
-            Err(kind) => Err(MediumError::new(self.label.clone(), kind)),
-        }
+        self.steady = SteadySocket::open(&self.label, &self.rx, unicast, make, log);
     }
 
     fn send(&self, bytes: &[u8]) -> Result<(), MediumError> {
@@ -283,19 +264,13 @@ impl Bcast {
         self.link.recv_from(buf)
     }
 
-    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
-    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
-        self.link.recv_steady()
+    /// The medium's label and steady socket ([`steady`]), if it has one.
+    pub(super) fn steady(&mut self) -> (&str, Option<&mut SteadySocket>) {
+        (&self.link.label, self.link.steady.as_mut())
     }
 
-    /// What the last [`Self::recv_steady`] read.
-    pub fn steady_batch(&self) -> Option<&Batch> {
-        self.link.steady.as_ref().map(|(_, b)| &**b)
-    }
-
-    /// The steady socket, to poll while the cluster is not steady.
-    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.link.steady.as_ref().map(|(s, _)| s.as_fd())
+    pub(super) fn steady_ref(&self) -> Option<&SteadySocket> {
+        self.link.steady.as_ref()
     }
 }
 
@@ -388,19 +363,13 @@ impl Mcast {
         self.link.recv_from(buf)
     }
 
-    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
-    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
-        self.link.recv_steady()
+    /// The medium's label and steady socket ([`steady`]), if it has one.
+    pub(super) fn steady(&mut self) -> (&str, Option<&mut SteadySocket>) {
+        (&self.link.label, self.link.steady.as_mut())
     }
 
-    /// What the last [`Self::recv_steady`] read.
-    pub fn steady_batch(&self) -> Option<&Batch> {
-        self.link.steady.as_ref().map(|(_, b)| &**b)
-    }
-
-    /// The steady socket, to poll while the cluster is not steady.
-    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.link.steady.as_ref().map(|(s, _)| s.as_fd())
+    pub(super) fn steady_ref(&self) -> Option<&SteadySocket> {
+        self.link.steady.as_ref()
     }
 }
 
@@ -523,19 +492,13 @@ impl Ucast {
         self.link.recv_from(buf)
     }
 
-    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
-    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
-        self.link.recv_steady()
+    /// The medium's label and steady socket ([`steady`]), if it has one.
+    pub(super) fn steady(&mut self) -> (&str, Option<&mut SteadySocket>) {
+        (&self.link.label, self.link.steady.as_mut())
     }
 
-    /// What the last [`Self::recv_steady`] read.
-    pub fn steady_batch(&self) -> Option<&Batch> {
-        self.link.steady.as_ref().map(|(_, b)| &**b)
-    }
-
-    /// The steady socket, to poll while the cluster is not steady.
-    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.link.steady.as_ref().map(|(s, _)| s.as_fd())
+    pub(super) fn steady_ref(&self) -> Option<&SteadySocket> {
+        self.link.steady.as_ref()
     }
 }
 

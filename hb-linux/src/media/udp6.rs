@@ -15,7 +15,7 @@
 //! medium's share), and the mcast6 socket has `IPV6_MULTICAST_ALL` 0, so it hears the group
 //! only on the interface it joined on (as hb's `mcast`, see [`super::udp`]).
 
-use super::steady::{self, Batch};
+use super::steady::SteadySocket;
 use super::udp::{io_error, Opener};
 use super::{plugin_info, plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
@@ -36,8 +36,8 @@ pub struct Udp6 {
     tx: Socket,
     dest: SocketAddrV6,
     rx: Socket,
-    /// The steady statuses' socket ([`steady`]) and its buffers, when the medium has one.
-    steady: Option<(Socket, Box<Batch>)>,
+    /// The steady statuses' socket ([`steady`]), when the medium has one.
+    steady: Option<SteadySocket>,
 }
 
 impl Opener<'_> {
@@ -138,7 +138,14 @@ impl Udp6 {
             steady: None,
         };
         if defer {
-            m.add_steady(|| make_rx(true).map_err(io_error), &mut log);
+            // Bound to `[::]:port`: unicast to our addresses is steered too.
+            m.steady = SteadySocket::open(
+                &m.label,
+                &m.rx,
+                true,
+                || make_rx(true).map_err(io_error),
+                &mut log,
+            );
         }
         Ok((m, log))
     }
@@ -251,48 +258,24 @@ impl Udp6 {
                 o.bind_any(&rx, port)?;
                 Ok(rx)
             };
-            m.add_steady(|| make_rx().map_err(io_error), &mut log);
+            m.steady = SteadySocket::open(
+                &m.label,
+                &m.rx,
+                true,
+                || make_rx().map_err(io_error),
+                &mut log,
+            );
         }
         Ok((m, log))
     }
 
-    /// Gives the medium its steady socket ([`steady`]); a failure leaves it as it was, and is
-    /// said. Both IPv6 media steer unicast (each is bound to `[::]:port`).
-    fn add_steady(
-        &mut self,
-        make: impl FnOnce() -> std::io::Result<Socket>,
-        log: &mut Vec<LogLine>,
-    ) {
-        match steady::open(&self.rx, true, make) {
-            Ok(s) => self.steady = Some((s, Box::new(Batch::new()))),
-            Err(e) => log.push(plugin_warn(format_args!(
-                "{}: cannot set up the socket for steady statuses ({}): every packet wakes \
-                 the daemon",
-                self.label,
-                crate::errno_text(&e)
-            ))),
-        }
+    /// The medium's label and steady socket ([`steady`]), if it has one.
+    pub(super) fn steady(&mut self) -> (&str, Option<&mut SteadySocket>) {
+        (&self.label, self.steady.as_mut())
     }
 
-    /// Reads the steady datagrams waiting ([`steady`]), if the medium has a steady socket.
-    pub fn recv_steady(&mut self) -> Result<Option<&Batch>, MediumError> {
-        let Some((sock, batch)) = &mut self.steady else {
-            return Ok(None);
-        };
-        match batch.recv(sock.as_raw_fd()) {
-            Ok(()) => Ok(Some(batch)),
-            Err(kind) => Err(MediumError::new(self.label.clone(), kind)),
-        }
-    }
-
-    /// What the last [`Self::recv_steady`] read.
-    pub fn steady_batch(&self) -> Option<&Batch> {
-        self.steady.as_ref().map(|(_, b)| &**b)
-    }
-
-    /// The steady socket, to poll while the cluster is not steady.
-    pub fn steady_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.steady.as_ref().map(|(s, _)| s.as_fd())
+    pub(super) fn steady_ref(&self) -> Option<&SteadySocket> {
+        self.steady.as_ref()
     }
 
     pub fn link_name(&self) -> &str {
