@@ -263,3 +263,36 @@ fn nested_messages_use_depth_symbols_in_classic_text() {
     let p: msg::Packet = msg::decode(&out[..n], &mut scratch).unwrap();
     assert_eq!(p.msg.fields(), &top[..]);
 }
+
+/// hb-linux sets routine datagrams aside by their first bytes (`msg::STEADY_PREFIXES`): 3.0.6's
+/// own steady statuses and ACKs begin so, in both formats, and nothing else it sends does.
+#[test]
+fn steady_prefixes_match_3_0_6s_routine_traffic_and_nothing_else() {
+    let keys = support::vector_keys();
+    let (mut steady, mut other) = (0, 0);
+    for name in support::all_pcaps() {
+        for dgram in support::heartbeat_datagrams(&support::read_vector(&name)) {
+            let mut scratch = [0u8; 0];
+            let p: msg::Packet = msg::decode(&dgram, &mut scratch).unwrap();
+            let t = p.msg.get_str("t").unwrap();
+            let want = t == "NS_ackmsg" || (t == "status" && p.msg.get_str("st") == Some("active"));
+            let mut classic = vec![0u8; dgram.len() + 64];
+            let n =
+                msg::encode(p.msg.fields(), Format::Classic, Some(&keys), &mut classic).unwrap();
+            for (form, bytes) in [("netstring", &dgram[..]), ("classic", &classic[..n])] {
+                assert_eq!(
+                    msg::is_steady(bytes),
+                    want,
+                    "{name}, {form}: {}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+            if want {
+                steady += 1;
+            } else {
+                other += 1;
+            }
+        }
+    }
+    assert!(steady > 0 && other > 0, "{steady} steady, {other} other");
+}

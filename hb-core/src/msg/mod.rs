@@ -35,6 +35,23 @@ pub const MAX_DEPTH: usize = 16;
 /// heartbeat's `MAXMSG`: no wire message may be this long or longer.
 pub const MAX_MESSAGE: usize = 262_144;
 
+/// How a steady status (`t=status` with `st=active`) and an ACK (`t=NS_ackmsg`) begin on the
+/// wire, classic and netstring: heartbeat 3.0.6 and hb write `t` first and a status's `st`
+/// second. A receiver that sets such routine datagrams aside by their first bytes (hb-linux's
+/// steady sockets, with kernel socket filters) tests these (`tests/wire_vectors.rs` checks
+/// them against 3.0.6's captured traffic).
+pub const STEADY_PREFIXES: [&[u8]; 4] = [
+    b">>>\nt=status\nst=active\n",
+    b"###\n11:(0)t=status,12:(0)st=active,",
+    b">>>\nt=NS_ackmsg\n",
+    b"###\n14:(0)t=NS_ackmsg,",
+];
+
+/// Whether a datagram begins as a steady status or an ACK ([`STEADY_PREFIXES`]).
+pub fn is_steady(datagram: &[u8]) -> bool {
+    STEADY_PREFIXES.iter().any(|p| datagram.starts_with(p))
+}
+
 /// The field types of `enum cl_netstring_type`, with their on-wire digit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -1004,7 +1004,7 @@ impl Daemon {
                             Ok(()) => {
                                 if !medium.echoes() {
                                 } else if medium.steady_fd().is_some()
-                                    && crate::media::is_steady_status(&self.tx[..t.len])
+                                    && hb_core::msg::is_steady(&self.tx[..t.len])
                                 {
                                     self.steady_echo_due[i] = true;
                                 } else {

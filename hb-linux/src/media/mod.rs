@@ -30,7 +30,6 @@
 pub mod relay;
 mod serial;
 mod steady;
-pub use steady::is_steady as is_steady_status;
 pub(crate) mod tty;
 mod udp;
 mod udp6;

@@ -14,32 +14,18 @@
 //! had the loop woken for every packet (and a loop that runs late under load reads packets
 //! that arrived on time as on time).
 //!
-//! The test is the wire's fixed start of a steady status from heartbeat 3.0.6 and from hb,
-//! in both message formats: `>>>\nt=status\nst=active\n` (classic) and
-//! `###\n11:(0)t=status,12:(0)st=active,` (`msgfmt netstring`). A status with any other
-//! `st`, and anything that is not a status, wakes the loop as before.
+//! The test is the wire's fixed start of a steady status or an ACK, from heartbeat 3.0.6 and
+//! from hb, in both message formats ([`hb_core::msg::STEADY_PREFIXES`]). A status with any
+//! other `st`, and anything else, wakes the loop as before.
 
 use super::{plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
+use hb_core::msg::STEADY_PREFIXES;
 use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, MultiHeaders};
 use socket2::Socket;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, SystemTime};
-
-/// The start of a steady status and of an acknowledgement, in each format.
-const STEADY: [&[u8]; 4] = [
-    b">>>\nt=status\nst=active\n",
-    b"###\n11:(0)t=status,12:(0)st=active,",
-    b">>>\nt=NS_ackmsg\n",
-    b"###\n14:(0)t=NS_ackmsg,",
-];
-
-/// Whether a datagram's payload is a steady status (the test the filters make, for what we
-/// send: its echo goes to the steady socket).
-pub fn is_steady(payload: &[u8]) -> bool {
-    STEADY.iter().any(|p| payload.starts_with(p))
-}
 
 // Classic BPF opcodes (linux/filter.h).
 const LD_W_ABS: u16 = 0x20;
@@ -62,7 +48,7 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 /// status, `miss` for any other.
 pub(super) fn program(base: u32, hit: u32, miss: u32) -> Vec<libc::sock_filter> {
     let mut prog = Vec::new();
-    for pat in STEADY {
+    for pat in STEADY_PREFIXES {
         // One block per pattern; a failed test jumps just past the block's `ret hit`.
         let mut block = vec![
             insn(LD_W_LEN, 0, 0, 0),
@@ -316,6 +302,7 @@ impl SteadySocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hb_core::msg::is_steady;
 
     /// Runs a classic BPF program the way the kernel does for the instructions used here,
     /// over a datagram as a socket filter sees it (UDP header, payload).
