@@ -20,7 +20,7 @@ use crate::media::Medium;
 use crate::ping::{self, Pinger};
 use crate::respawn::Respawner;
 use crate::state::PidFile;
-use hb_core::engine::{MediumId, NodeId, NodeKind, NodeStatus};
+use hb_core::engine::{MediumId, NodeId, NodeStatus};
 use hb_core::heartbeat::{Command, Event};
 use hb_core::log::Names;
 use hb_core::resources::{MonitorRequest, MonitorResult};
@@ -46,10 +46,7 @@ const COMPLAINT_INTERVAL: Duration = Duration::from_secs(10);
 /// loop takes packets in would otherwise keep it reading that one socket for ever: no
 /// heartbeat sent, no other medium read, no dead time checked. poll(2) is level-triggered, so
 /// what is left is read next round, after the timers.
-const RECV_BUDGET: usize = 64;
-/// More steady datagrams than this in one read is no longer rest (each peer's status and
-/// ACK, our own copies): the steady sockets are polled for a dead time.
-const STEADY_BURST: usize = 16;
+pub(super) const RECV_BUDGET: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Exit {
@@ -103,9 +100,6 @@ pub(super) struct Daemon {
     /// No steady status read now is given to the core as arriving before this: the core has
     /// been told of times up to it (the end of the last round).
     pub(super) steady_floor: Instant,
-    /// The cluster looked steady when the loop last went to sleep (every node active, every
-    /// link up): the steady sockets were not polled, and are read at every wake-up instead.
-    pub(super) steady: bool,
     /// Until when the steady sockets are polled whatever the cluster's state: a read found
     /// more than a wake-up's worth waiting (a burst, a flood of replayed statuses), which
     /// must not wait for the timer and fill the socket's buffer, crowding out the peers'.
@@ -116,28 +110,6 @@ pub(super) struct Daemon {
     /// The quiet descriptors' epoll set ([`Quiet`]); `None` until the loop starts, or if
     /// it could not be made (then everything is polled directly).
     pub(super) quiet: Option<Quiet>,
-}
-
-/// When a steady datagram stamped `stamp` (wall-clock) arrived, on the loop's clock: `mono`
-/// and `wall` are the two clocks read together now, and `floor` is the earliest time the core
-/// may still be given. A stamp the wall clock cannot account for (it was stepped meanwhile,
-/// or the kernel gave none) counts as arriving now: late rather than early, so that no dead
-/// time ever runs out sooner than it would have.
-fn arrival(
-    stamp: Option<std::time::SystemTime>,
-    mono: Instant,
-    wall: std::time::SystemTime,
-    floor: Instant,
-) -> Instant {
-    let Some(ago) = stamp.and_then(|at| wall.duration_since(at).ok()) else {
-        return mono;
-    };
-    match mono.checked_sub(ago) {
-        // Before the floor by more than a second: the stamp predates the last read, which it
-        // cannot, so the wall clock moved.
-        Some(at) if at + Duration::from_secs(1) >= floor => at.clamp(floor, mono),
-        _ => mono,
-    }
 }
 
 /// The descriptors that are quiet at rest and live as long as the loop — the signalfd, the
@@ -285,7 +257,6 @@ impl Daemon {
             let timeout = self.sleep_time();
             let mut set = std::mem::take(&mut self.poll_set);
             self.steady_floor = Instant::now();
-            self.steady = self.cluster_steady();
             let r = self.wait(timeout, &mut set);
             if let Err(e) = r {
                 self.poll_set = set;
@@ -431,7 +402,7 @@ impl Daemon {
         // The steady sockets only wake us while the cluster is not steady; they are read at
         // every wake-up (`read_steady`), so their readiness is not reported.
         let tail = set.fds.len();
-        if !self.steady {
+        if !self.cluster_steady() {
             for (i, m) in self.media.iter().enumerate() {
                 if let (None, Some(fd)) = (self.hung[i], m.steady_fd()) {
                     set.push(fd, PollFlags::POLLIN);
@@ -684,7 +655,7 @@ impl Daemon {
     }
 
     /// Gives the core the packet in `rx[..n]`, read from medium `i`, as arrived at `at`.
-    fn feed(&mut self, i: usize, n: usize, at: Instant) {
+    pub(super) fn feed(&mut self, i: usize, n: usize, at: Instant) {
         let now = self.core_at(at);
         let r = self
             .hb
@@ -742,79 +713,7 @@ impl Daemon {
                 self.receive(i, false);
             }
         }
-        // In a steady cluster the copy of our status waits for the next wake-up, which reads
-        // it with its arrival time; otherwise it would wake the next poll.
-        let steady = self.cluster_steady();
-        for i in 0..self.steady_echo_due.len() {
-            if std::mem::take(&mut self.steady_echo_due[i]) && !steady && self.hung[i].is_none() {
-                self.receive_steady(i);
-            }
-        }
-    }
-
-    /// Whether every cluster node (ourselves too) is active and every link to each is up:
-    /// then steady statuses need not wake the loop. While anything is otherwise (a start, a
-    /// death, a link down, a node back from a split) every status is read as it arrives.
-    fn cluster_steady(&self) -> bool {
-        if self.steady_busy_until.is_some_and(|t| Instant::now() < t) {
-            return false;
-        }
-        let n_links = self.core_media;
-        self.hb.nodes().all(|(_, n)| {
-            n.kind() == NodeKind::Ping
-                || (n.status() == NodeStatus::Active && (0..n_links).all(|l| n.link_up(l)))
-        })
-    }
-
-    /// Reads every steady socket until it is empty (within [`RECV_BUDGET`] each).
-    fn read_steady(&mut self) {
-        for i in 0..self.core_media {
-            if self.hung[i].is_none() {
-                self.receive_steady(i);
-            }
-        }
-    }
-
-    /// Reads medium `i`'s steady socket until it is empty, giving the core each status at the
-    /// time the kernel stamped it on arrival (no earlier than what the core was last told).
-    fn receive_steady(&mut self, i: usize) {
-        let (mono, wall) = (Instant::now(), std::time::SystemTime::now());
-        let floor = self.steady_floor.min(mono);
-        let mut read = 0;
-        for _ in 0..RECV_BUDGET / 8 {
-            let n = match self.media[i].recv_steady() {
-                Ok(Some(batch)) => batch.len(),
-                Ok(None) => return,
-                Err(e) => {
-                    self.rx_errors += 1;
-                    let what = format!("{e}");
-                    self.complain(i * 2, Priority::Warn, &what);
-                    // What fitted of the read is still fed.
-                    self.media[i].steady_batch().map_or(0, |b| b.len())
-                }
-            };
-            read += n;
-            if read > STEADY_BURST {
-                let hold = Duration::from_millis(self.cfg.hacf.deadtime.as_millis());
-                self.steady_busy_until = Some(mono + hold);
-            }
-            for k in 0..n {
-                let got = match self.media[i].steady_batch().and_then(|b| b.get(k)) {
-                    Some((p, stamp)) => {
-                        self.rx[..p.len()].copy_from_slice(p);
-                        Some((p.len(), stamp))
-                    }
-                    None => None,
-                };
-                if let Some((len, stamp)) = got {
-                    let at = arrival(stamp, mono, wall, floor);
-                    self.feed(i, len, at);
-                }
-            }
-            if n < 8 {
-                return;
-            }
-        }
+        self.read_steady_echoes();
     }
 
     /// Tries to reopen the hung-up ttys that are due.
@@ -963,7 +862,7 @@ impl Daemon {
     }
 
     /// Logs `what` unless the same slot complained within [`COMPLAINT_INTERVAL`].
-    fn complain(&mut self, slot: usize, p: Priority, what: &str) {
+    pub(super) fn complain(&mut self, slot: usize, p: Priority, what: &str) {
         if self.complaint_due(slot) {
             self.logger.log(p, what);
         }
@@ -1001,16 +900,17 @@ impl Daemon {
                     }
                     if let Some(medium) = self.media.get_mut(i) {
                         match medium.send(&self.tx[..t.len]) {
-                            Ok(()) => {
-                                if !medium.echoes() {
-                                } else if medium.steady_fd().is_some()
-                                    && hb_core::msg::is_steady(&self.tx[..t.len])
-                                {
+                            // Our copy comes back to the socket its kind goes to.
+                            Ok(()) if medium.echoes() => {
+                                let to_steady = medium.steady_fd().is_some()
+                                    && hb_core::msg::is_steady(&self.tx[..t.len]);
+                                if to_steady {
                                     self.steady_echo_due[i] = true;
                                 } else {
                                     self.echo_due[i] = true;
                                 }
                             }
+                            Ok(()) => {}
                             Err(e) => {
                                 let what = format!("{e}");
                                 self.complain(i * 2 + 1, Priority::Error, &what);
@@ -1225,31 +1125,4 @@ fn key_of(cfg: &Loaded, g: u8) -> String {
         .groups()
         .get(usize::from(g))
         .map_or_else(|| format!("#{g}"), |g| g.key().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::arrival;
-    use std::time::{Duration, Instant, SystemTime};
-
-    #[test]
-    fn a_steady_datagram_is_given_its_arrival_never_earlier_than_possible() {
-        let (mono, wall) = (Instant::now(), SystemTime::now());
-        let ms = Duration::from_millis;
-        let floor = mono.checked_sub(ms(300)).unwrap();
-        // Stamped 120 ms ago, after the last read: that is when it arrived.
-        assert_eq!(
-            arrival(Some(wall - ms(120)), mono, wall, floor),
-            mono - ms(120)
-        );
-        // Stamped a little before the floor (it arrived while the last round ran, after
-        // that round's read): the floor, the core having been told of later times.
-        assert_eq!(arrival(Some(wall - ms(310)), mono, wall, floor), floor);
-        // Far before the floor, or after now: the wall clock was stepped; counted as now
-        // (late, so that no dead time ends early).
-        assert_eq!(arrival(Some(wall - ms(5_000)), mono, wall, floor), mono);
-        assert_eq!(arrival(Some(wall + ms(50)), mono, wall, floor), mono);
-        // No stamp: now.
-        assert_eq!(arrival(None, mono, wall, floor), mono);
-    }
 }

@@ -39,6 +39,7 @@ mod relays;
 mod reload;
 mod start;
 mod status;
+mod steady_reads;
 mod watchdogs;
 pub mod worker;
 

@@ -355,7 +355,6 @@ fn start(opts: Options, cfg: Box<Loaded>, warnings: Vec<String>) -> Result<Start
         echo_due: vec![false; n_media],
         steady_echo_due: vec![false; n_media],
         steady_floor: Instant::now(),
-        steady: false,
         steady_busy_until: None,
         rx_again: vec![false; n_media],
         poll_set: Default::default(),

@@ -157,6 +157,9 @@ impl std::fmt::Debug for Batch {
 }
 
 impl Batch {
+    /// The most datagrams one read returns: fewer means the socket is empty.
+    pub const CAPACITY: usize = SLOTS;
+
     pub(super) fn new() -> Batch {
         Batch {
             data: vec![0; SLOTS * SLOT].into_boxed_slice(),
