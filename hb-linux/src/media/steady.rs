@@ -256,28 +256,27 @@ impl SteadySocket {
         label: &str,
         first: &Socket,
         unicast: bool,
-        make: impl FnOnce() -> std::io::Result<Socket>,
+        make: impl FnOnce() -> Result<Socket, MediumError>,
         log: &mut Vec<LogLine>,
     ) -> Option<SteadySocket> {
         let opened = (|| {
             if unicast {
-                steer_unicast(first)?;
+                steer_unicast(first).map_err(|e| crate::errno_text(&e))?;
             }
-            let second = make()?;
-            filter_steady(&second)?;
-            filter_others(first)?;
-            Ok::<_, std::io::Error>(second)
+            let second = make().map_err(|e| e.kind.to_string())?;
+            filter_steady(&second).map_err(|e| crate::errno_text(&e))?;
+            filter_others(first).map_err(|e| crate::errno_text(&e))?;
+            Ok::<_, String>(second)
         })();
         match opened {
             Ok(sock) => Some(SteadySocket {
                 sock,
                 batch: Box::new(Batch::new()),
             }),
-            Err(e) => {
+            Err(why) => {
                 log.push(plugin_warn(format_args!(
-                    "{label}: cannot set up the socket for steady statuses ({}): every packet \
-                     wakes the daemon",
-                    crate::errno_text(&e)
+                    "{label}: cannot set up the socket for steady statuses ({why}): every \
+                     packet wakes the daemon"
                 )));
                 None
             }

@@ -55,7 +55,7 @@ impl UdpLink {
     fn add_steady(
         &mut self,
         unicast: bool,
-        make: impl FnOnce() -> std::io::Result<Socket>,
+        make: impl FnOnce() -> Result<Socket, MediumError>,
         log: &mut Vec<LogLine>,
     ) {
         self.steady = SteadySocket::open(&self.label, &self.rx, unicast, make, log);
@@ -123,6 +123,49 @@ impl Opener<'_> {
 
     pub(super) fn sock(&self, op: &'static str, r: std::io::Result<()>) -> Result<(), MediumError> {
         r.map_err(|source| self.err(MediumErrorKind::Socket { op, source }))
+    }
+
+    /// `SO_REUSEPORT` on a unicast medium's receive socket, said as 3.0.6's `kind` plugin
+    /// says it; a kernel without it is only warned about. Whether the socket has it.
+    pub(super) fn join_port_group(
+        &self,
+        rx: &Socket,
+        kind: &str,
+        log: &mut Vec<LogLine>,
+    ) -> Result<bool, MediumError> {
+        match rx.set_reuse_port(true) {
+            Ok(()) => {
+                log.push(plugin_info(format_args!("{kind}: set SO_REUSEPORT")));
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+                log.push(plugin_warn(format_args!(
+                    "{kind}: error setting option SO_REUSEPORT: {}",
+                    crate::errno_text(&e)
+                )));
+                Ok(false)
+            }
+            Err(source) => Err(self.err(MediumErrorKind::Socket {
+                op: "set SO_REUSEPORT",
+                source,
+            })),
+        }
+    }
+
+    /// A second receive socket, made as the first was (`made`: it and whether it joined the
+    /// port's SO_REUSEPORT group): it must have joined, as the first did, or the group's
+    /// steering cannot reach it.
+    pub(super) fn in_group(
+        &self,
+        made: Result<(Socket, bool), MediumError>,
+    ) -> Result<Socket, MediumError> {
+        match made? {
+            (sock, true) => Ok(sock),
+            (_, false) => Err(self.err(MediumErrorKind::Socket {
+                op: "set SO_REUSEPORT",
+                source: std::io::Error::from_raw_os_error(libc::ENOPROTOOPT),
+            })),
+        }
     }
 
     fn udp_socket(&self) -> Result<Socket, MediumError> {
@@ -237,7 +280,7 @@ impl Bcast {
             rx,
         );
         if defer {
-            link.add_steady(true, || make_rx(true).map_err(io_error), &mut log);
+            link.add_steady(true, || make_rx(true), &mut log);
         }
         Ok((Bcast { link }, log))
     }
@@ -333,7 +376,7 @@ impl Mcast {
         ))];
         let mut link = UdpLink::new(label.clone(), iface, tx, SocketAddrV4::new(group, port), rx);
         if defer {
-            link.add_steady(false, || make_rx().map_err(io_error), &mut log);
+            link.add_steady(false, make_rx, &mut log);
         }
         Ok((Mcast { link, loopback }, log))
     }
@@ -419,31 +462,21 @@ impl Ucast {
         o.sock("set SO_REUSEPORT", tx.set_reuse_port(true))?;
         log.push(plugin_info("ucast: set SO_REUSEPORT(w)"));
 
-        let rx = o.udp_socket()?;
-        o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-        log.push(plugin_info("ucast: set SO_REUSEADDR"));
-        let mut reuse_port = true;
-        o.bind_device(&rx, iface)?;
-        log.push(plugin_info(format_args!(
-            "ucast: bound receive socket to device: {iface}"
-        )));
-        match rx.set_reuse_port(true) {
-            Ok(()) => log.push(plugin_info("ucast: set SO_REUSEPORT")),
-            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
-                reuse_port = false;
-                log.push(plugin_warn(format_args!(
-                    "ucast: error setting option SO_REUSEPORT: {}",
-                    crate::errno_text(&e)
-                )))
-            }
-            Err(source) => {
-                return Err(o.err(MediumErrorKind::Socket {
-                    op: "set SO_REUSEPORT",
-                    source,
-                }))
-            }
-        }
-        o.bind(&rx, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+        // The receive socket, saying what 3.0.6 says of each option in `log`; and whether
+        // it is in the port's SO_REUSEPORT group (a kernel without it is only warned about).
+        let make_rx = |log: &mut Vec<LogLine>| -> Result<(Socket, bool), MediumError> {
+            let rx = o.udp_socket()?;
+            o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+            log.push(plugin_info("ucast: set SO_REUSEADDR"));
+            o.bind_device(&rx, iface)?;
+            log.push(plugin_info(format_args!(
+                "ucast: bound receive socket to device: {iface}"
+            )));
+            let reuse_port = o.join_port_group(&rx, "ucast", log)?;
+            o.bind(&rx, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+            Ok((rx, reuse_port))
+        };
+        let (rx, reuse_port) = make_rx(&mut log)?;
 
         log.push(plugin_info(format_args!(
             "ucast: started on port {port} interface {iface} to {peer_ip}"
@@ -458,15 +491,7 @@ impl Ucast {
         // Unicast reaches one socket of the port's group: without SO_REUSEPORT there is no
         // group to steer.
         if defer && reuse_port {
-            let make_rx = || -> Result<Socket, MediumError> {
-                let rx = o.udp_socket()?;
-                o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-                o.bind_device(&rx, iface)?;
-                o.sock("set SO_REUSEPORT", rx.set_reuse_port(true))?;
-                o.bind(&rx, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
-                Ok(rx)
-            };
-            link.add_steady(true, || make_rx().map_err(io_error), &mut log);
+            link.add_steady(true, || o.in_group(make_rx(&mut Vec::new())), &mut log);
         }
         Ok((Ucast { link }, log))
     }
@@ -505,14 +530,6 @@ impl Ucast {
 impl AsFd for Ucast {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.link.rx.as_fd()
-    }
-}
-
-/// A medium error as the `io::Error` that caused it (for the steady socket's warning).
-pub(super) fn io_error(e: MediumError) -> std::io::Error {
-    match e.kind {
-        MediumErrorKind::Socket { source, .. } => source,
-        other => std::io::Error::other(other.to_string()),
     }
 }
 

@@ -16,7 +16,7 @@
 //! only on the interface it joined on (as hb's `mcast`, see [`super::udp`]).
 
 use super::steady::SteadySocket;
-use super::udp::{io_error, Opener};
+use super::udp::Opener;
 use super::{plugin_info, plugin_warn, MediumError, MediumErrorKind};
 use crate::log::LogLine;
 use nix::sys::socket::{recvmsg, MsgFlags, SockaddrIn6};
@@ -139,13 +139,7 @@ impl Udp6 {
         };
         if defer {
             // Bound to `[::]:port`: unicast to our addresses is steered too.
-            m.steady = SteadySocket::open(
-                &m.label,
-                &m.rx,
-                true,
-                || make_rx(true).map_err(io_error),
-                &mut log,
-            );
+            m.steady = SteadySocket::open(&m.label, &m.rx, true, || make_rx(true), &mut log);
         }
         Ok((m, log))
     }
@@ -208,33 +202,23 @@ impl Udp6 {
             "ucast6: bound send socket to device: {iface}"
         )));
 
-        let rx = o.socket()?;
-        o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-        o.sock(
-            "set SO_BINDTODEVICE",
-            rx.bind_device(Some(iface.as_bytes())),
-        )?;
-        log.push(plugin_info(format_args!(
-            "ucast6: bound receive socket to device: {iface}"
-        )));
-        let mut reuse_port = true;
-        match rx.set_reuse_port(true) {
-            Ok(()) => log.push(plugin_info("ucast6: set SO_REUSEPORT")),
-            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
-                reuse_port = false;
-                log.push(plugin_warn(format_args!(
-                    "ucast6: error setting option SO_REUSEPORT: {}",
-                    crate::errno_text(&e)
-                )))
-            }
-            Err(source) => {
-                return Err(o.err(MediumErrorKind::Socket {
-                    op: "set SO_REUSEPORT",
-                    source,
-                }))
-            }
-        }
-        o.bind_any(&rx, port)?;
+        // The receive socket, saying what 3.0.6 says of each option in `log`; and whether
+        // it is in the port's SO_REUSEPORT group (a kernel without it is only warned about).
+        let make_rx = |log: &mut Vec<LogLine>| -> Result<(Socket, bool), MediumError> {
+            let rx = o.socket()?;
+            o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
+            o.sock(
+                "set SO_BINDTODEVICE",
+                rx.bind_device(Some(iface.as_bytes())),
+            )?;
+            log.push(plugin_info(format_args!(
+                "ucast6: bound receive socket to device: {iface}"
+            )));
+            let reuse_port = o.join_port_group(&rx, "ucast6", log)?;
+            o.bind_any(&rx, port)?;
+            Ok((rx, reuse_port))
+        };
+        let (rx, reuse_port) = make_rx(&mut log)?;
         log.push(plugin_info(format_args!(
             "ucast6: heartbeat started for [{shown}]:{port} on interface {iface}"
         )));
@@ -247,22 +231,11 @@ impl Udp6 {
             steady: None,
         };
         if defer && reuse_port {
-            let make_rx = || -> Result<Socket, MediumError> {
-                let rx = o.socket()?;
-                o.sock("set SO_REUSEADDR", rx.set_reuse_address(true))?;
-                o.sock(
-                    "set SO_BINDTODEVICE",
-                    rx.bind_device(Some(iface.as_bytes())),
-                )?;
-                o.sock("set SO_REUSEPORT", rx.set_reuse_port(true))?;
-                o.bind_any(&rx, port)?;
-                Ok(rx)
-            };
             m.steady = SteadySocket::open(
                 &m.label,
                 &m.rx,
                 true,
-                || make_rx().map_err(io_error),
+                || o.in_group(make_rx(&mut Vec::new())),
                 &mut log,
             );
         }
