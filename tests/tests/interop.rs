@@ -244,9 +244,26 @@ fn logs(c: &Cluster) -> String {
 /// service (it does not restart as 3.0.6 would) and announces the address at once and again
 /// when 3.0.6 has stopped its copy: the client is never left unanswered for long (3.0.6 alone:
 /// 14.5-15.5 s), and hb ends as the only owner.
+///
+/// 3.0.6's FIFO reader reads under a 1 s alarm: when a loaded machine makes `mach_down`'s
+/// `ha_clustermsg` write its message in pieces a second apart, the reader drops it
+/// (at times saying "msg2string: Message with zero fields"), 3.0.6 never finishes its takeover and never gives
+/// up at the heal ("Shutdown delayed until current resource activity finishes", for ever).
+/// That run says nothing about hb, so it is run again, at most twice.
 #[test]
 fn a_healed_split_with_heartbeat_306_keeps_the_service_up() {
     let hb306 = real_heartbeat();
+    for attempt in 1..=3 {
+        match healed_split_with_306(hb306) {
+            Ok(()) => return,
+            Err(why) if attempt < 3 => eprintln!("attempt {attempt} void: {why}; again"),
+            Err(why) => panic!("three attempts void: {why}"),
+        }
+    }
+}
+
+/// One run of the healed split with 3.0.6; `Err` when 3.0.6 lost its own takeover message.
+fn healed_split_with_306(hb306: &str) -> Result<(), String> {
     let mut setup = mixed_setup(GROUP1);
     setup.serial = false;
     setup.extra = [
@@ -293,12 +310,24 @@ fn a_healed_split_with_heartbeat_306_keeps_the_service_up() {
         if holders(&c) == ["node2"] {
             break Instant::now();
         }
-        assert!(
-            healed.elapsed() < Duration::from_secs(15),
-            "still held by {:?} 15 s after the heal:\n{}",
-            holders(&c),
-            logs(&c)
-        );
+        if healed.elapsed() > Duration::from_secs(15) {
+            // 3.0.6's own line when it has read mach_down's message; its script's line goes
+            // on "for node".
+            let log306 = c.nodes[0].log();
+            if log306.contains("mach_down takeover complete for node")
+                && !log306.contains("info: mach_down takeover complete.")
+            {
+                return Err(format!(
+                    "3.0.6 lost mach_down's message in its FIFO:\n{}",
+                    logs(&c)
+                ));
+            }
+            panic!(
+                "still held by {:?} 15 s after the heal:\n{}",
+                holders(&c),
+                logs(&c)
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     };
     // 3.0.6 restarts (deadtime + 1 s asleep, then initdead) and, auto_failback off, takes
@@ -332,6 +361,7 @@ fn a_healed_split_with_heartbeat_306_keeps_the_service_up() {
         "Partition healed: no heal report from node1",
         Duration::from_secs(1),
     );
+    Ok(())
 }
 
 /// 3.0.6 is active (preferred), hb stands by; 3.0.6's node loses power; hb takes over; 3.0.6
