@@ -337,22 +337,78 @@ pub fn defer_status(hacf: &HaCf) -> bool {
         .unwrap_or(true)
 }
 
-/// hb's own `env` knobs whose values must parse: `HB_METRICS=ADDR:PORT`, and the switches
-/// `HB_DEFER_STATUS` and `HB_BEAT_IN_STEP`. 3.0.6 takes any `env` value, so these are checked
-/// here, located by finding the line in the text.
+/// What one of hb's own `env` knobs takes.
+#[derive(Clone, Copy)]
+enum Knob {
+    /// `yes`/`no` ([`env_switch`]).
+    Switch,
+    /// Whole seconds or `<n>ms` ([`hb_core::config::env_duration`]).
+    Duration,
+    /// Whole seconds, at least 1.
+    Seconds,
+    /// A whole number.
+    Count,
+    /// `ADDR:PORT`.
+    Listen,
+    /// `external`, the one value.
+    Ipfail,
+}
+
+/// hb's own knobs on ha.cf's `env` lines. 3.0.6 takes any `env` line (it exports it to the
+/// resource scripts), so a typo in a name or a value would otherwise be silently ignored:
+/// monitoring off, no fence delay, a default timeout.
+const KNOBS: [(&str, Knob); 11] = [
+    (DEFER_STATUS, Knob::Switch),
+    ("HB_BEAT_IN_STEP", Knob::Switch),
+    ("HB_FENCE_DELAY", Knob::Duration),
+    ("HB_MONITOR_INTERVAL", Knob::Duration),
+    ("HB_MONITOR_FAILURES", Knob::Count),
+    ("HB_MONITOR_RESTARTS", Knob::Count),
+    ("HB_START_TIMEOUT", Knob::Seconds),
+    ("HB_STOP_TIMEOUT", Knob::Seconds),
+    ("HB_STATUS_TIMEOUT", Knob::Seconds),
+    (crate::metrics::ENV_NAME, Knob::Listen),
+    ("HB_IPFAIL", Knob::Ipfail),
+];
+
+/// Why a knob's value is refused, if it is.
+fn knob_error(name: &str, knob: Knob, value: &str) -> Option<String> {
+    let why = match knob {
+        Knob::Switch if env_switch(value).is_none() => "not a switch (yes or no)",
+        Knob::Duration if hb_core::config::env_duration(value).is_none() => {
+            "not a duration (whole seconds, or milliseconds as <n>ms)"
+        }
+        Knob::Seconds if !matches!(value.trim().parse::<u64>(), Ok(1..)) => {
+            "not a whole number of seconds, at least 1"
+        }
+        Knob::Count if value.trim().parse::<u32>().is_err() => "not a whole number",
+        Knob::Listen => return crate::metrics::parse_listen(value).err(),
+        Knob::Ipfail if value != "external" => {
+            "not `external`, its one value (without the line, ipfail runs built in)"
+        }
+        _ => return None,
+    };
+    Some(format!("env {name}={value}: {why}"))
+}
+
+/// Checks hb's own `env` knobs ([`KNOBS`]): a value that does not parse is an error, a name
+/// within two letters of one of them a warning. Located by finding the line in the text.
 fn hb_env_checks(hacf: &HaCf, text: &str) -> Vec<ConfigError> {
     let mut out = Vec::new();
     for v in hacf.env.iter() {
         let (name, value) = (v.name.as_str(), v.value.as_str());
-        let msg = match name {
-            crate::metrics::ENV_NAME => match crate::metrics::parse_listen(value) {
-                Err(msg) => msg,
-                Ok(_) => continue,
+        let (error, msg) = match KNOBS.iter().find(|(n, _)| *n == name) {
+            Some(&(_, knob)) => match knob_error(name, knob, value) {
+                Some(msg) => (true, msg),
+                None => continue,
             },
-            DEFER_STATUS | "HB_BEAT_IN_STEP" if env_switch(value).is_none() => {
-                format!("env {name}={value}: not a switch (yes or no)")
-            }
-            _ => continue,
+            None => match hb_core::config::closest(name, KNOBS.iter().map(|(n, _)| *n)) {
+                Some(known) => (
+                    false,
+                    format!("env {name}: not one of hb's settings (did you mean {known}?)"),
+                ),
+                None => continue,
+            },
         };
         let needle = format!("{name}={value}");
         let at = text
@@ -365,11 +421,11 @@ fn hb_env_checks(hacf: &HaCf, text: &str) -> Vec<ConfigError> {
                 })
             })
             .unwrap_or(Pos::FILE);
-        out.push(ConfigError::error(
-            FileKind::HaCf,
-            at,
-            format_args!("{msg}"),
-        ));
+        out.push(if error {
+            ConfigError::error(FileKind::HaCf, at, format_args!("{msg}"))
+        } else {
+            ConfigError::warning(FileKind::HaCf, at, format_args!("{msg}"))
+        });
     }
     out
 }
@@ -578,6 +634,127 @@ mod tests {
         write(dir.path(), "ha.cf", &cf, 0o644);
         let loaded = load(dir.path(), Some("alpha"), &mut |_| {}).unwrap();
         assert!(defer_status(&loaded.hacf), "on unless turned off");
+    }
+
+    /// The load's lines about `env` (the sample's `auto_failback` default is warned about).
+    fn keep_env(said: &mut Vec<String>, line: &str) {
+        if line.contains(": env ") || line.contains("warning: env ") {
+            said.push(line.to_string());
+        }
+    }
+
+    #[test]
+    fn every_hb_knob_refuses_a_value_it_would_ignore_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        good(dir.path());
+        let cf = std::fs::read_to_string(dir.path().join("ha.cf")).unwrap();
+        let line = cf.lines().count() + 1;
+        let cases: [(&str, &[&str], &[&str], &str); 9] = [
+            (
+                "HB_FENCE_DELAY",
+                &["2s", "soon", "-1", "1.5"],
+                &["0", "3", "250ms"],
+                "not a duration (whole seconds, or milliseconds as <n>ms)",
+            ),
+            (
+                "HB_MONITOR_INTERVAL",
+                &["5s", "x"],
+                &["0", "5", "500ms"],
+                "not a duration (whole seconds, or milliseconds as <n>ms)",
+            ),
+            (
+                "HB_MONITOR_FAILURES",
+                &["x", "-1", "2.5"],
+                &["0", "3"],
+                "not a whole number",
+            ),
+            (
+                "HB_MONITOR_RESTARTS",
+                &["many"],
+                &["0", "7"],
+                "not a whole number",
+            ),
+            (
+                "HB_START_TIMEOUT",
+                &["0", "2m", "-5"],
+                &["1", "300"],
+                "not a whole number of seconds, at least 1",
+            ),
+            (
+                "HB_STOP_TIMEOUT",
+                &["60s"],
+                &["60"],
+                "not a whole number of seconds, at least 1",
+            ),
+            (
+                "HB_STATUS_TIMEOUT",
+                &["0"],
+                &["20"],
+                "not a whole number of seconds, at least 1",
+            ),
+            (
+                "HB_IPFAIL",
+                &["extern", "builtin", "yes"],
+                &["external"],
+                "not `external`, its one value (without the line, ipfail runs built in)",
+            ),
+            (
+                "HB_DEFER_STATUS",
+                &["maybe"],
+                &["yes"],
+                "not a switch (yes or no)",
+            ),
+        ];
+        let hacf = dir.path().join("ha.cf");
+        for (name, bad, ok, why) in cases {
+            for value in bad {
+                write(
+                    dir.path(),
+                    "ha.cf",
+                    &format!("{cf}env {name}={value}\n"),
+                    0o644,
+                );
+                let r = load(dir.path(), Some("alpha"), &mut |_| {}).unwrap_err();
+                assert_eq!(r.exit, EXIT_NOT_CONFIGURED);
+                assert_eq!(
+                    r.lines,
+                    [format!(
+                        "{}:{line}:5: env {name}={value}: {why}",
+                        hacf.display()
+                    )]
+                );
+            }
+            for value in ok {
+                write(
+                    dir.path(),
+                    "ha.cf",
+                    &format!("{cf}env {name}={value}\n"),
+                    0o644,
+                );
+                let mut said = Vec::new();
+                load(dir.path(), Some("alpha"), &mut |l| keep_env(&mut said, &l))
+                    .unwrap_or_else(|e| panic!("{name}={value}: {:?}", e.lines));
+                assert_eq!(said, Vec::<String>::new(), "{name}={value}");
+            }
+        }
+        // A misspelt knob is named with the one meant; a name far from all of them (a
+        // variable for the resource scripts) is nobody's business.
+        write(
+            dir.path(),
+            "ha.cf",
+            &format!("{cf}env HB_MONTIOR_INTERVAL=5\nenv MY_SCRIPT_MODE=fast\n"),
+            0o644,
+        );
+        let mut said = Vec::new();
+        load(dir.path(), Some("alpha"), &mut |l| keep_env(&mut said, &l)).unwrap();
+        assert_eq!(
+            said,
+            [format!(
+                "{}:{line}:5: warning: env HB_MONTIOR_INTERVAL: not one of hb's settings (did \
+                 you mean HB_MONITOR_INTERVAL?)",
+                hacf.display()
+            )]
+        );
     }
 
     #[test]

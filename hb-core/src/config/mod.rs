@@ -607,8 +607,18 @@ impl<'a> Iterator for Words<'a> {
     }
 }
 
+/// A duration as hb's own `env` knobs take it (`HB_FENCE_DELAY`, `HB_MONITOR_INTERVAL`):
+/// whole seconds (`5`) or milliseconds (`250ms`).
+pub fn env_duration(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    match v.strip_suffix("ms") {
+        Some(ms) => ms.trim().parse().ok().map(Duration::from_millis),
+        None => v.parse().ok().map(Duration::from_secs),
+    }
+}
+
 /// The known name closest to a misspelt one (edit distance at most 2), for "did you mean".
-pub(crate) fn closest<'n>(word: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+pub fn closest<'n>(word: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     let mut best: Option<(usize, &str)> = None;
     for name in names {
         if let Some(d) = typo_distance(word.as_bytes(), name.as_bytes()) {

@@ -45,8 +45,8 @@ pub struct MonitorConfig {
 
 impl MonitorConfig {
     /// The settings `ha.cf`'s `env HB_MONITOR_*` lines give, or `None` when monitoring is off
-    /// (no interval, an interval that does not parse, or 0). A count that does not parse is
-    /// its default.
+    /// (no interval, or 0). A value that does not parse is off or the default here; the daemon
+    /// refuses such an ha.cf (hb-linux's config checks).
     pub fn from_hacf(cf: &HaCf) -> Option<MonitorConfig> {
         let get = |name: &str| {
             cf.env
@@ -54,10 +54,7 @@ impl MonitorConfig {
                 .find(|v| v.name.as_str() == name)
                 .map(|v| v.value.trim())
         };
-        let interval = get("HB_MONITOR_INTERVAL").and_then(|v| match v.strip_suffix("ms") {
-            Some(ms) => ms.trim().parse().ok().map(Duration::from_millis),
-            None => v.parse().ok().map(Duration::from_secs),
-        })?;
+        let interval = get("HB_MONITOR_INTERVAL").and_then(crate::config::env_duration)?;
         if interval == Duration::ZERO {
             return None;
         }

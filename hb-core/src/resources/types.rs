@@ -247,21 +247,14 @@ impl<'a> ResourcesConfig<'a> {
     }
 }
 
-/// `env HB_FENCE_DELAY=<s>` or `<n>ms`; anything else (or none) is no delay.
+/// `env HB_FENCE_DELAY=<s>` or `<n>ms`; none is no delay. A value that does not parse is no
+/// delay too, but the daemon refuses such an ha.cf (hb-linux's config checks).
 pub fn fence_delay_of(hacf: &HaCf) -> Duration {
-    let Some(v) = hacf
-        .env
+    hacf.env
         .iter()
         .find(|v| v.name.as_str() == "HB_FENCE_DELAY")
-        .map(|v| v.value.trim())
-    else {
-        return Duration::ZERO;
-    };
-    match v.strip_suffix("ms") {
-        Some(ms) => ms.trim().parse().map(Duration::from_millis),
-        None => v.parse().map(Duration::from_secs),
-    }
-    .unwrap_or(Duration::ZERO)
+        .and_then(|v| crate::config::env_duration(&v.value))
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Why a configuration cannot be used.
