@@ -173,6 +173,16 @@ impl Text for LogMsg {
                  (HB_FENCE_DELAY).",
                 n(node)
             ),
+            HealClassicPeerStuck { peer, secs } => write!(
+                f,
+                "Partition healed {secs} s ago and {p} has not begun to give up its resource \
+                 groups: both nodes may run them. heartbeat 3.0.6 waits for its own resource \
+                 actions to end first, for ever if it lost one of its messages (its log: \
+                 \"Shutdown delayed until current resource activity finishes.\"), and cannot \
+                 be stopped then: reboot {p}, or stop its resources by hand and kill its \
+                 heartbeat.",
+                p = n(peer)
+            ),
             HealClassicPeer(x) => write!(
                 f,
                 "Partition healed: no heal report from {} (heartbeat 3.0.6?): keeping our \

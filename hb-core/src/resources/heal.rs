@@ -27,7 +27,12 @@
 //!   (1 s; 3.0.6 starts giving up 2 s after it sees the return) is heartbeat 3.0.6: it gives everything up and restarts on its own. We keep what we run,
 //!   announce it at once and again on its `shutdone`; its restart then goes as any restart
 //!   (legacy pulls its groups back, `on` fails back, `off` leaves them). A report that comes
-//!   later is still answered.
+//!   later is still answered. A 3.0.6 peer that has not begun to give up
+//!   [`CLASSIC_GIVEUP_WAIT`](super::CLASSIC_GIVEUP_WAIT) after the deadline (and has not said
+//!   since the return that it runs none of ours) is stuck: 3.0.6 delays its give-up while a
+//!   resource action of its own runs, for ever when it lost one of its own messages. That is
+//!   logged as an error naming the way out; we keep our copies (not with `legacy`, whose
+//!   give-up shows only at its end).
 //!
 //! With three or more nodes the old rule stands (everything given up, restart).
 
@@ -62,6 +67,10 @@ pub(super) struct Heal {
     pub(super) awaiting: u32,
     /// No report came by the deadline: a 3.0.6 peer, which gives up and restarts.
     pub(super) classic_peer: bool,
+    /// Since the return, the peer said it gives up or restarted.
+    pub(super) peer_leaving: bool,
+    /// What the peer last said it holds (`t=resource`), if it said it since the return.
+    pub(super) peer_holds: Option<RscSet>,
     /// We owe the peer `info=released` once no group of ours is stopping any more (we yield
     /// groups, or some group neither report names waits for it).
     pub(super) release_due: bool,
@@ -166,7 +175,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         self.heal_forget();
-        self.heal.classic_peer = false;
+        self.heal_classic_done();
+        self.heal.peer_leaving = false;
+        self.heal.peer_holds = None;
         self.heal_make_report();
         self.heal_send(HealKind::Report);
         self.timers
@@ -296,7 +307,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             return;
         }
         self.timers.stop(Timer::HealReport);
-        self.heal.classic_peer = false;
+        self.heal_classic_done();
         let standby_stopped = self.heal.standby_stops;
         if self.going != StandbyState::Not {
             self.cancel_standby();
@@ -455,8 +466,56 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             .unwrap_or(self.table.local);
         self.log(LogMsg::HealClassicPeer(peer));
         self.heal.classic_peer = true;
+        if self.nice_failback() && !self.heal.peer_leaving {
+            // Legacy says nothing until its stops are done (`shutdone`): no telling a slow
+            // stop from none.
+            self.timers
+                .set(Timer::ClassicGiveUp, self.now + self.timing.classic_giveup);
+        }
         let mine = self.running_mask();
         self.announce_mask(mine);
+    }
+
+    /// The heal is over, or decided.
+    pub(super) fn heal_classic_done(&mut self) {
+        self.heal.classic_peer = false;
+        self.timers.stop(Timer::ClassicGiveUp);
+    }
+
+    /// The peer gives up or restarts (`info=shutdown`, `shutdone`, a new generation), before
+    /// or after the report deadline made it a 3.0.6 peer: nothing to wait for (a peer that
+    /// began before the deadline is not waited for at all: hbsim seed 64, where it restarted
+    /// after a stall).
+    pub(super) fn heal_peer_leaving(&mut self) {
+        self.heal.peer_leaving = true;
+        self.timers.stop(Timer::ClassicGiveUp);
+    }
+
+    /// A 3.0.6 peer that has not begun to give up since the heal: both nodes may run the
+    /// groups we kept, and only an admin can end it (hb keeps its copies: stopping them
+    /// would leave the groups to a node whose resource handling is stuck). Not when it said
+    /// since the return that it holds none of them (a node that came up during the split,
+    /// never having run anything: hbsim seed 1806).
+    pub(super) fn heal_classic_overdue(&mut self) {
+        if !self.heal.classic_peer || self.heal.peer_leaving || self.shutdown_in_progress {
+            return;
+        }
+        let Some(peer) = (0..self.table.nodes.len())
+            .map(|i| NodeId(i as u8))
+            .find(|&n| n != self.table.local && self.peers[n.ix()].alive())
+        else {
+            return;
+        };
+        let ours = self.rsc_set_of(self.running_mask(), peer);
+        if self.heal.peer_holds.is_some_and(|s| !s.intersects(ours)) {
+            return;
+        }
+
+        let waited = self.timing.heal_report + self.timing.classic_giveup;
+        self.log(LogMsg::HealClassicPeerStuck {
+            peer,
+            secs: (waited.as_millis() / 1000) as u32,
+        });
     }
 
     /// The peer's `shutdone` after a heal with a 3.0.6 peer: its copies are gone.
@@ -465,6 +524,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
             let mine = self.running_mask();
             self.announce_mask(mine);
         }
+        self.heal_peer_leaving();
         self.heal.awaiting = 0;
     }
 

@@ -145,6 +145,11 @@ pub enum LogMsg {
         peer: NodeId,
     },
     HealClassicPeer(NodeId),
+    /// A 3.0.6 peer has not begun to give up `secs` after the heal.
+    HealClassicPeerStuck {
+        peer: NodeId,
+        secs: u32,
+    },
     /// `HB_FENCE_DELAY`: the reset of `node` waits `ms`; `idle`: we run no group.
     /// (Logged only when there is a wait.)
     FenceDelayed {
@@ -186,7 +191,8 @@ impl LogMsg {
             | NoOneOwnsForeign
             | StandbyIgnored { .. }
             | MonitorStandbyRefused(_)
-            | MonitorRestartFailed(_) => Level::Err,
+            | MonitorRestartFailed(_)
+            | HealClassicPeerStuck { .. } => Level::Err,
             AcquireFailed(_) | ReleaseFailed(_) | MonitorGivingAway { .. } => Level::Crit,
             _ => Level::Info,
         }

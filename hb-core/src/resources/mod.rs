@@ -275,6 +275,12 @@ pub const PARTITION_RESTART_DELAY: Duration = Duration::from_secs(2);
 /// [`PARTITION_RESTART_DELAY`] after it sees the return, and our addresses must be announced
 /// before its copies stop.
 pub const HEAL_REPORT_TIMEOUT: Duration = Duration::from_secs(1);
+/// hb's own: a 3.0.6 peer (no heal report) that has not begun to give up this much after the
+/// report deadline is reported as stuck. It begins [`PARTITION_RESTART_DELAY`] after it sees
+/// the return, saying so at once (`t=resource info=shutdown`), unless a resource action of its
+/// own still runs — and for ever when it lost one of its own messages (its FIFO reader drops
+/// a message written in pieces a second apart, as `ha_clustermsg` does on a loaded machine).
+pub const CLASSIC_GIVEUP_WAIT: Duration = Duration::from_secs(10);
 
 /// Queue capacities. One input produces at most a few messages per group.
 const OUT_CAP: usize = 128;

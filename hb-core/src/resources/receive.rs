@@ -149,6 +149,7 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
                 self.other_is_stable = false;
             }
             NodeEvent::Restarted(_) | NodeEvent::RestartedKeeping(_) => {
+                self.heal_peer_leaving();
                 if !self.nice_failback() && !self.multi {
                     // Legacy: a takeover of its groups still queued (its death came while
                     // other resource work ran) would race with the new incarnation's own
@@ -585,6 +586,16 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
 
     /// `process_resources` for `t=resource` from the other node.
     pub(super) fn process_resource_peer(&mut self, r: &ResourceHeld<'_>) {
+        if r.info == Some(super::msg::ResourceInfo::Shutdown) {
+            // Its `shutdone` follows its stops.
+            self.heal_peer_leaving();
+        }
+        self.heal.peer_holds = Some(if r.rtype_full {
+            r.rsc_hold
+        } else {
+            r.rsc_hold
+                .union(self.heal.peer_holds.unwrap_or(RscSet::NONE))
+        });
         self.shutdown_if_needed();
         if !self.nice_failback() {
             return;

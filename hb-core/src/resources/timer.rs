@@ -24,10 +24,12 @@ pub(super) enum Timer {
     Restart = 4,
     /// After a partition healed (two nodes): the peer's heal report is due.
     HealReport = 5,
+    /// After a heal with a 3.0.6 peer: it should have begun to give up by now.
+    ClassicGiveUp = 6,
 }
 
 impl Timer {
-    pub(super) const COUNT: usize = 6;
+    pub(super) const COUNT: usize = 7;
 }
 
 impl TimerId for Timer {
@@ -120,6 +122,9 @@ impl<const NODES: usize, const GROUPS: usize> Resources<NODES, GROUPS> {
         }
         if self.timers.expire(Timer::HealReport, now) {
             self.heal_no_report();
+        }
+        if self.timers.expire(Timer::ClassicGiveUp, now) {
+            self.heal_classic_overdue();
         }
         self.settle();
     }

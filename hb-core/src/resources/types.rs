@@ -3,8 +3,9 @@
 
 use super::msg::StandbySet;
 use super::{
-    AUTO_FAILBACK_RETRY, FAILED_START_STANDBY_DELAY, HEAL_REPORT_TIMEOUT, PARTITION_RESTART_DELAY,
-    RQSTDELAY, STANDBY_REPLY_TIMEOUT, STANDBY_RESOURCE_TIMEOUT, STONITH_RETRY,
+    AUTO_FAILBACK_RETRY, CLASSIC_GIVEUP_WAIT, FAILED_START_STANDBY_DELAY, HEAL_REPORT_TIMEOUT,
+    PARTITION_RESTART_DELAY, RQSTDELAY, STANDBY_REPLY_TIMEOUT, STANDBY_RESOURCE_TIMEOUT,
+    STONITH_RETRY,
 };
 use crate::config::{AutoFailback, HaCf, HaResources, NodeName, ResourceGroup};
 use crate::time::Duration;
@@ -193,6 +194,9 @@ pub struct Timing {
     pub partition_restart: Duration,
     /// How long a peer returning after a partition has to send its heal report.
     pub heal_report: Duration,
+    /// How long after [`heal_report`](Self::heal_report) a 3.0.6 peer may take to begin
+    /// giving up before we report it stuck.
+    pub classic_giveup: Duration,
     /// `env HB_FENCE_DELAY=<s>|<n>ms` (hb's own; 0, the default: none): the longest a node
     /// waits before it resets its peer (by rank: none to all of it, see
     /// `Resources::fence_delay`), and the least a failed reset waits before it is tried
@@ -211,6 +215,7 @@ impl Default for Timing {
             auto_failback_retry: AUTO_FAILBACK_RETRY,
             partition_restart: PARTITION_RESTART_DELAY,
             heal_report: HEAL_REPORT_TIMEOUT,
+            classic_giveup: CLASSIC_GIVEUP_WAIT,
             fence_delay: Duration::ZERO,
         }
     }
