@@ -37,6 +37,23 @@ pub fn ticks(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
+/// IP datagrams sent so far from the network namespace of `pid` (`Ip: OutRequests` of
+/// `/proc/PID/net/snmp`: every node has a namespace of its own, and at rest only its daemon
+/// sends).
+pub fn ip_out(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/snmp")).unwrap_or_default();
+    let mut ip = text.lines().filter(|l| l.starts_with("Ip: "));
+    let (Some(names), Some(values)) = (ip.next(), ip.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "OutRequests")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A field of `/proc/PID/smaps_rollup` in KiB.
 pub fn rollup_kib(pid: i32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
@@ -74,6 +91,9 @@ pub struct Sample {
     pub pss_kib: u64,
     pub procs: usize,
     pub threads: u64,
+    /// IP datagrams the node sent per keepalive ([`ip_out`]).
+    #[serde(default)]
+    pub sent: f64,
 }
 
 /// Starts one cluster of each kind at keepalive `ka` with `media` media, lets them settle,
@@ -96,13 +116,14 @@ pub fn measure(
     for _ in 0..windows {
         let pids: Vec<[Vec<i32>; 2]> = clusters.iter().map(|c| [c.pids(0), c.pids(1)]).collect();
         let t0 = Instant::now();
-        let start: Vec<[(u64, u64); 2]> = pids
+        let start: Vec<[(u64, u64, u64); 2]> = pids
             .iter()
             .map(|p| {
                 [0, 1].map(|n| {
                     (
                         p[n].iter().map(|&x| cpu_ns(x)).sum(),
                         p[n].iter().map(|&x| ticks(x)).sum(),
+                        p[n].first().map_or(0, |&x| ip_out(x)),
                     )
                 })
             })
@@ -121,6 +142,7 @@ pub fn measure(
                 }
                 let ns: u64 = p.iter().map(|&x| cpu_ns(x)).sum();
                 let tk: u64 = p.iter().map(|&x| ticks(x)).sum();
+                let sent = ip_out(p[0]).saturating_sub(start[ci][n].2);
                 out.push(Sample {
                     kind: c.kind.label(),
                     keepalive: ka,
@@ -131,6 +153,7 @@ pub fn measure(
                     pss_kib: p.iter().map(|&x| rollup_kib(x, "Pss")).sum(),
                     procs: p.len(),
                     threads: p.iter().map(|&x| threads(x)).sum(),
+                    sent: sent as f64 / (secs * 1000.0 / ka as f64),
                 });
             }
         }

@@ -276,7 +276,12 @@ impl Report {
              (`/proc/PID/smaps_rollup`) summed over the daemon's processes. Each median, min \
              and max is over both nodes and all windows. Media: `bcast eth1` (one), plus \
              `bcast eth0` (two); keepalived has one VRRP instance at advert_int = the \
-             keepalive.\n",
+             keepalive. *Sent*: IP datagrams per keepalive per node, the mean of both nodes \
+             (`Ip: OutRequests` of each node's namespace): both heartbeat nodes send a status \
+             every keepalive (and now and then an ACK), where only a VRRP master sends and its \
+             backup only listens. *µs per datagram*: the median CPU over a keepalive divided by \
+             that mean, the cost of one datagram sent and received, the two ends' shares \
+             together.\n",
             self.windows, self.window
         );
         self.section_line(
@@ -287,8 +292,9 @@ impl Report {
         let _ = writeln!(
             md,
             "| keepalive | media | daemon | CPU % median | min | max | RSS KiB | PSS KiB | \
-             processes / threads | CPU hb / peer | RSS hb / peer |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|"
+             processes / threads | CPU hb / peer | RSS hb / peer | sent | µs per datagram | \
+             per datagram hb / peer |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         let mut keys: Vec<(u64, usize)> =
             self.idle.iter().map(|s| (s.keepalive, s.media)).collect();
@@ -309,8 +315,14 @@ impl Report {
             let med = |v: &[&Sample], f: &dyn Fn(&Sample) -> f64| {
                 stats(&v.iter().map(|s| f(s)).collect::<Vec<_>>())
             };
+            // µs of CPU per datagram sent: the median CPU over a keepalive over the mean sent.
+            let per_dgram = |v: &[&Sample], cpu: f64| -> Option<f64> {
+                let sent = v.iter().map(|s| s.sent).sum::<f64>() / v.len().max(1) as f64;
+                (sent > 0.0).then(|| cpu / 100.0 * ka as f64 * 1000.0 / sent)
+            };
             let hb = of("hb");
             let hb_cpu = med(&hb, &|s| s.cpu).map(|x| x.0);
+            let hb_dgram = hb_cpu.and_then(|c| per_dgram(&hb, c));
             let hb_rss = med(&hb, &|s| s.rss_kib as f64).map(|x| x.0);
             for k in kinds {
                 let v = of(&k);
@@ -327,9 +339,19 @@ impl Report {
                     }
                     _ => (String::new(), String::new()),
                 };
+                let sent = v.iter().map(|s| s.sent).sum::<f64>() / v.len().max(1) as f64;
+                let dgram = per_dgram(&v, cpu.0);
+                let dr = match (hb_dgram, dgram) {
+                    (Some(h), Some(d)) if !k.starts_with("hb") => format!("{:.2}", h / d),
+                    _ => String::new(),
+                };
+                let (sent, dgram) = match dgram {
+                    Some(d) => (format!("{sent:.2}"), format!("{d:.0}")),
+                    None => ("—".into(), "—".into()),
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {k} | {:.4} | {:.4} | {:.4} | {:.0} | {:.0} | {} / {} | {cr} | {rr} |",
+                    "| {} | {} | {k} | {:.4} | {:.4} | {:.4} | {:.0} | {:.0} | {} / {} | {cr} | {rr} | {sent} | {dgram} | {dr} |",
                     if ka >= 1000 {
                         format!("{} s", ka / 1000)
                     } else {
