@@ -37,21 +37,19 @@ pub fn ticks(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// IP datagrams sent so far from the network namespace of `pid` (`Ip: OutRequests` of
-/// `/proc/PID/net/snmp`: every node has a namespace of its own, and at rest only its daemon
-/// sends).
-pub fn ip_out(pid: i32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/net/snmp")).unwrap_or_default();
-    let mut ip = text.lines().filter(|l| l.starts_with("Ip: "));
-    let (Some(names), Some(values)) = (ip.next(), ip.next()) else {
-        return 0;
-    };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .find(|(n, _)| *n == "OutRequests")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
+/// Frames sent so far on the interfaces of the network namespace of `pid` (`lo` aside; the
+/// TX packets of `/proc/PID/net/dev`): every node has a namespace of its own, and at rest only
+/// its daemon sends. Not `Ip: OutRequests` of `/proc/PID/net/snmp`, which misses what a raw
+/// socket sends with `IP_HDRINCL`, as keepalived sends VRRP.
+pub fn tx_frames(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.trim() != "lo")
+        // Receive has 8 columns (bytes, packets, errs, drop, fifo, frame, compressed,
+        // multicast), then transmit's bytes and packets.
+        .filter_map(|(_, cols)| cols.split_whitespace().nth(9)?.parse::<u64>().ok())
+        .sum()
 }
 
 /// A field of `/proc/PID/smaps_rollup` in KiB.
@@ -91,7 +89,7 @@ pub struct Sample {
     pub pss_kib: u64,
     pub procs: usize,
     pub threads: u64,
-    /// IP datagrams the node sent per keepalive ([`ip_out`]).
+    /// Frames the node sent per keepalive ([`tx_frames`]).
     #[serde(default)]
     pub sent: f64,
 }
@@ -123,7 +121,7 @@ pub fn measure(
                     (
                         p[n].iter().map(|&x| cpu_ns(x)).sum(),
                         p[n].iter().map(|&x| ticks(x)).sum(),
-                        p[n].first().map_or(0, |&x| ip_out(x)),
+                        p[n].first().map_or(0, |&x| tx_frames(x)),
                     )
                 })
             })
@@ -142,7 +140,7 @@ pub fn measure(
                 }
                 let ns: u64 = p.iter().map(|&x| cpu_ns(x)).sum();
                 let tk: u64 = p.iter().map(|&x| ticks(x)).sum();
-                let sent = ip_out(p[0]).saturating_sub(start[ci][n].2);
+                let sent = tx_frames(p[0]).saturating_sub(start[ci][n].2);
                 out.push(Sample {
                     kind: c.kind.label(),
                     keepalive: ka,

@@ -276,11 +276,11 @@ impl Report {
              (`/proc/PID/smaps_rollup`) summed over the daemon's processes. Each median, min \
              and max is over both nodes and all windows. Media: `bcast eth1` (one), plus \
              `bcast eth0` (two); keepalived has one VRRP instance at advert_int = the \
-             keepalive. *Sent*: IP datagrams per keepalive per node, the mean of both nodes \
-             (`Ip: OutRequests` of each node's namespace): both heartbeat nodes send a status \
+             keepalive. *Sent*: frames per keepalive per node, the mean of both nodes (TX packets \
+             of each node's interfaces, `/proc/PID/net/dev`): both heartbeat nodes send a status \
              every keepalive (and now and then an ACK), where only a VRRP master sends and its \
-             backup only listens. *µs per datagram*: the median CPU over a keepalive divided by \
-             that mean, the cost of one datagram sent and received, the two ends' shares \
+             backup only listens. *µs per frame*: the median CPU over a keepalive divided by \
+             that mean, the cost of one frame sent and received, the two ends' shares \
              together.\n",
             self.windows, self.window
         );
@@ -292,8 +292,8 @@ impl Report {
         let _ = writeln!(
             md,
             "| keepalive | media | daemon | CPU % median | min | max | RSS KiB | PSS KiB | \
-             processes / threads | CPU hb / peer | RSS hb / peer | sent | µs per datagram | \
-             per datagram hb / peer |\n\
+             processes / threads | CPU hb / peer | RSS hb / peer | sent | µs per frame | \
+             per frame hb / peer |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         let mut keys: Vec<(u64, usize)> =
@@ -315,7 +315,7 @@ impl Report {
             let med = |v: &[&Sample], f: &dyn Fn(&Sample) -> f64| {
                 stats(&v.iter().map(|s| f(s)).collect::<Vec<_>>())
             };
-            // µs of CPU per datagram sent: the median CPU over a keepalive over the mean sent.
+            // µs of CPU per frame sent: the median CPU over a keepalive over the mean sent.
             let per_dgram = |v: &[&Sample], cpu: f64| -> Option<f64> {
                 let sent = v.iter().map(|s| s.sent).sum::<f64>() / v.len().max(1) as f64;
                 (sent > 0.0).then(|| cpu / 100.0 * ka as f64 * 1000.0 / sent)
