@@ -383,6 +383,20 @@ fn api_test_passes_against_hb_and_talks_to_a_306_peer() {
     c.wait_status(1, "seeing node1 active", Duration::from_secs(30), |v| {
         peer_state(v, "node1") == "active"
     });
+    // api_test's node walk is a snapshot, and node1 can be active (heard on the serial line)
+    // before its first broadcast reaches us: a loaded CI machine showed `eth1 ifstatus: dead`
+    // in a walk made then, and `up` a moment later.
+    let active = Instant::now();
+    let v = c.wait_status(1, "seeing node1's eth1 up", Duration::from_secs(30), |v| {
+        links(v, "node1")
+            .iter()
+            .any(|(m, s)| m == "eth1" && s == "up")
+    });
+    eprintln!(
+        "hb sees node1's links {:?}, {} ms after it saw node1 active",
+        links(&v, "node1"),
+        active.elapsed().as_millis()
+    );
     let text = |i: usize| {
         let o = c.nodes[i].exec(&["cat", "/run/api_test.out"]).unwrap();
         String::from_utf8_lossy(&o.stdout).to_string()
