@@ -315,14 +315,14 @@ impl Report {
             let med = |v: &[&Sample], f: &dyn Fn(&Sample) -> f64| {
                 stats(&v.iter().map(|s| f(s)).collect::<Vec<_>>())
             };
+            let mean_sent =
+                |v: &[&Sample]| v.iter().map(|s| s.sent).sum::<f64>() / v.len().max(1) as f64;
             // µs of CPU per frame sent: the median CPU over a keepalive over the mean sent.
-            let per_dgram = |v: &[&Sample], cpu: f64| -> Option<f64> {
-                let sent = v.iter().map(|s| s.sent).sum::<f64>() / v.len().max(1) as f64;
-                (sent > 0.0).then(|| cpu / 100.0 * ka as f64 * 1000.0 / sent)
-            };
+            let per_frame =
+                |sent: f64, cpu: f64| (sent > 0.0).then(|| cpu / 100.0 * ka as f64 * 1000.0 / sent);
             let hb = of("hb");
             let hb_cpu = med(&hb, &|s| s.cpu).map(|x| x.0);
-            let hb_dgram = hb_cpu.and_then(|c| per_dgram(&hb, c));
+            let hb_frame = hb_cpu.and_then(|c| per_frame(mean_sent(&hb), c));
             let hb_rss = med(&hb, &|s| s.rss_kib as f64).map(|x| x.0);
             for k in kinds {
                 let v = of(&k);
@@ -339,19 +339,19 @@ impl Report {
                     }
                     _ => (String::new(), String::new()),
                 };
-                let sent = v.iter().map(|s| s.sent).sum::<f64>() / v.len().max(1) as f64;
-                let dgram = per_dgram(&v, cpu.0);
-                let dr = match (hb_dgram, dgram) {
-                    (Some(h), Some(d)) if !k.starts_with("hb") => format!("{:.2}", h / d),
+                let sent = mean_sent(&v);
+                let frame = per_frame(sent, cpu.0);
+                let fr = match (hb_frame, frame) {
+                    (Some(h), Some(f)) if !k.starts_with("hb") => format!("{:.2}", h / f),
                     _ => String::new(),
                 };
-                let (sent, dgram) = match dgram {
-                    Some(d) => (format!("{sent:.2}"), format!("{d:.0}")),
+                let (sent, frame) = match frame {
+                    Some(f) => (format!("{sent:.2}"), format!("{f:.0}")),
                     None => ("—".into(), "—".into()),
                 };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {k} | {:.4} | {:.4} | {:.4} | {:.0} | {:.0} | {} / {} | {cr} | {rr} | {sent} | {dgram} | {dr} |",
+                    "| {} | {} | {k} | {:.4} | {:.4} | {:.4} | {:.0} | {:.0} | {} / {} | {cr} | {rr} | {sent} | {frame} | {fr} |",
                     if ka >= 1000 {
                         format!("{} s", ka / 1000)
                     } else {
