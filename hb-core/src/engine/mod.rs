@@ -172,6 +172,44 @@ const RX_SCRATCH: usize = 1024;
 /// Largest compact frame accepted (it is decoded in a copy).
 const MAX_COMPACT_FRAME: usize = 1024;
 
+/// Largest frame of ours kept to recognise its copy coming back ([`Echo`]): a status with
+/// the longest node names, UUID and a SHA-256 trailer fits.
+const ECHO_BYTES: usize = 512;
+
+/// Our newest sequenced frame in netstring form. A broadcast medium hands every frame we send
+/// straight back to us, once a keepalive; that copy only marks our own link up (it is the
+/// `Duplicate` of what we just sent). Recognised by its bytes, it skips the decoding and the
+/// HMAC check that would only prove what we already know: we wrote it. An attacker gains
+/// nothing: a byte-identical replay would pass the check anyway, and the verdict is the one
+/// the check would lead to (see [`Membership::handle_packet`]).
+#[derive(Clone, Default)]
+struct Echo {
+    seq: u64,
+    frame: Vec<u8, ECHO_BYTES>,
+}
+
+impl Echo {
+    fn keep(&mut self, seq: u64, frame: &[u8]) {
+        // A retransmission of an older message must not push out the newest: only the newest
+        // one's copy counts as a duplicate.
+        if seq < self.seq {
+            return;
+        }
+        self.frame.clear();
+        if self.frame.extend_from_slice(frame).is_ok() {
+            self.seq = seq;
+        } else {
+            self.seq = 0;
+        }
+    }
+}
+
+impl core::fmt::Debug for Echo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Echo {{ seq: {}, len: {} }}", self.seq, self.frame.len())
+    }
+}
+
 /// `repnodes`' node list: every name and a space.
 const NODELIST_LEN: usize = MAX_NODES * (NODE_NAME_LEN + 1);
 
@@ -302,6 +340,7 @@ pub struct Membership<
     timers: TimerTable,
     rng: Rng,
     ld: String<LOAD_AVERAGE_LEN>,
+    echo: Echo,
 }
 
 impl<
@@ -404,6 +443,7 @@ impl<
             timers: TimerTable::default(),
             rng,
             ld,
+            echo: Echo::default(),
         };
         // master_control_process: hb_add_deadtime(2000) sends the first status (st=init),
         // set_local_status("up") the second, and the keepalive timer fires at once.
@@ -436,6 +476,15 @@ impl<
             .media
             .get(medium.index())
             .ok_or(RxError::UnknownMedium)?;
+        if self.is_own_echo(bytes) {
+            // What `receive` does with it: our node heard, our link up, nothing else.
+            let local = self.local;
+            self.nodes[local.index()].heard = true;
+            self.refresh_link(now, local, medium);
+            self.check_comm_isup(now, wall_secs);
+            self.update_timers();
+            return Ok(());
+        }
         if Format::detect(bytes).is_some() {
             let mut scratch = [0u8; RX_SCRATCH];
             let pkt = msg::decode::<DEFAULT_FIELDS>(bytes, &mut scratch)
@@ -454,6 +503,16 @@ impl<
         } else {
             Err(RxError::Malformed)
         }
+    }
+
+    /// `bytes` are the copy of our newest sequenced message, which `should_drop` would call a
+    /// `Duplicate` (same generation, the last sequence number we numbered).
+    fn is_own_echo(&self, bytes: &[u8]) -> bool {
+        let local = &self.nodes[self.local.index()];
+        self.echo.seq != 0
+            && local.generation == self.generation
+            && local.track.last_seq == Some(self.echo.seq)
+            && bytes == self.echo.frame.as_slice()
     }
 
     /// Runs the timers that are due: status messages, deaths, retransmission requests, the
@@ -509,11 +568,14 @@ impl<
             let encoding = ENCODINGS[stage];
             match self.encode_pending(item, encoding, buf) {
                 Ok(len) => {
+                    if let (Pending::Sequenced { seq }, Encoding::Netstring) = (item, encoding) {
+                        self.echo.keep(seq, &buf[..len]);
+                    }
                     return Some(Transmit {
                         media,
                         len,
                         encoding,
-                    })
+                    });
                 }
                 Err(Unsendable::Gone) => {
                     self.pending.pop_front();
@@ -658,6 +720,8 @@ impl<
             return Err(SetupError::NoSigningKey);
         }
         self.keys = keys;
+        // Its copy is now checked with the new keys, as any packet.
+        self.echo = Echo::default();
         Ok(())
     }
 
@@ -874,6 +938,60 @@ mod tests {
         assert!(p.trailer.is_some());
         p.verify(&cfg.keys).unwrap();
         assert!(std::format!("{e:?}").len() < 20_000, "Debug stays readable");
+    }
+
+    #[test]
+    fn our_own_copy_is_known_by_its_bytes_and_leads_where_the_full_check_would() {
+        let cfg = config("a", &["a", "b"], &[]);
+        let mut e: Membership<2, 1> = Membership::new(&cfg, Instant::ZERO, 1000).unwrap();
+        let mut buf = [0u8; 2048];
+        let mut frames = std::vec::Vec::new();
+        while let Some(tx) = e.poll_transmit(Instant::ZERO, &mut buf) {
+            frames.push(buf[..tx.len].to_vec());
+        }
+        drain(&mut e);
+        let (oldest, newest) = (&frames[0], frames.last().unwrap());
+        assert!(e.is_own_echo(newest));
+        assert!(!e.is_own_echo(oldest));
+        let at = Instant::from_millis(5);
+        let local_link_up = Event::LinkUp {
+            node: e.local,
+            medium: MediumId(0),
+        };
+
+        // A copy with one byte of its digest changed is not ours: refused as before.
+        let mut forged = newest.clone();
+        let last_hex = forged.len() - 2;
+        forged[last_hex] = if forged[last_hex] == b'0' { b'1' } else { b'0' };
+        assert!(!e.is_own_echo(&forged));
+        assert_eq!(
+            e.handle_packet(at, 1000, MediumId(0), &forged),
+            Err(RxError::BadAuth)
+        );
+        // An older one of ours is stale: no link comes up.
+        assert_eq!(e.handle_packet(at, 1000, MediumId(0), oldest), Ok(()));
+        assert!(!drain(&mut e).contains(&local_link_up));
+
+        // The newest, recognised by its bytes, and the same bytes decoded and verified by a
+        // twin that has forgotten them (new keys, the same ones) leave equal engines.
+        let mut twin = e.clone();
+        twin.set_keys(cfg.keys.clone()).unwrap();
+        assert!(!twin.is_own_echo(newest));
+        assert_eq!(e.handle_packet(at, 1000, MediumId(0), newest), Ok(()));
+        assert_eq!(twin.handle_packet(at, 1000, MediumId(0), newest), Ok(()));
+        let events = drain(&mut e);
+        assert!(events.contains(&local_link_up), "{events:?}");
+        assert_eq!(events, drain(&mut twin));
+        e.set_keys(cfg.keys.clone()).unwrap();
+        assert_eq!(std::format!("{e:?}"), std::format!("{twin:?}"));
+
+        // Once a newer message is numbered, the kept copy is stale (even before the new one
+        // is out), and the new one takes its place.
+        let next = e.poll_timeout().unwrap();
+        e.handle_timeout(next, 1000);
+        assert!(!e.is_own_echo(newest));
+        let tx = e.poll_transmit(next, &mut buf).unwrap();
+        assert!(e.is_own_echo(&buf[..tx.len]));
     }
 
     #[test]
