@@ -21,6 +21,8 @@ pub enum Kind {
     Hb306,
     /// keepalived, VRRPv3 with unicast peers; the advertisement interval in centiseconds.
     Keepalived,
+    /// hb's frames and nothing else ([`crate::floor`]): no service, no protocol.
+    Floor,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Hb { label, .. } => label.clone(),
             Kind::Hb306 => "heartbeat 3.0.6".into(),
             Kind::Keepalived => "keepalived".into(),
+            Kind::Floor => "floor (hb's frames alone)".into(),
         }
     }
 
@@ -36,6 +39,7 @@ impl Kind {
     pub fn comm(&self) -> &'static str {
         match self {
             Kind::Keepalived => "keepalived",
+            Kind::Floor => crate::floor::COMM,
             _ => "heartbeat",
         }
     }
@@ -220,6 +224,7 @@ pub fn start(kind: &Kind, t: Timing, media: usize, tag: &str) -> Result<Cluster,
                 std::fs::write(dir.join("keepalived.conf"), keepalived_conf(i, t))
                     .map_err(|e| e.to_string())?;
             }
+            Kind::Floor => {}
         }
         nodes.push(node);
     }
@@ -263,6 +268,23 @@ pub fn start(kind: &Kind, t: Timing, media: usize, tag: &str) -> Result<Cluster,
                     |_| true,
                 )?;
             }
+            Kind::Floor => {
+                let bin = lab.dir().join("bin").join(crate::floor::COMM);
+                if !bin.exists() {
+                    std::fs::create_dir_all(lab.dir().join("bin")).map_err(|e| e.to_string())?;
+                    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+                    std::os::unix::fs::symlink(me, &bin).map_err(|e| e.to_string())?;
+                }
+                let (ka, m) = (t.keepalive.to_string(), media.to_string());
+                lab.start_foreign(
+                    n,
+                    "",
+                    &[bin.to_str().ok_or("lab path")?, "--floor-node", &ka, &m],
+                    crate::floor::COMM,
+                    Duration::from_secs(20),
+                    |_| true,
+                )?;
+            }
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -277,8 +299,10 @@ pub fn start(kind: &Kind, t: Timing, media: usize, tag: &str) -> Result<Cluster,
         stop,
         threads,
     };
-    c.wait_holder(0, Duration::from_secs(60))
-        .map_err(|e| format!("{}: {e}", kind.label()))?;
+    if *kind != Kind::Floor {
+        c.wait_holder(0, Duration::from_secs(60))
+            .map_err(|e| format!("{}: {e}", kind.label()))?;
+    }
     Ok(c)
 }
 

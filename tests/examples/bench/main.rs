@@ -28,6 +28,7 @@
 mod cluster;
 mod failover;
 mod flood;
+mod floor;
 mod idle;
 mod report;
 mod sections;
@@ -182,6 +183,16 @@ fn parse() -> Result<Args, String> {
 }
 
 fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--floor-node") {
+        let num = |i: usize| argv.get(i).and_then(|v| v.parse::<u64>().ok());
+        let r = match (num(2), num(3)) {
+            (Some(ka), Some(media)) => floor::run(ka, media as usize),
+            _ => Err("--floor-node KEEPALIVE_MS MEDIA".into()),
+        };
+        eprintln!("bench: {}", r.err().unwrap_or_default());
+        return std::process::ExitCode::FAILURE;
+    }
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {
@@ -270,7 +281,7 @@ fn run(a: &Args) -> Result<(), String> {
     let mut rep = report::Report::new(a);
     if want("idle") {
         let started = sections::Start::now();
-        let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived];
+        let mut kinds = vec![hb.clone(), Kind::Hb306, Kind::Keepalived, Kind::Floor];
         if let Some(p) = &a.hb_appliance {
             kinds.insert(
                 1,
