@@ -14,6 +14,8 @@
 //! bench --flood SECS [--rate PPS] [--daemons hb,3.0.6] [--assert]   (tests/flood.sh)
 //! ```
 //!
+//! Without `--out` the report is BENCHMARKS.md, or target/bench/BENCHMARKS.md for a run of one
+//! section (`--only`), which must not replace the whole report.
 //! `--save DIR` writes each section's raw figures as it ends (DIR/idle.json, failover.json,
 //! static.json, each with its date, load and command) and no report unless `--out` is given;
 //! `--from DIR` writes the report from the sections saved there, each shown with its own
@@ -38,6 +40,9 @@ mod statics;
 use cluster::Kind;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Where a report of one section goes without `--out`.
+const PARTIAL_REPORT: &str = "target/bench/BENCHMARKS.md";
 
 struct Args {
     runs: u32,
@@ -270,10 +275,18 @@ fn run(a: &Args) -> Result<(), String> {
         }
         return Ok(());
     }
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("BENCHMARKS.md"));
+    // A run of one section (--only) would replace the committed report, all sections, with a
+    // report of that one: unless told where, it goes beside the build.
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if a.only.is_some() && a.from.is_none() {
+            PARTIAL_REPORT
+        } else {
+            "BENCHMARKS.md"
+        })
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     if let Some(dir) = &a.from {
         return report::Report::compose(dir, &a.note)?.write(&out);
     }
@@ -360,6 +373,7 @@ fn run(a: &Args) -> Result<(), String> {
     // With --save the sections are the result; the report comes from --from, unless asked.
     if a.save.is_none() || a.out.is_some() {
         rep.write(&out)?;
+        eprintln!("bench: wrote {}", out.display());
     }
     Ok(())
 }

@@ -76,8 +76,9 @@ impl Report {
     }
 
     pub fn new(a: &Args) -> Report {
-        let command = std::env::var("HB_BENCH_COMMAND")
-            .unwrap_or_else(|_| format!("bash tests/benchmarks.sh --runs {}", a.runs));
+        // The command that ran, as each saved section records it: a report written by the bench
+        // binary called directly must not claim the wrapper's full run.
+        let command = crate::sections::command();
         Report {
             runs: a.runs,
             window: a.window,
