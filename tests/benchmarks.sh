@@ -14,11 +14,12 @@
 # In parts, at different times (each part saves its raw figures; the report shows each
 # part's own date, load and command):
 #   bash tests/benchmarks.sh --only failover --save target/bench/sections   (~2 hours)
-#   bash tests/benchmarks.sh --only idle --save target/bench/sections       (~7 minutes)
+#   bash tests/benchmarks.sh --only idle --save target/bench/sections       (~10 minutes)
 #   bash tests/benchmarks.sh --only static --save target/bench/sections     (criterion, boards)
 #   bash tests/benchmarks.sh --from target/bench/sections                   → BENCHMARKS.md
 # (--only idle and --only failover skip criterion and the board images; --from builds only
-# the generator.)
+# the generator. A part run without --save writes its report to target/bench/BENCHMARKS.md,
+# never over the whole one.)
 # tests/data/bench-sections/failover.json is a 20-run failover section measured on
 # 2026-12-04 (revision 9378006, a loaded 2-core VM): copy it into the sections directory to
 # compose a report with fresh idle and static sections without the two-hour part.
