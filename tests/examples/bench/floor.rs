@@ -26,7 +26,8 @@ const MEDIA: [(&str, Ipv4Addr); 2] = [
 /// How many datagrams one `recvmmsg` takes, as hb's steady reads.
 const BATCH: usize = 8;
 
-pub fn run(keepalive_ms: u64, media: usize) -> Result<(), String> {
+/// Runs until killed: only a failure to set up returns.
+pub fn run(keepalive_ms: u64, media: usize) -> Result<std::convert::Infallible, String> {
     if keepalive_ms == 0 || !(1..=MEDIA.len()).contains(&media) {
         return Err(format!(
             "--floor-node {keepalive_ms} {media}: keepalive ≥ 1 ms, 1 or 2 media"

@@ -191,11 +191,11 @@ fn main() -> std::process::ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--floor-node") {
         let num = |i: usize| argv.get(i).and_then(|v| v.parse::<u64>().ok());
-        let r = match (num(2), num(3)) {
+        let Err(e) = match (num(2), num(3)) {
             (Some(ka), Some(media)) => floor::run(ka, media as usize),
             _ => Err("--floor-node KEEPALIVE_MS MEDIA".into()),
         };
-        eprintln!("bench: {}", r.err().unwrap_or_default());
+        eprintln!("bench: {e}");
         return std::process::ExitCode::FAILURE;
     }
     let args = match parse() {
